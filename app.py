@@ -1,0 +1,99 @@
+"""Daskyard's Chalice app: wiring only. Each handler parses its event and calls one
+chalicelib function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice
+from chalice.app import CloudWatchEvent
+
+from chalicelib import discovery
+from chalicelib.runtime import run_step, runtime
+from chalicelib.steps import (
+    arrange_network,
+    establish_shared_drive,
+    generate_security_key,
+    prepare_images,
+    publish_endpoints,
+    record_status,
+    register_task_definitions,
+    set_up_ecs_cluster,
+    start_scheduler,
+    start_workers,
+    wait_for_scheduler,
+)
+
+app = Chalice(app_name="daskyard")
+
+# The pattern the discovery rule matches: our services' task state changes only.
+ECS_TASK_EVENTS = {
+    "source": ["aws.ecs"],
+    "detail-type": ["ECS Task State Change"],
+    "detail": {"group": [{"prefix": "service:daskyard-"}]},
+}
+
+
+# --- One Lambda per state machine step (the ASL names them ${<Name>Arn}) -------------
+
+@app.lambda_function(name="GenerateSecurityKey")
+def generate_security_key_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(generate_security_key, event)
+
+
+@app.lambda_function(name="ArrangeNetwork")
+def arrange_network_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(arrange_network, event)
+
+
+@app.lambda_function(name="EstablishSharedDrive")
+def establish_shared_drive_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(establish_shared_drive, event)
+
+
+@app.lambda_function(name="SetUpEcsCluster")
+def set_up_ecs_cluster_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(set_up_ecs_cluster, event)
+
+
+@app.lambda_function(name="PrepareImages")
+def prepare_images_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(prepare_images, event)
+
+
+@app.lambda_function(name="RegisterTaskDefinitions")
+def register_task_definitions_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(register_task_definitions, event)
+
+
+@app.lambda_function(name="StartScheduler")
+def start_scheduler_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(start_scheduler, event)
+
+
+@app.lambda_function(name="WaitForScheduler")
+def wait_for_scheduler_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(wait_for_scheduler, event)
+
+
+@app.lambda_function(name="StartWorkers")
+def start_workers_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(start_workers, event)
+
+
+@app.lambda_function(name="PublishEndpoints")
+def publish_endpoints_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(publish_endpoints, event)
+
+
+@app.lambda_function(name="RecordStatus")
+def record_status_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(record_status, event)
+
+
+# --- Events -----------------------------------------------------------------------
+
+@app.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
+def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
+    rt = runtime()
+    return discovery.handle_task_event(event.detail, rt.clients, rt.registry)

@@ -1,0 +1,1 @@
+"""What the Daskyard Lambdas run. No dask and no CLI code lives here."""

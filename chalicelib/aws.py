@@ -1,0 +1,107 @@
+"""The one place boto3 clients are made.
+
+One Session, one botocore Config with standard retries, and the endpoint from
+`AWS_ENDPOINT_URL` (boto3 reads it too) so the whole app can be pointed at an
+emulator. Clients are made lazily: a Lambda pays only for the clients it uses.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_efs import EFSClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sfn import SFNClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
+
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
+                      read_timeout=30)
+
+
+class Clients:
+    """Lazily made, shared boto3 clients. Pass this object to domain code."""
+
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None) -> None:
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get(
+            "AWS_DEFAULT_REGION", "us-east-1")
+        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self._session = boto3.session.Session(region_name=self.region)
+        # Session.client is not thread safe; the local runtime calls from threads.
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            return self._session.client(service, config=RETRY_CONFIG,
+                                        endpoint_url=self.endpoint_url)
+
+    @cached_property
+    def ec2(self) -> EC2Client:
+        return self.client("ec2")
+
+    @cached_property
+    def ecs(self) -> ECSClient:
+        return self.client("ecs")
+
+    @cached_property
+    def efs(self) -> EFSClient:
+        return self.client("efs")
+
+    @cached_property
+    def ecr(self) -> ECRClient:
+        return self.client("ecr")
+
+    @cached_property
+    def ssm(self) -> SSMClient:
+        return self.client("ssm")
+
+    @cached_property
+    def secrets(self) -> SecretsManagerClient:
+        return self.client("secretsmanager")
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return self.client("dynamodb")
+
+    @cached_property
+    def sfn(self) -> SFNClient:
+        return self.client("stepfunctions")
+
+    @cached_property
+    def autoscaling(self) -> AutoScalingClient:
+        return self.client("autoscaling")
+
+    @cached_property
+    def logs(self) -> CloudWatchLogsClient:
+        return self.client("logs")
+
+    @cached_property
+    def events(self) -> EventBridgeClient:
+        return self.client("events")
+
+    @cached_property
+    def tagging(self) -> ResourceGroupsTaggingAPIClient:
+        return self.client("resourcegroupstaggingapi")
+
+    @cached_property
+    def sts(self) -> STSClient:
+        return self.client("sts")
+
+    @cached_property
+    def account_id(self) -> str:
+        return self.sts.get_caller_identity()["Account"]

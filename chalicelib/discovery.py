@@ -1,0 +1,214 @@
+"""ECS task events -> the scheduler's address in SSM, the registry, and the waiting
+state machine's task token.
+
+ECS delivers events at least once and not in order. An address is ordered by
+(task createdAt, detail.version): a later task beats an earlier one, and within a task
+a higher version beats a lower one; a duplicate or stale event changes nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chalicelib import naming
+from chalicelib.aws import Clients
+from chalicelib.models import ClusterRecord, Status
+from chalicelib.registry import Registry
+
+logger = Logger(service="daskyard", child=True)
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class NameValue(_Loose):
+    name: str
+    value: str = ""
+
+
+class Attachment(_Loose):
+    type: str = ""
+    details: list[NameValue] = []
+
+
+class Binding(_Loose):
+    containerPort: int
+    hostPort: int
+
+
+class Container(_Loose):
+    name: str = ""
+    networkBindings: list[Binding] = []
+
+
+class TaskDetail(_Loose):
+    """The part of an 'ECS Task State Change' detail that discovery reads."""
+
+    taskArn: str
+    clusterArn: str
+    group: str
+    lastStatus: str
+    version: int
+    createdAt: str
+    attachments: list[Attachment] = []
+    containers: list[Container] = []
+    containerInstanceArn: str | None = None
+
+
+class Endpoint(BaseModel):
+    private_ip: str
+    port: int
+    public_ip: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"tcp://{self.private_ip}:{self.port}"
+
+
+def _eni_detail(detail: TaskDetail, name: str) -> str:
+    for attachment in detail.attachments:
+        if attachment.type in ("eni", "ElasticNetworkInterface"):  # events say "eni"
+            for item in attachment.details:
+                if item.name == name:
+                    return item.value
+    return ""
+
+
+def _public_ip_of_eni(clients: Clients, eni: str) -> str:
+    if not eni:
+        return ""
+    try:
+        found = clients.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])
+    except ClientError:
+        return ""  # the ENI of a short-lived task may already be gone
+    for interface in found["NetworkInterfaces"]:
+        return str(interface.get("Association", {}).get("PublicIp", ""))
+    return ""
+
+
+def endpoint(detail: TaskDetail, clients: Clients, port: int) -> Endpoint | None:
+    """awsvpc (Fargate, or EC2 with awsvpc): the task's ENI. Bridge mode on EC2: the
+    container instance's private IP and the host port bound to `port`."""
+    private_ip = _eni_detail(detail, "privateIPv4Address")
+    if private_ip:
+        public = _public_ip_of_eni(clients, _eni_detail(detail, "networkInterfaceId"))
+        return Endpoint(private_ip=private_ip, port=port, public_ip=public)
+    host_port = next((b.hostPort for c in detail.containers for b in c.networkBindings
+                      if b.containerPort == port), None)
+    if host_port is None or not detail.containerInstanceArn:
+        return None
+    instance_id = clients.ecs.describe_container_instances(
+        cluster=detail.clusterArn, containerInstances=[detail.containerInstanceArn])[
+        "containerInstances"][0]["ec2InstanceId"]
+    instance = clients.ec2.describe_instances(InstanceIds=[instance_id])[
+        "Reservations"][0]["Instances"][0]
+    return Endpoint(private_ip=instance["PrivateIpAddress"], port=host_port,
+                    public_ip=instance.get("PublicIpAddress", ""))
+
+
+def _order(detail: TaskDetail) -> str:
+    return f"{detail.createdAt}#{detail.version:012d}"
+
+
+def complete_wait(sfn: Any, record: ClusterRecord) -> bool:
+    """Send the waiting execution its success; a token already used is fine."""
+    if not record.task_token:
+        return False
+    try:
+        sfn.send_task_success(taskToken=record.task_token, output=json.dumps(
+            {"scheduler_address": record.scheduler_address}))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("TaskDoesNotExist", "InvalidToken",
+                                             "TaskTimedOut"):
+            return False
+        raise
+    return True
+
+
+def _put_address(clients: Clients, cluster: str, address: str) -> None:
+    name = naming.scheduler_parameter(cluster)
+    try:
+        clients.ssm.put_parameter(Name=name, Value=address, Type="String",
+                                  Tags=naming.kv(naming.tags(cluster)))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterAlreadyExists":
+            raise
+        clients.ssm.put_parameter(Name=name, Value=address, Type="String", Overwrite=True)
+
+
+def _scheduler_running(detail: TaskDetail, cluster: str, clients: Clients,
+                       registry: Registry) -> str:
+    found = endpoint(detail, clients, naming.SCHEDULER_PORT)
+    if found is None:
+        logger.warning("scheduler task without an address", task=detail.taskArn)
+        return "ignored: no address in event"
+    record = registry.update(
+        cluster,
+        condition="(attribute_not_exists(scheduler_order) OR scheduler_order < :o) "
+                  "AND #status IN (:creating, :ready)",
+        condition_values={":o": _order(detail), ":creating": Status.CREATING.value,
+                          ":ready": Status.READY.value},
+        scheduler_address=found.address, scheduler_task=detail.taskArn,
+        scheduler_order=_order(detail), scheduler_stale=False, public_ip=found.public_ip)
+    if record is None:
+        logger.info("stale or duplicate scheduler event", task=detail.taskArn,
+                    version=detail.version)
+        return "ignored: stale"
+    _put_address(clients, cluster, found.address)
+    complete_wait(clients.sfn, record)
+    logger.info("scheduler address published", cluster=cluster, address=found.address)
+    return f"published {found.address}"
+
+
+def _scheduler_stopped(detail: TaskDetail, cluster: str, clients: Clients,
+                       registry: Registry) -> str:
+    record = registry.update(
+        cluster, condition="scheduler_task = :task AND scheduler_order < :o",
+        condition_values={":task": detail.taskArn, ":o": _order(detail)},
+        scheduler_stale=True, scheduler_order=_order(detail))
+    if record is None:
+        return "ignored: not the current scheduler"
+    try:
+        clients.ssm.delete_parameter(Name=naming.scheduler_parameter(cluster))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+    # A replacement may have been published between our update and the delete.
+    latest = registry.get(cluster)
+    if latest and latest.scheduler_address and not latest.scheduler_stale:
+        _put_address(clients, cluster, latest.scheduler_address)
+    return "marked stale"
+
+
+def handle_task_event(detail: dict[str, Any], clients: Clients, registry: Registry) -> str:
+    """Returns what was done, for logs and tests. Never raises for a foreign or
+    malformed event: those are logged and ignored."""
+    ours = naming.cluster_from_group(str(detail.get("group", "")))
+    if ours is None:
+        logger.info("not a daskyard task", group=detail.get("group"))
+        return "ignored: not ours"
+    try:
+        task = TaskDetail.model_validate(detail)
+    except ValidationError as exc:
+        logger.warning("malformed task event", errors=exc.errors(include_input=False))
+        return "ignored: malformed"
+    cluster, role = ours
+    if registry.get(cluster) is None:
+        return "ignored: no such cluster"
+    if role == "scheduler" and task.lastStatus == "RUNNING":
+        return _scheduler_running(task, cluster, clients, registry)
+    if role == "scheduler" and task.lastStatus == "STOPPED":
+        return _scheduler_stopped(task, cluster, clients, registry)
+    if role == "notebook" and task.lastStatus == "RUNNING":
+        found = endpoint(task, clients, naming.NOTEBOOK_PORT)
+        if found:
+            host = found.public_ip or found.private_ip
+            registry.update(cluster, notebook_ip=found.private_ip,
+                            notebook_url=f"http://{host}:{naming.NOTEBOOK_PORT}/lab")
+            return "notebook published"
+    return f"ignored: {role} {task.lastStatus}"

@@ -1,0 +1,126 @@
+"""Pydantic models for requests, records and events."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.naming import CLUSTER_NAME
+from chalicelib.settings import FARGATE_SIZES, Settings
+
+
+class Status(StrEnum):
+    CREATING = "CREATING"
+    READY = "READY"
+    FAILED = "FAILED"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+
+
+LIVE_STATUSES = {Status.CREATING, Status.READY, Status.DELETING}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClusterSpec(Strict):
+    """A create request, checked against the stage limits by `check_limits`."""
+
+    name: Annotated[str, Field(pattern=CLUSTER_NAME.pattern)]
+    workers: Annotated[int, Field(ge=0)] = 2
+    worker_cpu: int = 1024
+    worker_memory: int = 4096
+    launch_type: Literal["FARGATE", "FARGATE_SPOT", "EC2"] = "FARGATE"
+    instance_type: str = "t3.medium"
+    notebook: bool = False
+    allowed_cidrs: list[str] = Field(default_factory=list)
+    teardown: Literal["nightly", "never"] = "nightly"
+    ttl_hours: Annotated[int, Field(ge=1, le=24 * 14)] | None = None
+    drive: Annotated[str, Field(pattern=CLUSTER_NAME.pattern)] | None = None
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        out = []
+        for cidr in value:
+            try:
+                out.append(str(ipaddress.ip_network(cidr, strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR block") from exc
+        return out
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> ClusterSpec:
+        if self.launch_type != "EC2" and self.worker_memory not in FARGATE_SIZES.get(
+                self.worker_cpu, []):
+            raise ValueError(
+                f"worker_cpu={self.worker_cpu} with worker_memory={self.worker_memory} is not a "
+                f"Fargate size; valid CPU values are {sorted(FARGATE_SIZES)}")
+        return self
+
+    def check_limits(self, settings: Settings) -> list[tuple[str, str]]:
+        """Stage limits; returns (field, reason) pairs, empty when the spec is allowed."""
+        problems = []
+        if self.workers > settings.max_workers:
+            problems.append(("workers", f"at most {settings.max_workers} workers are allowed"))
+        if self.launch_type == "EC2" and self.instance_type not in settings.allowed_instance_types:
+            problems.append(("instance_type",
+                             f"allowed instance types: {', '.join(settings.allowed_instance_types)}"))
+        allowed = [ipaddress.ip_network(c) for c in settings.allowed_cidrs]
+        for cidr in self.allowed_cidrs:
+            net = ipaddress.ip_network(cidr)
+            if net.prefixlen == 0 and not settings.allow_public_ingress:
+                problems.append(("allowed_cidrs", "0.0.0.0/0 is not allowed on this stage"))
+            elif not settings.allow_public_ingress and not any(
+                    net.version == a.version and net.subnet_of(a) for a in allowed):  # type: ignore[arg-type]
+                problems.append(("allowed_cidrs",
+                                 f"{cidr} is outside the stage's allowed ranges "
+                                 f"{', '.join(settings.allowed_cidrs)}"))
+        return problems
+
+
+class ClusterRecord(BaseModel):
+    """What the registry holds for a cluster. `task_token` never leaves chalicelib."""
+
+    name: str
+    status: Status
+    step: str = ""
+    spec: ClusterSpec
+    resources: dict[str, Any] = Field(default_factory=dict)
+    error: str = ""
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    execution_arn: str = ""
+    scheduler_address: str = ""
+    scheduler_task: str = ""
+    scheduler_order: str = ""
+    scheduler_stale: bool = False
+    public_ip: str = ""
+    notebook_ip: str = ""
+    dashboard_url: str = ""
+    notebook_url: str = ""
+    task_token: str = Field(default="", exclude=True, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """The record as the API shows it: no token, no internal bookkeeping."""
+        return self.model_dump(mode="json", exclude={"task_token", "scheduler_order",
+                                                     "scheduler_task"})
+
+
+class StepEvent(BaseModel):
+    """What the state machines send a step Lambda."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: str
+    cluster: str
+    state: str = ""
+    token: str | None = None
+    status: Status | None = None
+    error: dict[str, Any] | None = None

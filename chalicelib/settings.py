@@ -1,0 +1,71 @@
+"""Stage settings, read once from the Lambda environment (set in .chalice/config.json
+and, for deployed stacks, by the template)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import get_origin
+
+from pydantic import BaseModel, Field
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# Fargate accepts only these CPU units -> memory (MiB) combinations.
+FARGATE_SIZES: dict[int, list[int]] = {
+    256: [512, 1024, 2048],
+    512: [1024 * m for m in range(1, 5)],
+    1024: [1024 * m for m in range(2, 9)],
+    2048: [1024 * m for m in range(4, 17)],
+    4096: [1024 * m for m in range(8, 31)],
+    8192: [1024 * m for m in range(16, 61, 4)],
+    16384: [1024 * m for m in range(32, 121, 8)],
+}
+
+
+class Settings(BaseModel):
+    stage: str = "dev"
+    region: str = "us-east-1"
+    table: str = "daskyard-clusters"
+    idempotency_table: str = "daskyard-idempotency"
+    create_state_machine_arn: str = ""
+    destroy_state_machine_arn: str = ""
+    image_tag: str = "2026.8.0"
+    ecr_prefix: str = "daskyard"
+    task_execution_role_arn: str = ""
+    task_role_arn: str = ""
+    instance_profile_arn: str = ""
+    vpc_id: str = ""
+    subnet_ids: list[str] = Field(default_factory=list)
+    assign_public_ip: bool = True
+    allow_public_ingress: bool = False
+    max_workers: int = 50
+    allowed_instance_types: list[str] = Field(
+        default_factory=lambda: ["t3.medium", "t3.large", "m5.large", "m5.xlarge", "c5.xlarge"]
+    )
+    allowed_cidrs: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"])
+    log_retention_days: int = 14
+    scheduler_wait_seconds: int = 600
+    slack_secret_id: str = "daskyard/slack-signing-secret"
+    webhook_secret_id: str = "daskyard/webhook-secret"
+    teardown_slack_webhook_secret_id: str = ""
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for name, field in cls.model_fields.items():
+            raw = env.get(f"DASKYARD_{name.upper()}")
+            if raw is None:
+                continue
+            values[name] = _csv(raw) if get_origin(field.annotation) is list else raw
+        values.setdefault("region", env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1")
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,116 @@
+"""Seed step 4: an encrypted EFS file system, a mount target per subnet (in the
+cluster's security group, so NFS is open only within it) and an access point.
+
+A cluster's own drive goes with it. A named drive (`drive` in the request) is tagged
+`daskyard:drive` instead of `daskyard:cluster` and outlives the cluster: only the
+cluster's mount targets and access point are removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import naming
+from chalicelib.errors import NotReady
+from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+from chalicelib.steps.arrange_network import find_group
+
+
+def creation_token(cluster: str, drive: str | None) -> str:
+    return f"daskyard-drive-{drive}" if drive else naming.base(cluster)
+
+
+def _find(ctx: StepContext, token: str) -> dict[str, Any] | None:
+    systems = ctx.clients.efs.describe_file_systems(CreationToken=token)["FileSystems"]
+    return dict(systems[0]) if systems else None
+
+
+def create(ctx: StepContext) -> StepResult:
+    efs, spec = ctx.clients.efs, ctx.spec
+    token = creation_token(ctx.cluster, spec.drive)
+    tags = naming.tags(None, **{naming.TAG_DRIVE: spec.drive}) if spec.drive \
+        else naming.tags(ctx.cluster)
+    fs = _find(ctx, token)
+    if fs is None:
+        try:
+            fs = dict(efs.create_file_system(
+                CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
+                ThroughputMode="elastic", Backup=False, Tags=naming.kv(tags)))
+        except ClientError as exc:
+            if error_code(exc) != "FileSystemAlreadyExists":
+                raise
+            fs = _find(ctx, token)
+            assert fs is not None
+    fs_id = fs["FileSystemId"]
+    ctx.remember("drive", {"file_system": fs_id, "kept": bool(spec.drive)})
+    if fs["LifeCycleState"] != "available":
+        raise NotReady(f"file system {fs_id} is {fs['LifeCycleState']}")
+
+    network = ctx.record.resources["network"]
+    existing = {mt["SubnetId"] for mt in
+                efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
+    targets = []
+    for subnet in network["subnets"]:
+        if subnet not in existing:
+            targets.append(efs.create_mount_target(
+                FileSystemId=fs_id, SubnetId=subnet,
+                SecurityGroups=[network["security_group"]])["MountTargetId"])
+    ctx.remember("drive", {"file_system": fs_id, "kept": bool(spec.drive),
+                           "mount_targets": targets})
+
+    access_point = efs.create_access_point(
+        ClientToken=naming.base(ctx.cluster), FileSystemId=fs_id,
+        PosixUser={"Uid": 1000, "Gid": 1000},
+        RootDirectory={"Path": f"/daskyard/{ctx.cluster}" if not spec.drive else "/shared",
+                       "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
+                                        "Permissions": "0775"}},
+        Tags=naming.kv(naming.tags(ctx.cluster)))["AccessPointId"]
+    drive = {"file_system": fs_id, "kept": bool(spec.drive), "mount_targets": targets,
+             "access_point": access_point,
+             "dns": f"{fs_id}.efs.{ctx.clients.region}.amazonaws.com"}
+    ctx.remember("drive", drive)
+    return drive
+
+
+def wait(ctx: StepContext) -> StepResult:
+    """Mount targets take a minute or two to become available; NotReady is retried."""
+    fs_id = ctx.record.resources["drive"]["file_system"]
+    pending = [mt["MountTargetId"] for mt in
+               ctx.clients.efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
+               if mt["LifeCycleState"] != "available"]
+    if pending:
+        raise NotReady(f"mount targets not yet available: {', '.join(pending)}")
+    return {"file_system": fs_id}
+
+
+def delete(ctx: StepContext) -> StepResult:
+    efs = ctx.clients.efs
+    record = ctx.registry.get(ctx.cluster)
+    fs = _find(ctx, creation_token(ctx.cluster, record.spec.drive if record else None))
+    if fs is None:
+        return {}
+    fs_id = fs["FileSystemId"]
+    for ap in efs.describe_access_points(FileSystemId=fs_id)["AccessPoints"]:
+        ap_tags = {t["Key"]: t["Value"] for t in ap.get("Tags", [])}
+        if ap_tags.get(naming.TAG_CLUSTER) == ctx.cluster:
+            with gone_ok("AccessPointNotFound"):
+                efs.delete_access_point(AccessPointId=ap["AccessPointId"])
+    group = find_group(ctx)
+    kept = naming.TAG_DRIVE in {t["Key"] for t in fs.get("Tags", [])}
+    remaining = []
+    for mt in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+        mine = group in efs.describe_mount_target_security_groups(
+            MountTargetId=mt["MountTargetId"])["SecurityGroups"]
+        if mine or not kept:
+            if mt["LifeCycleState"] != "deleting":
+                with gone_ok("MountTargetNotFound"):
+                    efs.delete_mount_target(MountTargetId=mt["MountTargetId"])
+            remaining.append(mt["MountTargetId"])
+    if kept:
+        return {"kept": fs_id}
+    if remaining and efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+        raise NotReady(f"mount targets of {fs_id} are still being deleted")
+    with gone_ok("FileSystemNotFound"):
+        efs.delete_file_system(FileSystemId=fs_id)
+    return {"deleted": fs_id}

@@ -1,0 +1,22 @@
+"""Seed step 6, last: record the dashboard and notebook links and mark the cluster READY."""
+
+from __future__ import annotations
+
+from chalicelib import naming
+from chalicelib.models import Status
+from chalicelib.steps import StepContext, StepResult
+
+
+def create(ctx: StepContext) -> StepResult:
+    record = ctx.registry.require(ctx.cluster)
+    host = record.public_ip or record.scheduler_address.removeprefix("tcp://").rsplit(":", 1)[0]
+    fields = {"status": Status.READY.value, "step": "Ready",
+              "dashboard_url": f"http://{host}:{naming.DASHBOARD_PORT}/status"}
+    # Only a CREATING cluster becomes READY: a destroy that began meanwhile wins.
+    done = ctx.registry.update(ctx.cluster, condition="#status = :creating",
+                               condition_values={":creating": Status.CREATING.value}, **fields)
+    return {"status": done.status.value if done else "unchanged"}
+
+
+def delete(ctx: StepContext) -> StepResult:
+    return {}

@@ -1,0 +1,100 @@
+"""Seed step 5, second half: a task definition per role, with the shared drive as an
+EFS volume (encrypted in transit, through the cluster's access point), awslogs to a log
+group with retention, the Jupyter token as an ECS secret (never a plain variable) and
+the SSM parameter name the entrypoints read the scheduler address from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import naming
+from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+
+SCHEDULER_SIZE = (1024, 4096)
+NOTEBOOK_SIZE = (1024, 4096)
+PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
+         "worker": [],
+         "notebook": [naming.NOTEBOOK_PORT]}
+
+
+def _size(ctx: StepContext, role: str) -> tuple[int, int]:
+    if role == "worker":
+        return ctx.spec.worker_cpu, ctx.spec.worker_memory
+    return SCHEDULER_SIZE if role == "scheduler" else NOTEBOOK_SIZE
+
+
+def container(ctx: StepContext, role: str) -> dict[str, Any]:
+    res, c = ctx.record.resources, ctx.cluster
+    cpu, memory = _size(ctx, role)
+    definition: dict[str, Any] = {
+        "name": role, "image": res["images"][role], "essential": True,
+        "command": [role], "cpu": cpu, "memoryReservation": memory,
+        "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]],
+        "environment": [
+            {"name": "DASKYARD_CLUSTER", "value": c},
+            {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": naming.scheduler_parameter(c)},
+            {"name": "DASKYARD_WORKER_MEMORY", "value": f"{memory}MiB"},
+            {"name": "AWS_REGION", "value": ctx.clients.region}],
+        "mountPoints": [{"sourceVolume": "efs", "containerPath": "/efs"}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": naming.log_group(c), "awslogs-region": ctx.clients.region,
+            "awslogs-stream-prefix": role}},
+        "readonlyRootFilesystem": False,
+        "user": "1000:1000",
+    }
+    if role == "notebook":
+        definition["secrets"] = [{"name": "JUPYTER_TOKEN", "valueFrom": res["token_secret"]}]
+    return definition
+
+
+def create(ctx: StepContext) -> StepResult:
+    c, s, logs = ctx.cluster, ctx.settings, ctx.clients.logs
+    tags = naming.tags(c)
+    try:
+        logs.create_log_group(logGroupName=naming.log_group(c), tags=tags)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceAlreadyExistsException":
+            raise
+    logs.put_retention_policy(logGroupName=naming.log_group(c),
+                              retentionInDays=s.log_retention_days)
+    ctx.remember("log_group", naming.log_group(c))
+
+    drive = ctx.record.resources["drive"]
+    ec2 = ctx.spec.launch_type == "EC2"
+    arns = {}
+    for role in naming.ROLES:
+        cpu, memory = _size(ctx, role)
+        arns[role] = ctx.clients.ecs.register_task_definition(
+            family=naming.task_family(c, role), networkMode="awsvpc",
+            requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
+            cpu=str(cpu), memory=str(memory),
+            executionRoleArn=s.task_execution_role_arn, taskRoleArn=s.task_role_arn,
+            containerDefinitions=[container(ctx, role)],  # type: ignore[list-item]
+            volumes=[{"name": "efs", "efsVolumeConfiguration": {
+                "fileSystemId": drive["file_system"], "transitEncryption": "ENABLED",
+                "authorizationConfig": {"accessPointId": drive["access_point"],
+                                        "iam": "ENABLED"}}}],
+            tags=naming.ecs_kv(tags))["taskDefinition"]["taskDefinitionArn"]  # type: ignore[arg-type]
+        ctx.remember("task_definitions", dict(arns))
+    return arns
+
+
+def delete(ctx: StepContext) -> StepResult:
+    ecs = ctx.clients.ecs
+    for role in naming.ROLES:
+        for status in ("ACTIVE", "INACTIVE"):
+            pages = ecs.get_paginator("list_task_definitions").paginate(
+                familyPrefix=naming.task_family(ctx.cluster, role), status=status)
+            for arn in [a for p in pages for a in p["taskDefinitionArns"]]:
+                # familyPrefix is a prefix: 'demo-scheduler' must not take 'demo-scheduler2'.
+                if arn.split("/")[-1].rsplit(":", 1)[0] != naming.task_family(ctx.cluster, role):
+                    continue
+                if status == "ACTIVE":
+                    ecs.deregister_task_definition(taskDefinition=arn)
+                with gone_ok("ClientException"):
+                    ecs.delete_task_definitions(taskDefinitions=[arn])
+    with gone_ok("ResourceNotFoundException"):
+        ctx.clients.logs.delete_log_group(logGroupName=naming.log_group(ctx.cluster))
+    return {}

@@ -1,0 +1,129 @@
+"""Seed step 2: the ECS cluster. Fargate and Fargate Spot need only capacity providers.
+EC2 gets what the seed built by hand: a launch template whose user data joins the
+cluster and mounts the shared drive at /efs, an Auto Scaling group, and a capacity
+provider with managed scaling, so ECS adds instances as tasks need them."""
+
+from __future__ import annotations
+
+import base64
+
+from botocore.exceptions import ClientError
+
+from chalicelib import naming
+from chalicelib.errors import NotReady
+from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+
+ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+# The seed's NFS options, as AWS recommends for EFS.
+NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
+
+
+def user_data(cluster_name: str, efs_dns: str) -> str:
+    """The seed's multipart user data, fixed: ECS_CLUSTER (not 'ECS CLUSTER'), the
+    file system root ':/' (not '://efs'), and _netdev so boot waits for the network."""
+    return f"""Content-Type: multipart/mixed; boundary="==BOUNDARY=="
+MIME-Version: 1.0
+
+--==BOUNDARY==
+Content-Type: text/cloud-boothook; charset="us-ascii"
+
+cloud-init-per once install_nfs_utils yum install -y nfs-utils
+cloud-init-per once mkdir_efs mkdir -p /efs
+cloud-init-per once fstab_efs sh -c 'echo "{efs_dns}:/ /efs nfs4 {NFS_OPTIONS},_netdev 0 0" >> /etc/fstab'
+mount -a -t nfs4
+
+--==BOUNDARY==
+Content-Type: text/x-shellscript; charset="us-ascii"
+
+#!/bin/bash
+echo ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config
+echo ECS_ENABLE_TASK_IAM_ROLE=true >> /etc/ecs/ecs.config
+--==BOUNDARY==--
+"""
+
+
+def _ec2_capacity(ctx: StepContext, name: str) -> str:
+    spec, res, tags = ctx.spec, ctx.record.resources, naming.tags(ctx.cluster)
+    ec2, asg = ctx.clients.ec2, ctx.clients.autoscaling
+    image = ctx.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
+    data = base64.b64encode(user_data(name, res["drive"]["dns"]).encode()).decode()
+    try:
+        ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={
+                "ImageId": image, "InstanceType": spec.instance_type,  # type: ignore[typeddict-item]
+                "KeyName": name, "UserData": data,
+                "IamInstanceProfile": {"Arn": ctx.settings.instance_profile_arn},
+                "SecurityGroupIds": [res["network"]["security_group"]],
+                "MetadataOptions": {"HttpTokens": "required"},
+                "TagSpecifications": [{"ResourceType": "instance", "Tags": naming.kv(tags)}]},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": naming.kv(tags)}])
+    except ClientError as exc:
+        if error_code(exc) != "InvalidLaunchTemplateName.AlreadyExistsException":
+            raise
+    ctx.remember("launch_template", name)
+    try:
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name,
+                                                       "Version": "$Latest"},
+            MinSize=0, MaxSize=max(spec.workers + 2, 2), DesiredCapacity=0,
+            VPCZoneIdentifier=",".join(res["network"]["subnets"]),
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True}
+                  for k, v in {**tags, "AmazonECSManaged": "true"}.items()])
+    except ClientError as exc:
+        if error_code(exc) != "AlreadyExists":
+            raise
+    ctx.remember("auto_scaling_group", name)
+    asg_arn = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"][0]["AutoScalingGroupARN"]
+    try:
+        ctx.clients.ecs.create_capacity_provider(
+            name=name, tags=naming.ecs_kv(tags),  # type: ignore[arg-type]
+            autoScalingGroupProvider={
+                "autoScalingGroupArn": asg_arn, "managedTerminationProtection": "DISABLED",
+                "managedScaling": {"status": "ENABLED", "targetCapacity": 100}})
+    except ClientError as exc:
+        if "already exists" not in str(exc):
+            raise
+    ctx.remember("capacity_provider", name)
+    return name
+
+
+def create(ctx: StepContext) -> StepResult:
+    name = naming.base(ctx.cluster)
+    if ctx.spec.launch_type == "EC2":
+        providers = [_ec2_capacity(ctx, name)]
+    else:
+        providers = ["FARGATE", "FARGATE_SPOT"]
+    arn = ctx.clients.ecs.create_cluster(
+        clusterName=name, capacityProviders=providers,
+        defaultCapacityProviderStrategy=[{"capacityProvider": providers[0], "weight": 1}],
+        settings=[{"name": "containerInsights", "value": "disabled"}],
+        tags=naming.ecs_kv(naming.tags(ctx.cluster)))["cluster"]["clusterArn"]  # type: ignore[arg-type]
+    ctx.remember("ecs_cluster", arn)
+    return {"ecs_cluster": arn, "capacity_providers": providers}
+
+
+def delete(ctx: StepContext) -> StepResult:
+    name, ecs = naming.base(ctx.cluster), ctx.clients.ecs
+    try:
+        with gone_ok("ClusterNotFoundException"):
+            ecs.delete_cluster(cluster=name)
+    except ClientError as exc:
+        if error_code(exc) in ("ClusterContainsServicesException",
+                               "ClusterContainsTasksException",
+                               "ClusterContainsContainerInstancesException"):
+            raise NotReady(f"ECS cluster {name} still has {error_code(exc)[16:]}") from exc
+        raise
+    providers = ecs.describe_capacity_providers(capacityProviders=[name]).get(
+        "capacityProviders", [])
+    if any(p.get("status") == "ACTIVE" for p in providers):
+        with gone_ok("ClientException"):  # ECS answers ClientException when it is gone
+            ecs.delete_capacity_provider(capacityProvider=name)
+    with gone_ok("ValidationError"):
+        ctx.clients.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name,
+                                                          ForceDelete=True)
+    with gone_ok("InvalidLaunchTemplateName.NotFoundException",
+                 "InvalidLaunchTemplateId.NotFound"):
+        ctx.clients.ec2.delete_launch_template(LaunchTemplateName=name)
+    return {}

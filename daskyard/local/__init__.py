@@ -1,0 +1,1 @@
+"""Embedded local mode: everything that differs from AWS lives in this package."""

@@ -1,0 +1,138 @@
+"""Deploy the app into the emulator as the template deploys it into AWS: tables, roles,
+one Lambda per Chalice function, both state machines from stepfunctions/, the event
+rules from app.py's `on_cw_event` patterns, secrets, and the images in ECR."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import zipfile
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from chalice.app import CloudWatchEventConfig
+
+from chalicelib import naming
+from chalicelib.aws import Clients
+from chalicelib.settings import Settings
+from chalicelib.steps.prepare_images import ensure_repository
+from daskyard import asl
+
+STAGE = "local"
+TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "lambda.amazonaws.com"}}]}
+
+
+@dataclass
+class Deployment:
+    env: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def create_arn(self) -> str:
+        return self.env["DASKYARD_CREATE_STATE_MACHINE_ARN"]
+
+    @property
+    def destroy_arn(self) -> str:
+        return self.env["DASKYARD_DESTROY_STATE_MACHINE_ARN"]
+
+
+def _role(clients: Clients, name: str) -> str:
+    iam = clients.client("iam")
+    try:
+        return str(iam.create_role(RoleName=name,
+                                   AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+
+
+def _tables(clients: Clients, settings: Settings) -> None:
+    db = clients.dynamodb
+    for table, key in ((settings.table, "name"), (settings.idempotency_table, "id")):
+        try:
+            db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+        except db.exceptions.ResourceInUseException:
+            pass
+
+
+def push_images(clients: Clients, settings: Settings) -> None:
+    """Stand-in for `docker push`: an image manifest per role under the stage's tag."""
+    for role in naming.ROLES:
+        repo = naming.repository(settings.ecr_prefix, role)
+        ensure_repository(clients.ecr, repo)
+        manifest = json.dumps({"schemaVersion": 2, "mediaType":
+                               "application/vnd.docker.distribution.manifest.v2+json",
+                               "config": {"digest": "sha256:" + hashlib.sha256(
+                                   role.encode()).hexdigest(), "size": 1}})
+        try:
+            clients.ecr.put_image(repositoryName=repo, imageManifest=manifest,
+                                  imageTag=settings.image_tag)
+        except clients.ecr.exceptions.ImageAlreadyExistsException:
+            pass
+
+
+def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
+           extra_env: dict[str, str] | None = None) -> Deployment:
+    """Deploy into the emulator `clients` points at; sets the Lambda environment in
+    os.environ (the in-process handlers read it) and returns it."""
+    out = Deployment()
+    env = {
+        "AWS_ENDPOINT_URL": clients.endpoint_url or "",
+        "DASKYARD_STAGE": STAGE,
+        "DASKYARD_ALLOWED_CIDRS": "127.0.0.0/8,10.0.0.0/8",
+        "DASKYARD_MAX_WORKERS": "16",
+        "DASKYARD_ALLOWED_INSTANCE_TYPES": "t3.medium,t3.large",
+        **(extra_env or {}),
+    }
+    os.environ.update(env)
+    settings = Settings.from_env()
+    _tables(clients, settings)
+    lambda_role = _role(clients, "daskyard-lambda")
+    env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = _role(clients, "daskyard-task-execution")
+    env["DASKYARD_TASK_ROLE_ARN"] = _role(clients, "daskyard-task")
+    env["DASKYARD_INSTANCE_PROFILE_ARN"] = _role(clients, "daskyard-instance")
+    states_role = _role(clients, "daskyard-states")
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as zf:
+        zf.writestr("app.py", "# routed in-process by daskyard.local\n")
+    lam = clients.client("lambda")
+    app = app_module.app
+    for fn in [*app.pure_lambda_functions, *app.event_sources]:
+        name = f"daskyard-{STAGE}-{fn.name}"
+        try:
+            arn = lam.create_function(FunctionName=name, Runtime="python3.11",
+                                      Role=lambda_role, Handler=fn.handler_string,
+                                      Code={"ZipFile": code.getvalue()})["FunctionArn"]
+        except lam.exceptions.ResourceConflictException:
+            arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        out.functions[fn.name] = arn
+        if isinstance(fn, CloudWatchEventConfig):
+            clients.events.put_rule(Name=name, EventPattern=json.dumps(fn.event_pattern))
+            clients.events.put_targets(Rule=name, Targets=[{"Id": fn.name, "Arn": arn}])
+
+    values = {f"{name}Arn": arn for name, arn in out.functions.items()}
+    sfn = clients.sfn
+    for kind in ("destroy_cluster", "create_cluster"):
+        arn = sfn.create_state_machine(
+            name=f"daskyard-{STAGE}-{kind}", roleArn=states_role,
+            definition=asl.definition(kind, values, time_scale))["stateMachineArn"]
+        values["DestroyClusterStateMachineArn" if kind == "destroy_cluster"
+               else "CreateClusterStateMachineArn"] = arn
+    env["DASKYARD_CREATE_STATE_MACHINE_ARN"] = values["CreateClusterStateMachineArn"]
+    env["DASKYARD_DESTROY_STATE_MACHINE_ARN"] = values["DestroyClusterStateMachineArn"]
+
+    for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
+        try:
+            clients.secrets.create_secret(Name=secret_id, SecretString=secrets.token_hex(32))
+        except clients.secrets.exceptions.ResourceExistsException:
+            pass
+    push_images(clients, settings)
+    os.environ.update(env)
+    out.env = env
+    return out

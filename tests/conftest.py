@@ -1,0 +1,80 @@
+"""Shared fixtures. One emulator (a real moto server on 127.0.0.1) per test session;
+each test gets it reset, with the app deployed afresh."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.aws import Clients
+from chalicelib.models import ClusterSpec, Status
+from chalicelib.runtime import Runtime, runtime
+from daskyard.local.stack import LocalMode
+
+# Waits and retry intervals in the ASL are scaled by this in tests (never below 1 s).
+TIME_SCALE = 0.1
+
+
+@pytest.fixture(scope="session")
+def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
+    local = LocalMode(processes=False, time_scale=TIME_SCALE,
+                      root=tmp_path_factory.mktemp("daskyard"))
+    local.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def stack(local_mode: LocalMode) -> Iterator[LocalMode]:
+    local_mode.reset()
+    yield local_mode
+    local_mode.router.interceptor = None
+
+
+@pytest.fixture
+def rt(stack: LocalMode) -> Runtime:
+    return runtime()
+
+
+@pytest.fixture
+def clients(stack: LocalMode) -> Clients:
+    assert stack.clients is not None
+    return stack.clients
+
+
+def spec(name: str = "demo", **kw: Any) -> ClusterSpec:
+    return ClusterSpec.model_validate({"name": name, "workers": 2,
+                                       "allowed_cidrs": ["10.1.0.0/16"], **kw})
+
+
+def wait_execution(clients: Clients, arn: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = clients.sfn.describe_execution(executionArn=arn)
+        if out["status"] != "RUNNING":
+            return dict(out)
+        time.sleep(0.1)
+    raise TimeoutError(f"{arn} still running after {timeout}s")
+
+
+def wait_status(rt: Runtime, name: str, statuses: set[Status], timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = rt.registry.get(name)
+        if record and record.status in statuses:
+            return record
+        time.sleep(0.1)
+    raise TimeoutError(f"{name} not in {statuses} after {timeout}s: {rt.registry.get(name)}")
+
+
+def history(clients: Clients, arn: str) -> list[dict[str, Any]]:
+    return list(clients.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+
+
+def fixture_json(name: str) -> dict[str, Any]:
+    return dict(json.loads((Path(__file__).parent / "fixtures" / name).read_text()))
