@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -11,6 +12,7 @@ from chalicelib.errors import ClusterBusy, InvalidRequest
 from chalicelib.models import ClusterRecord, ClusterSpec, Status
 from chalicelib.runtime import Runtime
 from chalicelib.services import scale
+from chalicelib.settings import Settings
 
 
 def _execution_name(cluster: str, kind: str) -> str:
@@ -54,11 +56,17 @@ def destroy_cluster(rt: Runtime, name: str) -> ClusterRecord:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
                 raise
-    arn = rt.clients.sfn.start_execution(
-        stateMachineArn=rt.settings.destroy_state_machine_arn,
-        name=_execution_name(name, "destroy"),
-        input=json.dumps({"cluster": name, "final_status": Status.DELETED.value}))["executionArn"]
+    arn = start_destroy(rt.clients.sfn, rt.settings, name, Status.DELETED)
     return rt.registry.update(name, execution_arn=arn) or updated
+
+
+def start_destroy(sfn: Any, settings: Settings, name: str, final_status: Status) -> str:
+    """Start the destroy machine; it ends by setting `final_status` (DELETED, or FAILED
+    when it is the rollback of a failed create)."""
+    return str(sfn.start_execution(
+        stateMachineArn=settings.destroy_state_machine_arn,
+        name=_execution_name(name, "destroy"),
+        input=json.dumps({"cluster": name, "final_status": final_status.value}))["executionArn"])
 
 
 def scale_cluster(rt: Runtime, name: str, workers: int) -> ClusterRecord:

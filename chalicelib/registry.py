@@ -128,6 +128,3 @@ class Registry:
         self.db.update_item(
             TableName=self.table, Key=_to_item({"name": name}),
             UpdateExpression="REMOVE resources.#k", ExpressionAttributeNames={"#k": kind})
-
-    def set_step(self, name: str, step: str) -> None:
-        self.update(name, step=step)

@@ -10,12 +10,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from chalicelib.aws import Clients
-from chalicelib.models import StepEvent
+from chalicelib.errors import ClusterBusy
+from chalicelib.models import Status, StepEvent
 from chalicelib.registry import Registry
 from chalicelib.settings import Settings
 from chalicelib.steps import StepContext, StepResult, run
 
 logger = Logger(service="daskyard")
+BUILDING = ("create", "wait")
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,13 @@ def run_step(module: ModuleType, raw_event: dict[str, Any]) -> StepResult:
     action = getattr(module, event.action, None)
     if action is None:
         raise ValueError(f"{module.__name__} has no action {event.action!r}")
-    if event.action == "create" and event.state:
-        rt.registry.set_step(event.cluster, event.state)
+    if event.action in BUILDING:
+        # Nothing more is built once a destroy or rollback has begun: in-flight branches
+        # of a failed Parallel, or a create racing a delete, stop here.
+        if rt.registry.update(event.cluster, condition="#status = :creating",
+                              condition_values={":creating": Status.CREATING.value},
+                              step=event.state or event.action) is None:
+            raise ClusterBusy(f"cluster {event.cluster!r} is no longer being created")
     logger.info("step", step=module.__name__.rsplit(".", 1)[-1], action=event.action,
                 cluster=event.cluster)
     return run(action, StepContext(event.cluster, rt.clients, rt.settings, rt.registry, event))

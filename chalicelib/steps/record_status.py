@@ -1,4 +1,5 @@
-"""Status bookkeeping states of both machines: MarkDeleting, RecordFailure, MarkDone."""
+"""Status bookkeeping states of both machines: MarkDeleting, MarkDone, and the
+create machine's RecordFailure, which starts the rollback."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def reason(error: dict[str, object] | None) -> str:
     return f"{name}: {cause}"[:MAX_ERROR]
 
 
-def create(ctx: StepContext) -> StepResult:
+def mark(ctx: StepContext) -> StepResult:
     """Set the status the event names (the final one of a destroy, or DELETING with the
     reason of a failure); a cluster already DELETED is left alone."""
     event = ctx.event
@@ -36,3 +37,16 @@ def create(ctx: StepContext) -> StepResult:
         fields["task_token"] = ""
     record = ctx.registry.update(ctx.cluster, **fields)
     return {"status": record.status.value if record else "missing"}
+
+
+def rollback(ctx: StepContext) -> StepResult:
+    """A create failed: record why, and start the destroy machine on what was made.
+    It runs on its own (a Lambda call, portable, where a nested .sync execution is not
+    in the emulator) and ends by marking the cluster FAILED."""
+    from chalicelib.lifecycle import start_destroy
+
+    ctx.registry.update(ctx.cluster, status=Status.DELETING.value, step=ctx.event.state,
+                        error=reason(ctx.event.error), task_token="")
+    arn = start_destroy(ctx.clients.sfn, ctx.settings, ctx.cluster, Status.FAILED)
+    ctx.registry.update(ctx.cluster, execution_arn=arn)
+    return {"rollback": arn}

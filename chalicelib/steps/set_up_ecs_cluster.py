@@ -123,7 +123,10 @@ def delete(ctx: StepContext) -> StepResult:
     with gone_ok("ValidationError"):
         ctx.clients.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name,
                                                           ForceDelete=True)
-    with gone_ok("InvalidLaunchTemplateName.NotFoundException",
-                 "InvalidLaunchTemplateId.NotFound"):
-        ctx.clients.ec2.delete_launch_template(LaunchTemplateName=name)
+    templates = ctx.clients.ec2.describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": [name]}])["LaunchTemplates"]
+    for template in templates:
+        with gone_ok("InvalidLaunchTemplateName.NotFoundException",
+                     "InvalidLaunchTemplateId.NotFound"):
+            ctx.clients.ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
     return {}

@@ -20,6 +20,9 @@ Handler = Callable[[dict[str, Any], Any], Any]
 Interceptor = Callable[[str, dict[str, Any], Handler], Any]
 
 log = logging.getLogger("daskyard.local")
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator request
+# The interpreter logs every failed state (expected in rollbacks) with its whole AST.
+logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
 
 
 class LambdaRouter:

@@ -1,0 +1,133 @@
+"""The real ASL, executed by the emulator's state machine interpreter, each Lambda task
+routed to the real Chalice handler in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import lifecycle
+from chalicelib.errors import Throttled
+from chalicelib.models import Status
+from chalicelib.runtime import Runtime
+from daskyard.local.stack import LocalMode
+from tests.conftest import history, spec, wait_execution, wait_status
+from tests.helpers import leftovers
+
+# Every Lambda-backed state of the create machine, in the order they run.
+CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive",
+                 "WaitForSharedDrive", "SetUpEcsCluster", "PrepareImages",
+                 "RegisterTaskDefinitions", "StartScheduler", "WaitForScheduler",
+                 "StartWorkers", "PublishEndpoints"]
+EXPECTED_RESOURCES = {"key_pair", "private_key_parameter", "token_secret", "network", "drive",
+                      "ecs_cluster", "images", "log_group", "task_definitions", "services"}
+
+
+class InjectedFault(Exception):
+    """A failure injected by a test after the real step has done its work."""
+
+
+def fail_after(state: str) -> Any:
+    def interceptor(name: str, event: dict[str, Any], handler: Any) -> Any:
+        result = handler(event, None)
+        if event.get("state") == state:
+            raise InjectedFault(f"injected at {state}")
+        return result
+    return interceptor
+
+
+def create(rt: Runtime, stack: LocalMode, name: str = "demo", **kw: Any) -> dict[str, Any]:
+    record = lifecycle.create_cluster(rt, spec(name, **kw))
+    assert stack.clients is not None
+    return wait_execution(stack.clients, record.execution_arn)
+
+
+def destroy(rt: Runtime, stack: LocalMode, name: str = "demo") -> dict[str, Any]:
+    record = lifecycle.destroy_cluster(rt, name)
+    assert stack.clients is not None
+    return wait_execution(stack.clients, record.execution_arn)
+
+
+def test_create_succeeds_and_registry_lists_every_resource(rt: Runtime, stack: LocalMode) -> None:
+    out = create(rt, stack)
+    assert out["status"] == "SUCCEEDED", out
+    record = rt.registry.require("demo")
+    assert record.status == Status.READY
+    assert EXPECTED_RESOURCES <= set(record.resources)
+    assert record.scheduler_address.startswith("tcp://127.")
+    assert record.dashboard_url.endswith(":8787/status")
+    assert len(record.resources["drive"]["mount_targets"]) == len(
+        record.resources["network"]["subnets"])
+    assert set(record.resources["services"]) == {"scheduler", "worker"}
+
+
+def test_destroy_leaves_nothing_tagged_with_the_cluster(rt: Runtime, stack: LocalMode) -> None:
+    assert create(rt, stack)["status"] == "SUCCEEDED"
+    assert leftovers(stack.clients, "demo")  # the check finds what is there
+    out = destroy(rt, stack)
+    assert out["status"] == "SUCCEEDED", out
+    assert leftovers(stack.clients, "demo") == []
+    assert rt.registry.require("demo").status == Status.DELETED
+
+
+def test_destroy_twice_in_a_row_succeeds(rt: Runtime, stack: LocalMode) -> None:
+    assert create(rt, stack)["status"] == "SUCCEEDED"
+    assert destroy(rt, stack)["status"] == "SUCCEEDED"
+    rt.registry.update("demo", status=Status.READY.value)  # a second destroy request
+    assert destroy(rt, stack)["status"] == "SUCCEEDED"
+    assert leftovers(stack.clients, "demo") == []
+
+
+def test_ec2_launch_type_creates_and_destroys_its_capacity(rt: Runtime, stack: LocalMode) -> None:
+    assert create(rt, stack, launch_type="EC2", instance_type="t3.medium")["status"] == "SUCCEEDED"
+    assert stack.clients is not None
+    found = leftovers(stack.clients, "demo")
+    for kind in ("launch template", "auto scaling group", "capacity provider"):
+        assert any(f.startswith(kind) for f in found), (kind, found)
+    assert destroy(rt, stack)["status"] == "SUCCEEDED"
+    assert leftovers(stack.clients, "demo") == []
+
+
+@pytest.mark.parametrize("state", CREATE_STATES)
+def test_failure_at_each_step_rolls_back_to_nothing(rt: Runtime, stack: LocalMode,
+                                                    state: str) -> None:
+    stack.router.interceptor = fail_after(state)
+    out = create(rt, stack)
+    assert out["status"] == "FAILED"
+    assert out.get("error") == "ClusterCreateFailed"
+    record = wait_status(rt, "demo", {Status.FAILED})
+    assert record.error == f"InjectedFault: injected at {state}"
+    assert stack.clients is not None
+    assert leftovers(stack.clients, "demo") == []
+
+
+def test_throttling_is_retried_and_the_create_succeeds(rt: Runtime, stack: LocalMode) -> None:
+    calls: dict[str, int] = {}
+
+    def throttle_once_each(name: str, event: dict[str, Any], handler: Any) -> Any:
+        calls[name] = calls.get(name, 0) + 1
+        if calls[name] == 1 and event.get("state") in ("ArrangeNetwork", "StartScheduler"):
+            raise Throttled("Rate exceeded")
+        return handler(event, None)
+
+    stack.router.interceptor = throttle_once_each
+    out = create(rt, stack)
+    assert out["status"] == "SUCCEEDED", out
+    assert calls["ArrangeNetwork"] == 2 and calls["StartScheduler"] == 2
+    assert stack.clients is not None
+    retried = [e for e in history(stack.clients, out["executionArn"])
+               if e["type"] == "TaskFailed"
+               and e["taskFailedEventDetails"].get("error") == "Throttled"]
+    assert len(retried) == 2
+
+
+def test_two_clusters_side_by_side_never_touch_each_other(rt: Runtime, stack: LocalMode) -> None:
+    assert create(rt, stack, "alpha")["status"] == "SUCCEEDED"
+    assert create(rt, stack, "beta")["status"] == "SUCCEEDED"
+    assert stack.clients is not None
+    beta_before = sorted(leftovers(stack.clients, "beta"))
+    assert destroy(rt, stack, "alpha")["status"] == "SUCCEEDED"
+    assert leftovers(stack.clients, "alpha") == []
+    assert sorted(leftovers(stack.clients, "beta")) == beta_before
+    assert rt.registry.require("beta").status == Status.READY
