@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice
+from chalice import Chalice, IAMAuthorizer, Response
 from chalice.app import CloudWatchEvent
 
-from chalicelib import discovery
+from chalicelib import api, discovery
 from chalicelib.runtime import run_step, runtime
 from chalicelib.steps import (
     arrange_network,
@@ -25,6 +25,7 @@ from chalicelib.steps import (
 )
 
 app = Chalice(app_name="daskyard")
+iam = IAMAuthorizer()  # deployed stages: callers sign with SigV4
 
 # The pattern the discovery rule matches: our services' task state changes only.
 ECS_TASK_EVENTS = {
@@ -97,3 +98,30 @@ def record_status_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
     rt = runtime()
     return discovery.handle_task_event(event.detail, rt.clients, rt.registry)
+
+
+# --- HTTP API ---------------------------------------------------------------------
+
+@app.route("/clusters", methods=["POST"], authorizer=iam)
+def create_cluster() -> Response:
+    return api.respond(lambda: api.create(runtime(), app.current_request.raw_body), 202)
+
+
+@app.route("/clusters", methods=["GET"], authorizer=iam)
+def list_clusters() -> Response:
+    return api.respond(lambda: api.list_all(runtime()))
+
+
+@app.route("/clusters/{name}", methods=["GET"], authorizer=iam)
+def get_cluster(name: str) -> Response:
+    return api.respond(lambda: api.get(runtime(), name))
+
+
+@app.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
+def scale_cluster(name: str) -> Response:
+    return api.respond(lambda: api.scale(runtime(), name, app.current_request.raw_body))
+
+
+@app.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)
+def delete_cluster(name: str) -> Response:
+    return api.respond(lambda: api.delete(runtime(), name), 202)

@@ -201,8 +201,7 @@ class EcsAgent:
         cluster = env.get("DASKYARD_CLUSTER", "unknown")
         efs = self.efs_root / cluster
         efs.mkdir(parents=True, exist_ok=True)
-        env.update({"DASKYARD_HOST": task.ip, "DASKYARD_EFS": str(efs),
-                    "DASKYARD_DASHBOARD_ADDRESS": f"{task.ip}:0"})
+        env.update({"DASKYARD_HOST": task.ip, "DASKYARD_EFS": str(efs)})
         return env
 
     def _emit(self, task: LocalTask, status: str, reason: str = "") -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
+import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from chalicelib.aws import Clients
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
@@ -14,9 +17,11 @@ from daskyard.local.deploy import Deployment, deploy
 from daskyard.local.emulator import Emulator, LambdaRouter
 
 ROOT = Path(__file__).resolve().parents[2]
-EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_REGION": "us-east-1"}
+LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
+             # Emulator credentials: never real ones, so nothing reaches AWS by mistake.
+             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+             "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+             "AWS_REGION": "us-east-1"}
 
 
 def load_app() -> ModuleType:
@@ -35,7 +40,7 @@ class LocalMode:
 
     def __init__(self, processes: bool = True, time_scale: float = 1.0, port: int = 0,
                  root: Path | None = None) -> None:
-        os.environ.update(EMULATOR_CREDENTIALS)
+        os.environ.update(LOCAL_ENV)
         self.app = load_app()
         self.router = LambdaRouter(self.app)
         self.emulator = Emulator(self.router, port=port)
@@ -43,6 +48,8 @@ class LocalMode:
         self.root = root or data_dir()
         self.runner: Runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.agent: EcsAgent | None = None
+        self.api_url = ""
+        self._api: Any = None
         self.deployment: Deployment | None = None
         self.clients: Clients | None = None
 
@@ -68,7 +75,29 @@ class LocalMode:
         self.emulator.reset()
         self.deploy()
 
+    def serve_api(self, port: int = 0) -> str:
+        """The app's HTTP API on 127.0.0.1, served by Chalice's own local server."""
+        from chalice.config import Config
+        from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+        class QuietHandler(ChaliceRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # one line per request
+                pass
+
+        config = Config.create(chalice_app=self.app.app, chalice_stage="local",
+                               app_name="daskyard")
+        # Chalice warns on each request that IAM auth is skipped: it is for deployed stages.
+        warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported")
+        self._api = LocalDevServer(self.app.app, config, "127.0.0.1", port,
+                                   handler_cls=QuietHandler)
+        threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True).start()
+        self.api_url = f"http://127.0.0.1:{self._api.server.server_address[1]}"
+        return self.api_url
+
     def stop(self) -> None:
+        if self._api is not None:
+            self._api.shutdown()
+            self._api = None
         if self.agent:
             self.agent.stop()
             self.agent = None

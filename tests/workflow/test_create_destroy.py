@@ -13,7 +13,7 @@ from chalicelib.models import Status
 from chalicelib.runtime import Runtime
 from daskyard.local.stack import LocalMode
 from tests.conftest import history, spec, wait_execution, wait_status
-from tests.helpers import leftovers
+from daskyard.local.inventory import leftovers
 
 # Every Lambda-backed state of the create machine, in the order they run.
 CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive",

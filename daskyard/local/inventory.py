@@ -1,4 +1,5 @@
-"""What is left of a cluster, found by listing each AWS service (never the registry)."""
+"""What is left of a cluster, found by listing each AWS service, never by trusting the
+registry or the tagging API (the emulator lists deleted ECS resources there)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,91 @@
+"""A small client for the Daskyard HTTP API. Requests to a deployed API are signed
+with SigV4 from the user's AWS credentials (the API uses IAM authorization)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DaskyardApi:
+    def __init__(self, url: str, sign: bool | None = None, timeout: float = 30) -> None:
+        self.url = url.rstrip("/")
+        host = urlparse(self.url).hostname or ""
+        self.sign = sign if sign is not None else host not in ("127.0.0.1", "localhost")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _signed_headers(self, method: str, url: str, body: str | None) -> dict[str, str]:
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        session = boto3.session.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise ApiError(0, "no AWS credentials to sign the request with")
+        request = AWSRequest(method=method, url=url, data=body or "",
+                             headers={"Content-Type": "application/json"})
+        SigV4Auth(credentials, "execute-api", session.region_name or "us-east-1").add_auth(
+            request)
+        return dict(request.headers)
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = f"{self.url}{path}"
+        data = json.dumps(body) if body is not None else None
+        headers = (self._signed_headers(method, url, data) if self.sign
+                   else {"Content-Type": "application/json"})
+        try:
+            response = self.session.request(method, url, data=data, headers=headers,
+                                            timeout=self.timeout)
+        except requests.ConnectionError as exc:
+            raise ApiError(0, f"cannot reach {self.url}: is the API running?") from exc
+        payload = response.json() if response.content else {}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code,
+                           payload.get("error") or payload.get("Message") or response.text)
+        return payload
+
+    def create(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.call("POST", "/clusters", spec))
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(self.call("GET", f"/clusters/{name}"))
+
+    def list(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/clusters")["clusters"])
+
+    def scale(self, name: str, workers: int) -> dict[str, Any]:
+        return dict(self.call("PUT", f"/clusters/{name}/workers", {"workers": workers}))
+
+    def delete(self, name: str) -> dict[str, Any]:
+        return dict(self.call("DELETE", f"/clusters/{name}"))
+
+    def wait(self, name: str, statuses: set[str], timeout: float = 900,
+             on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Poll the record until its status is one of `statuses` (the API has no push;
+        this is the client's view, the orchestrator itself never polls)."""
+        deadline = time.monotonic() + timeout
+        seen: tuple[str, str] | None = None
+        while True:
+            record = self.get(name)
+            key = (record["status"], record["step"])
+            if key != seen and on_change:
+                on_change(record)
+            seen = key
+            if record["status"] in statuses:
+                return record
+            if time.monotonic() > deadline:
+                raise ApiError(0, f"{name} is still {record['status']} after {timeout:.0f}s")
+            time.sleep(0.2)

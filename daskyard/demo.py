@@ -1,0 +1,81 @@
+"""`daskyard demo`: the main job, end to end, on this machine.
+
+Local mode starts; a 2-worker cluster is created through the HTTP API; a dataframe is
+written to the shared drive and grouped by the workers; the cluster is destroyed and
+nothing is left in the emulator or running."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from daskyard.client import DaskyardApi
+from daskyard.local import inventory
+from daskyard.local.stack import LocalMode
+
+Say = Callable[[str], None]
+
+
+def compute(address: str, workers: int, drive: Path, say: Say) -> Any:
+    """Write generated data to the drive, have the workers read it back and group it."""
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+    from distributed import Client
+
+    rng = np.random.default_rng(42)
+    n = 200_000
+    frame = pd.DataFrame({"station": rng.choice(list("ABCDEFGH"), n),
+                          "reading": rng.normal(20.0, 5.0, n).round(3)})
+    path = drive / "readings"
+    dd.from_pandas(frame, npartitions=8).to_parquet(path, write_index=False)
+    say(f"wrote {n:,} rows as 8 parquet files to the shared drive ({path})")
+    with Client(address, timeout=30) as client:
+        client.wait_for_workers(workers, timeout=60)
+        say(f"connected to {address}: {workers} workers")
+        result = dd.read_parquet(path).groupby("station").reading.agg(
+            ["count", "mean"]).compute().sort_index()
+    expected = frame.groupby("station").reading.agg(["count", "mean"]).sort_index()
+    pd.testing.assert_frame_equal(result, expected, check_index_type=False)
+    return result
+
+
+def leftovers(local: LocalMode, name: str) -> list[str]:
+    """Everything still tagged with the cluster in the emulator, and its tasks."""
+    assert local.clients is not None and local.agent is not None
+    found = inventory.leftovers(local.clients, name)
+    found += [t.arn for t in local.agent.running(f"daskyard-{name}-scheduler")]
+    found += [t.arn for t in local.agent.running(f"daskyard-{name}-workers")]
+    return found
+
+
+def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
+    started = time.monotonic()
+    with LocalMode(processes=True) as local:
+        url = local.serve_api()
+        say(f"emulator at {local.emulator.url}, API at {url}")
+        api = DaskyardApi(url)
+        api.create({"name": name, "workers": workers, "allowed_cidrs": ["127.0.0.0/8"]})
+        t0 = time.monotonic()
+        record = api.wait(name, {"READY", "FAILED"}, timeout=300, on_change=lambda r: say(
+            f"  {time.monotonic() - t0:6.2f}s  {r['status']:<9} {r['step']}"))
+        if record["status"] != "READY":
+            raise RuntimeError(f"cluster failed: {record['error']}")
+        say(f"READY in {time.monotonic() - t0:.2f}s; scheduler {record['scheduler_address']}")
+        say(f"dashboard: {record['dashboard_url']}")
+        drive = local.root / "efs" / name
+        result = compute(record["scheduler_address"], workers, drive, say)
+        say(f"result (count and mean reading per station):\n{result.to_string()}")
+        api.delete(name)
+        record = api.wait(name, {"DELETED", "FAILED"}, timeout=300)
+        say(f"destroyed: {record['status']}")
+        deadline = time.monotonic() + 30
+        while (left := leftovers(local, name)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if left:
+            raise RuntimeError(f"left behind: {left}")
+        say("nothing left in the emulator; no task running")
+    say(f"demo finished in {time.monotonic() - started:.1f}s")
+    return result

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Daskyard's one entrypoint for the scheduler, worker and notebook images.
+
+  entrypoint.py scheduler   dask scheduler on 8786, dashboard on 8787
+  entrypoint.py worker      waits for the scheduler's address in SSM, then dask worker
+  entrypoint.py notebook    waits likewise, then Jupyter Lab on 8888 with Client() preset
+
+The address is read from the SSM parameter named by DASKYARD_SCHEDULER_PARAMETER,
+which discovery writes when the scheduler task runs: nobody types an IP. Waiting is
+bounded (DASKYARD_WAIT_SECONDS); past it the process exits non-zero with a clear
+message, and ECS starts it again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_NO_SCHEDULER = 3
+EXIT_USAGE = 2
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def read_scheduler_address(parameter: str, wait_seconds: float) -> str:
+    """The address from SSM, waiting with exponential backoff while it does not exist."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    ssm = boto3.client("ssm", config=Config(retries={"mode": "standard"}))
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            value = str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+            if value.startswith("tcp://"):
+                return value
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ParameterNotFound":
+                raise
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            print(f"daskyard: no scheduler address at {parameter} after {wait_seconds:.0f}s; "
+                  "exiting so that ECS starts this task again", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_NO_SCHEDULER)
+        print(f"daskyard: waiting for {parameter}", file=sys.stderr, flush=True)
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, 10.0)
+
+
+def scheduler_command(host: str) -> list[str]:
+    bind = host or ""
+    cmd = ["dask", "scheduler", "--port", "8786", "--dashboard-address", f"{bind}:8787"]
+    if host:
+        cmd += ["--host", host]
+    idle = env("DASKYARD_IDLE_TIMEOUT")
+    if idle:
+        cmd += ["--idle-timeout", idle]
+    return cmd
+
+
+def worker_command(address: str, host: str) -> list[str]:
+    cmd = ["dask", "worker", address, "--nworkers", "1",
+           "--death-timeout", env("DASKYARD_DEATH_TIMEOUT", "60"),
+           "--dashboard-address", f"{host}:8789",
+           "--local-directory", env("DASKYARD_SCRATCH", "/tmp/dask-worker-space")]
+    if host:
+        cmd += ["--host", host]
+    memory = env("DASKYARD_WORKER_MEMORY")
+    if memory:
+        cmd += ["--memory-limit", memory]
+    return cmd
+
+
+def notebook_command(address: str, host: str, efs: str) -> list[str]:
+    token = env("JUPYTER_TOKEN")
+    if not token:
+        print("daskyard: JUPYTER_TOKEN is not set (ECS injects it from Secrets Manager)",
+              file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    # Client() with no argument reads this config, in the kernel and in any terminal.
+    config = Path.home() / ".config" / "dask" / "daskyard.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"scheduler-address: {address}\n")
+    os.environ["DASK_SCHEDULER_ADDRESS"] = address
+    return ["jupyter", "lab", "--no-browser", "--port", "8888", "--ip", host or "0.0.0.0",
+            f"--ServerApp.root_dir={efs}", f"--IdentityProvider.token={token}"]
+
+
+def command(role: str) -> list[str]:
+    host = env("DASKYARD_HOST")
+    if role == "scheduler":
+        return scheduler_command(host)
+    if role not in ("worker", "notebook"):
+        print(f"usage: entrypoint.py scheduler|worker|notebook (not {role!r})", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    parameter = env("DASKYARD_SCHEDULER_PARAMETER")
+    if not parameter:
+        print("daskyard: DASKYARD_SCHEDULER_PARAMETER is not set", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    address = read_scheduler_address(parameter, float(env("DASKYARD_WAIT_SECONDS", "300")))
+    print(f"daskyard: scheduler is {address}", file=sys.stderr, flush=True)
+    if role == "worker":
+        return worker_command(address, host)
+    return notebook_command(address, host, env("DASKYARD_EFS", "/efs"))
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    cmd = command(argv[1])
+    efs = env("DASKYARD_EFS", "/efs")
+    if Path(efs).is_dir():
+        os.chdir(efs)
+    # Resolve `dask`/`jupyter` next to this interpreter first, then on PATH.
+    local = Path(sys.executable).parent / cmd[0]
+    os.execv(str(local), cmd) if local.exists() else os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
