@@ -100,18 +100,23 @@ class Emulator:
     def start(self) -> Emulator:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-        _install_routes(self.router)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port,
                                           verbose=False)
         self._server.start()
         self.port = self._server.get_host_and_port()[1]
-        # The state machine interpreter calls back into moto at localhost:MOTO_PORT.
-        os.environ["MOTO_PORT"] = str(self.port)
+        self.activate()
         requests.post(f"{self.url}/moto-api/config", timeout=10,
                       json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
         return self
 
+    def activate(self) -> None:
+        """Make this the emulator of the process: moto's routes and the port its state
+        machine interpreter calls back on (localhost:MOTO_PORT) are process-wide."""
+        _install_routes(self.router)
+        os.environ["MOTO_PORT"] = str(self.port)
+
     def reset(self) -> None:
+        self.activate()
         requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
         requests.post(f"{self.url}/moto-api/config", timeout=10,
                       json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
