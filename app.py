@@ -102,9 +102,15 @@ def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
 
 # --- HTTP API ---------------------------------------------------------------------
 
+def _body() -> bytes | None:
+    request = app.current_request
+    raw = request.raw_body if request is not None else None
+    return raw.encode() if isinstance(raw, str) else raw
+
+
 @app.route("/clusters", methods=["POST"], authorizer=iam)
 def create_cluster() -> Response:
-    return api.respond(lambda: api.create(runtime(), app.current_request.raw_body), 202)
+    return api.respond(lambda: api.create(runtime(), _body()), 202)
 
 
 @app.route("/clusters", methods=["GET"], authorizer=iam)
@@ -119,7 +125,7 @@ def get_cluster(name: str) -> Response:
 
 @app.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
 def scale_cluster(name: str) -> Response:
-    return api.respond(lambda: api.scale(runtime(), name, app.current_request.raw_body))
+    return api.respond(lambda: api.scale(runtime(), name, _body()))
 
 
 @app.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)

@@ -47,7 +47,7 @@ class Clients:
 
     def client(self, service: str) -> Any:
         with self._lock:
-            return self._session.client(service, config=RETRY_CONFIG,
+            return self._session.client(service, config=RETRY_CONFIG,  # type: ignore[call-overload]
                                         endpoint_url=self.endpoint_url)
 
     @cached_property

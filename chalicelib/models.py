@@ -69,8 +69,8 @@ class ClusterSpec(Strict):
         if self.workers > settings.max_workers:
             problems.append(("workers", f"at most {settings.max_workers} workers are allowed"))
         if self.launch_type == "EC2" and self.instance_type not in settings.allowed_instance_types:
-            problems.append(("instance_type",
-                             f"allowed instance types: {', '.join(settings.allowed_instance_types)}"))
+            allowed_types = ", ".join(settings.allowed_instance_types)
+            problems.append(("instance_type", f"allowed instance types: {allowed_types}"))
         allowed = [ipaddress.ip_network(c) for c in settings.allowed_cidrs]
         for cidr in self.allowed_cidrs:
             net = ipaddress.ip_network(cidr)

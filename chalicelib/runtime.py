@@ -41,13 +41,13 @@ def run_step(module: ModuleType, raw_event: dict[str, Any]) -> StepResult:
     action = getattr(module, event.action, None)
     if action is None:
         raise ValueError(f"{module.__name__} has no action {event.action!r}")
-    if event.action in BUILDING:
-        # Nothing more is built once a destroy or rollback has begun: in-flight branches
-        # of a failed Parallel, or a create racing a delete, stop here.
-        if rt.registry.update(event.cluster, condition="#status = :creating",
-                              condition_values={":creating": Status.CREATING.value},
-                              step=event.state or event.action) is None:
-            raise ClusterBusy(f"cluster {event.cluster!r} is no longer being created")
+    # Nothing more is built once a destroy or rollback has begun: in-flight branches
+    # of a failed Parallel, or a create racing a delete, stop here.
+    if event.action in BUILDING and rt.registry.update(
+            event.cluster, condition="#status = :creating",
+            condition_values={":creating": Status.CREATING.value},
+            step=event.state or event.action) is None:
+        raise ClusterBusy(f"cluster {event.cluster!r} is no longer being created")
     logger.info("step", step=module.__name__.rsplit(".", 1)[-1], action=event.action,
                 cluster=event.cluster)
     return run(action, StepContext(event.cluster, rt.clients, rt.settings, rt.registry, event))

@@ -33,9 +33,9 @@ def ensure_service(ctx: StepContext, role: str, count: int) -> str:
         arn = ctx.clients.ecs.create_service(
             cluster=naming.base(ctx.cluster), serviceName=name,
             taskDefinition=ctx.record.resources["task_definitions"][role],
-            desiredCount=count, networkConfiguration={"awsvpcConfiguration": vpc},  # type: ignore[typeddict-item]
+            desiredCount=count, networkConfiguration={"awsvpcConfiguration": vpc},
             propagateTags="SERVICE", enableECSManagedTags=True,
-            tags=naming.ecs_kv(naming.tags(ctx.cluster)),  # type: ignore[arg-type]
+            tags=naming.ecs_kv(naming.tags(ctx.cluster)),
             **_placement(ctx, role))["service"]["serviceArn"]
     except ClientError as exc:
         if "already exists" not in str(exc) and error_code(exc) != "InvalidParameterException":

@@ -62,7 +62,8 @@ class Settings(BaseModel):
             if raw is None:
                 continue
             values[name] = _csv(raw) if get_origin(field.annotation) is list else raw
-        values.setdefault("region", env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1")
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        values.setdefault("region", region)
         return cls.model_validate(values)
 
 

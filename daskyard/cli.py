@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -117,10 +118,8 @@ def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mo
                       f"try:      daskyard up demo --api {url}\nCtrl-C stops everything.")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     console.print("stopped")
 
 

@@ -72,7 +72,7 @@ def create(ctx: StepContext) -> StepResult:
     try:
         ec2.authorize_security_group_ingress(
             GroupId=group_id,
-            IpPermissions=ingress_rules(group_id, spec.allowed_cidrs,  # type: ignore[arg-type]
+            IpPermissions=ingress_rules(group_id, spec.allowed_cidrs,
                                         ssh=spec.launch_type == "EC2"))
     except ClientError as exc:
         if error_code(exc) != "InvalidPermission.Duplicate":  # a retried step

@@ -17,7 +17,7 @@ def create(ctx: StepContext) -> StepResult:
     key_name, param = naming.base(c), naming.private_key_parameter(c)
     try:
         key = ec2.create_key_pair(KeyName=key_name, KeyType="ed25519", TagSpecifications=[
-            {"ResourceType": "key-pair", "Tags": naming.kv(tags)}])  # type: ignore[list-item]
+            {"ResourceType": "key-pair", "Tags": naming.kv(tags)}])
         ctx.remember("key_pair", key_name)
         ssm.put_parameter(Name=param, Value=key["KeyMaterial"], Type="SecureString",
                           Tags=naming.kv(tags), Description=f"SSH key for {key_name}")

@@ -29,7 +29,7 @@ def ensure_repository(ecr: Any, name: str) -> str:
             repositoryName=name, imageTagMutability="IMMUTABLE",
             imageScanningConfiguration={"scanOnPush": True},
             encryptionConfiguration={"encryptionType": "AES256"},
-            tags=naming.kv(naming.tags()))["repository"]  # type: ignore[arg-type]
+            tags=naming.kv(naming.tags()))["repository"]
         ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=LIFECYCLE_POLICY)
     except ClientError as exc:
         if error_code(exc) != "RepositoryAlreadyExistsException":

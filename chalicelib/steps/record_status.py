@@ -4,6 +4,7 @@ create machine's RecordFailure, which starts the rollback."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chalicelib.models import Status
 from chalicelib.steps import StepContext, StepResult
@@ -29,7 +30,7 @@ def mark(ctx: StepContext) -> StepResult:
     """Set the status the event names (the final one of a destroy, or DELETING with the
     reason of a failure); a cluster already DELETED is left alone."""
     event = ctx.event
-    fields: dict[str, object] = {"status": (event.status or Status.DELETING).value,
+    fields: dict[str, Any] = {"status": (event.status or Status.DELETING).value,
                                  "step": event.state or event.action}
     if event.error:
         fields["error"] = reason(event.error)

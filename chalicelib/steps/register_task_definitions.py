@@ -71,12 +71,12 @@ def create(ctx: StepContext) -> StepResult:
             requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
             cpu=str(cpu), memory=str(memory),
             executionRoleArn=s.task_execution_role_arn, taskRoleArn=s.task_role_arn,
-            containerDefinitions=[container(ctx, role)],  # type: ignore[list-item]
+            containerDefinitions=[container(ctx, role)],
             volumes=[{"name": "efs", "efsVolumeConfiguration": {
                 "fileSystemId": drive["file_system"], "transitEncryption": "ENABLED",
                 "authorizationConfig": {"accessPointId": drive["access_point"],
                                         "iam": "ENABLED"}}}],
-            tags=naming.ecs_kv(tags))["taskDefinition"]["taskDefinitionArn"]  # type: ignore[arg-type]
+            tags=naming.ecs_kv(tags))["taskDefinition"]["taskDefinitionArn"]
         ctx.remember("task_definitions", dict(arns))
     return arns
 

@@ -29,7 +29,8 @@ Content-Type: text/cloud-boothook; charset="us-ascii"
 
 cloud-init-per once install_nfs_utils yum install -y nfs-utils
 cloud-init-per once mkdir_efs mkdir -p /efs
-cloud-init-per once fstab_efs sh -c 'echo "{efs_dns}:/ /efs nfs4 {NFS_OPTIONS},_netdev 0 0" >> /etc/fstab'
+cloud-init-per once fstab_efs sh -c \
+  'echo "{efs_dns}:/ /efs nfs4 {NFS_OPTIONS},_netdev 0 0" >> /etc/fstab'
 mount -a -t nfs4
 
 --==BOUNDARY==
@@ -51,7 +52,7 @@ def _ec2_capacity(ctx: StepContext, name: str) -> str:
         ec2.create_launch_template(
             LaunchTemplateName=name,
             LaunchTemplateData={
-                "ImageId": image, "InstanceType": spec.instance_type,  # type: ignore[typeddict-item]
+                "ImageId": image, "InstanceType": spec.instance_type,
                 "KeyName": name, "UserData": data,
                 "IamInstanceProfile": {"Arn": ctx.settings.instance_profile_arn},
                 "SecurityGroupIds": [res["network"]["security_group"]],
@@ -78,7 +79,7 @@ def _ec2_capacity(ctx: StepContext, name: str) -> str:
         "AutoScalingGroups"][0]["AutoScalingGroupARN"]
     try:
         ctx.clients.ecs.create_capacity_provider(
-            name=name, tags=naming.ecs_kv(tags),  # type: ignore[arg-type]
+            name=name, tags=naming.ecs_kv(tags),
             autoScalingGroupProvider={
                 "autoScalingGroupArn": asg_arn, "managedTerminationProtection": "DISABLED",
                 "managedScaling": {"status": "ENABLED", "targetCapacity": 100}})
@@ -99,7 +100,7 @@ def create(ctx: StepContext) -> StepResult:
         clusterName=name, capacityProviders=providers,
         defaultCapacityProviderStrategy=[{"capacityProvider": providers[0], "weight": 1}],
         settings=[{"name": "containerInsights", "value": "disabled"}],
-        tags=naming.ecs_kv(naming.tags(ctx.cluster)))["cluster"]["clusterArn"]  # type: ignore[arg-type]
+        tags=naming.ecs_kv(naming.tags(ctx.cluster)))["cluster"]["clusterArn"]
     ctx.remember("ecs_cluster", arn)
     return {"ecs_cluster": arn, "capacity_providers": providers}
 

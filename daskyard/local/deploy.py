@@ -4,6 +4,7 @@ rules from app.py's `on_cw_event` patterns, secrets, and the images in ECR."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -52,12 +53,10 @@ def _role(clients: Clients, name: str) -> str:
 def _tables(clients: Clients, settings: Settings) -> None:
     db = clients.dynamodb
     for table, key in ((settings.table, "name"), (settings.idempotency_table, "id")):
-        try:
+        with contextlib.suppress(db.exceptions.ResourceInUseException):
             db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
-        except db.exceptions.ResourceInUseException:
-            pass
 
 
 def push_images(clients: Clients, settings: Settings) -> None:
@@ -69,11 +68,9 @@ def push_images(clients: Clients, settings: Settings) -> None:
                                "application/vnd.docker.distribution.manifest.v2+json",
                                "config": {"digest": "sha256:" + hashlib.sha256(
                                    role.encode()).hexdigest(), "size": 1}})
-        try:
+        with contextlib.suppress(clients.ecr.exceptions.ImageAlreadyExistsException):
             clients.ecr.put_image(repositoryName=repo, imageManifest=manifest,
                                   imageTag=settings.image_tag)
-        except clients.ecr.exceptions.ImageAlreadyExistsException:
-            pass
 
 
 def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
@@ -128,10 +125,8 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     env["DASKYARD_DESTROY_STATE_MACHINE_ARN"] = values["DestroyClusterStateMachineArn"]
 
     for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
-        try:
+        with contextlib.suppress(clients.secrets.exceptions.ResourceExistsException):
             clients.secrets.create_secret(Name=secret_id, SecretString=secrets.token_hex(32))
-        except clients.secrets.exceptions.ResourceExistsException:
-            pass
     push_images(clients, settings)
     os.environ.update(env)
     out.env = env

@@ -11,9 +11,9 @@ from chalicelib import lifecycle
 from chalicelib.errors import Throttled
 from chalicelib.models import Status
 from chalicelib.runtime import Runtime
+from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode
 from tests.conftest import history, spec, wait_execution, wait_status
-from daskyard.local.inventory import leftovers
 
 # Every Lambda-backed state of the create machine, in the order they run.
 CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive",
@@ -54,7 +54,7 @@ def test_create_succeeds_and_registry_lists_every_resource(rt: Runtime, stack: L
     assert out["status"] == "SUCCEEDED", out
     record = rt.registry.require("demo")
     assert record.status == Status.READY
-    assert EXPECTED_RESOURCES <= set(record.resources)
+    assert set(record.resources) >= EXPECTED_RESOURCES
     assert record.scheduler_address.startswith("tcp://127.")
     assert record.dashboard_url.endswith(":8787/status")
     assert len(record.resources["drive"]["mount_targets"]) == len(
