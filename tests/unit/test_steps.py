@@ -1,0 +1,74 @@
+"""Each step's create and delete twin, called directly against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.aws import Clients
+from chalicelib.models import StepEvent
+from chalicelib.runtime import Runtime
+from chalicelib.steps import (
+    StepContext,
+    arrange_network,
+    establish_shared_drive,
+    generate_security_key,
+)
+from tests.conftest import spec
+
+
+def ctx(rt: Runtime, name: str = "demo") -> StepContext:
+    return StepContext(name, rt.clients, rt.settings, rt.registry,
+                       StepEvent(action="create", cluster=name))
+
+
+@pytest.fixture
+def record(rt: Runtime) -> Any:
+    return rt.registry.create(spec("demo", allowed_cidrs=["10.1.0.0/16", "192.168.5.0/24"]))
+
+
+def tags_of(items: list[dict[str, str]]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items}
+
+
+def test_network_opens_only_the_given_cidrs(rt: Runtime, clients: Clients, record: Any) -> None:
+    out = arrange_network.create(ctx(rt))
+    group = clients.ec2.describe_security_groups(GroupIds=[out["security_group"]])[
+        "SecurityGroups"][0]
+    cidrs = {r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
+    assert cidrs == {"10.1.0.0/16", "192.168.5.0/24"}
+    ports = {(p["FromPort"], p["ToPort"]) for p in group["IpPermissions"] if p.get("IpRanges")}
+    assert ports == {(8888, 8888), (8786, 8789)}  # no SSH on Fargate
+    internal = [p for p in group["IpPermissions"] if p.get("UserIdGroupPairs")]
+    assert internal[0]["UserIdGroupPairs"][0]["GroupId"] == out["security_group"]
+    assert tags_of(group["Tags"]) == {"daskyard:cluster": "demo", "daskyard:managed": "true"}
+    arrange_network.create(ctx(rt))  # a retried step makes no second group
+    assert len(clients.ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": ["daskyard-demo"]}])["SecurityGroups"]) == 1
+
+
+def test_drive_is_encrypted_tagged_and_deleted(rt: Runtime, clients: Clients,
+                                               record: Any) -> None:
+    arrange_network.create(ctx(rt))
+    out = establish_shared_drive.create(ctx(rt))
+    fs = clients.efs.describe_file_systems(FileSystemId=out["file_system"])["FileSystems"][0]
+    assert fs["Encrypted"] is True
+    assert tags_of(fs["Tags"])["daskyard:cluster"] == "demo"
+    assert establish_shared_drive.wait(ctx(rt)) == {"file_system": out["file_system"]}
+    establish_shared_drive.delete(ctx(rt))
+    assert clients.efs.describe_file_systems()["FileSystems"] == []
+    establish_shared_drive.delete(ctx(rt))  # already gone is fine
+
+
+def test_security_key_keeps_secrets_out_of_the_record(rt: Runtime, clients: Clients,
+                                                      record: Any) -> None:
+    generate_security_key.create(ctx(rt))
+    stored = rt.registry.require("demo")
+    assert "BEGIN" not in str(stored.model_dump()) and "KeyMaterial" not in str(stored.resources)
+    key = clients.ssm.get_parameter(Name="/daskyard/demo/ssh-private-key",
+                                    WithDecryption=False)["Parameter"]
+    assert key["Type"] == "SecureString"
+    generate_security_key.delete(ctx(rt))
+    generate_security_key.delete(ctx(rt))  # already gone is fine
+    assert clients.ec2.describe_key_pairs()["KeyPairs"] == []
