@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from botocore.exceptions import ClientError
 from chalice import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib import lifecycle
 from chalicelib.errors import (
@@ -31,7 +31,7 @@ STATUS = {InvalidRequest: 400, Unauthorized: 401, ClusterNotFound: 404, ClusterE
 
 
 class ScaleRequest(Strict):
-    workers: int
+    workers: Annotated[int, Field(ge=0)]
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -100,8 +100,6 @@ def list_all(rt: Runtime) -> dict[str, Any]:
 
 def scale(rt: Runtime, name: str, body: bytes | None) -> dict[str, Any]:
     request = parse(ScaleRequest, body)
-    if request.workers < 0:
-        raise InvalidRequest("workers: must be 0 or more")
     return lifecycle.scale_cluster(rt, check_name(name), request.workers).public()
 
 

@@ -123,8 +123,3 @@ class Registry:
             UpdateExpression="SET resources.#k = :v, updated_at = :t",
             ExpressionAttributeNames={"#k": kind},
             ExpressionAttributeValues=_to_item({":v": value, ":t": now().isoformat()}))
-
-    def forget_resource(self, name: str, kind: str) -> None:
-        self.db.update_item(
-            TableName=self.table, Key=_to_item({"name": name}),
-            UpdateExpression="REMOVE resources.#k", ExpressionAttributeNames={"#k": kind})

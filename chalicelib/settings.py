@@ -48,10 +48,8 @@ class Settings(BaseModel):
     )
     allowed_cidrs: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"])
     log_retention_days: int = 14
-    scheduler_wait_seconds: int = 600
     slack_secret_id: str = "daskyard/slack-signing-secret"
     webhook_secret_id: str = "daskyard/webhook-secret"
-    teardown_slack_webhook_secret_id: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -8,7 +8,7 @@ from chalicelib.steps import StepContext, StepResult
 
 
 def create(ctx: StepContext) -> StepResult:
-    record = ctx.registry.require(ctx.cluster)
+    record = ctx.record
     host = record.public_ip or record.scheduler_address.removeprefix("tcp://").rsplit(":", 1)[0]
     fields = {"status": Status.READY.value, "step": "Ready",
               "dashboard_url": f"http://{host}:{naming.DASHBOARD_PORT}/status"}

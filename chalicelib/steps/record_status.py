@@ -27,8 +27,8 @@ def reason(error: dict[str, object] | None) -> str:
 
 
 def mark(ctx: StepContext) -> StepResult:
-    """Set the status the event names (the final one of a destroy, or DELETING with the
-    reason of a failure); a cluster already DELETED is left alone."""
+    """Set the status the event names (DELETING, or the final one of a destroy), with the
+    reason when the event carries an error."""
     event = ctx.event
     fields: dict[str, Any] = {"status": (event.status or Status.DELETING).value,
                                  "step": event.state or event.action}

@@ -3,18 +3,17 @@ registry or the tagging API (the emulator lists deleted ECS resources there)."""
 
 from __future__ import annotations
 
+from chalicelib import naming
 from chalicelib.aws import Clients
-
-TAG = "daskyard:cluster"
 
 
 def _tagged(tags: list[dict[str, str]] | None, cluster: str) -> bool:
-    return any(t.get("Key", t.get("key")) == TAG and t.get("Value", t.get("value")) == cluster
-               for t in tags or [])
+    return any(t.get("Key", t.get("key")) == naming.TAG_CLUSTER
+               and t.get("Value", t.get("value")) == cluster for t in tags or [])
 
 
 def leftovers(clients: Clients, cluster: str) -> list[str]:
-    base = f"daskyard-{cluster}"
+    base = naming.base(cluster)
     found: list[str] = []
     ec2 = clients.ec2
     found += [f"key pair {k['KeyName']}" for k in ec2.describe_key_pairs()["KeyPairs"]
