@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Response
-from chalice.app import CloudWatchEvent
+from chalice.app import CaseInsensitiveMapping, CloudWatchEvent
 
-from chalicelib import api, discovery
+from chalicelib import api, discovery, slack, teardown, webhooks
 from chalicelib.runtime import run_step, runtime
+from chalicelib.settings import settings
 from chalicelib.steps import (
     arrange_network,
     establish_shared_drive,
@@ -100,12 +101,29 @@ def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
     return discovery.handle_task_event(event.detail, rt.clients, rt.registry)
 
 
+# --- Schedules --------------------------------------------------------------------
+
+@app.schedule(settings().teardown_schedule, name="NightlyTeardown")
+def nightly_teardown(event: Any) -> dict[str, Any]:
+    return teardown.nightly(runtime()).model_dump()
+
+
+@app.schedule(settings().expiry_schedule, name="ExpireClusters")
+def expire_clusters(event: Any) -> dict[str, Any]:
+    return teardown.expire(runtime()).model_dump()
+
+
 # --- HTTP API ---------------------------------------------------------------------
 
 def _body() -> bytes | None:
     request = app.current_request
     raw = request.raw_body if request is not None else None
     return raw.encode() if isinstance(raw, str) else raw
+
+
+def _headers() -> CaseInsensitiveMapping:
+    request = app.current_request
+    return request.headers if request is not None else CaseInsensitiveMapping({})
 
 
 @app.route("/clusters", methods=["POST"], authorizer=iam)
@@ -131,3 +149,17 @@ def scale_cluster(name: str) -> Response:
 @app.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)
 def delete_cluster(name: str) -> Response:
     return api.respond(lambda: api.delete(runtime(), name), 202)
+
+
+# Slack and webhooks authenticate by signature (checked in chalicelib), not by IAM.
+@app.route("/slack/commands", methods=["POST"],
+           content_types=["application/x-www-form-urlencoded"])
+def slack_command() -> Response:
+    return api.respond(lambda: slack.handle(runtime(), _body(), _headers(),
+                                                  app.lambda_context))
+
+
+@app.route("/webhooks", methods=["POST"])
+def webhook() -> Response:
+    return api.respond(lambda: webhooks.handle(runtime(), _body(), _headers(),
+                                                     app.lambda_context))

@@ -71,9 +71,13 @@ def check_name(name: str) -> str:
 
 
 def respond(action: Callable[[], Any], status: int = 200) -> Response:
-    """Run `action`; named errors become 4xx with {"error": message}."""
+    """Run `action`; named errors become 4xx with {"error": message}. An action may
+    return (body, status) to choose its own status."""
     try:
-        return Response(body=action(), status_code=status,
+        body = action()
+        if isinstance(body, tuple):
+            body, status = body
+        return Response(body=body, status_code=status,
                         headers={"Content-Type": "application/json"})
     except PayloadTooLarge as exc:
         return Response(body={"error": str(exc)}, status_code=413)

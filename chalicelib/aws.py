@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -73,6 +74,12 @@ class Clients:
     @cached_property
     def secrets(self) -> SecretsManagerClient:
         return self.client("secretsmanager")
+
+    @cached_property
+    def secret_store(self) -> SecretsProvider:
+        """Secrets Manager values through powertools' cache: one fetch per container
+        per `max_age`, so a signed request is checked without a round trip."""
+        return SecretsProvider(boto3_client=self.secrets)
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:

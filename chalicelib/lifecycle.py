@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import ClusterBusy, InvalidRequest
-from chalicelib.models import ClusterRecord, ClusterSpec, Status
+from chalicelib.models import ClusterRecord, ClusterSpec, Notify, Status
 from chalicelib.runtime import Runtime
 from chalicelib.services import scale
 from chalicelib.settings import Settings
@@ -19,13 +19,14 @@ def _execution_name(cluster: str, kind: str) -> str:
     return f"{cluster}-{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
 
 
-def create_cluster(rt: Runtime, spec: ClusterSpec) -> ClusterRecord:
+def create_cluster(rt: Runtime, spec: ClusterSpec, requested_by: str = "api",
+                   notify: list[Notify] | None = None) -> ClusterRecord:
     """Check limits, record the cluster (once per name) and start the create machine.
     If the execution cannot start, the record is marked FAILED: nothing else was made."""
     problems = spec.check_limits(rt.settings)
     if problems:
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
-    record = rt.registry.create(spec)
+    record = rt.registry.create(spec, requested_by, notify)
     try:
         arn = rt.clients.sfn.start_execution(
             stateMachineArn=rt.settings.create_state_machine_arn,
@@ -38,15 +39,19 @@ def create_cluster(rt: Runtime, spec: ClusterSpec) -> ClusterRecord:
     return rt.registry.update(spec.name, execution_arn=arn) or record
 
 
-def destroy_cluster(rt: Runtime, name: str) -> ClusterRecord:
-    """Stop a create still running (so it makes nothing more), then start the destroy."""
+def destroy_cluster(rt: Runtime, name: str, notify: list[Notify] | None = None) -> ClusterRecord:
+    """Stop a create still running (so it makes nothing more), then start the destroy.
+    `notify`, when given, replaces who hears the outcome (the destroy's requester)."""
     record = rt.registry.require(name)
     if record.status == Status.DELETED:
         raise ClusterBusy(f"cluster {name!r} is already deleted")
+    extra: dict[str, Any] = {}
+    if notify is not None:
+        extra["notify"] = [n.model_dump() for n in notify]
     updated = rt.registry.update(
         name, condition="#status <> :deleting",
         condition_values={":deleting": Status.DELETING.value},
-        status=Status.DELETING.value, step="Queued")
+        status=Status.DELETING.value, step="Queued", **extra)
     if updated is None:
         raise ClusterBusy(f"cluster {name!r} is already being deleted")
     if record.status == Status.CREATING and record.execution_arn:

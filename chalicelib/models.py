@@ -55,6 +55,12 @@ class ClusterSpec(Strict):
         return out
 
     @model_validator(mode="after")
+    def _teardown(self) -> ClusterSpec:
+        if self.teardown == "never" and self.ttl_hours is not None:
+            raise ValueError("ttl_hours cannot be combined with teardown='never'")
+        return self
+
+    @model_validator(mode="after")
     def _fargate_size(self) -> ClusterSpec:
         if self.launch_type != "EC2" and self.worker_memory not in FARGATE_SIZES.get(
                 self.worker_cpu, []):
@@ -84,6 +90,14 @@ class ClusterSpec(Strict):
         return problems
 
 
+class Notify(BaseModel):
+    """Where to announce READY, FAILED or DELETED: a Slack response_url or a webhook's
+    callback_url. These URLs are capabilities, so records never show them."""
+
+    kind: Literal["slack", "webhook"]
+    url: str
+
+
 class ClusterRecord(BaseModel):
     """What the registry holds for a cluster. `task_token` never leaves chalicelib."""
 
@@ -105,12 +119,16 @@ class ClusterRecord(BaseModel):
     notebook_ip: str = ""
     dashboard_url: str = ""
     notebook_url: str = ""
-    task_token: str = Field(default="", exclude=True, repr=False)
+    requested_by: str = ""
+    task_token: str = Field(default="", repr=False)
+    notify: list[Notify] = Field(default_factory=list, repr=False)
 
     def public(self) -> dict[str, Any]:
-        """The record as the API shows it: no token, no internal bookkeeping."""
-        return self.model_dump(mode="json", exclude={"task_token", "scheduler_order",
-                                                     "scheduler_task"})
+        """The record as the API shows it: no token, no callback URLs, no bookkeeping."""
+        return self.model_dump(mode="json", exclude=PRIVATE_FIELDS)
+
+
+PRIVATE_FIELDS = {"task_token", "notify", "scheduler_order", "scheduler_task"}
 
 
 class StepEvent(BaseModel):

@@ -9,7 +9,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import ClusterExists, ClusterNotFound
-from chalicelib.models import ClusterRecord, ClusterSpec, Status
+from chalicelib.models import ClusterRecord, ClusterSpec, Notify, Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -54,13 +54,14 @@ class Registry:
         self.db = dynamodb
         self.table = table
 
-    def create(self, spec: ClusterSpec) -> ClusterRecord:
+    def create(self, spec: ClusterSpec, requested_by: str = "",
+               notify: list[Notify] | None = None) -> ClusterRecord:
         """Record a new cluster as CREATING; a name exists once while it is live."""
         at = now()
         record = ClusterRecord(
             name=spec.name, status=Status.CREATING, step="Queued", spec=spec, created_at=at,
             updated_at=at, expires_at=at + timedelta(hours=spec.ttl_hours) if spec.ttl_hours
-            else None)
+            else None, requested_by=requested_by, notify=notify or [])
         try:
             self.db.put_item(
                 TableName=self.table, Item=_to_item(record.model_dump(mode="json")),

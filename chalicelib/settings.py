@@ -50,6 +50,14 @@ class Settings(BaseModel):
     log_retention_days: int = 14
     slack_secret_id: str = "daskyard/slack-signing-secret"
     webhook_secret_id: str = "daskyard/webhook-secret"
+    # Secrets Manager id of a Slack incoming-webhook URL for the teardown summary ("" = off).
+    summary_webhook_secret_id: str = ""
+    # Slack's response_url always starts here; anything else is refused.
+    slack_response_prefix: str = "https://hooks.slack.com/"
+    # Webhook callbacks must be https unless this is set (local mode only).
+    allow_http_callbacks: bool = False
+    teardown_schedule: str = "cron(0 2 * * ? *)"
+    expiry_schedule: str = "rate(15 minutes)"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

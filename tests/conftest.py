@@ -78,3 +78,57 @@ def history(clients: Clients, arn: str) -> list[dict[str, Any]]:
 
 def fixture_json(name: str) -> dict[str, Any]:
     return dict(json.loads((Path(__file__).parent / "fixtures" / name).read_text()))
+
+
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 that records what is posted to it (a Slack
+    response_url or a webhook callback_url)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+        posts = self.posts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                posts.append((dict(self.headers), self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, count: int, timeout: float = 60) -> list[tuple[dict[str, str], bytes]]:
+        deadline = time.monotonic() + timeout
+        while len(self.posts) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.posts)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def http(stack: LocalMode) -> Iterator[Any]:
+    """chalice.test.Client on the real app."""
+    from chalice.test import Client
+
+    with Client(stack.app.app) as c:
+        yield c.http

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib import naming
+from chalicelib import naming, notify
 from chalicelib.models import Status
 from chalicelib.steps import StepContext, StepResult
 
@@ -15,7 +15,10 @@ def create(ctx: StepContext) -> StepResult:
     # Only a CREATING cluster becomes READY: a destroy that began meanwhile wins.
     done = ctx.registry.update(ctx.cluster, condition="#status = :creating",
                                condition_values={":creating": Status.CREATING.value}, **fields)
-    return {"status": done.status.value if done else "unchanged"}
+    if done is None:
+        return {"status": "unchanged"}
+    return {"status": done.status.value,
+            "announced": notify.announce(ctx.clients, ctx.settings, done)}
 
 
 def delete(ctx: StepContext) -> StepResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib import notify
 from chalicelib.models import Status
 from chalicelib.steps import StepContext, StepResult
 
@@ -37,7 +38,12 @@ def mark(ctx: StepContext) -> StepResult:
     if fields["status"] == Status.DELETING.value:
         fields["task_token"] = ""
     record = ctx.registry.update(ctx.cluster, **fields)
-    return {"status": record.status.value if record else "missing"}
+    if record is None:
+        return {"status": "missing"}
+    announced = 0
+    if record.status in (Status.DELETED, Status.FAILED):  # a destroy's final mark
+        announced = notify.announce(ctx.clients, ctx.settings, record)
+    return {"status": record.status.value, "announced": announced}
 
 
 def rollback(ctx: StepContext) -> StepResult:

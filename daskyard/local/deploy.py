@@ -84,6 +84,9 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         "DASKYARD_ALLOWED_CIDRS": "127.0.0.0/8,10.0.0.0/8",
         "DASKYARD_MAX_WORKERS": "16",
         "DASKYARD_ALLOWED_INSTANCE_TYPES": "t3.medium,t3.large",
+        # Slack and webhook callbacks go to receivers on this machine.
+        "DASKYARD_ALLOW_HTTP_CALLBACKS": "true",
+        "DASKYARD_SLACK_RESPONSE_PREFIX": "http://127.0.0.1:",
         **(extra_env or {}),
     }
     os.environ.update(env)
@@ -112,6 +115,8 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         if isinstance(fn, CloudWatchEventConfig):
             clients.events.put_rule(Name=name, EventPattern=json.dumps(fn.event_pattern))
             clients.events.put_targets(Rule=name, Targets=[{"Id": fn.name, "Arn": arn}])
+        # Schedules get no rule here: the emulator would deliver every event to a rule
+        # without a pattern. Local mode runs the teardown on demand instead.
 
     values = {f"{name}Arn": arn for name, arn in out.functions.items()}
     sfn = clients.sfn

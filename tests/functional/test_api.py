@@ -4,25 +4,16 @@ creates nothing: no record and no execution."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
 from chalicelib.aws import Clients
 from chalicelib.models import Status
 from chalicelib.runtime import Runtime
-from daskyard.local.stack import LocalMode
 from tests.conftest import spec, wait_status
 
 GOOD = {"name": "demo", "workers": 2, "allowed_cidrs": ["10.1.0.0/16"]}
-
-
-@pytest.fixture
-def http(stack: LocalMode) -> Iterator[Any]:
-    with Client(stack.app.app) as c:
-        yield c.http
 
 
 def post(http: Any, body: Any, raw: bytes | None = None) -> Any:

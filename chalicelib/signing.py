@@ -1,0 +1,53 @@
+"""Shared secrets and HMAC signatures for webhooks (requests in, callbacks out).
+
+The scheme follows Slack's, so one recipe serves both directions:
+`X-Daskyard-Signature: v1=<hex HMAC-SHA256(secret, "v1:<timestamp>:" + body)>`
+with `X-Daskyard-Timestamp: <unix seconds>`, accepted within a 5-minute window."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
+from chalicelib.aws import Clients
+from chalicelib.errors import Unauthorized
+
+SIGNATURE_HEADER = "X-Daskyard-Signature"
+TIMESTAMP_HEADER = "X-Daskyard-Timestamp"
+REPLAY_WINDOW = 300  # seconds
+SECRET_MAX_AGE = 300  # seconds a fetched secret is reused by this container
+
+
+def secret(clients: Clients, secret_id: str) -> str:
+    value = clients.secret_store.get(secret_id, max_age=SECRET_MAX_AGE)
+    if not isinstance(value, str) or not value:
+        raise Unauthorized("signing secret is not configured")
+    return value
+
+
+def sign(key: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(key.encode(), f"v1:{timestamp}:".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def signed_headers(key: str, body: bytes, at: float | None = None) -> dict[str, str]:
+    timestamp = int(time.time() if at is None else at)
+    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(key, timestamp, body),
+            "Content-Type": "application/json"}
+
+
+def verify(key: str, headers: Mapping[str, str], body: bytes, at: float | None = None) -> None:
+    """Raise Unauthorized unless the body is signed with `key` within the replay window."""
+    raw_ts, given = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
+    if not raw_ts or not given:
+        raise Unauthorized(f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers are required")
+    try:
+        timestamp = int(raw_ts)
+    except ValueError as exc:
+        raise Unauthorized(f"{TIMESTAMP_HEADER}: not a unix time") from exc
+    if abs((time.time() if at is None else at) - timestamp) > REPLAY_WINDOW:
+        raise Unauthorized(f"{TIMESTAMP_HEADER}: outside the {REPLAY_WINDOW} s window")
+    if not hmac.compare_digest(sign(key, timestamp, body), given):
+        raise Unauthorized(f"{SIGNATURE_HEADER}: does not match the body")

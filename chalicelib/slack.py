@@ -1,0 +1,184 @@
+"""The Slack slash command: `/dask up NAME [workers=N] [notebook=yes] [ttl=8h]
+[teardown=never]`, `down NAME`, `scale NAME N`, `ls`, `status NAME`, `help`.
+
+A request is answered at once (Slack waits 3 s) with an ephemeral message; the outcome
+of a create or destroy is posted later to the command's response_url. A request that
+fails its signature is a 401; a command the user mistyped is answered in Slack with
+the usage, since Slack shows users nothing useful for an HTTP error."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from slack_sdk.signature import SignatureVerifier
+
+from chalicelib import lifecycle, signing
+from chalicelib.api import MAX_BODY, PayloadTooLarge, check_name, describe
+from chalicelib.errors import DaskyardError, InvalidRequest, Unauthorized
+from chalicelib.idempotency import IdempotencyAlreadyInProgressError, once
+from chalicelib.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
+from chalicelib.runtime import Runtime, logger
+
+TIMESTAMP = "X-Slack-Request-Timestamp"
+SIGNATURE = "X-Slack-Signature"
+RETRY = "X-Slack-Retry-Num"
+# Slack retries within minutes; an hour covers every retry of a command.
+REMEMBER_SECONDS = 3600
+USAGE = """Usage:
+`{c} up NAME [workers=N] [notebook=yes] [ttl=8h] [teardown=never]` create a cluster
+`{c} down NAME` destroy it
+`{c} scale NAME N` set the number of workers
+`{c} ls` list live clusters
+`{c} status NAME` show one cluster
+`{c} help` this text"""
+TTL = re.compile(r"^(\d{1,3})h?$")
+YES = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+
+
+class SlashCommand(BaseModel):
+    """The fields of Slack's form post that we use (Slack sends more)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    command: str
+    text: str = ""
+    response_url: str
+    user_id: str
+    team_id: str
+
+
+class Usage(InvalidRequest):
+    """A command the user mistyped; answered with the usage."""
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def verify(rt: Runtime, body: bytes, headers: Mapping[str, str]) -> None:
+    timestamp, signature = headers.get(TIMESTAMP), headers.get(SIGNATURE)
+    if not timestamp or not signature:
+        raise Unauthorized(f"{TIMESTAMP} and {SIGNATURE} headers are required")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > signing.REPLAY_WINDOW:
+        raise Unauthorized(f"{TIMESTAMP}: missing or outside the 5-minute window")
+    key = signing.secret(rt.clients, rt.settings.slack_secret_id)
+    if not SignatureVerifier(key).is_valid(body, timestamp, signature):
+        raise Unauthorized(f"{SIGNATURE}: does not match the body")
+
+
+def parse(body: bytes) -> dict[str, str]:
+    try:
+        form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("body: not a form-encoded Slack command") from exc
+    return {key: values[0] for key, values in form.items()}
+
+
+def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
+           context: Any = None) -> dict[str, Any]:
+    """Check, then run the command once however often Slack retries it."""
+    body = body or b""
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge(f"body: larger than {MAX_BODY} bytes")
+    verify(rt, body, headers)
+    form = parse(body)
+    try:
+        command = SlashCommand.model_validate(form)
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from exc
+    if not command.response_url.startswith(rt.settings.slack_response_prefix):
+        raise InvalidRequest(f"response_url: must start with {rt.settings.slack_response_prefix}")
+    logger.info("slack command", user=command.user_id, team=command.team_id,
+                text=command.text[:200], retry=headers.get(RETRY))
+    try:
+        return once(rt.clients, rt.settings.idempotency_table, "slack", form,
+                    lambda data: run(rt, SlashCommand.model_validate(data)),
+                    REMEMBER_SECONDS, context)
+    except IdempotencyAlreadyInProgressError:
+        return ephemeral("Still working on that command.")
+
+
+def run(rt: Runtime, command: SlashCommand) -> dict[str, Any]:
+    verb, *args = command.text.split() or ["help"]
+    who = f"slack:{command.team_id}/{command.user_id}"
+    notify = [Notify(kind="slack", url=command.response_url)]
+    usage = USAGE.format(c=command.command)
+    try:
+        if verb == "up":
+            spec = up_spec(args, rt.settings.allowed_cidrs)
+            lifecycle.create_cluster(rt, spec, who, notify)
+            return ephemeral(f"Creating *{spec.name}* with {spec.workers} workers. "
+                             "I will post here when it is ready.")
+        if verb == "down":
+            record = lifecycle.destroy_cluster(rt, one_name(args), notify)
+            return ephemeral(f"Destroying *{record.name}*. I will post here when it is gone.")
+        if verb == "scale":
+            name, workers = two_args(args)
+            record = lifecycle.scale_cluster(rt, name, workers)
+            return ephemeral(f"*{record.name}* now has {workers} workers.")
+        if verb == "ls":
+            live = [r for r in rt.registry.list() if r.status in LIVE_STATUSES]
+            return ephemeral("\n".join(line(r) for r in live) or "No live clusters.")
+        if verb == "status":
+            return ephemeral(line(rt.registry.require(one_name(args)), detail=True))
+        if verb == "help":
+            return ephemeral(usage)
+        raise Usage(f"unknown command {verb!r}")
+    except Usage as exc:
+        return ephemeral(f"{exc}\n{usage}")
+    except DaskyardError as exc:
+        return ephemeral(f"Sorry: {exc}")
+
+
+def line(record: ClusterRecord, detail: bool = False) -> str:
+    text = f"*{record.name}* {record.status.value} ({record.spec.workers} workers)"
+    if record.step and record.status.value == "CREATING":
+        text += f", step {record.step}"
+    if detail:
+        text += "".join(f"\n{label}: {value}" for label, value in (
+            ("Scheduler", record.scheduler_address), ("Dashboard", record.dashboard_url),
+            ("Notebook", record.notebook_url), ("Expires", record.expires_at),
+            ("Error", record.error)) if value)
+    return text
+
+
+def one_name(args: list[str]) -> str:
+    if len(args) != 1:
+        raise Usage("give exactly one cluster name")
+    return check_name(args[0])
+
+
+def two_args(args: list[str]) -> tuple[str, int]:
+    if len(args) != 2 or not args[1].isdigit():
+        raise Usage("give a cluster name and a number of workers")
+    return check_name(args[0]), int(args[1])
+
+
+def up_spec(args: list[str], default_cidrs: list[str]) -> ClusterSpec:
+    """`demo workers=4 notebook=yes ttl=8h` -> a checked ClusterSpec."""
+    if not args:
+        raise Usage("give a cluster name")
+    values: dict[str, Any] = {"name": args[0], "allowed_cidrs": default_cidrs}
+    for option in args[1:]:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise Usage(f"{option!r}: options are key=value")
+        if key == "workers" and value.isdigit():
+            values["workers"] = int(value)
+        elif key == "notebook" and value.lower() in YES:
+            values["notebook"] = YES[value.lower()]
+        elif key == "ttl" and (match := TTL.match(value)):
+            values["ttl_hours"] = int(match.group(1))
+        elif key == "teardown" and value in ("nightly", "never"):
+            values["teardown"] = value
+        else:
+            raise Usage(f"{option!r} is not a valid option")
+    try:
+        return ClusterSpec.model_validate(values)
+    except ValidationError as exc:
+        raise Usage(describe(exc)) from exc

@@ -1,0 +1,135 @@
+"""Scheduled teardown: nothing runs overnight that should not, and nothing leaks.
+
+`nightly` destroys every live cluster whose teardown is "nightly" or whose TTL has
+passed, never one marked "never", then sweeps. `expire` (run more often) destroys only
+clusters past their TTL, so `ttl=3h` means about three hours, not "until 02:00".
+The sweep finds resources by the `daskyard:managed=true` tag; a tagged resource whose
+cluster has no live record is removed by running that cluster's destroy machine, the
+same idempotent delete path a normal destroy uses. Untagged resources are never looked
+at, and named drives (`daskyard:drive`) outlive clusters by design."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from slack_sdk.webhook import WebhookClient
+
+from chalicelib import lifecycle, naming, signing
+from chalicelib.errors import DaskyardError
+from chalicelib.models import LIVE_STATUSES, ClusterRecord, Status
+from chalicelib.registry import now
+from chalicelib.runtime import Runtime, logger
+
+
+class Report(BaseModel):
+    destroyed: dict[str, str] = Field(default_factory=dict)  # name -> why
+    kept: list[str] = Field(default_factory=list)
+    swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> resource ARNs
+    errors: dict[str, str] = Field(default_factory=dict)
+
+    def text(self) -> str:
+        parts = [f"destroyed {len(self.destroyed)}: " + ", ".join(
+            f"{n} ({why})" for n, why in sorted(self.destroyed.items()))]
+        parts.append(f"kept {len(self.kept)}: " + ", ".join(sorted(self.kept)))
+        parts.append(f"swept {len(self.swept)}: " + ", ".join(
+            f"{n} ({len(arns)} resources)" for n, arns in sorted(self.swept.items())))
+        if self.errors:
+            parts.append("errors: " + ", ".join(f"{n}: {e}" for n, e in self.errors.items()))
+        return "Daskyard teardown: " + "; ".join(parts)
+
+
+def due(record: ClusterRecord, at: datetime, nightly: bool) -> str | None:
+    """Why this cluster goes now, or None if it stays."""
+    if record.status not in (Status.CREATING, Status.READY) or record.spec.teardown == "never":
+        return None
+    if record.expires_at is not None and record.expires_at <= at:
+        return "ttl"
+    return "nightly" if nightly else None
+
+
+def expire(rt: Runtime, at: datetime | None = None) -> Report:
+    report = _destroy_due(rt, at or now(), nightly=False)
+    if report.destroyed or report.errors:
+        logger.info("expiry", **report.model_dump())
+    return report
+
+
+def nightly(rt: Runtime, at: datetime | None = None) -> Report:
+    report = _destroy_due(rt, at or now(), nightly=True)
+    sweep(rt, report)
+    logger.info("teardown", **report.model_dump())
+    post_summary(rt, report)
+    return report
+
+
+def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
+    report = Report()
+    for record in rt.registry.list():
+        why = due(record, at, nightly)
+        if why is None:
+            if record.status in LIVE_STATUSES:
+                report.kept.append(record.name)
+            continue
+        try:
+            lifecycle.destroy_cluster(rt, record.name)
+            report.destroyed[record.name] = why
+        except DaskyardError as exc:  # e.g. a destroy began meanwhile
+            report.errors[record.name] = str(exc)
+    return report
+
+
+def orphans(rt: Runtime) -> dict[str, list[str]]:
+    """Cluster name -> ARNs of resources tagged as ours whose cluster is not live."""
+    live = {r.name for r in rt.registry.list() if r.status in LIVE_STATUSES}
+    found: dict[str, list[str]] = defaultdict(list)
+    pages = rt.clients.tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": naming.TAG_MANAGED, "Values": ["true"]}])
+    for page in pages:
+        for resource in page["ResourceTagMappingList"]:
+            tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+            name = tags.get(naming.TAG_CLUSTER)
+            if tags.get(naming.TAG_MANAGED) != "true" or not name or naming.TAG_DRIVE in tags:
+                continue
+            if name not in live and naming.CLUSTER_NAME.match(name) and exists(
+                    rt, resource["ResourceARN"]):
+                found[name].append(resource["ResourceARN"])
+    return dict(found)
+
+
+def exists(rt: Runtime, arn: str) -> bool:
+    """ECS keeps deleted clusters (INACTIVE) and deregistered task definitions listed
+    with their tags; those are gone for our purposes."""
+    if ":ecs:" not in arn:
+        return True
+    kind = arn.split(":", 5)[5].split("/", 1)[0]
+    ecs = rt.clients.ecs
+    if kind == "cluster":
+        return any(c["status"] != "INACTIVE" for c in ecs.describe_clusters(clusters=[arn])[
+            "clusters"])
+    if kind == "task-definition":
+        return bool(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"][
+            "status"] == "ACTIVE")
+    return True
+
+
+def sweep(rt: Runtime, report: Report) -> None:
+    for name, arns in orphans(rt).items():
+        record = rt.registry.get(name)
+        final = record.status if record else Status.DELETED
+        try:
+            lifecycle.start_destroy(rt.clients.sfn, rt.settings, name, final)
+            report.swept[name] = arns
+        except Exception as exc:
+            report.errors[name] = type(exc).__name__
+
+
+def post_summary(rt: Runtime, report: Report) -> None:
+    if not rt.settings.summary_webhook_secret_id:
+        return
+    try:
+        url = signing.secret(rt.clients, rt.settings.summary_webhook_secret_id)
+        WebhookClient(url, timeout=5).send(text=report.text())
+    except Exception as exc:
+        logger.warning("teardown summary not posted", error=type(exc).__name__)

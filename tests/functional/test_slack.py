@@ -1,0 +1,195 @@
+"""The Slack slash command through chalice.test.Client, signed by slack_sdk's own signer.
+Refused requests create nothing; a retried request starts one execution; the outcome
+is posted to the response_url (a real HTTP receiver here)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from chalicelib.aws import Clients
+from chalicelib.models import Status
+from chalicelib.runtime import Runtime
+from tests.conftest import Receiver, wait_status
+
+
+def executions(clients: Clients, rt: Runtime) -> int:
+    return len(clients.sfn.list_executions(
+        stateMachineArn=rt.settings.create_state_machine_arn)["executions"])
+
+
+def signing_secret(clients: Clients, rt: Runtime) -> str:
+    return str(clients.secrets.get_secret_value(SecretId=rt.settings.slack_secret_id)[
+        "SecretString"])
+
+
+def form(text: str, response_url: str, **extra: str) -> str:
+    """A slash command as Slack posts it; each invocation has its own trigger_id."""
+    return urllib.parse.urlencode({
+        "command": "/dask", "text": text, "response_url": response_url, "user_id": "U123",
+        "team_id": "T123", "trigger_id": f"13345224609.{uuid.uuid4().int % 10**9}",
+        "token": "deprecated", **extra})
+
+
+def slack(http: Any, secret: str, body: str, *, at: float | None = None,
+          signature: str | None = None, retry: int | None = None) -> Any:
+    timestamp = str(int(time.time() if at is None else at))
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "X-Slack-Request-Timestamp": timestamp,
+               "X-Slack-Signature": signature or SignatureVerifier(secret).generate_signature(
+                   timestamp=timestamp, body=body)}
+    if retry is not None:
+        headers["X-Slack-Retry-Num"] = str(retry)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
+    return http.post("/slack/commands", headers=headers, body=body)
+
+
+@pytest.fixture
+def secret(clients: Clients, rt: Runtime) -> str:
+    return signing_secret(clients, rt)
+
+
+def text_of(response: Any) -> str:
+    body = json.loads(response.body)
+    assert body["response_type"] == "ephemeral"
+    return str(body["text"])
+
+
+def test_up_acknowledges_at_once_and_posts_ready_with_links(
+        http: Any, rt: Runtime, secret: str, receiver: Receiver) -> None:
+    started = time.monotonic()
+    response = slack(http, secret, form("up demo workers=3 ttl=8h", receiver.url))
+    acknowledged = time.monotonic() - started
+    assert response.status_code == 200
+    assert "Creating *demo* with 3 workers" in text_of(response)
+    assert acknowledged < 3, f"Slack waits 3 s; answered in {acknowledged:.2f} s"
+    record = wait_status(rt, "demo", {Status.READY})
+    assert record.spec.workers == 3 and record.spec.ttl_hours == 8
+    assert record.requested_by == "slack:T123/U123"
+    [(_, raw)] = receiver.wait(1)
+    message = json.loads(raw)
+    assert "is READY" in message["text"] and message["response_type"] == "ephemeral"
+    buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [b["url"] for b in buttons] == [record.dashboard_url]
+
+
+def test_retried_request_starts_one_execution(http: Any, rt: Runtime, clients: Clients,
+                                              secret: str, receiver: Receiver) -> None:
+    body = form("up demo workers=1", receiver.url)
+    first = slack(http, secret, body)
+    again = [slack(http, secret, body, retry=n) for n in (1, 2)]
+    assert [r.status_code for r in [first, *again]] == [200, 200, 200]
+    assert {text_of(r) for r in [first, *again]} == {text_of(first)}
+    assert executions(clients, rt) == 1
+    # A new command with the same words is a new request, and finds the name taken.
+    other = slack(http, secret, form("up demo workers=1", receiver.url))
+    assert "already exists" in text_of(other)
+    assert executions(clients, rt) == 1
+
+
+@pytest.mark.parametrize(("case", "status"), [
+    ("tampered", 401), ("stale", 401), ("future", 401), ("wrong secret", 401),
+    ("no signature", 401), ("bad response_url", 400), ("oversized", 413),
+])
+def test_bad_requests_are_refused_and_nothing_is_created(
+        http: Any, rt: Runtime, clients: Clients, secret: str, receiver: Receiver,
+        case: str, status: int) -> None:
+    body = form("up demo", receiver.url)
+    if case == "tampered":
+        signed = SignatureVerifier(secret).generate_signature(
+            timestamp=str(int(time.time())), body=body)
+        response = slack(http, secret, body.replace("demo", "evil"), signature=signed)
+    elif case == "stale":
+        response = slack(http, secret, body, at=time.time() - 301)
+    elif case == "future":
+        response = slack(http, secret, body, at=time.time() + 301)
+    elif case == "wrong secret":
+        response = slack(http, "not-the-secret", body)
+    elif case == "no signature":
+        response = http.post("/slack/commands", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+    elif case == "bad response_url":
+        response = slack(http, secret, form("up demo", "https://evil.example/hook"))
+    else:
+        response = slack(http, secret, form("up demo", receiver.url, pad="x" * 20_000))
+    assert response.status_code == status
+    assert json.loads(response.body)["error"]
+    assert rt.registry.list() == []
+    assert executions(clients, rt) == 0
+
+
+def test_replayed_request_is_refused_after_the_window(http: Any, rt: Runtime, clients: Clients,
+                                                      secret: str, receiver: Receiver) -> None:
+    body = form("ls", receiver.url)
+    timestamp = str(int(time.time()) - 400)
+    captured = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    response = http.post("/slack/commands", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": captured})
+    assert response.status_code == 401
+    assert "window" in json.loads(response.body)["error"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("up", "give a cluster name"),
+    ("up Bad_Name", "name: String should match"),
+    ("up demo workers=many", "'workers=many' is not a valid option"),
+    ("up demo workers=999", "at most 16 workers"),
+    ("up demo ttl=forever", "'ttl=forever' is not a valid option"),
+    ("up demo teardown=never ttl=2h", "ttl_hours cannot be combined"),
+    ("up demo gpu", "options are key=value"),
+    ("launch demo", "unknown command 'launch'"),
+    ("down", "exactly one cluster name"),
+    ("scale demo lots", "a cluster name and a number of workers"),
+])
+def test_mistyped_commands_get_a_clear_answer_and_create_nothing(
+        http: Any, rt: Runtime, clients: Clients, secret: str, receiver: Receiver,
+        text: str, expected: str) -> None:
+    response = slack(http, secret, form(text, receiver.url))
+    assert response.status_code == 200
+    assert expected in text_of(response)
+    assert rt.registry.list() == []
+    assert executions(clients, rt) == 0
+
+
+def test_help_ls_status_scale_and_down(http: Any, rt: Runtime, secret: str,
+                                       receiver: Receiver) -> None:
+    assert "/dask up NAME" in text_of(slack(http, secret, form("", receiver.url)))
+    assert text_of(slack(http, secret, form("ls", receiver.url))) == "No live clusters."
+    assert "no cluster named 'ghost'" in text_of(slack(http, secret, form("status ghost",
+                                                                         receiver.url)))
+    slack(http, secret, form("up demo workers=1", receiver.url))
+    wait_status(rt, "demo", {Status.READY})
+    assert text_of(slack(http, secret, form("ls", receiver.url))).startswith("*demo* READY")
+    status = text_of(slack(http, secret, form("status demo", receiver.url)))
+    assert "Scheduler: tcp://" in status and "Dashboard: http://" in status
+    scaled = text_of(slack(http, secret, form("scale demo 2", receiver.url)))
+    assert scaled == "*demo* now has 2 workers."
+    assert rt.registry.require("demo").spec.workers == 2
+    down = text_of(slack(http, secret, form("down demo", receiver.url)))
+    assert down.startswith("Destroying *demo*")
+    wait_status(rt, "demo", {Status.DELETED})
+    posts = receiver.wait(2)
+    assert "is DELETED" in json.loads(posts[-1][1])["text"]
+
+
+def test_failed_create_posts_the_reason(http: Any, rt: Runtime, secret: str,
+                                        receiver: Receiver, stack: Any) -> None:
+    def fail(name: str, event: dict[str, Any], handler: Any) -> Any:
+        if name == "StartScheduler" and event.get("action") == "create":
+            raise RuntimeError("no capacity in this zone")
+        return handler(event, None)
+
+    stack.router.interceptor = fail
+    slack(http, secret, form("up demo", receiver.url))
+    record = wait_status(rt, "demo", {Status.FAILED})
+    [(_, raw)] = receiver.wait(1)
+    text = json.loads(raw)["text"]
+    assert "FAILED" in text and "no capacity in this zone" in text
+    assert "no capacity" in record.error
