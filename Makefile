@@ -7,7 +7,7 @@ STAGE ?= dev
 
 $(BIN)/daskyard: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade 'pip<26.3'  # chalice 1.34 needs pip<26.3 to build packages
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 

@@ -99,19 +99,23 @@ def orphans(rt: Runtime) -> dict[str, list[str]]:
 
 
 def exists(rt: Runtime, arn: str) -> bool:
-    """ECS keeps deleted clusters (INACTIVE) and deregistered task definitions listed
-    with their tags; those are gone for our purposes."""
+    """ECS keeps deleted clusters, services and capacity providers (INACTIVE) and
+    deregistered task definitions listed with their tags; those are gone for us."""
     if ":ecs:" not in arn:
         return True
-    kind = arn.split(":", 5)[5].split("/", 1)[0]
+    kind, _, path = arn.split(":", 5)[5].partition("/")
     ecs = rt.clients.ecs
     if kind == "cluster":
-        return any(c["status"] != "INACTIVE" for c in ecs.describe_clusters(clusters=[arn])[
-            "clusters"])
-    if kind == "task-definition":
-        return bool(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"][
-            "status"] == "ACTIVE")
-    return True
+        found = ecs.describe_clusters(clusters=[arn])["clusters"]
+    elif kind == "service":
+        found = ecs.describe_services(cluster=path.split("/")[0], services=[arn])["services"]
+    elif kind == "capacity-provider":
+        found = ecs.describe_capacity_providers(capacityProviders=[path])["capacityProviders"]
+    elif kind == "task-definition":
+        found = [ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]]
+    else:
+        return True
+    return any(item.get("status") in ("ACTIVE", "DRAINING") for item in found)
 
 
 def sweep(rt: Runtime, report: Report) -> None:

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daskyard.client import DaskyardApi
+from daskyard.cluster import DaskyardCluster
 from daskyard.local import inventory
 from daskyard.local.stack import LocalMode
 
 Say = Callable[[str], None]
 
 
-def compute(address: str, workers: int, drive: Path, say: Say) -> Any:
+def compute(cluster: DaskyardCluster, workers: int, drive: Path, say: Say) -> Any:
     """Write generated data to the drive, have the workers read it back and group it."""
     import dask.dataframe as dd
     import numpy as np
@@ -32,9 +32,9 @@ def compute(address: str, workers: int, drive: Path, say: Say) -> Any:
     path = drive / "readings"
     dd.from_pandas(frame, npartitions=8).to_parquet(path, write_index=False)
     say(f"wrote {n:,} rows as 8 parquet files to the shared drive ({path})")
-    with Client(address, timeout=30) as client:
+    with Client(cluster, timeout=30) as client:
         client.wait_for_workers(workers, timeout=60)
-        say(f"connected to {address}: {workers} workers")
+        say(f"connected to {cluster.scheduler_address}: {workers} workers")
         result = dd.read_parquet(path).groupby("station").reading.agg(
             ["count", "mean"]).compute().sort_index()
     expected = frame.groupby("station").reading.agg(["count", "mean"]).sort_index()
@@ -56,21 +56,17 @@ def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
     with LocalMode(processes=True) as local:
         url = local.serve_api()
         say(f"emulator at {local.emulator.url}, API at {url}")
-        api = DaskyardApi(url)
-        api.create({"name": name, "workers": workers, "allowed_cidrs": ["127.0.0.0/8"]})
         t0 = time.monotonic()
-        record = api.wait(name, {"READY", "FAILED"}, timeout=300, on_change=lambda r: say(
-            f"  {time.monotonic() - t0:6.2f}s  {r['status']:<9} {r['step']}"))
-        if record["status"] != "READY":
-            raise RuntimeError(f"cluster failed: {record['error']}")
-        say(f"READY in {time.monotonic() - t0:.2f}s; scheduler {record['scheduler_address']}")
-        say(f"dashboard: {record['dashboard_url']}")
-        drive = local.root / "efs" / name
-        result = compute(record["scheduler_address"], workers, drive, say)
-        say(f"result (count and mean reading per station):\n{result.to_string()}")
-        api.delete(name)
-        record = api.wait(name, {"DELETED", "FAILED"}, timeout=300)
-        say(f"destroyed: {record['status']}")
+        cluster = DaskyardCluster(name, workers, api=url, timeout=300,
+                                  allowed_cidrs=["127.0.0.0/8"], on_progress=lambda r: say(
+                                      f"  {time.monotonic() - t0:6.2f}s  {r['status']:<9} "
+                                      f"{r['step']}"))
+        with cluster:
+            say(f"READY in {time.monotonic() - t0:.2f}s; scheduler {cluster.scheduler_address}")
+            say(f"dashboard: {cluster.dashboard_link}")
+            result = compute(cluster, workers, local.root / "efs" / name, say)
+            say(f"result (count and mean reading per station):\n{result.to_string()}")
+        say(f"destroyed: {cluster.api.get(name)['status']}")
         deadline = time.monotonic() + 30
         while (left := leftovers(local, name)) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -10,16 +10,20 @@ import itertools
 import json
 import logging
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from chalicelib import naming
 from chalicelib.aws import Clients
 
 log = logging.getLogger("daskyard.local")
@@ -93,6 +97,21 @@ class ProcessRunner:
                 handle.wait()
 
 
+def free_loopback_ips() -> Iterator[str]:
+    """Loopback addresses for tasks, as awsvpc gives each task its own IP. Each agent
+    starts in a random 127.N.0.0/16 and skips addresses whose scheduler port is taken,
+    so two local modes on one machine (a demo beside a test run) do not collide."""
+    block = random.randrange(10, 250)
+    for i in itertools.count(2):
+        ip = f"127.{block}.{i // 250}.{i % 250 + 2}"
+        with socket.socket() as probe:
+            try:
+                probe.bind((ip, naming.SCHEDULER_PORT))
+            except OSError:
+                continue
+        yield ip
+
+
 class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
                  interval: float = 0.2) -> None:
@@ -102,7 +121,7 @@ class EcsAgent:
         self.interval = interval
         self.tasks: dict[str, list[LocalTask]] = {}  # service ARN -> its tasks
         self.events: list[dict[str, Any]] = []
-        self._ips = (f"127.0.{i // 250}.{i % 250 + 2}" for i in itertools.count(250))
+        self._ips = free_loopback_ips()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()

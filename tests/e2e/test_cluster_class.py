@@ -1,0 +1,69 @@
+"""`DaskyardCluster` against local mode over real HTTP, with real dask processes:
+create, Client(cluster), scale, attach by name, close destroys what it made."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from distributed import Client
+
+from daskyard.client import DaskyardApi
+from daskyard.cluster import ClusterFailed, DaskyardCluster
+from daskyard.local.stack import LocalMode
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
+    with LocalMode(processes=True, time_scale=0.1,
+                   root=tmp_path_factory.mktemp("cluster-class")) as lm:
+        lm.serve_api()
+        yield lm
+
+
+@pytest.mark.e2e
+def test_create_compute_scale_attach_and_close(local: LocalMode) -> None:
+    url = str(local.api_url)
+    steps: list[str] = []
+    cluster = DaskyardCluster("klass", workers=1, api=url, allowed_cidrs=["127.0.0.0/8"],
+                              on_progress=lambda r: steps.append(r["step"]))
+    try:
+        assert "WaitForScheduler" in steps and steps[-1] == "Ready"
+        assert cluster.dashboard_link.endswith(":8787/status")
+        with Client(cluster, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+            assert client.submit(sum, range(101)).result(timeout=30) == 5050
+            cluster.scale(2)
+            client.wait_for_workers(2, timeout=60)
+            assert len(cluster.scheduler_info["workers"]) == 2
+
+            attached = DaskyardCluster("klass", api=url, create=False)
+            assert attached.scheduler_address == cluster.scheduler_address
+            attached.close()  # it did not make the cluster, so it leaves it running
+            assert DaskyardApi(url).get("klass")["status"] == "READY"
+    finally:
+        cluster.close()
+    assert DaskyardApi(url).get("klass")["status"] == "DELETED"
+    assert local.agent is not None and not local.agent.running("daskyard-klass-workers")
+
+
+@pytest.mark.e2e
+def test_attach_to_a_missing_cluster_is_a_clear_error(local: LocalMode) -> None:
+    with pytest.raises(ClusterFailed, match="no live cluster named 'nobody'"):
+        DaskyardCluster("nobody", api=str(local.api_url), create=False)
+
+
+@pytest.mark.e2e
+def test_a_failed_create_raises_with_the_reason_and_leaves_nothing(local: LocalMode,
+                                                                   monkeypatch: Any) -> None:
+    def fail(name: str, event: dict[str, Any], handler: Any) -> Any:
+        if name == "StartWorkers" and event.get("action") == "create":
+            raise RuntimeError("no capacity in this zone")
+        return handler(event, None)
+
+    monkeypatch.setattr(local.router, "interceptor", fail)
+    with pytest.raises(ClusterFailed, match="no capacity in this zone"):
+        DaskyardCluster("doomed", workers=1, api=str(local.api_url),
+                        allowed_cidrs=["127.0.0.0/8"])
+    assert local.agent is not None and not local.agent.running("daskyard-doomed-scheduler")

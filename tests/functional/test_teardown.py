@@ -1,0 +1,110 @@
+"""The scheduled teardown on a seeded mix: nightly, never, expired TTL, an unmanaged
+ECS cluster, a look-alike without the managed tag, a named drive and an orphaned
+tagged security group. Exactly the right ones go."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from chalicelib import lifecycle, naming, teardown
+from chalicelib.aws import Clients
+from chalicelib.models import Status
+from chalicelib.registry import now
+from chalicelib.runtime import Runtime
+from daskyard.local.inventory import leftovers
+from tests.conftest import Receiver, spec, wait_status
+
+
+def seed_record(rt: Runtime, name: str, status: Status = Status.READY, **kw: Any) -> None:
+    rt.registry.create(spec(name, **kw))
+    rt.registry.update(name, status=status.value)
+
+
+def test_expiry_destroys_only_clusters_past_their_ttl(rt: Runtime) -> None:
+    seed_record(rt, "short", ttl_hours=1)
+    seed_record(rt, "long", ttl_hours=8)
+    seed_record(rt, "plain")
+    seed_record(rt, "keeper", teardown="never")
+    seed_record(rt, "done", Status.DELETED, ttl_hours=1)
+    at = now() + timedelta(hours=2)
+    report = teardown.expire(rt, at)
+    assert report.destroyed == {"short": "ttl"}
+    assert sorted(report.kept) == ["keeper", "long", "plain"]
+    assert rt.registry.require("short").status in (Status.DELETING, Status.DELETED)
+    assert {n: rt.registry.require(n).status for n in ("long", "plain", "keeper")} == {
+        "long": Status.READY, "plain": Status.READY, "keeper": Status.READY}
+    wait_status(rt, "short", {Status.DELETED})
+
+
+def test_nightly_removes_exactly_the_right_things(rt: Runtime, clients: Clients,
+                                                  receiver: Receiver) -> None:
+    for cluster in (spec("nightly-one", workers=1), spec("keeper", workers=1,
+                                                         teardown="never")):
+        lifecycle.create_cluster(rt, cluster)
+    for name in ("nightly-one", "keeper"):
+        wait_status(rt, name, {Status.READY})
+    seed_record(rt, "expired", ttl_hours=1)
+    rt.registry.update("expired", expires_at=(now() - timedelta(minutes=1)).isoformat())
+    keeper_before = sorted(leftovers(clients, "keeper"))
+    assert keeper_before
+
+    # Not ours: no managed tag, so never touched, whatever the name or other tags.
+    clients.ecs.create_cluster(clusterName="analytics")
+    clients.ecs.create_cluster(clusterName="daskyard-lookalike", tags=naming.ecs_kv(
+        {naming.TAG_CLUSTER: "lookalike"}))
+    vpc = clients.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    # Ours but orphaned: tagged for a cluster that has no record.
+    orphan = clients.ec2.create_security_group(
+        GroupName="daskyard-ghost", Description="left behind", VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group",
+                            "Tags": naming.kv(naming.tags("ghost"))}])["GroupId"]
+    # A named drive outlives clusters.
+    drive = clients.efs.create_file_system(CreationToken="daskyard-drive-shared", Tags=naming.kv(
+        naming.tags("ghost", **{naming.TAG_DRIVE: "shared"})))["FileSystemId"]
+
+    clients.secrets.create_secret(Name="daskyard/summary-webhook", SecretString=receiver.url)
+    with_summary = replace(rt, settings=rt.settings.model_copy(
+        update={"summary_webhook_secret_id": "daskyard/summary-webhook"}))
+    report = teardown.nightly(with_summary)
+
+    assert report.destroyed == {"nightly-one": "nightly", "expired": "ttl"}
+    assert report.kept == ["keeper"]
+    assert list(report.swept) == ["ghost"]
+    assert report.errors == {}
+    for name in ("nightly-one", "expired"):
+        wait_status(rt, name, {Status.DELETED})
+    _wait_gone(clients, orphan)
+
+    assert leftovers(clients, "nightly-one") == []
+    assert rt.registry.require("keeper").status == Status.READY
+    assert sorted(leftovers(clients, "keeper")) == keeper_before
+    active = {c["clusterName"] for c in clients.ecs.describe_clusters(
+        clusters=["analytics", "daskyard-lookalike"])["clusters"] if c["status"] == "ACTIVE"}
+    assert active == {"analytics", "daskyard-lookalike"}
+    assert [fs["FileSystemId"] for fs in clients.efs.describe_file_systems(
+        FileSystemId=drive)["FileSystems"]] == [drive]
+
+    [(_, raw)] = receiver.wait(1)
+    summary = json.loads(raw)["text"]
+    assert "destroyed 2: expired (ttl), nightly-one (nightly)" in summary
+    assert "kept 1: keeper" in summary and "swept 1: ghost" in summary
+
+    # The next night finds nothing more to do.
+    again = teardown.nightly(rt)
+    assert (again.destroyed, again.swept, again.kept) == ({}, {}, ["keeper"])
+
+
+def _wait_gone(clients: Clients, group_id: str, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        groups = clients.ec2.describe_security_groups(Filters=[
+            {"Name": "group-id", "Values": [group_id]}])["SecurityGroups"]
+        if not groups:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"orphaned security group {group_id} was not swept")

@@ -1,0 +1,123 @@
+"""POST /webhooks through chalice.test.Client: HMAC-signed JSON, a 5-minute window,
+exact replays answered once, the outcome posted (signed) to callback_url."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from chalicelib import signing
+from chalicelib.aws import Clients
+from chalicelib.models import Status
+from chalicelib.runtime import Runtime
+from tests.conftest import Receiver, wait_status
+
+CREATE = {"action": "create", "name": "demo", "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]}
+
+
+@pytest.fixture
+def key(clients: Clients, rt: Runtime) -> str:
+    return str(clients.secrets.get_secret_value(SecretId=rt.settings.webhook_secret_id)[
+        "SecretString"])
+
+
+def executions(clients: Clients, arn: str) -> int:
+    return len(clients.sfn.list_executions(stateMachineArn=arn)["executions"])
+
+
+def hook(http: Any, key: str, body: Any, *, at: float | None = None,
+         headers: dict[str, str] | None = None) -> Any:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return http.post("/webhooks", body=raw,
+                     headers=headers if headers is not None else signing.signed_headers(
+                         key, raw, at))
+
+
+def test_create_then_destroy_with_signed_callbacks(http: Any, rt: Runtime, key: str,
+                                                   receiver: Receiver) -> None:
+    response = hook(http, key, {**CREATE, "callback_url": receiver.url})
+    assert response.status_code == 202
+    assert json.loads(response.body)["status"] == "CREATING"
+    assert "callback_url" not in response.body.decode() and "notify" not in json.loads(
+        response.body)
+    wait_status(rt, "demo", {Status.READY})
+    [(headers, raw)] = receiver.wait(1)
+    signing.verify(key, headers, raw)  # the receiver can check it came from us
+    event = json.loads(raw)
+    assert event["event"] == "cluster.ready"
+    assert event["cluster"]["scheduler_address"].startswith("tcp://")
+    assert "notify" not in event["cluster"] and "task_token" not in event["cluster"]
+
+    scaled = hook(http, key, {"action": "scale", "name": "demo", "workers": 2})
+    assert scaled.status_code == 200 and json.loads(scaled.body)["spec"]["workers"] == 2
+
+    gone = hook(http, key, {"action": "destroy", "name": "demo", "callback_url": receiver.url})
+    assert gone.status_code == 202
+    wait_status(rt, "demo", {Status.DELETED})
+    assert json.loads(receiver.wait(2)[-1][1])["event"] == "cluster.deleted"
+
+
+def test_exact_replay_within_the_window_starts_one_execution(http: Any, rt: Runtime,
+                                                             clients: Clients, key: str) -> None:
+    raw = json.dumps(CREATE).encode()
+    headers = signing.signed_headers(key, raw)
+    first, replay = (http.post("/webhooks", body=raw, headers=headers) for _ in range(2))
+    assert first.status_code == replay.status_code == 202
+    assert json.loads(first.body) == json.loads(replay.body)
+    assert executions(clients, rt.settings.create_state_machine_arn) == 1
+
+
+def _stale(key: str, raw: bytes) -> dict[str, str]:
+    return signing.signed_headers(key, raw, at=time.time() - signing.REPLAY_WINDOW - 5)
+
+
+def _tampered(key: str, raw: bytes) -> dict[str, str]:
+    headers = signing.signed_headers(key, raw)
+    headers[signing.SIGNATURE_HEADER] = signing.sign(key, int(time.time()), raw + b" ")
+    return headers
+
+
+@pytest.mark.parametrize(("headers", "status", "message"), [
+    (lambda key, raw: {"Content-Type": "application/json"}, 401, "headers are required"),
+    (lambda key, raw: signing.signed_headers("wrong-key", raw), 401, "does not match"),
+    (_tampered, 401, "does not match"),
+    (_stale, 401, "window"),
+    (lambda key, raw: {**signing.signed_headers(key, raw),
+                       signing.TIMESTAMP_HEADER: "yesterday"}, 401, "not a unix time"),
+])
+def test_bad_signatures_are_refused(http: Any, rt: Runtime, clients: Clients, key: str,
+                                    headers: Any, status: int, message: str) -> None:
+    raw = json.dumps(CREATE).encode()
+    response = hook(http, key, raw, headers=headers(key, raw))
+    assert response.status_code == status
+    assert message in json.loads(response.body)["error"]
+    assert rt.registry.list() == []
+    assert executions(clients, rt.settings.create_state_machine_arn) == 0
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    (b"{nope", 400, "not valid JSON"),
+    ({"action": "explode", "name": "demo"}, 400, "action"),
+    ({**CREATE, "workers": "2"}, 400, "workers"),
+    ({**CREATE, "colour": "red"}, 400, "colour"),
+    ({**CREATE, "name": "X"}, 400, "name"),
+    ({**CREATE, "workers": 999}, 400, "at most 16 workers"),
+    ({**CREATE, "callback_url": "ftp://example.com/x"}, 400, "callback_url"),
+    ({**CREATE, "callback_url": "https://user:pw@example.com/x"}, 400, "credentials"),
+    ({"action": "scale", "name": "demo", "workers": 2, "callback_url": "https://x.io"}, 400,
+     "callback_url"),
+    ({"action": "destroy", "name": "ghost"}, 404, "no cluster named"),
+    ({**CREATE, "pad": "x" * 20_000}, 413, "larger than"),
+])
+def test_bad_bodies_are_refused_and_nothing_is_created(
+        http: Any, rt: Runtime, clients: Clients, key: str, body: Any, status: int,
+        message: str) -> None:
+    response = hook(http, key, body)
+    assert response.status_code == status, response.body
+    assert message in json.loads(response.body)["error"]
+    assert rt.registry.list() == []
+    assert executions(clients, rt.settings.create_state_machine_arn) == 0
+    assert executions(clients, rt.settings.destroy_state_machine_arn) == 0
