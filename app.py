@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Response
 from chalice.app import CaseInsensitiveMapping, CloudWatchEvent
 
-from chalicelib import api, discovery, slack, teardown, webhooks
+from chalicelib import api, discovery, image_builds, slack, teardown, webhooks
 from chalicelib.runtime import run_step, runtime
 from chalicelib.settings import settings
 from chalicelib.steps import (
@@ -33,6 +33,13 @@ ECS_TASK_EVENTS = {
     "source": ["aws.ecs"],
     "detail-type": ["ECS Task State Change"],
     "detail": {"group": [{"prefix": "service:daskyard-"}]},
+}
+# The image builds PrepareImages may wait on: our project's finished builds only.
+IMAGE_BUILD_EVENTS = {
+    "source": ["aws.codebuild"],
+    "detail-type": ["CodeBuild Build State Change"],
+    "detail": {"project-name": [{"prefix": "daskyard-"}],
+               "build-status": ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"]},
 }
 
 
@@ -99,6 +106,12 @@ def record_status_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
     rt = runtime()
     return discovery.handle_task_event(event.detail, rt.clients, rt.registry)
+
+
+@app.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")
+def on_image_build_state_change(event: CloudWatchEvent) -> str:
+    rt = runtime()
+    return image_builds.handle_build_event(event.detail, rt.clients, rt.registry)
 
 
 # --- Schedules --------------------------------------------------------------------

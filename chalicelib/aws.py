@@ -18,6 +18,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_codebuild import CodeBuildClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecr import ECRClient
@@ -88,6 +89,10 @@ class Clients:
     @cached_property
     def sfn(self) -> SFNClient:
         return self.client("stepfunctions")
+
+    @cached_property
+    def codebuild(self) -> CodeBuildClient:
+        return self.client("codebuild")
 
     @cached_property
     def autoscaling(self) -> AutoScalingClient:

@@ -121,6 +121,7 @@ class ClusterRecord(BaseModel):
     notebook_url: str = ""
     requested_by: str = ""
     task_token: str = Field(default="", repr=False)
+    image_token: str = Field(default="", repr=False)
     notify: list[Notify] = Field(default_factory=list, repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -128,7 +129,7 @@ class ClusterRecord(BaseModel):
         return self.model_dump(mode="json", exclude=PRIVATE_FIELDS)
 
 
-PRIVATE_FIELDS = {"task_token", "notify", "scheduler_order", "scheduler_task"}
+PRIVATE_FIELDS = {"task_token", "image_token", "notify", "scheduler_order", "scheduler_task"}
 
 
 class StepEvent(BaseModel):

@@ -35,6 +35,8 @@ class Settings(BaseModel):
     destroy_state_machine_arn: str = ""
     image_tag: str = "2026.8.0"
     ecr_prefix: str = "daskyard"
+    # CodeBuild project that builds images/ into ECR when a tag is missing ("" = none).
+    image_build_project: str = ""
     task_execution_role_arn: str = ""
     task_role_arn: str = ""
     instance_profile_arn: str = ""

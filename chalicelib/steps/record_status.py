@@ -36,7 +36,7 @@ def mark(ctx: StepContext) -> StepResult:
     if event.error:
         fields["error"] = reason(event.error)
     if fields["status"] == Status.DELETING.value:
-        fields["task_token"] = ""
+        fields["task_token"] = fields["image_token"] = ""
     record = ctx.registry.update(ctx.cluster, **fields)
     if record is None:
         return {"status": "missing"}
@@ -52,8 +52,11 @@ def rollback(ctx: StepContext) -> StepResult:
     in the emulator) and ends by marking the cluster FAILED."""
     from chalicelib.lifecycle import start_destroy
 
+    why = reason(ctx.event.error)
+    if why.endswith(": ") and ctx.record.error.startswith(why):
+        why = ctx.record.error  # a cause-less error whose reason a step already recorded
     ctx.registry.update(ctx.cluster, status=Status.DELETING.value, step=ctx.event.state,
-                        error=reason(ctx.event.error), task_token="")
+                        error=why, task_token="", image_token="")
     arn = start_destroy(ctx.clients.sfn, ctx.settings, ctx.cluster, Status.FAILED)
     ctx.registry.update(ctx.cluster, execution_arn=arn)
     return {"rollback": arn}

@@ -59,6 +59,20 @@ def _tables(clients: Clients, settings: Settings) -> None:
                             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
 
 
+def _image_build_project(clients: Clients, role: str) -> str:
+    """The CodeBuild project as the template defines it; the emulator never runs a build,
+    local mode pushes the images at deploy instead."""
+    name = f"daskyard-{STAGE}-images"
+    codebuild = clients.codebuild
+    with contextlib.suppress(codebuild.exceptions.ResourceAlreadyExistsException):
+        codebuild.create_project(
+            name=name, source={"type": "S3", "location": "daskyard-local/images.zip"},
+            artifacts={"type": "NO_ARTIFACTS"}, serviceRole=role,
+            environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                         "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": True})
+    return name
+
+
 def push_images(clients: Clients, settings: Settings) -> None:
     """Stand-in for `docker push`: an image manifest per role under the stage's tag."""
     for role in naming.ROLES:
@@ -132,6 +146,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
         with contextlib.suppress(clients.secrets.exceptions.ResourceExistsException):
             clients.secrets.create_secret(Name=secret_id, SecretString=secrets.token_hex(32))
+    env["DASKYARD_IMAGE_BUILD_PROJECT"] = _image_build_project(clients, lambda_role)
     push_images(clients, settings)
     os.environ.update(env)
     out.env = env
