@@ -1,0 +1,66 @@
+"""Count the AWS API calls the Lambdas' code makes, as IAM actions. Used by the policy
+test (every call allowed, every allowed action used) and the API-call benchmark."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import botocore.client
+
+CHALICELIB = str(Path(__file__).resolve().parents[2] / "chalicelib")
+# IAM's prefix where it differs from the API's signing name.
+IAM_PREFIX = {"tagging": "tag"}
+
+
+def iam_action(client: Any, operation: str) -> str:
+    signing = client.meta.service_model.signing_name
+    return f"{IAM_PREFIX.get(signing, signing)}:{operation}"
+
+
+def _from_chalicelib() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(CHALICELIB):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+class CallRecorder:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def reset(self) -> Counter[str]:
+        with self._lock:
+            out, self.calls = self.calls, Counter()
+        return out
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+@contextmanager
+def recording() -> Iterator[CallRecorder]:
+    """Record every API call made from chalicelib code while the block runs."""
+    recorder = CallRecorder()
+    original = botocore.client.BaseClient._make_api_call
+
+    def make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
+        if _from_chalicelib():
+            with recorder._lock:
+                recorder.calls[iam_action(self, operation_name)] += 1
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+    try:
+        yield recorder
+    finally:
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
