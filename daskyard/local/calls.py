@@ -51,7 +51,8 @@ class CallRecorder:
 def recording() -> Iterator[CallRecorder]:
     """Record every API call made from chalicelib code while the block runs."""
     recorder = CallRecorder()
-    original = botocore.client.BaseClient._make_api_call
+    base: Any = botocore.client.BaseClient  # _make_api_call is private: not in the stubs
+    original = base._make_api_call
 
     def make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
         if _from_chalicelib():
@@ -59,8 +60,8 @@ def recording() -> Iterator[CallRecorder]:
                 recorder.calls[iam_action(self, operation_name)] += 1
         return original(self, operation_name, api_params)
 
-    botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+    base._make_api_call = make_api_call
     try:
         yield recorder
     finally:
-        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+        base._make_api_call = original
