@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAGE ?= dev
 
-.PHONY: install test lint demo serve clean
+.PHONY: install test lint demo serve clean package deploy destroy-stack
 
 $(BIN)/daskyard: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,33 @@ demo: install
 
 serve: install
 	$(BIN)/daskyard serve --local
+
+# One CloudFormation template: chalice's Lambdas, API, rules and schedules, merged with
+# daskyard/template.py's tables, roles, state machines, CodeBuild project and secrets.
+package: install
+	rm -rf build/$(STAGE) && mkdir -p build/$(STAGE)
+	$(BIN)/python -m daskyard.template $(STAGE) build/$(STAGE)/merge.json
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
+		--pkg-format cloudformation --merge-template build/$(STAGE)/merge.json build/$(STAGE)
+	$(BIN)/python -m zipfile -c build/$(STAGE)/images.zip images
+	$(BIN)/cfn-lint build/$(STAGE)/sam.json
+	@$(BIN)/python -c "import os; print('Lambda package:', round(os.path.getsize('build/$(STAGE)/deployment.zip') / 2**20, 2), 'MiB')"
+
+# Needs the AWS CLI v2 and credentials; BUCKET is an S3 bucket for the artifacts.
+deploy: package
+	test -n "$(BUCKET)" || (echo "usage: make deploy STAGE=dev BUCKET=my-artifacts-bucket" && false)
+	aws s3 cp build/$(STAGE)/images.zip s3://$(BUCKET)/daskyard/$(STAGE)/images.zip
+	aws cloudformation package --template-file build/$(STAGE)/sam.json --s3-bucket $(BUCKET) \
+		--s3-prefix daskyard/$(STAGE) --output-template-file build/$(STAGE)/packaged.yaml
+	aws cloudformation deploy --template-file build/$(STAGE)/packaged.yaml \
+		--stack-name daskyard-$(STAGE) --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
+		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip
+	aws cloudformation describe-stacks --stack-name daskyard-$(STAGE) --query 'Stacks[0].Outputs'
+
+destroy-stack:
+	aws cloudformation delete-stack --stack-name daskyard-$(STAGE)
+	aws cloudformation wait stack-delete-complete --stack-name daskyard-$(STAGE)
+	@echo "kept on purpose: the daskyard-$(STAGE)-clusters table (Retain) and the ECR repositories"
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

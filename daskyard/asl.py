@@ -14,8 +14,13 @@ PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 TIME_FIELDS = ("IntervalSeconds", "MaxDelaySeconds", "TimeoutSeconds", "Seconds")
 
 
+def raw(name: str) -> str:
+    """The ASL as written, placeholders and all (CloudFormation substitutes them)."""
+    return (ASL_DIR / f"{name}.asl.json").read_text()
+
+
 def placeholders(name: str) -> set[str]:
-    return set(PLACEHOLDER.findall((ASL_DIR / f"{name}.asl.json").read_text()))
+    return set(PLACEHOLDER.findall(raw(name)))
 
 
 def _walk(node: Any, values: dict[str, str], time_scale: float) -> Any:
@@ -35,5 +40,5 @@ def definition(name: str, values: dict[str, str], time_scale: float = 1.0) -> st
     missing = placeholders(name) - values.keys()
     if missing:
         raise KeyError(f"{name}: no value for {', '.join(sorted(missing))}")
-    doc = json.loads((ASL_DIR / f"{name}.asl.json").read_text())
+    doc = json.loads(raw(name))
     return json.dumps(_walk(doc, values, time_scale))

@@ -1,0 +1,136 @@
+"""`chalice package` with the merged template builds offline, lints clean, holds what a
+deployment needs, and grants nothing broader than it must."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daskyard import asl
+from daskyard.template import merge_template
+from tests.deploy.test_policy import UNSCOPABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# Outside the Lambda policy, AWS offers no narrower resource for these either.
+ALSO_UNSCOPABLE = {"ecr:GetAuthorizationToken", "ecs:DiscoverPollEndpoint"}
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("package")
+    (out / "merge.json").write_text(json.dumps(merge_template("ci")))
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    subprocess.run([str(BIN / "chalice"), "package", "--stage", "dev", "--pkg-format",
+                    "cloudformation", "--merge-template", str(out / "merge.json"),
+                    str(out / "pkg")], cwd=ROOT, env=env, check=True, capture_output=True)
+    return out / "pkg"
+
+
+@pytest.fixture(scope="module")
+def template(package: Path) -> dict[str, Any]:
+    return dict(json.loads((package / "sam.json").read_text()))
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_cfn_lint_reports_no_errors(package: Path) -> None:
+    result = subprocess.run([str(BIN / "cfn-lint"), "--format", "parseable",
+                             str(package / "sam.json")], capture_output=True, text=True)
+    errors = [line for line in result.stdout.splitlines() if ":E" in line]
+    assert errors == [], result.stdout
+    assert result.returncode in (0, 4, 8), result.stdout + result.stderr  # 4/8: warnings only
+
+
+def test_state_machines_substitute_every_placeholder_with_a_function(
+        template: dict[str, Any], tmp_path: Path) -> None:
+    functions = resources(template, "AWS::Serverless::Function")
+    machines = resources(template, "AWS::StepFunctions::StateMachine")
+    assert set(machines) == {"CreateClusterStateMachine", "DestroyClusterStateMachine"}
+    for logical, machine in machines.items():
+        props = machine["Properties"]
+        kind = "create_cluster" if logical.startswith("Create") else "destroy_cluster"
+        subs = props["DefinitionSubstitutions"]
+        assert set(subs) == asl.placeholders(kind)
+        targets = {v["Fn::GetAtt"][0] for v in subs.values()}
+        assert targets <= set(functions), targets - set(functions)
+        # As CloudFormation will substitute them, then validated as ASL.
+        filled = asl.PLACEHOLDER.sub(
+            lambda m: f"arn:aws:lambda:us-east-1:123456789012:function:daskyard-ci-"
+                      f"{m.group(1).removesuffix('Arn')}", props["DefinitionString"])
+        path = tmp_path / f"{kind}.json"
+        path.write_text(filled)
+        out = subprocess.run(["npx", "asl-validator", "--json-path", str(path)], cwd=ROOT,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_tables_have_point_in_time_recovery(template: dict[str, Any]) -> None:
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert set(tables) == {"ClustersTable", "IdempotencyTable"}
+    for table in tables.values():
+        assert table["Properties"]["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True}
+
+
+def test_api_routes_use_iam_and_slack_and_webhooks_use_signatures(
+        template: dict[str, Any]) -> None:
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    for path, operations in body["paths"].items():
+        for method, operation in operations.items():
+            expected = None if path in ("/slack/commands", "/webhooks") else [{"sigv4": []}]
+            assert operation.get("security") == expected, (path, method)
+
+
+def test_schedules_and_rules_are_in_the_template(template: dict[str, Any]) -> None:
+    functions = resources(template, "AWS::Serverless::Function")
+    events = {name: next(iter(f["Properties"].get("Events", {}).values()), None)
+              for name, f in functions.items()}
+    assert events["NightlyTeardown"]["Properties"]["Schedule"] == "cron(0 2 * * ? *)"
+    assert events["ExpireClusters"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    assert events["OnEcsTaskStateChange"]["Properties"]["Pattern"]["source"] == ["aws.ecs"]
+    assert events["OnImageBuildStateChange"]["Properties"]["Pattern"]["source"] == [
+        "aws.codebuild"]
+
+
+def policy_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            out += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
+        assert not role["Properties"].get("ManagedPolicyArns"), name
+    return out
+
+
+def test_every_role_names_its_actions_and_scopes_its_resources(template: dict[str, Any]) -> None:
+    statements = policy_statements(template)
+    assert len({name for name, _ in statements}) >= 5
+    for name, s in statements:
+        actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        assert all("*" not in a for a in actions), (name, actions)
+        assert not any(a in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy")
+                       for a in actions), name
+        resources_ = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        if "*" in resources_:
+            assert set(actions) <= UNSCOPABLE | ALSO_UNSCOPABLE, (name, actions)
+
+
+def test_lambda_package_has_no_dask_and_is_small(package: Path) -> None:
+    path = package / "deployment.zip"
+    with zipfile.ZipFile(path) as zf:
+        tops = {n.split("/", 1)[0] for n in zf.namelist()}
+    assert not tops & {"dask", "distributed", "daskyard", "moto", "pandas", "numpy"}, tops
+    assert {"app.py", "chalicelib", "aws_lambda_powertools", "pydantic", "slack_sdk"} <= tops
+    size = path.stat().st_size
+    print(f"\nLambda deployment package: {size / 2**20:.2f} MiB ({size:,} bytes)")
+    assert size < 10 * 2**20
