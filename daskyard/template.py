@@ -73,7 +73,6 @@ def table(name: str, key: str, ttl: str | None = None) -> dict[str, Any]:
 def merge_template(stage: str) -> dict[str, Any]:
     base = f"daskyard-{stage}"
     repos = sub(ARN + ":ecr:${AWS::Region}:${AWS::AccountId}:repository/daskyard/*")
-    cluster_logs = sub(ARN + ":logs:${AWS::Region}:${AWS::AccountId}:log-group:/daskyard/*")
     pull = allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                   "ecr:BatchCheckLayerAvailability"], [repos])
     login = allow(["ecr:GetAuthorizationToken"], "*")  # AWS offers no narrower resource
