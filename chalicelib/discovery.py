@@ -178,9 +178,11 @@ def _scheduler_stopped(detail: TaskDetail, cluster: str, clients: Clients,
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ParameterNotFound":
             raise
-    # A replacement may have been published between our update and the delete.
+    # A replacement may have been published between our update and the delete; a
+    # cluster being destroyed gets no address back.
     latest = registry.get(cluster)
-    if latest and latest.scheduler_address and not latest.scheduler_stale:
+    if latest and latest.scheduler_address and not latest.scheduler_stale \
+            and latest.status in (Status.CREATING, Status.READY):
         _put_address(clients, cluster, latest.scheduler_address)
     return "marked stale"
 

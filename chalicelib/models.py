@@ -120,6 +120,8 @@ class ClusterRecord(BaseModel):
     dashboard_url: str = ""
     notebook_url: str = ""
     requested_by: str = ""
+    # Building steps running now -> the epoch second their Lambda must have ended by.
+    inflight: dict[str, int] = Field(default_factory=dict, repr=False)
     task_token: str = Field(default="", repr=False)
     image_token: str = Field(default="", repr=False)
     notify: list[Notify] = Field(default_factory=list, repr=False)
@@ -129,7 +131,8 @@ class ClusterRecord(BaseModel):
         return self.model_dump(mode="json", exclude=PRIVATE_FIELDS)
 
 
-PRIVATE_FIELDS = {"task_token", "image_token", "notify", "scheduler_order", "scheduler_task"}
+PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
+                  "scheduler_task"}
 
 
 class StepEvent(BaseModel):

@@ -117,6 +117,29 @@ class Registry:
             raise
         return ClusterRecord.model_validate(_from_item(out["Attributes"]))
 
+    def begin_step(self, name: str, state: str, deadline: int) -> bool:
+        """Mark `state` in flight until `deadline` (epoch seconds), only while the cluster
+        is CREATING. False once a destroy or rollback has begun."""
+        try:
+            self.db.update_item(
+                TableName=self.table, Key=_to_item({"name": name}),
+                UpdateExpression="SET inflight.#s = :d, step = :s, updated_at = :t",
+                ConditionExpression="#status = :creating",
+                ExpressionAttributeNames={"#s": state, "#status": "status"},
+                ExpressionAttributeValues=_to_item({
+                    ":d": deadline, ":s": state, ":t": now().isoformat(),
+                    ":creating": Status.CREATING.value}))
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def end_step(self, name: str, state: str) -> None:
+        self.db.update_item(TableName=self.table, Key=_to_item({"name": name}),
+                            UpdateExpression="REMOVE inflight.#s",
+                            ExpressionAttributeNames={"#s": state})
+
     def record_resource(self, name: str, kind: str, value: Any) -> None:
         """Write a resource id the moment it exists, before the step returns."""
         self.db.update_item(

@@ -132,3 +132,37 @@ def http(stack: LocalMode) -> Iterator[Any]:
 
     with Client(stack.app.app) as c:
         yield c.http
+
+
+RELIABILITY: list[str] = []
+
+
+@pytest.fixture
+def reliability(request: pytest.FixtureRequest) -> Any:
+    """Report "N faults, N recovered, 0 resources leaked" for a reliability test."""
+
+    def report(faults: int, recovered: int, leaked: int) -> None:
+        RELIABILITY.append(f"{request.node.name}: {faults} faults, {recovered} recovered, "
+                           f"{leaked} resources leaked")
+        assert recovered == faults and leaked == 0, RELIABILITY[-1]
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if RELIABILITY:
+        terminalreporter.section("reliability")
+        for line in RELIABILITY:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def live(local_mode: LocalMode) -> Iterator[LocalMode]:
+    """The emulator with real entrypoint processes (real dask) and the HTTP API up;
+    back to control-plane-only tasks afterwards. One local mode per process: moto's
+    state is per process."""
+    local_mode.reset(processes=True)
+    if not local_mode.api_url:
+        local_mode.serve_api()
+    yield local_mode
+    local_mode.reset(processes=False)

@@ -4,9 +4,11 @@ create machine's RecordFailure, which starts the rollback."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from chalicelib import notify
+from chalicelib.errors import NotReady
 from chalicelib.models import Status
 from chalicelib.steps import StepContext, StepResult
 
@@ -40,6 +42,10 @@ def mark(ctx: StepContext) -> StepResult:
     record = ctx.registry.update(ctx.cluster, **fields)
     if record is None:
         return {"status": "missing"}
+    if record.status == Status.DELETING:
+        running = sorted(s for s, until in record.inflight.items() if until > time.time())
+        if running:  # a create step passed its check before DELETING: let it finish
+            raise NotReady(f"create steps still running: {', '.join(running)}")
     announced = 0
     if record.status in (Status.DELETED, Status.FAILED):  # a destroy's final mark
         announced = notify.announce(ctx.clients, ctx.settings, record)
@@ -55,8 +61,13 @@ def rollback(ctx: StepContext) -> StepResult:
     why = reason(ctx.event.error)
     if why.endswith(": ") and ctx.record.error.startswith(why):
         why = ctx.record.error  # a cause-less error whose reason a step already recorded
-    ctx.registry.update(ctx.cluster, status=Status.DELETING.value, step=ctx.event.state,
-                        error=why, task_token="", image_token="")
+    # Only a cluster still CREATING is rolled back here; one being destroyed already
+    # (a DELETE that stopped this create) has its destroy running.
+    if ctx.registry.update(ctx.cluster, condition="#status = :creating",
+                           condition_values={":creating": Status.CREATING.value},
+                           status=Status.DELETING.value, step=ctx.event.state, error=why,
+                           task_token="", image_token="") is None:
+        return {"rollback": "already being destroyed"}
     arn = start_destroy(ctx.clients.sfn, ctx.settings, ctx.cluster, Status.FAILED)
     ctx.registry.update(ctx.cluster, execution_arn=arn)
     return {"rollback": arn}

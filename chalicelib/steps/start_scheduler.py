@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from chalicelib import naming
 from chalicelib.services import ensure_service, remove_service
-from chalicelib.steps import StepContext, StepResult
+from chalicelib.steps import StepContext, StepResult, gone_ok
 
 
 def create(ctx: StepContext) -> StepResult:
@@ -13,5 +14,9 @@ def create(ctx: StepContext) -> StepResult:
 
 
 def delete(ctx: StepContext) -> StepResult:
+    """The service, and the address parameter its tasks' events wrote: owned here, so a
+    destroy removes it even when no STOPPED event comes (or comes late)."""
     remove_service(ctx, "scheduler")
+    with gone_ok("ParameterNotFound"):
+        ctx.clients.ssm.delete_parameter(Name=naming.scheduler_parameter(ctx.cluster))
     return {}

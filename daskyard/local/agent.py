@@ -137,8 +137,8 @@ class EcsAgent:
         if self._thread:
             self._thread.join(timeout=30)
         with self._lock:
-            for service_arn in list(self.tasks):
-                self._scale_to(service_arn, [], 0, None)
+            for service_arn in list(self.tasks):  # stop every task this agent started
+                self._scale_to(service_arn, self.tasks[service_arn], 0, None)
 
     def running(self, group_suffix: str = "") -> list[LocalTask]:
         with self._lock:

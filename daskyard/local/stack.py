@@ -35,8 +35,16 @@ def data_dir() -> Path:
     return Path(base) / "daskyard"
 
 
+class AlreadyRunning(RuntimeError):
+    """moto keeps its state per process: two local modes in one process would share
+    one emulator's state and fight over its ECS services."""
+
+
 class LocalMode:
-    """`with LocalMode() as local:` starts everything; leaving stops it all."""
+    """`with LocalMode() as local:` starts everything; leaving stops it all.
+    One per process (see AlreadyRunning)."""
+
+    _running: LocalMode | None = None
 
     def __init__(self, processes: bool = True, time_scale: float = 1.0, port: int = 0,
                  root: Path | None = None) -> None:
@@ -54,8 +62,15 @@ class LocalMode:
         self.clients: Clients | None = None
 
     def start(self) -> LocalMode:
-        self.emulator.start()
-        self.deploy()
+        if LocalMode._running is not None:
+            raise AlreadyRunning("a local mode is already running in this process")
+        LocalMode._running = self
+        try:
+            self.emulator.start()
+            self.deploy()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def deploy(self) -> None:
@@ -66,10 +81,13 @@ class LocalMode:
         runtime.cache_clear()  # the handlers read the environment deploy just set
         self.agent = EcsAgent(self.clients, self.runner, self.root / "efs").start()
 
-    def reset(self) -> None:
-        """A clean emulator with the app deployed afresh (between tests)."""
+    def reset(self, processes: bool | None = None) -> None:
+        """A clean emulator with the app deployed afresh (between tests); `processes`
+        switches between real entrypoint processes and control-plane-only tasks."""
         if self.agent:
             self.agent.stop()
+        if processes is not None:
+            self.runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.router.interceptor = None
         self.router.invocations.clear()
         self.emulator.reset()
@@ -78,7 +96,11 @@ class LocalMode:
     def serve_api(self, port: int = 0) -> str:
         """The app's HTTP API on 127.0.0.1, served by Chalice's own local server."""
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer
+
+        class Server(ThreadedHTTPServer):
+            request_queue_size = 128  # bursts of clients, as API Gateway would take
+            daemon_threads = True
 
         class QuietHandler(ChaliceRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # one line per request
@@ -89,7 +111,7 @@ class LocalMode:
         # Chalice warns on each request that IAM auth is skipped: it is for deployed stages.
         warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported")
         self._api = LocalDevServer(self.app.app, config, "127.0.0.1", port,
-                                   handler_cls=QuietHandler)
+                                   handler_cls=QuietHandler, server_cls=Server)
         threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True).start()
         self.api_url = f"http://127.0.0.1:{self._api.server.server_address[1]}"
         return self.api_url
@@ -102,6 +124,8 @@ class LocalMode:
             self.agent.stop()
             self.agent = None
         self.emulator.stop()
+        if LocalMode._running is self:
+            LocalMode._running = None
 
     def __enter__(self) -> LocalMode:
         return self.start()

@@ -3,7 +3,6 @@ create, Client(cluster), scale, attach by name, close destroys what it made."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,17 +13,9 @@ from daskyard.cluster import ClusterFailed, DaskyardCluster
 from daskyard.local.stack import LocalMode
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    with LocalMode(processes=True, time_scale=0.1,
-                   root=tmp_path_factory.mktemp("cluster-class")) as lm:
-        lm.serve_api()
-        yield lm
-
-
 @pytest.mark.e2e
-def test_create_compute_scale_attach_and_close(local: LocalMode) -> None:
-    url = str(local.api_url)
+def test_create_compute_scale_attach_and_close(live: LocalMode) -> None:
+    url = str(live.api_url)
     steps: list[str] = []
     cluster = DaskyardCluster("klass", workers=1, api=url, allowed_cidrs=["127.0.0.0/8"],
                               on_progress=lambda r: steps.append(r["step"]))
@@ -45,25 +36,25 @@ def test_create_compute_scale_attach_and_close(local: LocalMode) -> None:
     finally:
         cluster.close()
     assert DaskyardApi(url).get("klass")["status"] == "DELETED"
-    assert local.agent is not None and not local.agent.running("daskyard-klass-workers")
+    assert live.agent is not None and not live.agent.running("daskyard-klass-workers")
 
 
 @pytest.mark.e2e
-def test_attach_to_a_missing_cluster_is_a_clear_error(local: LocalMode) -> None:
+def test_attach_to_a_missing_cluster_is_a_clear_error(live: LocalMode) -> None:
     with pytest.raises(ClusterFailed, match="no live cluster named 'nobody'"):
-        DaskyardCluster("nobody", api=str(local.api_url), create=False)
+        DaskyardCluster("nobody", api=str(live.api_url), create=False)
 
 
 @pytest.mark.e2e
-def test_a_failed_create_raises_with_the_reason_and_leaves_nothing(local: LocalMode,
+def test_a_failed_create_raises_with_the_reason_and_leaves_nothing(live: LocalMode,
                                                                    monkeypatch: Any) -> None:
     def fail(name: str, event: dict[str, Any], handler: Any) -> Any:
         if name == "StartWorkers" and event.get("action") == "create":
             raise RuntimeError("no capacity in this zone")
         return handler(event, None)
 
-    monkeypatch.setattr(local.router, "interceptor", fail)
+    monkeypatch.setattr(live.router, "interceptor", fail)
     with pytest.raises(ClusterFailed, match="no capacity in this zone"):
-        DaskyardCluster("doomed", workers=1, api=str(local.api_url),
+        DaskyardCluster("doomed", workers=1, api=str(live.api_url),
                         allowed_cidrs=["127.0.0.0/8"])
-    assert local.agent is not None and not local.agent.running("daskyard-doomed-scheduler")
+    assert live.agent is not None and not live.agent.running("daskyard-doomed-scheduler")

@@ -7,14 +7,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 from chalice.test import Client
 
 from chalicelib.runtime import Runtime
-from daskyard import demo
 from daskyard.local.stack import LocalMode
 from tests.conftest import fixture_json, spec
 
@@ -78,12 +76,19 @@ def test_worker_exits_nonzero_with_a_clear_message_past_the_bound(tmp_path: Path
 
 
 @pytest.mark.e2e
-def test_demo_path_computes_and_leaves_nothing(tmp_path: Path, monkeypatch: Any) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    lines: list[str] = []
-    result = demo.run(lines.append, name="e2e", workers=2)
-    assert int(result["count"].sum()) == 200_000
-    assert sorted(result.index) == list("ABCDEFGH")
-    assert any("nothing left in the emulator" in line for line in lines)
+def test_make_demo_computes_and_leaves_nothing(tmp_path: Path) -> None:
+    """The main job as a user runs it: `daskyard demo` in its own process."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "COLUMNS": "200"}
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.pop(name, None)
+    out = subprocess.run([str(Path(sys.executable).parent / "daskyard"), "demo"], env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()
+            if len(line.split()) == 3 and line.split()[0] in "ABCDEFGH"]
+    assert [r[0] for r in rows] == list("ABCDEFGH")
+    assert sum(int(r[1]) for r in rows) == 200_000
+    assert all(19.5 < float(r[2]) < 20.5 for r in rows)
+    assert "nothing left in the emulator; no task running" in out.stdout
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if str(ENTRYPOINT) in " ".join(p.info["cmdline"] or [])]

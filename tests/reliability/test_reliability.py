@@ -1,0 +1,225 @@
+"""The reliability suite: faults injected into the real state machines and handlers,
+each test reporting "N faults, N recovered, 0 resources leaked" (printed at the end of
+the run). Resources are counted by listing each AWS service, not by trusting records."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from chalicelib import lifecycle
+from chalicelib.errors import Throttled
+from chalicelib.models import Status
+from chalicelib.registry import Registry
+from chalicelib.runtime import Runtime
+from daskyard.local.inventory import leftovers
+from daskyard.local.stack import LocalMode
+from tests.conftest import history, spec, wait_execution, wait_status
+from tests.workflow.test_create_destroy import (
+    CREATE_STATES,
+    EXPECTED_RESOURCES,
+    InjectedFault,
+    create,
+    destroy,
+    fail_after,
+)
+
+DESTROY_STATES = ["MarkDeleting", "RemoveWorkers", "RemoveScheduler",
+                  "DeregisterTaskDefinitions", "TearDownEcsCluster", "RemoveSharedDrive",
+                  "RemoveSecurityKey", "RemoveNetwork", "MarkDone"]
+
+
+def test_a_fault_at_every_create_step_rolls_back_to_nothing(
+        rt: Runtime, stack: LocalMode, reliability: Any) -> None:
+    assert stack.clients is not None
+    recovered = leaked = 0
+    for state in CREATE_STATES:
+        stack.router.interceptor = fail_after(state)
+        assert create(rt, stack)["status"] == "FAILED"
+        record = wait_status(rt, "demo", {Status.FAILED})
+        left = leftovers(stack.clients, "demo")
+        leaked += len(left)
+        ok = record.error == f"InjectedFault: injected at {state}" and not left
+        recovered += ok
+        if not ok:
+            print(f"{state}: error={record.error!r} left={left}")
+    stack.router.interceptor = None
+    assert create(rt, stack)["status"] == "SUCCEEDED"  # the name is usable again
+    reliability(len(CREATE_STATES), recovered, leaked)
+
+
+def test_a_fault_at_every_destroy_step_is_recorded_and_a_second_destroy_finishes(
+        rt: Runtime, stack: LocalMode, reliability: Any) -> None:
+    assert stack.clients is not None
+    recovered = leaked = 0
+    for state in DESTROY_STATES:
+        stack.router.interceptor = None
+        assert create(rt, stack)["status"] == "SUCCEEDED"
+        stack.router.interceptor = fail_after(state)
+        assert destroy(rt, stack)["status"] == "FAILED"
+        failed = rt.registry.require("demo")
+        stack.router.interceptor = None
+        assert destroy(rt, stack)["status"] == "SUCCEEDED"
+        left = leftovers(stack.clients, "demo")
+        leaked += len(left)
+        recovered += (failed.status == Status.FAILED and "injected" in failed.error
+                      and rt.registry.require("demo").status == Status.DELETED and not left)
+    reliability(len(DESTROY_STATES), recovered, leaked)
+
+
+def test_throttling_at_every_step_of_create_and_destroy_is_retried(
+        rt: Runtime, stack: LocalMode, reliability: Any) -> None:
+    assert stack.clients is not None
+    throttled: Counter[str] = Counter()
+
+    def throttle_first_call_of_each_state(name: str, event: dict[str, Any],
+                                          handler: Any) -> Any:
+        if "state" not in event:  # an EventBridge delivery, not a state machine task
+            return handler(event, None)
+        key = f"{event['action']}:{event['state']}"
+        throttled[key] += 1
+        if throttled[key] == 1:
+            raise Throttled("Rate exceeded")
+        return handler(event, None)
+
+    stack.router.interceptor = throttle_first_call_of_each_state
+    made, gone = create(rt, stack), destroy(rt, stack)
+    assert made["status"] == gone["status"] == "SUCCEEDED"
+    retried = sum(1 for out in (made, gone) for e in history(stack.clients, out["executionArn"])
+                  if e["type"] == "TaskFailed"
+                  and e["taskFailedEventDetails"].get("error") == "Throttled")
+    leaked = len(leftovers(stack.clients, "demo"))
+    reliability(len(throttled), retried, leaked)
+
+
+def test_a_crash_between_creating_a_resource_and_recording_it_leaks_nothing(
+        rt: Runtime, stack: LocalMode, reliability: Any, monkeypatch: Any) -> None:
+    assert stack.clients is not None
+    real = Registry.record_resource
+    crash_on: list[str] = []
+
+    def record_resource(self: Registry, name: str, kind: str, value: Any) -> None:
+        if crash_on and kind == crash_on[0]:
+            raise InjectedFault(f"crashed before recording {kind}")
+        real(self, name, kind, value)
+
+    monkeypatch.setattr(Registry, "record_resource", record_resource)
+    kinds = sorted(EXPECTED_RESOURCES - {"images"})  # images are shared, not the cluster's
+    recovered = leaked = 0
+    for kind in kinds:
+        crash_on[:] = [kind]
+        assert create(rt, stack)["status"] == "FAILED", kind
+        record = wait_status(rt, "demo", {Status.FAILED})
+        assert kind not in record.resources, "the crash came before the record"
+        left = leftovers(stack.clients, "demo")
+        leaked += len(left)
+        recovered += f"crashed before recording {kind}" in record.error and not left
+    reliability(len(kinds), recovered, leaked)
+
+
+def test_fifty_concurrent_posts_over_ten_names_make_exactly_ten_clusters(
+        rt: Runtime, stack: LocalMode, reliability: Any) -> None:
+    assert stack.clients is not None
+    url = stack.api_url or stack.serve_api()
+    names = [f"c{i}" for i in range(10)] * 5
+    go = threading.Barrier(len(names))
+
+    def post(name: str) -> int:
+        body = json.dumps({"name": name, "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]})
+        request = urllib.request.Request(f"{url}/clusters", data=body.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        go.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        codes = Counter(pool.map(post, names))
+    assert codes == {202: 10, 409: 40}, codes
+    records = rt.registry.list()
+    assert sorted(r.name for r in records) == sorted(set(names))
+    executions = stack.clients.sfn.list_executions(
+        stateMachineArn=rt.settings.create_state_machine_arn)["executions"]
+    assert len(executions) == 10
+    for record in records:
+        wait_execution(stack.clients, rt.registry.require(record.name).execution_arn, 300)
+    for record in records:
+        wait_execution(stack.clients, lifecycle.destroy_cluster(rt, record.name).execution_arn)
+    leaked = sum(len(leftovers(stack.clients, n)) for n in set(names))
+    # 40 duplicate requests were the faults: each refused with 409, nothing made twice.
+    reliability(40, codes[409], leaked)
+
+
+def test_a_destroy_issued_while_the_create_runs_stops_it_and_leaves_nothing(
+        rt: Runtime, stack: LocalMode, reliability: Any) -> None:
+    assert stack.clients is not None
+    reached, release = threading.Event(), threading.Event()
+
+    def hold_start_scheduler(name: str, event: dict[str, Any], handler: Any) -> Any:
+        if event.get("state") == "StartScheduler" and event.get("action") == "create":
+            reached.set()
+            release.wait(30)
+        return handler(event, None)
+
+    stack.router.interceptor = hold_start_scheduler
+    made = lifecycle.create_cluster(rt, spec("racer"))
+    assert reached.wait(60), "the create reached StartScheduler"
+    gone = lifecycle.destroy_cluster(rt, "racer")
+    release.set()
+    create_out = wait_execution(stack.clients, made.execution_arn)
+    destroy_out = wait_execution(stack.clients, gone.execution_arn)
+    # AWS reports ABORTED; the emulator's interpreter runs a stopped execution on to FAILED.
+    assert create_out["status"] in ("ABORTED", "FAILED")
+    assert destroy_out["status"] == "SUCCEEDED"
+    destroys = stack.clients.sfn.list_executions(
+        stateMachineArn=rt.settings.destroy_state_machine_arn)["executions"]
+    assert len(destroys) == 1, "the stopped create did not start a rollback of its own"
+    wait_status(rt, "racer", {Status.DELETED})
+    leaked = len(leftovers(stack.clients, "racer"))
+    reliability(1, int(rt.registry.require("racer").status == Status.DELETED), leaked)
+
+
+@pytest.mark.e2e
+def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
+        live: LocalMode, rt: Runtime, reliability: Any) -> None:
+    from distributed import Client
+
+    assert live.agent is not None and live.clients is not None
+    record = lifecycle.create_cluster(rt, spec("phoenix", allowed_cidrs=["127.0.0.0/8"]))
+    wait_execution(live.clients, record.execution_arn)
+    first = wait_status(rt, "phoenix", {Status.READY}).scheduler_address
+    with Client(first, timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)
+    [scheduler] = live.agent.running("daskyard-phoenix-scheduler")
+    live.agent.kill(scheduler)
+    second = _wait_new_address(rt, "phoenix", first)
+    with Client(second, timeout=30) as client:
+        client.wait_for_workers(2, timeout=120)
+        assert client.submit(sum, range(11)).result(timeout=30) == 55
+    wait_execution(live.clients, lifecycle.destroy_cluster(rt, "phoenix").execution_arn)
+    left = leftovers(live.clients, "phoenix") + [
+        t.arn for role in ("scheduler", "workers")
+        for t in live.agent.running(f"daskyard-phoenix-{role}")]
+    reliability(1, int(second != first), len(left))
+
+
+def _wait_new_address(rt: Runtime, name: str, old: str, timeout: float = 90) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = rt.registry.require(name)
+        if record.scheduler_address and record.scheduler_address != old \
+                and not record.scheduler_stale:
+            return record.scheduler_address
+        time.sleep(0.2)
+    raise AssertionError(f"no new scheduler address after {timeout}s")
