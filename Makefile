@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAGE ?= dev
 
-.PHONY: install test lint demo serve clean package deploy destroy-stack
+.PHONY: install test lint demo serve clean package deploy destroy-stack bench
 
 $(BIN)/daskyard: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/hadolint images/Dockerfile
+
+# Measured figures and docs/BENCHMARKS.md (about 5 minutes on 2 cores).
+bench: install
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench
 
 demo: install
 	$(BIN)/daskyard demo

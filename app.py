@@ -1,5 +1,7 @@
 """Daskyard's Chalice app: wiring only. Each handler parses its event and calls one
-chalicelib function."""
+chalicelib function. Every Lambda loads this file, so modules only some handlers need
+(Slack, webhooks, teardown, image builds) are imported in those handlers: the step
+Lambdas' cold start does not pay for slack_sdk."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 from chalice import Chalice, IAMAuthorizer, Response
 from chalice.app import CaseInsensitiveMapping, CloudWatchEvent
 
-from chalicelib import api, discovery, image_builds, slack, teardown, webhooks
+from chalicelib import api, discovery
 from chalicelib.runtime import run_step, runtime
 from chalicelib.settings import settings
 from chalicelib.steps import (
@@ -110,6 +112,8 @@ def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
 
 @app.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")
 def on_image_build_state_change(event: CloudWatchEvent) -> str:
+    from chalicelib import image_builds
+
     rt = runtime()
     return image_builds.handle_build_event(event.detail, rt.clients, rt.registry)
 
@@ -118,11 +122,15 @@ def on_image_build_state_change(event: CloudWatchEvent) -> str:
 
 @app.schedule(settings().teardown_schedule, name="NightlyTeardown")
 def nightly_teardown(event: Any) -> dict[str, Any]:
+    from chalicelib import teardown
+
     return teardown.nightly(runtime()).model_dump()
 
 
 @app.schedule(settings().expiry_schedule, name="ExpireClusters")
 def expire_clusters(event: Any) -> dict[str, Any]:
+    from chalicelib import teardown
+
     return teardown.expire(runtime()).model_dump()
 
 
@@ -168,11 +176,15 @@ def delete_cluster(name: str) -> Response:
 @app.route("/slack/commands", methods=["POST"],
            content_types=["application/x-www-form-urlencoded"])
 def slack_command() -> Response:
+    from chalicelib import slack
+
     return api.respond(lambda: slack.handle(runtime(), _body(), _headers(),
                                                   app.lambda_context))
 
 
 @app.route("/webhooks", methods=["POST"])
 def webhook() -> Response:
+    from chalicelib import webhooks
+
     return api.respond(lambda: webhooks.handle(runtime(), _body(), _headers(),
                                                      app.lambda_context))

@@ -9,9 +9,6 @@ import json
 import urllib.request
 from typing import Any
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
-from slack_sdk.webhook import WebhookClient
-
 from chalicelib import signing
 from chalicelib.aws import Clients
 from chalicelib.models import ClusterRecord, Status
@@ -32,6 +29,8 @@ def summary(record: ClusterRecord) -> str:
 
 
 def slack_blocks(record: ClusterRecord) -> list[Any]:
+    from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
+
     blocks: list[Any] = [SectionBlock(text=summary(record))]
     links = [("Dashboard", record.dashboard_url), ("Notebook", record.notebook_url)]
     buttons = [ButtonElement(text=label, url=url, action_id=label.lower())
@@ -47,10 +46,7 @@ def announce(clients: Clients, settings: Settings, record: ClusterRecord) -> int
     for target in record.notify:
         try:
             if target.kind == "slack":
-                response = WebhookClient(target.url, timeout=TIMEOUT).send(
-                    text=summary(record), blocks=slack_blocks(record),
-                    response_type="ephemeral", replace_original=False)
-                ok = response.status_code < 300
+                ok = post_slack(target.url, record)
             else:
                 ok = post_callback(clients, settings, target.url, record)
         except Exception as exc:
@@ -62,6 +58,15 @@ def announce(clients: Clients, settings: Settings, record: ClusterRecord) -> int
         else:
             logger.warning("announce refused", cluster=record.name, kind=target.kind)
     return sent
+
+
+def post_slack(url: str, record: ClusterRecord) -> bool:
+    from slack_sdk.webhook import WebhookClient  # imported when used: a cold start saver
+
+    response = WebhookClient(url, timeout=TIMEOUT).send(
+        text=summary(record), blocks=slack_blocks(record), response_type="ephemeral",
+        replace_original=False)
+    return bool(response.status_code < 300)
 
 
 def post_callback(clients: Clients, settings: Settings, url: str, record: ClusterRecord) -> bool:

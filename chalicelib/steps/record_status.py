@@ -61,10 +61,12 @@ def rollback(ctx: StepContext) -> StepResult:
     why = reason(ctx.event.error)
     if why.endswith(": ") and ctx.record.error.startswith(why):
         why = ctx.record.error  # a cause-less error whose reason a step already recorded
-    # Only a cluster still CREATING is rolled back here; one being destroyed already
-    # (a DELETE that stopped this create) has its destroy running.
-    if ctx.registry.update(ctx.cluster, condition="#status = :creating",
-                           condition_values={":creating": Status.CREATING.value},
+    # A cluster being destroyed already (a DELETE that stopped this create) has its
+    # destroy running; any other (CREATING, or READY when the last step failed late)
+    # is rolled back here.
+    if ctx.registry.update(ctx.cluster, condition="#status IN (:creating, :ready)",
+                           condition_values={":creating": Status.CREATING.value,
+                                             ":ready": Status.READY.value},
                            status=Status.DELETING.value, step=ctx.event.state, error=why,
                            task_token="", image_token="") is None:
         return {"rollback": "already being destroyed"}
