@@ -1,5 +1,5 @@
 """`make bench`: run every benchmark, print the figures, write docs/BENCHMARKS.md and
-docs/time_to_ready.png. Usage: python -m bench [--quick]"""
+docs/time_to_ready.png. Usage: python -m bench [--quick | --report-only]"""
 
 from __future__ import annotations
 
@@ -63,13 +63,14 @@ def report(results: dict[str, Any]) -> str:
         "![time to ready](time_to_ready.png)", "",
         "## 2. AWS API calls and state transitions per create and destroy", "",
         "Counted: every AWS call the Lambdas make (botocore, from chalicelib) and every "
-        "state entered. The second row holds the scheduler's address back 10 s longer.", "",
+        "state entered. The second row holds each scheduler task event (PENDING, RUNNING) "
+        "back 10 s, as a slow image pull would.", "",
         "| scheduler delay (s) | create (s) | create calls | create transitions | "
         "destroy calls | destroy transitions |", "|---|---|---|---|---|---|",
         *(f"| {r['delay_s']:.0f} | {r['create_s']} | {r['create_calls']} | "
           f"{r['create_transitions']} | {r['destroy_calls']} | {r['destroy_transitions']} |"
           for r in calls["rows"]), "",
-        "The counts do not change with the wait: the scheduler wait is a task-token "
+        "The counts do not grow with the wait: the scheduler wait is a task-token "
         "callback and the image build wait is an event, not a polling loop.", "",
         "## 3. Lambda cold start", "",
         "Import of `app.py` in a fresh interpreter (`python -I -S`) that sees only the "
@@ -85,7 +86,31 @@ def report(results: dict[str, Any]) -> str:
         "| one alone (s) | 20 at once, wall (s) | per cluster (s) | slowest (s) | "
         "speed-up vs one after another |", "|---|---|---|---|---|",
         f"| {tp['alone_s']} | {tp['wall_s']} | {tp['per_cluster_s']} | {tp['slowest_s']} | "
-        f"{tp['speedup_vs_serial']}x |", ""]
+        f"{tp['speedup_vs_serial']}x |", "",
+        "## Reading the figures", "",
+        f"- Time to ready misses the 1.3x target: {min(r['ratio'] for r in ttr['rows'])}x "
+        f"to {max(r['ratio'] for r in ttr['rows'])}x. LocalCluster runs its scheduler in the "
+        "caller's process and spawns bare worker processes; Daskyard runs each task as ECS "
+        "does, a fresh interpreter per container, and each worker under a nanny (which "
+        "`client.restart()` and memory-limit restarts need), so 8 workers are 17 "
+        "interpreters importing distributed on 2 cores, after about a second of emulated "
+        f"control plane ({calls['rows'][0]['create_transitions']} state transitions, "
+        "most of them a Lambda call through the emulator). "
+        "Workers start alongside the scheduler and wait for its address themselves, which "
+        "on AWS saves one Fargate task start (tens of seconds) per cluster.",
+        f"- API calls do not grow with the wait: {calls['rows'][0]['create_calls']} and "
+        f"{calls['rows'][-1]['create_calls']} calls for a create whose scheduler events "
+        "came at once or 10 s late (the small difference is the order in which the task "
+        "events and the steps meet, not a loop).",
+        f"- Cold start: importing app.py costs {cold['app_ms']} ms where boto3 alone "
+        f"costs {cold['boto3_ms']} ms; Slack, webhook, teardown and image-build modules "
+        "are imported only by the handlers that use them.",
+        f"- Throughput: {tp['clusters']} lifecycles at once take {tp['per_cluster_s']} s "
+        f"each of wall time, against {tp['alone_s']} s alone, all succeeded: in local "
+        "mode the emulator, the ASL interpreter and every Lambda share one Python process "
+        "and its GIL, so concurrency buys nothing here; on AWS each Lambda is its own "
+        "process. The figure shows the control plane stays correct under that load (no "
+        "failed execution, no conflict).", ""]
     return "\n".join(lines)
 
 
@@ -93,6 +118,10 @@ def main(argv: list[str]) -> None:
     from daskyard.local.stack import LocalMode
 
     quick = "--quick" in argv
+    if "--report-only" in argv:  # rewrite the page from the last run's figures
+        saved = json.loads((DOCS / "benchmarks.json").read_text())
+        (DOCS / "BENCHMARKS.md").write_text(report(saved))
+        return
     results: dict[str, Any] = {"date": f"{datetime.now(UTC):%Y-%m-%d}", "machine": machine()}
     print(f"machine: {results['machine']}")
     results["cold_start"] = cold_start.run(repeats=5 if quick else 10)
@@ -101,7 +130,7 @@ def main(argv: list[str]) -> None:
         results["api_calls"] = api_calls.run(local)
         for row in results["api_calls"]["rows"]:
             print("api calls:", json.dumps({k: v for k, v in row.items()
-                                            if k != "create_by_action"}))
+                                            if not k.endswith("_by_action")}))
         results["throughput"] = throughput.run(local)
         print("throughput:", json.dumps(results["throughput"]))
         results["time_to_ready"] = time_to_ready.run(local, repeats=1 if quick else 3)

@@ -57,7 +57,8 @@ def measure(local: LocalMode, name: str, delay: float) -> dict[str, Any]:
             "create_transitions": _transitions(clients, made.execution_arn),
             "destroy_calls": sum(destroy_calls.values()),
             "destroy_transitions": _transitions(clients, gone.execution_arn),
-            "create_by_action": dict(sorted(create_calls.items()))}
+            "create_by_action": dict(sorted(create_calls.items())),
+            "destroy_by_action": dict(sorted(destroy_calls.items()))}
 
 
 def run(local: LocalMode) -> dict[str, Any]:

@@ -14,6 +14,7 @@ message, and ECS starts it again.
 from __future__ import annotations
 
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -27,14 +28,16 @@ def env(name: str, default: str = "") -> str:
 
 
 def read_scheduler_address(parameter: str, wait_seconds: float) -> str:
-    """The address from SSM, waiting with exponential backoff while it does not exist."""
+    """The address from SSM, waiting with jittered exponential backoff while it does not
+    exist (workers start alongside the scheduler, so a short first wait matters; the
+    jitter keeps many workers from polling SSM in step)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
     ssm = boto3.client("ssm", config=Config(retries={"mode": "standard"}))
     deadline = time.monotonic() + wait_seconds
-    delay = 0.5
+    delay = 0.2
     while True:
         try:
             value = str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
@@ -49,7 +52,7 @@ def read_scheduler_address(parameter: str, wait_seconds: float) -> str:
                   "exiting so that ECS starts this task again", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_NO_SCHEDULER)
         print(f"daskyard: waiting for {parameter}", file=sys.stderr, flush=True)
-        time.sleep(min(delay, remaining))
+        time.sleep(min(delay * random.uniform(0.5, 1.0), remaining))
         delay = min(delay * 1.5, 10.0)
 
 
