@@ -130,7 +130,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
             clients.events.put_rule(Name=name, EventPattern=json.dumps(fn.event_pattern))
             clients.events.put_targets(Rule=name, Targets=[{"Id": fn.name, "Arn": arn}])
         # Schedules get no rule here: the emulator would deliver every event to a rule
-        # without a pattern. Their handlers run as they are; tests call them directly.
+        # without a pattern. tests/functional/test_teardown.py invokes the handlers.
 
     values = {f"{name}Arn": arn for name, arn in out.functions.items()}
     sfn = clients.sfn

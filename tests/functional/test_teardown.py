@@ -108,3 +108,19 @@ def _wait_gone(clients: Clients, group_id: str, timeout: float = 60) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"orphaned security group {group_id} was not swept")
+
+
+def test_the_scheduled_handlers_run_the_teardown(rt: Runtime, stack: Any) -> None:
+    from chalice.test import Client
+
+    seed_record(rt, "plain")
+    seed_record(rt, "keeper", teardown="never")
+    event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+             "time": "2026-11-26T02:00:00Z", "region": "us-east-1", "resources": [],
+             "detail": {}, "id": "1", "account": "123456789012"}
+    with Client(stack.app.app) as chalice:
+        expiry = chalice.lambda_.invoke("ExpireClusters", event).payload
+        nightly = chalice.lambda_.invoke("NightlyTeardown", event).payload
+    assert (expiry["destroyed"], sorted(expiry["kept"])) == ({}, ["keeper", "plain"])
+    assert (nightly["destroyed"], nightly["kept"]) == ({"plain": "nightly"}, ["keeper"])
+    wait_status(rt, "plain", {Status.DELETED})
