@@ -13,7 +13,9 @@ from typing import Any
 
 import botocore.client
 
-CHALICELIB = str(Path(__file__).resolve().parents[2] / "chalicelib")
+ROOT = Path(__file__).resolve().parents[2]
+CHALICELIB = str(ROOT / "chalicelib")
+APP = str(ROOT / "app.py")
 # IAM's prefix where it differs from the API's signing name.
 IAM_PREFIX = {"tagging": "tag"}
 
@@ -23,23 +25,29 @@ def iam_action(client: Any, operation: str) -> str:
     return f"{IAM_PREFIX.get(signing, signing)}:{operation}"
 
 
-def _from_chalicelib() -> bool:
-    frame = sys._getframe(2)
+def _caller() -> tuple[bool, str]:
+    """(called from chalicelib?, the app.py handler it runs under, or "")."""
+    frame, ours, handler = sys._getframe(2), False, ""
     while frame is not None:
-        if frame.f_code.co_filename.startswith(CHALICELIB):
-            return True
+        name = frame.f_code.co_filename
+        ours = ours or name.startswith(CHALICELIB)
+        if name == APP and frame.f_code.co_name != "<module>":
+            handler = frame.f_code.co_name
         frame = frame.f_back  # type: ignore[assignment]
-    return False
+    return ours, handler
 
 
 class CallRecorder:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        # app.py handler function name ("" when chalicelib is called directly) -> actions
+        self.by_handler: dict[str, Counter[str]] = {}
         self._lock = threading.Lock()
 
     def reset(self) -> Counter[str]:
         with self._lock:
             out, self.calls = self.calls, Counter()
+            self.by_handler = {}
         return out
 
     @property
@@ -55,9 +63,12 @@ def recording() -> Iterator[CallRecorder]:
     original = base._make_api_call
 
     def make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
-        if _from_chalicelib():
+        ours, handler = _caller()
+        if ours:
+            action = iam_action(self, operation_name)
             with recorder._lock:
-                recorder.calls[iam_action(self, operation_name)] += 1
+                recorder.calls[action] += 1
+                recorder.by_handler.setdefault(handler, Counter())[action] += 1
         return original(self, operation_name, api_params)
 
     base._make_api_call = make_api_call

@@ -5,44 +5,72 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from typing import Any
 
 from chalice.test import Client
 from slack_sdk.signature import SignatureVerifier
 
-from chalicelib import lifecycle, naming, signing, teardown
+from chalicelib import naming, signing
 from chalicelib.models import Status
 from chalicelib.runtime import Runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.stack import LocalMode
-from tests.conftest import spec, wait_execution, wait_status
+from tests.conftest import wait_execution, wait_status
+from tests.workflow.test_create_destroy import fail_after
 from tests.workflow.test_image_build import build_event, remove_tag, waiting_on_build
+
+SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+             "time": "2026-11-26T02:00:00Z", "region": "us-east-1", "resources": [],
+             "detail": {}, "id": "1", "account": "123456789012"}
 
 
 def every_path(rt: Runtime, stack: LocalMode) -> None:
+    """Each Lambda entered as AWS enters it: the API through its routes, the steps by the
+    state machines, the event handlers by EventBridge, the schedules as scheduled events."""
     clients = stack.clients
     assert clients is not None
-    # Fargate and EC2 clusters: create, scale, destroy.
-    for name, kw in (("fargate", {}), ("ec2", {"launch_type": "EC2"})):
-        record = lifecycle.create_cluster(rt, spec(name, **kw))
-        assert wait_execution(clients, record.execution_arn)["status"] == "SUCCEEDED"
-    lifecycle.scale_cluster(rt, "fargate", 3)
-    for name in ("fargate", "ec2"):
-        wait_execution(clients, lifecycle.destroy_cluster(rt, name).execution_arn)
-    # A create that fails and rolls back; a missing image built by CodeBuild.
-    remove_tag(clients, rt)
-    record = lifecycle.create_cluster(rt, spec("built"))
-    build = waiting_on_build(rt, "built").resources["image_build"]
-    push_images(clients, rt.settings)
-    build_event(clients, rt.settings.image_build_project, build, "SUCCEEDED")
-    wait_execution(clients, record.execution_arn)
-    # Slack and webhook requests (secrets, idempotency records).
     with Client(stack.app.app) as chalice:
+        http = chalice.http
+
+        def call(method: str, path: str, body: Any = None) -> Any:
+            out = getattr(http, method)(path, headers={"Content-Type": "application/json"},
+                                        body=json.dumps(body) if body is not None else None)
+            assert out.status_code < 300, out.body
+            return json.loads(out.body)
+
+        # Fargate and EC2 clusters: create, scale, destroy.
+        for name, kw in (("fargate", {}), ("ec2", {"launch_type": "EC2"})):
+            made = call("post", "/clusters", {"name": name, "workers": 2,
+                                              "allowed_cidrs": ["10.1.0.0/16"], **kw})
+            assert wait_execution(clients, made["execution_arn"])["status"] == "SUCCEEDED"
+        call("get", "/clusters")
+        call("put", "/clusters/fargate/workers", {"workers": 3})
+        for name in ("fargate", "ec2"):
+            wait_execution(clients, call("delete", f"/clusters/{name}")["execution_arn"])
+        # A create that fails and rolls back; a create stopped by a DELETE at once.
+        stack.router.interceptor = fail_after("StartWorkers")
+        made = call("post", "/clusters", {"name": "doomed", "workers": 1,
+                                          "allowed_cidrs": ["10.1.0.0/16"]})
+        wait_execution(clients, made["execution_arn"])
+        wait_status(rt, "doomed", {Status.FAILED})
+        stack.router.interceptor = None
+        call("post", "/clusters", {"name": "racer", "workers": 1,
+                                   "allowed_cidrs": ["10.1.0.0/16"]})
+        wait_execution(clients, call("delete", "/clusters/racer")["execution_arn"])
+        # A missing image built by CodeBuild, then destroyed by a signed webhook.
+        remove_tag(clients, rt)
+        made = call("post", "/clusters", {"name": "built", "workers": 1,
+                                          "allowed_cidrs": ["10.1.0.0/16"]})
+        build = waiting_on_build(rt, "built").resources["image_build"]
+        push_images(clients, rt.settings)
+        build_event(clients, rt.settings.image_build_project, build, "SUCCEEDED")
+        wait_execution(clients, made["execution_arn"])
         key = clients.secrets.get_secret_value(SecretId=rt.settings.slack_secret_id)[
             "SecretString"]
         body = urllib.parse.urlencode({"command": "/dask", "text": "ls", "user_id": "U",
                                        "team_id": "T", "response_url": "http://127.0.0.1:9/"})
         ts = str(int(time.time()))
-        chalice.http.post("/slack/commands", body=body, headers={
+        http.post("/slack/commands", body=body, headers={
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": SignatureVerifier(key).generate_signature(timestamp=ts,
@@ -50,14 +78,24 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         hook_key = clients.secrets.get_secret_value(SecretId=rt.settings.webhook_secret_id)[
             "SecretString"]
         raw = json.dumps({"action": "destroy", "name": "built"}).encode()
-        chalice.http.post("/webhooks", body=raw, headers=signing.signed_headers(hook_key, raw))
-    wait_status(rt, "built", {Status.DELETED})
-    # The nightly teardown with something to sweep.
-    vpc = clients.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    clients.ec2.create_security_group(
-        GroupName="daskyard-ghost", Description="orphan", VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group",
-                            "Tags": naming.kv(naming.tags("ghost"))}])
-    report = teardown.nightly(rt)
-    assert list(report.swept) == ["ghost"]
-    wait_status(rt, "ghost", {Status.DELETED}) if rt.registry.get("ghost") else time.sleep(2)
+        http.post("/webhooks", body=raw, headers=signing.signed_headers(hook_key, raw))
+        wait_status(rt, "built", {Status.DELETED})
+        # The schedules, with something to sweep.
+        vpc = clients.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        clients.ec2.create_security_group(
+            GroupName="daskyard-ghost", Description="orphan", VpcId=vpc,
+            TagSpecifications=[{"ResourceType": "security-group",
+                                "Tags": naming.kv(naming.tags("ghost"))}])
+        made = call("post", "/clusters", {"name": "overnight", "workers": 1,
+                                          "allowed_cidrs": ["10.1.0.0/16"]})
+        wait_execution(clients, made["execution_arn"])
+        chalice.lambda_.invoke("ExpireClusters", SCHEDULED)
+        report = chalice.lambda_.invoke("NightlyTeardown", SCHEDULED).payload
+        assert list(report["swept"]) == ["ghost"]
+        assert report["destroyed"] == {"overnight": "nightly"}
+        wait_status(rt, "overnight", {Status.DELETED})
+    deadline = time.monotonic() + 60
+    while clients.ec2.describe_security_groups(Filters=[
+            {"Name": "group-name", "Values": ["daskyard-ghost"]}])["SecurityGroups"]:
+        assert time.monotonic() < deadline, "the orphan was swept"
+        time.sleep(0.1)

@@ -1,11 +1,13 @@
-"""The Lambda policy is least privilege, proven against what the code really calls:
-every AWS call the Lambdas make on every path is allowed, every allowed action is
-either called or required by AWS for a call we make, no action is a wildcard, and a
+"""The Lambda policies are least privilege, proven against what the code really calls.
+Each function group has its own policy (.chalice/config.json maps them): every AWS call
+a group's Lambdas make on every path is allowed by its policy, every action it allows is
+either called or required by AWS for a call made, no action is a wildcard, and a
 resource is `*` only where AWS offers nothing narrower."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +18,41 @@ from daskyard.local.calls import recording
 from daskyard.local.stack import LocalMode
 from tests.deploy.scenarios import every_path
 
-POLICY = Path(__file__).resolve().parents[2] / ".chalice" / "policy-lambda.json"
-
-# Allowed but not called by name: AWS checks them for a call we do make.
-INDIRECT = {
-    "logs:CreateLogGroup": "the Lambda's own log group, and the cluster's",
-    "logs:CreateLogStream": "the Lambda's own logs",
-    "logs:PutLogEvents": "the Lambda's own logs",
-    "logs:TagResource": "CreateLogGroup with tags",
-    "ecs:TagResource": "ECS create calls with tags",
-    "ec2:CreateTags": "EC2 create calls with TagSpecifications",
-    "elasticfilesystem:TagResource": "CreateFileSystem/CreateAccessPoint with tags",
-    "secretsmanager:TagResource": "CreateSecret with tags",
-    "ssm:AddTagsToResource": "PutParameter with tags",
-    "ecr:TagResource": "CreateRepository with tags",
-    "autoscaling:CreateOrUpdateTags": "CreateAutoScalingGroup with tags",
-    "ec2:RunInstances": "CreateAutoScalingGroup with a launch template",
-    "iam:PassRole": "task definitions' roles, the launch template's instance profile",
-    "iam:CreateServiceLinkedRole": "first ECS cluster, Auto Scaling group, EFS in an account",
-    "dynamodb:DeleteItem": "powertools idempotency drops the record of a failed request",
-    "states:SendTaskFailure": "a failed image build (tests/workflow/test_image_build.py)",
-    "states:StopExecution": "destroy during create (tests/workflow)",
-    "codebuild:BatchGetBuilds": "joining a running build (tests/workflow/test_image_build.py)",
-    "ecr:PutLifecyclePolicy": "a repository made for the first time",
-    "ecs:DescribeContainerInstances": "EC2 bridge-mode discovery (tests/functional)",
-    "ec2:DescribeInstances": "EC2 bridge-mode discovery (tests/functional)",
-    "ecs:DescribeTaskDefinition": "the sweeper's INACTIVE check on task definitions",
+CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
+OWN_LOGS = {"logs:CreateLogGroup": "the Lambda's own log group",
+            "logs:CreateLogStream": "the Lambda's own logs",
+            "logs:PutLogEvents": "the Lambda's own logs"}
+# Allowed but not called by name on the recorded paths: AWS checks them for a call we
+# do make, or the path needs AWS itself (EC2 bridge mode, a failed CodeBuild build).
+INDIRECT: dict[str, dict[str, str]] = {
+    "steps": {**OWN_LOGS,
+              "logs:TagResource": "CreateLogGroup with tags",
+              "ecs:TagResource": "ECS create calls with tags",
+              "ec2:CreateTags": "EC2 create calls with TagSpecifications",
+              "elasticfilesystem:TagResource": "CreateFileSystem/CreateAccessPoint with tags",
+              "secretsmanager:TagResource": "CreateSecret with tags",
+              "ssm:AddTagsToResource": "PutParameter with tags",
+              "ecr:TagResource": "CreateRepository with tags",
+              "autoscaling:CreateOrUpdateTags": "CreateAutoScalingGroup with tags",
+              "ec2:RunInstances": "CreateAutoScalingGroup with a launch template",
+              "iam:PassRole": "task definitions' roles, the launch template's profile",
+              "iam:CreateServiceLinkedRole": "first ECS/Auto Scaling/EFS use in an account",
+              "ecr:PutLifecyclePolicy": "a repository made for the first time",
+              "codebuild:BatchGetBuilds": "joining a running build (tests/workflow)",
+              "ecs:UpdateService": "a retried StartScheduler/StartWorkers finds its service",
+              "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)"},
+    "api": {**OWN_LOGS,
+            "dynamodb:DeleteItem": "powertools drops the record of a failed request"},
+    "events": {**OWN_LOGS,
+               "ssm:AddTagsToResource": "PutParameter with tags",
+               "states:SendTaskFailure": "a failed image build (tests/workflow)",
+               "ec2:DescribeInstances": "EC2 bridge-mode discovery (tests/functional)",
+               "ecs:DescribeContainerInstances": "EC2 bridge-mode discovery"},
+    "teardown": {**OWN_LOGS,
+                 "states:StopExecution": "a nightly destroy of a cluster still CREATING",
+                 "secretsmanager:GetSecretValue": "the summary webhook (tests/functional)",
+                 "ecs:DescribeCapacityProviders": "a swept capacity provider",
+                 "ecs:DescribeTaskDefinition": "a swept task definition"},
 }
 # AWS supports no resource-level permission for these (Service Authorization Reference).
 UNSCOPABLE = {
@@ -54,52 +65,83 @@ UNSCOPABLE = {
                                    "LaunchTemplates", "Instances")),
 }
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
+SCOPED_BY_TYPE = ("/aws/service/ecs/*", ":image/*", ":subnet/*", ":vpc/*", ":volume/*",
+                  ":instance/*", ":network-interface/*", ":security-group/*")
 
 
-def statements() -> list[dict[str, Any]]:
-    return list(json.loads(POLICY.read_text())["Statement"])
+def group_of() -> dict[str, str]:
+    """Chalice function name -> its policy group, as .chalice/config.json sets it."""
+    config = json.loads((CHALICE / "config.json").read_text())["stages"]["dev"]
+    default = config["iam_policy_file"]
+    files = {name: fn["iam_policy_file"] for name, fn in config["lambda_functions"].items()}
+    return {"*": _group(default), **{name: _group(f) for name, f in files.items()}}
 
 
-def allowed() -> set[str]:
-    return {a for s in statements() for a in s["Action"]}
+def _group(policy_file: str) -> str:
+    return policy_file.removeprefix("policy-").removesuffix(".json")
 
 
-def test_no_wildcard_actions_and_only_allow() -> None:
-    for s in statements():
+def statements(group: str) -> list[dict[str, Any]]:
+    return list(json.loads((CHALICE / f"policy-{group}.json").read_text())["Statement"])
+
+
+def allowed(group: str) -> set[str]:
+    return {a for s in statements(group) for a in s["Action"]}
+
+
+def test_every_group_has_its_policy_file() -> None:
+    assert set(group_of().values()) == set(INDIRECT)
+    for group in INDIRECT:
+        assert statements(group)
+
+
+@pytest.mark.parametrize("group", sorted(INDIRECT))
+def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
+    for s in statements(group):
         assert s["Effect"] == "Allow" and "NotAction" not in s and "NotResource" not in s
         assert all("*" not in a for a in s["Action"]), s["Sid"]
-
-
-def test_wildcard_resources_only_where_aws_has_nothing_narrower() -> None:
-    for s in statements():
         if "*" in s["Resource"]:
             assert set(s["Action"]) <= UNSCOPABLE, (s["Sid"], set(s["Action"]) - UNSCOPABLE)
         for arn in s["Resource"]:
             assert arn == "*" or "daskyard" in arn or "Condition" in s or arn.endswith(
-                ("/aws/service/ecs/*", ":image/*", ":subnet/*", ":vpc/*", ":volume/*",
-                 ":instance/*", ":network-interface/*", ":security-group/*")), (s["Sid"], arn)
+                SCOPED_BY_TYPE), (s["Sid"], arn)
 
 
 def test_no_role_creation_and_pass_role_only_for_our_roles() -> None:
-    iam = {a for a in allowed() if a.startswith("iam:")}
-    assert iam == {"iam:PassRole", "iam:CreateServiceLinkedRole"}
-    [pass_role] = [s for s in statements() if "iam:PassRole" in s["Action"]]
+    for group in INDIRECT:
+        iam = {a for a in allowed(group) if a.startswith("iam:")}
+        assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole"} if group == "steps"
+                       else set()), group
+    [pass_role] = [s for s in statements("steps") if "iam:PassRole" in s["Action"]]
     assert pass_role["Resource"] == ["arn:aws:iam::*:role/daskyard-*"]
     assert set(pass_role["Condition"]["StringEquals"]["iam:PassedToService"]) == {
         "ecs-tasks.amazonaws.com", "ec2.amazonaws.com"}
 
 
 @pytest.mark.e2e
-def test_policy_allows_exactly_what_every_path_calls(rt: Runtime, stack: LocalMode) -> None:
+def test_each_policy_allows_exactly_what_its_functions_call(rt: Runtime,
+                                                            stack: LocalMode) -> None:
+    app = stack.app.app
+    function_of = {fn.handler_string.rsplit(".", 1)[-1]: fn.name
+                   for fn in [*app.pure_lambda_functions, *app.event_sources]}
+    function_of.update({route.view_name: "api_handler"
+                        for methods in app.routes.values() for route in methods.values()})
+    groups = group_of()
     with recording() as recorder:
         every_path(rt, stack)
-    called = set(recorder.calls) - NEEDS_NO_PERMISSION
-    assert called, "the recorder saw the Lambdas' calls"
-    missing = called - allowed()
-    assert not missing, f"called but not allowed: {sorted(missing)}"
-    unused = allowed() - called - set(INDIRECT)
-    assert not unused, f"allowed but never needed: {sorted(unused)}"
-    stale = set(INDIRECT) & called - {"logs:CreateLogGroup"}
-    assert not stale, f"listed as indirect but called directly: {sorted(stale)}"
-    print(f"\n{len(called)} actions called, {sum(recorder.calls.values())} calls; "
-          f"{len(allowed())} allowed")
+    called: dict[str, Counter[str]] = {group: Counter() for group in INDIRECT}
+    for handler, actions in recorder.by_handler.items():
+        if handler:  # "" is test set-up calling chalicelib directly, not a Lambda
+            name = function_of[handler]
+            called[groups.get(name, groups["*"])].update(actions)
+    for group, actions in called.items():
+        made = set(actions) - NEEDS_NO_PERMISSION
+        assert made, f"no call recorded for {group}"
+        missing = made - allowed(group)
+        assert not missing, f"{group} calls but is not allowed: {sorted(missing)}"
+        unused = allowed(group) - made - set(INDIRECT[group])
+        assert not unused, f"{group} is allowed but never needs: {sorted(unused)}"
+        stale = (set(INDIRECT[group]) - {"logs:CreateLogGroup"}) & made
+        assert not stale, f"{group}: listed as indirect but called: {sorted(stale)}"
+        print(f"\n{group}: {len(made)} actions called ({sum(actions.values())} calls), "
+              f"{len(allowed(group))} allowed")

@@ -134,3 +134,17 @@ def test_lambda_package_has_no_dask_and_is_small(package: Path) -> None:
     size = path.stat().st_size
     print(f"\nLambda deployment package: {size / 2**20:.2f} MiB ({size:,} bytes)")
     assert size < 10 * 2**20
+
+
+def test_each_function_role_carries_its_groups_policy(template: dict[str, Any]) -> None:
+    from tests.deploy.test_policy import group_of, statements
+
+    groups = group_of()
+    functions = resources(template, "AWS::Serverless::Function")
+    for name, function in functions.items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        [policy] = template["Resources"][role]["Properties"]["Policies"]
+        group = groups.get("api_handler" if name == "APIHandler" else name, groups["*"])
+        assert policy["PolicyDocument"]["Statement"] == statements(group), (name, group)
+    assert {groups.get(n, groups["*"]) for n in [*functions, "api_handler"]} >= {
+        "steps", "api", "events", "teardown"}
