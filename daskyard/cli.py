@@ -117,7 +117,8 @@ def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mo
         console.print(f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
                       f"try:      daskyard up demo --api {url}\nCtrl-C stops everything.")
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may ignore it in `&`
+            signal.signal(sig, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     console.print("stopped")
