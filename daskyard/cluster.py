@@ -48,32 +48,36 @@ class DaskyardCluster(Cluster):
         self.timeout = timeout
         self.on_progress = on_progress
         super().__init__(asynchronous=False, name=name)
-        record, made = self._create_or_attach(name, workers, create, options)
+        made = self._create_or_attach(name, workers, create, options)
         self.shutdown_on_close = made if shutdown_on_close is None else shutdown_on_close
         try:
-            record = self._wait_ready(name)
-            if not made and workers is not None and workers != record["spec"]["workers"]:
-                record = self.api.scale(name, workers)
+            self.record = self._wait_ready(name)
+            if not made and workers is not None and workers != self.record["spec"]["workers"]:
+                self.record = self.api.scale(name, workers)
+            self.scheduler_comm = rpc(self._address(public))
+            self._loop_runner.start()
+            self.sync(self._start)
         except BaseException:
             self.status = Status.closed
+            self._loop_runner.stop()
             if made:  # nothing this object made outlives a failed start
                 self._destroy()
             raise
-        self.record = record
-        use_public = bool(record.get("public_ip")) if public is None else public
-        address = record["scheduler_address"]
+
+    def _address(self, public: bool | None) -> str:
+        """The scheduler's address; its public IP when it has one (unless told)."""
+        address = str(self.record["scheduler_address"])
+        use_public = bool(self.record.get("public_ip")) if public is None else public
         if use_public:
-            address = f"tcp://{record['public_ip']}:{address.rsplit(':', 1)[1]}"
-        self.scheduler_comm = rpc(address)
-        self._loop_runner.start()
-        self.sync(self._start)
+            return f"tcp://{self.record['public_ip']}:{address.rsplit(':', 1)[1]}"
+        return address
 
     def _create_or_attach(self, name: str, workers: int | None, create: bool,
-                          options: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+                          options: dict[str, Any]) -> bool:
+        """True when this object created the cluster, False when it attaches."""
         try:
-            record = self.api.get(name)
-            if record["status"] in LIVE:
-                return record, False
+            if self.api.get(name)["status"] in LIVE:
+                return False
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -82,10 +86,11 @@ class DaskyardCluster(Cluster):
         spec = {"name": name, **({"workers": workers} if workers is not None else {}),
                 **options}
         try:
-            return self.api.create(spec), True
+            self.api.create(spec)
+            return True
         except ApiError as exc:
             if exc.status == 409:  # someone made it meanwhile: attach
-                return self.api.get(name), False
+                return False
             raise
 
     def _wait_ready(self, name: str) -> dict[str, Any]:
