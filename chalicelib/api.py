@@ -47,21 +47,33 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def check_size(body: bytes | None) -> bytes:
+    """The body, or PayloadTooLarge before anything reads it."""
+    body = body or b""
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge(f"body: larger than {MAX_BODY} bytes")
+    return body
+
+
+def validate(model: type[M], data: Any) -> M:
+    """`data` as `model`; a ValidationError becomes an InvalidRequest naming each field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from exc
+
+
 def parse(model: type[M], body: bytes | None) -> M:
     if body is None or not body.strip():
         raise InvalidRequest("body: a JSON object is required")
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"body: larger than {MAX_BODY} bytes")
+    check_size(body)
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"body: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise InvalidRequest("body: must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidRequest(describe(exc)) from exc
+    return validate(model, data)
 
 
 def check_name(name: str) -> str:

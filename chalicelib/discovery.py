@@ -141,6 +141,15 @@ def _put_address(clients: Clients, cluster: str, address: str) -> None:
         clients.ssm.put_parameter(Name=name, Value=address, Type="String", Overwrite=True)
 
 
+def drop_address(clients: Clients, cluster: str) -> None:
+    """Delete the scheduler's address parameter; already gone is fine."""
+    try:
+        clients.ssm.delete_parameter(Name=naming.scheduler_parameter(cluster))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+
+
 def _scheduler_running(detail: TaskDetail, cluster: str, clients: Clients,
                        registry: Registry) -> str:
     found = endpoint(detail, clients, naming.SCHEDULER_PORT)
@@ -173,11 +182,7 @@ def _scheduler_stopped(detail: TaskDetail, cluster: str, clients: Clients,
         scheduler_stale=True, scheduler_order=_order(detail))
     if record is None:
         return "ignored: not the current scheduler"
-    try:
-        clients.ssm.delete_parameter(Name=naming.scheduler_parameter(cluster))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ParameterNotFound":
-            raise
+    drop_address(clients, cluster)
     # A replacement may have been published between our update and the delete; a
     # cluster being destroyed gets no address back.
     latest = registry.get(cluster)

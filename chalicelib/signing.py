@@ -38,16 +38,23 @@ def signed_headers(key: str, body: bytes, at: float | None = None) -> dict[str, 
             "Content-Type": "application/json"}
 
 
+def fresh(raw: str, header: str, at: float | None = None) -> int:
+    """The timestamp a request was signed at, or Unauthorized when it is not a unix time
+    or outside the replay window (Slack's requests and ours alike)."""
+    try:
+        timestamp = int(raw)
+    except ValueError as exc:
+        raise Unauthorized(f"{header}: not a unix time") from exc
+    if abs((time.time() if at is None else at) - timestamp) > REPLAY_WINDOW:
+        raise Unauthorized(f"{header}: outside the {REPLAY_WINDOW} s window")
+    return timestamp
+
+
 def verify(key: str, headers: Mapping[str, str], body: bytes, at: float | None = None) -> None:
     """Raise Unauthorized unless the body is signed with `key` within the replay window."""
     raw_ts, given = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
     if not raw_ts or not given:
         raise Unauthorized(f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers are required")
-    try:
-        timestamp = int(raw_ts)
-    except ValueError as exc:
-        raise Unauthorized(f"{TIMESTAMP_HEADER}: not a unix time") from exc
-    if abs((time.time() if at is None else at) - timestamp) > REPLAY_WINDOW:
-        raise Unauthorized(f"{TIMESTAMP_HEADER}: outside the {REPLAY_WINDOW} s window")
+    timestamp = fresh(raw_ts, TIMESTAMP_HEADER, at)
     if not hmac.compare_digest(sign(key, timestamp, body), given):
         raise Unauthorized(f"{SIGNATURE_HEADER}: does not match the body")

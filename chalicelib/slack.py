@@ -9,7 +9,6 @@ the usage, since Slack shows users nothing useful for an HTTP error."""
 from __future__ import annotations
 
 import re
-import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.signature import SignatureVerifier
 
 from chalicelib import lifecycle, signing
-from chalicelib.api import MAX_BODY, PayloadTooLarge, check_name, describe
+from chalicelib.api import check_name, check_size, describe, validate
 from chalicelib.errors import DaskyardError, InvalidRequest, Unauthorized
 from chalicelib.idempotency import IdempotencyAlreadyInProgressError, once
 from chalicelib.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
@@ -64,8 +63,7 @@ def verify(rt: Runtime, body: bytes, headers: Mapping[str, str]) -> None:
     timestamp, signature = headers.get(TIMESTAMP), headers.get(SIGNATURE)
     if not timestamp or not signature:
         raise Unauthorized(f"{TIMESTAMP} and {SIGNATURE} headers are required")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > signing.REPLAY_WINDOW:
-        raise Unauthorized(f"{TIMESTAMP}: missing or outside the 5-minute window")
+    signing.fresh(timestamp, TIMESTAMP)
     key = signing.secret(rt.clients, rt.settings.slack_secret_id)
     if not SignatureVerifier(key).is_valid(body, timestamp, signature):
         raise Unauthorized(f"{SIGNATURE}: does not match the body")
@@ -82,22 +80,17 @@ def parse(body: bytes) -> dict[str, str]:
 def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
            context: Any = None) -> dict[str, Any]:
     """Check, then run the command once however often Slack retries it."""
-    body = body or b""
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"body: larger than {MAX_BODY} bytes")
+    body = check_size(body)
     verify(rt, body, headers)
     form = parse(body)
-    try:
-        command = SlashCommand.model_validate(form)
-    except ValidationError as exc:
-        raise InvalidRequest(describe(exc)) from exc
+    command = validate(SlashCommand, form)
     if not command.response_url.startswith(rt.settings.slack_response_prefix):
         raise InvalidRequest(f"response_url: must start with {rt.settings.slack_response_prefix}")
     logger.info("slack command", user=command.user_id, team=command.team_id,
                 text=command.text[:200], retry=headers.get(RETRY))
     try:
         return once(rt.clients, rt.settings.idempotency_table, "slack", form,
-                    lambda data: run(rt, SlashCommand.model_validate(data)),
+                    lambda _: run(rt, command),
                     REMEMBER_SECONDS, context)
     except IdempotencyAlreadyInProgressError:
         return ephemeral("Still working on that command.")

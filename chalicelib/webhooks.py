@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, RootModel
 
 from chalicelib import lifecycle, signing
-from chalicelib.api import MAX_BODY, PayloadTooLarge, parse
+from chalicelib.api import check_size, parse
 from chalicelib.errors import InvalidRequest
 from chalicelib.idempotency import IdempotencyAlreadyInProgressError, once
 from chalicelib.models import ClusterSpec, Notify, Strict
@@ -61,9 +61,7 @@ def callback(url: str | None, settings: Settings) -> list[Notify]:
 def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
            context: Any = None) -> tuple[dict[str, Any], int]:
     """Returns (response body, status code)."""
-    body = body or b""
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"body: larger than {MAX_BODY} bytes")
+    body = check_size(body)
     signing.verify(signing.secret(rt.clients, rt.settings.webhook_secret_id), headers, body)
     request = parse(WebhookRequest, body).root
     notify = callback(getattr(request, "callback_url", None), rt.settings)

@@ -56,28 +56,22 @@ def read_scheduler_address(parameter: str, wait_seconds: float) -> str:
         delay = min(delay * 1.5, 10.0)
 
 
+def option(flag: str, value: str) -> list[str]:
+    """[flag, value] when the value is set, else nothing (dask's own default holds)."""
+    return [flag, value] if value else []
+
+
 def scheduler_command(host: str) -> list[str]:
-    bind = host or ""
-    cmd = ["dask", "scheduler", "--port", "8786", "--dashboard-address", f"{bind}:8787"]
-    if host:
-        cmd += ["--host", host]
-    idle = env("DASKYARD_IDLE_TIMEOUT")
-    if idle:
-        cmd += ["--idle-timeout", idle]
-    return cmd
+    return ["dask", "scheduler", "--port", "8786", "--dashboard-address", f"{host}:8787",
+            *option("--host", host), *option("--idle-timeout", env("DASKYARD_IDLE_TIMEOUT"))]
 
 
 def worker_command(address: str, host: str) -> list[str]:
-    cmd = ["dask", "worker", address, "--nworkers", "1",
-           "--death-timeout", env("DASKYARD_DEATH_TIMEOUT", "60"),
-           "--dashboard-address", f"{host}:8789",
-           "--local-directory", env("DASKYARD_SCRATCH", "/tmp/dask-worker-space")]
-    if host:
-        cmd += ["--host", host]
-    memory = env("DASKYARD_WORKER_MEMORY")
-    if memory:
-        cmd += ["--memory-limit", memory]
-    return cmd
+    return ["dask", "worker", address, "--nworkers", "1",
+            "--death-timeout", env("DASKYARD_DEATH_TIMEOUT", "60"),
+            "--dashboard-address", f"{host}:8789",
+            "--local-directory", env("DASKYARD_SCRATCH", "/tmp/dask-worker-space"),
+            *option("--host", host), *option("--memory-limit", env("DASKYARD_WORKER_MEMORY"))]
 
 
 def notebook_command(address: str, host: str, efs: str) -> list[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib import naming
+from chalicelib.discovery import drop_address
 from chalicelib.services import ensure_service, remove_service
-from chalicelib.steps import StepContext, StepResult, gone_ok
+from chalicelib.steps import StepContext, StepResult
 
 
 def create(ctx: StepContext) -> StepResult:
@@ -17,6 +17,5 @@ def delete(ctx: StepContext) -> StepResult:
     """The service, and the address parameter its tasks' events wrote: owned here, so a
     destroy removes it even when no STOPPED event comes (or comes late)."""
     remove_service(ctx, "scheduler")
-    with gone_ok("ParameterNotFound"):
-        ctx.clients.ssm.delete_parameter(Name=naming.scheduler_parameter(ctx.cluster))
+    drop_address(ctx.clients, ctx.cluster)
     return {}

@@ -50,10 +50,6 @@ class CallRecorder:
             self.by_handler = {}
         return out
 
-    @property
-    def total(self) -> int:
-        return sum(self.calls.values())
-
 
 @contextmanager
 def recording() -> Iterator[CallRecorder]:
