@@ -12,15 +12,9 @@ from chalicelib import lifecycle
 from chalicelib.models import ClusterSpec
 from chalicelib.runtime import runtime
 from daskyard.local.calls import recording
-from daskyard.local.stack import LocalMode
+from daskyard.local.stack import LocalMode, wait_execution
 
 DELAYS = (0.0, 10.0)
-
-
-def _wait(clients: Any, arn: str) -> dict[str, Any]:
-    while (out := clients.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        time.sleep(0.05)
-    return dict(out)
 
 
 def _transitions(clients: Any, arn: str) -> int:
@@ -31,6 +25,7 @@ def _transitions(clients: Any, arn: str) -> int:
 def measure(local: LocalMode, name: str, delay: float) -> dict[str, Any]:
     """One create and one destroy; the scheduler's RUNNING event is held for `delay`."""
     rt, clients = runtime(), local.clients
+    assert clients is not None
 
     def slow_scheduler(fn: str, event: dict[str, Any], handler: Any) -> Any:
         if fn == "OnEcsTaskStateChange" and "scheduler" in str(event.get("detail", {}).get(
@@ -44,11 +39,11 @@ def measure(local: LocalMode, name: str, delay: float) -> dict[str, Any]:
     with recording() as calls:
         started = time.perf_counter()
         made = lifecycle.create_cluster(rt, spec)
-        create_out = _wait(clients, made.execution_arn)
+        create_out = wait_execution(clients, made.execution_arn)
         create_s = time.perf_counter() - started
         create_calls = calls.reset()
         gone = lifecycle.destroy_cluster(rt, name)
-        _wait(clients, gone.execution_arn)
+        wait_execution(clients, gone.execution_arn)
         destroy_calls = calls.reset()
     local.router.interceptor = None
     assert create_out["status"] == "SUCCEEDED", create_out

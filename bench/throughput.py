@@ -10,18 +10,17 @@ from typing import Any
 from chalicelib import lifecycle
 from chalicelib.models import ClusterSpec
 from chalicelib.runtime import runtime
-from daskyard.local.stack import LocalMode
+from daskyard.local.stack import LocalMode, wait_execution
 
 CONCURRENT = 20
 
 
 def lifecycle_of(local: LocalMode, name: str) -> float:
-    rt, sfn = runtime(), local.clients.sfn  # type: ignore[union-attr]
+    rt, clients = runtime(), local.clients
+    assert clients is not None
 
     def wait(arn: str) -> str:
-        while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING":
-            time.sleep(0.1)
-        return str(status)
+        return str(wait_execution(clients, arn, timeout=600)["status"])
 
     started = time.perf_counter()
     made = lifecycle.create_cluster(rt, ClusterSpec.model_validate(

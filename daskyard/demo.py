@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from daskyard.cluster import DaskyardCluster
-from daskyard.local import inventory
 from daskyard.local.stack import LocalMode
 
 Say = Callable[[str], None]
@@ -42,15 +41,6 @@ def compute(cluster: DaskyardCluster, workers: int, drive: Path, say: Say) -> An
     return result
 
 
-def leftovers(local: LocalMode, name: str) -> list[str]:
-    """Everything still tagged with the cluster in the emulator, and its tasks."""
-    assert local.clients is not None and local.agent is not None
-    found = inventory.leftovers(local.clients, name)
-    found += [t.arn for t in local.agent.running(f"daskyard-{name}-scheduler")]
-    found += [t.arn for t in local.agent.running(f"daskyard-{name}-workers")]
-    return found
-
-
 def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
     started = time.monotonic()
     with LocalMode(processes=True) as local:
@@ -67,9 +57,7 @@ def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
             result = compute(cluster, workers, local.root / "efs" / name, say)
             say(f"result (count and mean reading per station):\n{result.to_string()}")
         say(f"destroyed: {cluster.api.get(name)['status']}")
-        deadline = time.monotonic() + 30
-        while (left := leftovers(local, name)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        left = local.leftovers(name, settle=30)
         if left:
             raise RuntimeError(f"left behind: {left}")
         say("nothing left in the emulator; no task running")

@@ -52,16 +52,6 @@ def spec(name: str = "demo", **kw: Any) -> ClusterSpec:
                                        "allowed_cidrs": ["10.1.0.0/16"], **kw})
 
 
-def wait_execution(clients: Clients, arn: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = clients.sfn.describe_execution(executionArn=arn)
-        if out["status"] != "RUNNING":
-            return dict(out)
-        time.sleep(0.1)
-    raise TimeoutError(f"{arn} still running after {timeout}s")
-
-
 def wait_status(rt: Runtime, name: str, statuses: set[Status], timeout: float = 120) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,12 +6,15 @@ import importlib
 import os
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from chalicelib import naming
 from chalicelib.aws import Clients
+from daskyard.local import inventory
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import Deployment, deploy
 from daskyard.local.emulator import Emulator, LambdaRouter
@@ -33,6 +36,17 @@ def load_app() -> ModuleType:
 def data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "daskyard"
+
+
+def wait_execution(clients: Clients, arn: str, timeout: float = 120) -> dict[str, Any]:
+    """The execution's description once it has ended (tests and benchmarks wait on it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = clients.sfn.describe_execution(executionArn=arn)
+        if out["status"] != "RUNNING":
+            return dict(out)
+        time.sleep(0.05)
+    raise TimeoutError(f"{arn} still running after {timeout}s")
 
 
 class AlreadyRunning(RuntimeError):
@@ -92,6 +106,20 @@ class LocalMode:
         self.router.invocations.clear()
         self.emulator.reset()
         self.deploy()
+
+    def leftovers(self, cluster: str, settle: float = 0) -> list[str]:
+        """What is left of a cluster: in the emulator (listed per service) and as tasks
+        of the agent, waiting up to `settle` seconds for them to go, as ECS stops a
+        deleted service's tasks a moment after the delete."""
+        assert self.clients is not None and self.agent is not None
+        deadline = time.monotonic() + settle
+        while True:
+            found = inventory.leftovers(self.clients, cluster) + [
+                task.arn for role in naming.ROLES
+                for task in self.agent.running(naming.service(cluster, role))]
+            if not found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.2)
 
     def serve_api(self, port: int = 0) -> str:
         """The app's HTTP API on 127.0.0.1, served by Chalice's own local server."""

@@ -14,8 +14,8 @@ from chalicelib import naming, signing
 from chalicelib.models import Status
 from chalicelib.runtime import Runtime
 from daskyard.local.deploy import push_images
-from daskyard.local.stack import LocalMode
-from tests.conftest import wait_execution, wait_status
+from daskyard.local.stack import LocalMode, wait_execution
+from tests.conftest import wait_status
 from tests.workflow.test_create_destroy import fail_after
 from tests.workflow.test_image_build import build_event, remove_tag, waiting_on_build
 

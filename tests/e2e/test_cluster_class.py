@@ -36,7 +36,7 @@ def test_create_compute_scale_attach_and_close(live: LocalMode) -> None:
     finally:
         cluster.close()
     assert DaskyardApi(url).get("klass")["status"] == "DELETED"
-    assert live.agent is not None and not live.agent.running("daskyard-klass-workers")
+    assert live.leftovers("klass", settle=30) == []
 
 
 @pytest.mark.e2e
@@ -57,4 +57,4 @@ def test_a_failed_create_raises_with_the_reason_and_leaves_nothing(live: LocalMo
     with pytest.raises(ClusterFailed, match="no capacity in this zone"):
         DaskyardCluster("doomed", workers=1, api=str(live.api_url),
                         allowed_cidrs=["127.0.0.0/8"])
-    assert live.agent is not None and not live.agent.running("daskyard-doomed-scheduler")
+    assert live.leftovers("doomed", settle=30) == []

@@ -20,8 +20,8 @@ from chalicelib.models import Status
 from chalicelib.registry import Registry
 from chalicelib.runtime import Runtime
 from daskyard.local.inventory import leftovers
-from daskyard.local.stack import LocalMode
-from tests.conftest import history, spec, wait_execution, wait_status
+from daskyard.local.stack import LocalMode, wait_execution
+from tests.conftest import history, spec, wait_status
 from tests.workflow.test_create_destroy import (
     CREATE_STATES,
     EXPECTED_RESOURCES,
@@ -206,9 +206,7 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
         client.wait_for_workers(2, timeout=120)
         assert client.submit(sum, range(11)).result(timeout=30) == 55
     wait_execution(live.clients, lifecycle.destroy_cluster(rt, "phoenix").execution_arn)
-    left = leftovers(live.clients, "phoenix") + [
-        t.arn for role in ("scheduler", "workers")
-        for t in live.agent.running(f"daskyard-phoenix-{role}")]
+    left = live.leftovers("phoenix", settle=30)
     reliability(1, int(second != first), len(left))
 
 

@@ -9,8 +9,8 @@ from chalicelib import lifecycle
 from chalicelib.models import Status
 from chalicelib.runtime import Runtime
 from daskyard.local.inventory import leftovers
-from daskyard.local.stack import LocalMode
-from tests.conftest import spec, wait_execution
+from daskyard.local.stack import LocalMode, wait_execution
+from tests.conftest import spec
 
 # Every Lambda-backed state of the create machine, in the order they run.
 CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive",

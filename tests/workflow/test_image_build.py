@@ -13,8 +13,8 @@ from chalicelib.models import ClusterRecord, Status
 from chalicelib.runtime import Runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.inventory import leftovers
-from daskyard.local.stack import LocalMode
-from tests.conftest import spec, wait_execution, wait_status
+from daskyard.local.stack import LocalMode, wait_execution
+from tests.conftest import spec, wait_status
 
 
 def remove_tag(clients: Clients, rt: Runtime) -> None:
