@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 from chalicelib import lifecycle
-from chalicelib.models import ClusterSpec
-from chalicelib.runtime import runtime
-from daskyard.local.calls import recording
+from chalicelib.core.models import ClusterSpec
+from chalicelib.core.runtime import runtime
 from daskyard.local.stack import LocalMode, wait_execution
+from tests.support.calls import recording
 
 DELAYS = (0.0, 10.0)
 

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib import lifecycle
-from chalicelib.models import ClusterSpec
-from chalicelib.runtime import runtime
+from chalicelib.core.models import ClusterSpec
+from chalicelib.core.runtime import runtime
 from daskyard.local.stack import LocalMode, wait_execution
 
 CONCURRENT = 20

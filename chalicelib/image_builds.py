@@ -10,8 +10,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import Clients
-from chalicelib.registry import Registry
+from chalicelib.core.aws import Clients
+from chalicelib.core.registry import Registry
 
 DONE_OK = "SUCCEEDED"
 DONE_BAD = ("FAILED", "FAULT", "STOPPED", "TIMED_OUT")
@@ -43,9 +43,8 @@ def finish(clients: Clients, registry: Registry, cluster: str, token: str, statu
     so two deliveries of the event cannot both send. A failure's reason is recorded here
     too, as not every Step Functions implementation keeps a task failure's cause."""
     cause = f"image build {build} ended {status}; see its CodeBuild logs"
-    failed = {} if status == DONE_OK else {"error": f"ImageBuildFailed: {cause}"}
-    if registry.update(cluster, condition="image_token = :t", condition_values={":t": token},
-                       image_token="", **failed) is None:
+    error = "" if status == DONE_OK else f"ImageBuildFailed: {cause}"
+    if not registry.finish_image_build(cluster, token, error):
         return False
     try:
         if status == DONE_OK:
@@ -67,6 +66,6 @@ def handle_build_event(detail: dict[str, Any], clients: Clients, registry: Regis
     if status != DONE_OK and status not in DONE_BAD:
         return f"ignored {status}"
     ended = [r.name for r in registry.list()
-             if r.image_token and r.resources.get("image_build") == build
+             if r.image_token and r.resources.image_build == build
              and finish(clients, registry, r.name, r.image_token, status, build)]
     return f"{status}: {', '.join(ended) or 'no cluster waiting'}"

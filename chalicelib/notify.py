@@ -9,11 +9,11 @@ import json
 import urllib.request
 from typing import Any
 
-from chalicelib import signing
-from chalicelib.aws import Clients
-from chalicelib.models import ClusterRecord, Status
-from chalicelib.runtime import logger
-from chalicelib.settings import Settings
+from chalicelib.core import signing
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.observability import logger
+from chalicelib.core.settings import Settings
 
 TIMEOUT = 5  # seconds; a step Lambda must not hang on someone else's endpoint
 
@@ -25,6 +25,9 @@ def summary(record: ClusterRecord) -> str:
                 f"scheduler `{record.scheduler_address}`")
     if status == Status.FAILED:
         return f"Cluster *{name}* FAILED and was cleaned up: {record.error}"
+    if status == Status.DELETE_FAILED:
+        return (f"Cluster *{name}* could not be fully removed: {record.error}. "
+                "Destroy it again: the destroy is idempotent.")
     return f"Cluster *{name}* is {status.value}."
 
 

@@ -16,11 +16,13 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from slack_sdk.webhook import WebhookClient
 
-from chalicelib import lifecycle, naming, signing
-from chalicelib.errors import DaskyardError
-from chalicelib.models import LIVE_STATUSES, ClusterRecord, Status
-from chalicelib.registry import now
-from chalicelib.runtime import Runtime, logger
+from chalicelib import lifecycle
+from chalicelib.core import naming, signing
+from chalicelib.core.errors import DaskyardError
+from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, Status
+from chalicelib.core.observability import count, logger
+from chalicelib.core.registry import now
+from chalicelib.core.runtime import Runtime
 
 
 class Report(BaseModel):
@@ -119,7 +121,9 @@ def exists(rt: Runtime, arn: str) -> bool:
 
 
 def sweep(rt: Runtime, report: Report) -> None:
-    for name, arns in orphans(rt).items():
+    found = orphans(rt)
+    count("LeakedResourcesFound", sum(len(arns) for arns in found.values()))
+    for name, arns in found.items():
         record = rt.registry.get(name)
         final = record.status if record else Status.DELETED
         try:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.aws import Clients
-from chalicelib.models import ClusterSpec, Status
-from chalicelib.runtime import Runtime, runtime
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import ClusterSpec, Status
+from chalicelib.core.runtime import Runtime, runtime
 from daskyard.local.stack import LocalMode
 
 # Waits and retry intervals in the ASL are scaled by this in tests (never below 1 s).

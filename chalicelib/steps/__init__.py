@@ -1,50 +1,79 @@
-"""One module per state: each has `create(ctx)` and its idempotent twin `delete(ctx)`
-(and, where a state waits on AWS, `wait(ctx)` that raises NotReady until done)."""
+"""One module per state: each has `create(rt, call)` and, where it makes something of
+the cluster's, its idempotent twin `delete(rt, call)` (and, where a state waits on AWS,
+`wait(rt, call)` that raises NotReady until done). `run_step` runs one of them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import Clients
-from chalicelib.errors import Throttled
-from chalicelib.models import ClusterRecord, ClusterSpec, StepEvent
-from chalicelib.registry import Registry
-from chalicelib.settings import Settings
+from chalicelib.core.errors import NotReady, Throttled
+from chalicelib.core.models import ClusterRecord, ClusterSpec, Drive, Network, Resources, StepEvent
+from chalicelib.core.observability import logger
+from chalicelib.core.registry import Registry
+from chalicelib.core.runtime import Runtime
 
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException",
                     "RequestLimitExceeded", "TooManyRequestsException",
                     "ProvisionedThroughputExceededException", "RequestThrottled",
                     "SlowDown"}
+# Seconds a leased step counts as in flight: the Lambda timeout (60 s) and a margin,
+# so a crashed Lambda stops blocking a destroy once it cannot be running any more.
+STEP_LEASE = 90
 
 StepResult = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
-class StepContext:
-    cluster: str
-    clients: Clients
-    settings: Settings
-    registry: Registry
-    event: StepEvent
+class StepCall:
+    """One invocation of a step: what the state machine sent, the cluster's record, and
+    what this step made (written to the record when the step ends)."""
 
-    @cached_property
+    event: StepEvent
+    registry: Registry
+    loaded: ClusterRecord | None = None
+    made: Resources = field(default_factory=Resources)
+
+    @property
+    def cluster(self) -> str:
+        return self.event.cluster
+
+    @property
     def record(self) -> ClusterRecord:
-        return self.registry.require(self.cluster)
+        if self.loaded is None:
+            self.loaded = self.registry.require(self.cluster)
+        return self.loaded
 
     @property
     def spec(self) -> ClusterSpec:
         return self.record.spec
 
-    def remember(self, kind: str, value: Any) -> None:
-        """Record a resource id at once, so a crash after this still leaves it findable."""
-        self.registry.record_resource(self.cluster, kind, value)
-        self.record.resources[kind] = value
+    @property
+    def network(self) -> Network:
+        return _needed(self.record.resources.network, "network")
+
+    @property
+    def drive(self) -> Drive:
+        return _needed(self.record.resources.drive, "drive")
+
+    def remember(self, **made: Any) -> None:
+        """What this step made; later steps of this invocation see it at once."""
+        for kind, value in made.items():
+            setattr(self.made, kind, value)
+            setattr(self.record.resources, kind, value)
+
+
+def _needed(value: T | None, kind: str) -> T:
+    if value is None:  # the state machine runs the step that makes it first
+        raise NotReady(f"no {kind} recorded yet")
+    return value
 
 
 def error_code(exc: ClientError) -> str:
@@ -61,12 +90,36 @@ def gone_ok(*codes: str) -> Iterator[None]:
             raise
 
 
-def run(action: Callable[[StepContext], StepResult | None], ctx: StepContext) -> StepResult:
-    """Run one step action; throttling past botocore's retries becomes the named error
-    the state machine retries."""
+def _throttling_named(action: Callable[[Runtime, StepCall], StepResult | None], rt: Runtime,
+                      call: StepCall) -> StepResult:
+    """Throttling past botocore's retries becomes the named error the ASL retries."""
     try:
-        return action(ctx) or {}
+        return action(rt, call) or {}
     except ClientError as exc:
         if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"{error_code(exc)}: {exc}") from exc
         raise
+
+
+def run_step(module: ModuleType, rt: Runtime, raw_event: dict[str, Any]) -> StepResult:
+    """Run `action` of a step module for the cluster the state machine names.
+
+    A leased step (its module sets LEASED: its create makes the cluster's resources)
+    first checks the cluster is still CREATING and marks itself in flight until it ends,
+    so a destroy waits for it (MarkDeleting) rather than racing it; nothing more is built
+    once a destroy or rollback has begun. What it made is written as it ends."""
+    event = StepEvent.model_validate(raw_event)
+    action = getattr(module, event.action, None)
+    if action is None:
+        raise ValueError(f"{module.__name__} has no action {event.action!r}")
+    call = StepCall(event, rt.registry)
+    logger.info("step", step=module.__name__.rsplit(".", 1)[-1], action=event.action,
+                cluster=event.cluster)
+    if event.action != "create" or not getattr(module, "LEASED", False):
+        return _throttling_named(action, rt, call)
+    state = event.state or event.action
+    call.loaded = rt.registry.begin_step(event.cluster, state, int(time.time()) + STEP_LEASE)
+    try:
+        return _throttling_named(action, rt, call)
+    finally:
+        rt.registry.end_step(event.cluster, state, call.made)

@@ -10,13 +10,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import naming
-from chalicelib.errors import InvalidRequest, NotReady
-from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+from chalicelib.core import naming
+from chalicelib.core.errors import InvalidRequest, NotReady
+from chalicelib.core.models import Network
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
+
+LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
-def _vpc_and_subnets(ctx: StepContext) -> tuple[str, list[str]]:
-    ec2, s = ctx.clients.ec2, ctx.settings
+def _vpc_and_subnets(rt: Runtime, call: StepCall) -> tuple[str, list[str]]:
+    ec2, s = rt.clients.ec2, rt.settings
     if s.vpc_id:
         vpc = s.vpc_id
     else:
@@ -34,10 +38,10 @@ def _vpc_and_subnets(ctx: StepContext) -> tuple[str, list[str]]:
     return vpc, sorted(by_zone.values())[:3]
 
 
-def find_group(ctx: StepContext) -> str | None:
-    groups = ctx.clients.ec2.describe_security_groups(Filters=[
-        {"Name": "group-name", "Values": [naming.base(ctx.cluster)]},
-        {"Name": f"tag:{naming.TAG_CLUSTER}", "Values": [ctx.cluster]}])["SecurityGroups"]
+def find_group(rt: Runtime, call: StepCall) -> str | None:
+    groups = rt.clients.ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": [naming.base(call.cluster)]},
+        {"Name": f"tag:{naming.TAG_CLUSTER}", "Values": [call.cluster]}])["SecurityGroups"]
     return groups[0]["GroupId"] if groups else None
 
 
@@ -58,17 +62,21 @@ def ingress_rules(group_id: str, cidrs: list[str], ssh: bool) -> list[dict[str, 
     return rules
 
 
-def create(ctx: StepContext) -> StepResult:
-    ec2, spec = ctx.clients.ec2, ctx.spec
-    vpc, subnets = _vpc_and_subnets(ctx)
-    group_id = find_group(ctx)
-    if group_id is None:
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    ec2, spec = rt.clients.ec2, call.spec
+    vpc, subnets = _vpc_and_subnets(rt, call)
+    try:
         group_id = ec2.create_security_group(
-            GroupName=naming.base(ctx.cluster), VpcId=vpc,
-            Description=f"Daskyard cluster {ctx.cluster}",
+            GroupName=naming.base(call.cluster), VpcId=vpc,
+            Description=f"Daskyard cluster {call.cluster}",
             TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": naming.kv(naming.tags(ctx.cluster))}])["GroupId"]
-    ctx.remember("network", {"vpc": vpc, "subnets": subnets, "security_group": group_id})
+                                "Tags": naming.kv(naming.tags(call.cluster))}])["GroupId"]
+    except ClientError as exc:
+        found = find_group(rt, call) if error_code(exc) == "InvalidGroup.Duplicate" else None
+        if found is None:  # a retried step finds its group; anything else is an error
+            raise
+        group_id = found
+    call.remember(network=Network(vpc=vpc, subnets=subnets, security_group=group_id))
     try:
         ec2.authorize_security_group_ingress(
             GroupId=group_id,
@@ -80,13 +88,13 @@ def create(ctx: StepContext) -> StepResult:
     return {"vpc": vpc, "subnets": subnets, "security_group": group_id}
 
 
-def delete(ctx: StepContext) -> StepResult:
-    group_id = find_group(ctx)
+def delete(rt: Runtime, call: StepCall) -> StepResult:
+    group_id = find_group(rt, call)
     if group_id is None:
         return {}
     try:
         with gone_ok("InvalidGroup.NotFound"):
-            ctx.clients.ec2.delete_security_group(GroupId=group_id)
+            rt.clients.ec2.delete_security_group(GroupId=group_id)
     except ClientError as exc:
         if error_code(exc) == "DependencyViolation":  # ENIs of stopping tasks still hold it
             raise NotReady(f"security group {group_id} is still in use") from exc

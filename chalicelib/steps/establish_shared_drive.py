@@ -11,92 +11,93 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import naming
-from chalicelib.errors import NotReady
-from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+from chalicelib.core import naming
+from chalicelib.core.errors import NotReady
+from chalicelib.core.models import Drive
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 from chalicelib.steps.arrange_network import find_group
+
+LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
 def creation_token(cluster: str, drive: str | None) -> str:
     return f"daskyard-drive-{drive}" if drive else naming.base(cluster)
 
 
-def _find(ctx: StepContext, token: str) -> dict[str, Any] | None:
-    systems = ctx.clients.efs.describe_file_systems(CreationToken=token)["FileSystems"]
+def _find(rt: Runtime, call: StepCall, token: str) -> dict[str, Any] | None:
+    systems = rt.clients.efs.describe_file_systems(CreationToken=token)["FileSystems"]
     return dict(systems[0]) if systems else None
 
 
-def create(ctx: StepContext) -> StepResult:
-    efs, spec = ctx.clients.efs, ctx.spec
-    token = creation_token(ctx.cluster, spec.drive)
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    efs, spec = rt.clients.efs, call.spec
+    token = creation_token(call.cluster, spec.drive)
     tags = naming.tags(None, **{naming.TAG_DRIVE: spec.drive}) if spec.drive \
-        else naming.tags(ctx.cluster)
-    fs = _find(ctx, token)
-    if fs is None:
-        try:
-            fs = dict(efs.create_file_system(
-                CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
-                ThroughputMode="elastic", Backup=False, Tags=naming.kv(tags)))
-        except ClientError as exc:
-            if error_code(exc) != "FileSystemAlreadyExists":
-                raise
-            fs = _find(ctx, token)
-            assert fs is not None
+        else naming.tags(call.cluster)
+    try:  # the creation token makes this idempotent: a retry or a named drive finds it
+        fs = dict(efs.create_file_system(
+            CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
+            ThroughputMode="elastic", Backup=False, Tags=naming.kv(tags)))
+        fresh = True
+    except ClientError as exc:
+        if error_code(exc) != "FileSystemAlreadyExists":
+            raise
+        found = _find(rt, call, token)
+        assert found is not None
+        fs, fresh = found, False
     fs_id = fs["FileSystemId"]
-    ctx.remember("drive", {"file_system": fs_id, "kept": bool(spec.drive)})
+    call.remember(drive=Drive(file_system=fs_id, kept=bool(spec.drive)))
     if fs["LifeCycleState"] != "available":
         raise NotReady(f"file system {fs_id} is {fs['LifeCycleState']}")
 
-    network = ctx.record.resources["network"]
-    existing = {mt["SubnetId"] for mt in
-                efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
+    network = call.network
+    existing = set() if fresh else {
+        mt["SubnetId"] for mt in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
     targets = []
-    for subnet in network["subnets"]:
+    for subnet in network.subnets:
         if subnet not in existing:
             targets.append(efs.create_mount_target(
                 FileSystemId=fs_id, SubnetId=subnet,
-                SecurityGroups=[network["security_group"]])["MountTargetId"])
-    ctx.remember("drive", {"file_system": fs_id, "kept": bool(spec.drive),
-                           "mount_targets": targets})
+                SecurityGroups=[network.security_group])["MountTargetId"])
 
     access_point = efs.create_access_point(
-        ClientToken=naming.base(ctx.cluster), FileSystemId=fs_id,
+        ClientToken=naming.base(call.cluster), FileSystemId=fs_id,
         PosixUser={"Uid": 1000, "Gid": 1000},
-        RootDirectory={"Path": f"/daskyard/{ctx.cluster}" if not spec.drive else "/shared",
+        RootDirectory={"Path": f"/daskyard/{call.cluster}" if not spec.drive else "/shared",
                        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
                                         "Permissions": "0775"}},
-        Tags=naming.kv(naming.tags(ctx.cluster)))["AccessPointId"]
-    drive = {"file_system": fs_id, "kept": bool(spec.drive), "mount_targets": targets,
-             "access_point": access_point,
-             "dns": f"{fs_id}.efs.{ctx.clients.region}.amazonaws.com"}
-    ctx.remember("drive", drive)
-    return drive
+        Tags=naming.kv(naming.tags(call.cluster)))["AccessPointId"]
+    drive = Drive(file_system=fs_id, kept=bool(spec.drive), mount_targets=targets,
+                  access_point=access_point, dns=f"{fs_id}.efs.{rt.clients.region}.amazonaws.com")
+    call.remember(drive=drive)
+    return drive.model_dump()
 
 
-def wait(ctx: StepContext) -> StepResult:
+def wait(rt: Runtime, call: StepCall) -> StepResult:
     """Mount targets take a minute or two to become available; NotReady is retried."""
-    fs_id = ctx.record.resources["drive"]["file_system"]
+    fs_id = call.drive.file_system
     pending = [mt["MountTargetId"] for mt in
-               ctx.clients.efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
+               rt.clients.efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
                if mt["LifeCycleState"] != "available"]
     if pending:
         raise NotReady(f"mount targets not yet available: {', '.join(pending)}")
     return {"file_system": fs_id}
 
 
-def delete(ctx: StepContext) -> StepResult:
-    efs = ctx.clients.efs
-    record = ctx.registry.get(ctx.cluster)
-    fs = _find(ctx, creation_token(ctx.cluster, record.spec.drive if record else None))
+def delete(rt: Runtime, call: StepCall) -> StepResult:
+    efs = rt.clients.efs
+    record = rt.registry.get(call.cluster)
+    fs = _find(rt, call, creation_token(call.cluster, record.spec.drive if record else None))
     if fs is None:
         return {}
     fs_id = fs["FileSystemId"]
     for ap in efs.describe_access_points(FileSystemId=fs_id)["AccessPoints"]:
         ap_tags = {t["Key"]: t["Value"] for t in ap.get("Tags", [])}
-        if ap_tags.get(naming.TAG_CLUSTER) == ctx.cluster:
+        if ap_tags.get(naming.TAG_CLUSTER) == call.cluster:
             with gone_ok("AccessPointNotFound"):
                 efs.delete_access_point(AccessPointId=ap["AccessPointId"])
-    group = find_group(ctx)
+    group = find_group(rt, call)
     kept = naming.TAG_DRIVE in {t["Key"] for t in fs.get("Tags", [])}
     remaining = []
     for mt in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:

@@ -1,5 +1,5 @@
-"""Seed step 1: an EC2 key pair (private key kept in SSM SecureString only) and the
-Jupyter token in Secrets Manager."""
+"""Seed step 1: the Jupyter token in Secrets Manager and, for EC2 clusters (Fargate
+tasks take no SSH), an EC2 key pair whose private key is kept in SSM SecureString only."""
 
 from __future__ import annotations
 
@@ -7,27 +7,16 @@ import secrets
 
 from botocore.exceptions import ClientError
 
-from chalicelib import naming
-from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+from chalicelib.core import naming
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
+
+LEASED = True
 
 
-def create(ctx: StepContext) -> StepResult:
-    c, ec2, ssm, sm = ctx.cluster, ctx.clients.ec2, ctx.clients.ssm, ctx.clients.secrets
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    c, sm = call.cluster, rt.clients.secrets
     tags = naming.tags(c)
-    key_name, param = naming.base(c), naming.private_key_parameter(c)
-    try:
-        key = ec2.create_key_pair(KeyName=key_name, KeyType="ed25519", TagSpecifications=[
-            {"ResourceType": "key-pair", "Tags": naming.kv(tags)}])
-        ctx.remember("key_pair", key_name)
-        ssm.put_parameter(Name=param, Value=key["KeyMaterial"], Type="SecureString",
-                          Tags=naming.kv(tags), Description=f"SSH key for {key_name}")
-    except ClientError as exc:
-        # A retried step: the pair exists. Its private key is only usable if we stored it.
-        if error_code(exc) not in ("InvalidKeyPair.Duplicate", "ParameterAlreadyExists"):
-            raise
-        ctx.remember("key_pair", key_name)
-    ctx.remember("private_key_parameter", param)
-
     name = naming.token_secret(c)
     try:
         arn = sm.create_secret(Name=name, SecretString=secrets.token_urlsafe(32),
@@ -37,17 +26,36 @@ def create(ctx: StepContext) -> StepResult:
         if error_code(exc) != "ResourceExistsException":
             raise
         arn = sm.describe_secret(SecretId=name)["ARN"]
-    ctx.remember("token_secret", arn)
-    return {"key_pair": key_name, "token_secret": arn}
+    call.remember(token_secret=arn)
+    if call.spec.launch_type == "EC2":
+        _key_pair(rt, call, tags)
+    return {"token_secret": arn, "key_pair": call.made.key_pair}
 
 
-def delete(ctx: StepContext) -> StepResult:
-    c = ctx.cluster
+def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
+    ec2, ssm = rt.clients.ec2, rt.clients.ssm
+    key_name, param = naming.base(call.cluster), naming.private_key_parameter(call.cluster)
+    try:
+        key = ec2.create_key_pair(KeyName=key_name, KeyType="ed25519", TagSpecifications=[
+            {"ResourceType": "key-pair", "Tags": naming.kv(tags)}])
+        call.remember(key_pair=key_name)
+        ssm.put_parameter(Name=param, Value=key["KeyMaterial"], Type="SecureString",
+                          Tags=naming.kv(tags), Description=f"SSH key for {key_name}")
+    except ClientError as exc:
+        # A retried step: the pair exists. Its private key is only usable if we stored it.
+        if error_code(exc) not in ("InvalidKeyPair.Duplicate", "ParameterAlreadyExists"):
+            raise
+        call.remember(key_pair=key_name)
+    call.remember(private_key_parameter=param)
+
+
+def delete(rt: Runtime, call: StepCall) -> StepResult:
+    c = call.cluster
     with gone_ok("InvalidKeyPair.NotFound"):
-        ctx.clients.ec2.delete_key_pair(KeyName=naming.base(c))
+        rt.clients.ec2.delete_key_pair(KeyName=naming.base(c))
     with gone_ok("ParameterNotFound"):
-        ctx.clients.ssm.delete_parameter(Name=naming.private_key_parameter(c))
+        rt.clients.ssm.delete_parameter(Name=naming.private_key_parameter(c))
     with gone_ok("ResourceNotFoundException"):
-        ctx.clients.secrets.delete_secret(SecretId=naming.token_secret(c),
+        rt.clients.secrets.delete_secret(SecretId=naming.token_secret(c),
                                           ForceDeleteWithoutRecovery=True)
     return {}

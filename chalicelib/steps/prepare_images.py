@@ -10,9 +10,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import image_builds, naming
-from chalicelib.errors import ImageMissing, InvalidRequest
-from chalicelib.steps import StepContext, StepResult, error_code
+from chalicelib import image_builds
+from chalicelib.core import naming
+from chalicelib.core.errors import ImageMissing, InvalidRequest
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult, error_code
 
 LIFECYCLE_POLICY = json.dumps({"rules": [
     {"rulePriority": 1, "description": "drop untagged images after 7 days",
@@ -24,53 +26,59 @@ LIFECYCLE_POLICY = json.dumps({"rules": [
      "action": {"type": "expire"}}]})
 
 
-def ensure_repository(ecr: Any, name: str) -> str:
-    """Make the shared repository if it is missing; returns its URI."""
+def ensure_repositories(ecr: Any, names: list[str]) -> dict[str, str]:
+    """The shared repositories' URIs by name, making any that are missing."""
     try:
-        repo = ecr.create_repository(
-            repositoryName=name, imageTagMutability="IMMUTABLE",
-            imageScanningConfiguration={"scanOnPush": True},
-            encryptionConfiguration={"encryptionType": "AES256"},
-            tags=naming.kv(naming.tags()))["repository"]
-        ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=LIFECYCLE_POLICY)
+        found = ecr.describe_repositories(repositoryNames=names)["repositories"]
     except ClientError as exc:
-        if error_code(exc) != "RepositoryAlreadyExistsException":
+        if error_code(exc) != "RepositoryNotFoundException":
             raise
-        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
-    return repo["repositoryUri"]
+        found = []
+    uris = {r["repositoryName"]: r["repositoryUri"] for r in found}
+    for name in (n for n in names if n not in uris):
+        try:
+            repo = ecr.create_repository(
+                repositoryName=name, imageTagMutability="IMMUTABLE",
+                imageScanningConfiguration={"scanOnPush": True},
+                encryptionConfiguration={"encryptionType": "AES256"},
+                tags=naming.kv(naming.tags()))["repository"]
+            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=LIFECYCLE_POLICY)
+        except ClientError as exc:
+            if error_code(exc) != "RepositoryAlreadyExistsException":  # made meanwhile
+                raise
+            repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        uris[name] = repo["repositoryUri"]
+    return uris
 
 
-def create(ctx: StepContext) -> StepResult:
-    token = ctx.event.token
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    token = call.event.token
     if not token:
         raise InvalidRequest("PrepareImages needs the task token ($$.Task.Token)")
-    tag = ctx.settings.image_tag
+    tag, ecr = rt.settings.image_tag, rt.clients.ecr
+    names = {role: naming.repository(rt.settings.ecr_prefix, role) for role in naming.ROLES}
+    uris = ensure_repositories(ecr, list(names.values()))
     images, missing = {}, []
-    for role in naming.ROLES:
-        name = naming.repository(ctx.settings.ecr_prefix, role)
-        uri = ensure_repository(ctx.clients.ecr, name)
-        images[role] = f"{uri}:{tag}"
+    for role, name in names.items():
+        images[role] = f"{uris[name]}:{tag}"
         try:
-            ctx.clients.ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])
+            ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])
         except ClientError as exc:
             if error_code(exc) != "ImageNotFoundException":
                 raise
             missing.append(f"{name}:{tag}")
-    ctx.remember("images", images)
+    call.remember(images=images)
     if not missing:
-        ctx.clients.sfn.send_task_success(taskToken=token, output=json.dumps(images))
+        rt.registry.record_resources(call.cluster, call.made)
+        rt.clients.sfn.send_task_success(taskToken=token, output=json.dumps(images))
         return images
-    project = ctx.settings.image_build_project
+    project = rt.settings.image_build_project
     if not project:
         raise ImageMissing(f"{', '.join(missing)} not in ECR and no image build project "
                            "is configured; build images/ and push them")
     # The token is stored before the build starts, so its end event always finds it.
-    ctx.registry.update(ctx.cluster, image_token=token, step="BuildImages")
-    build = image_builds.start_or_join(ctx.clients.codebuild, project, tag)
-    ctx.remember("image_build", build)
+    rt.registry.await_images(call.cluster, token)
+    build = image_builds.start_or_join(rt.clients.codebuild, project, tag)
+    call.remember(image_build=build)
+    rt.registry.record_resources(call.cluster, call.made)
     return {"build": build, "missing": missing}
-
-
-def delete(ctx: StepContext) -> StepResult:
-    """The repositories are shared by every cluster: nothing of this cluster's to remove."""
-    return {}

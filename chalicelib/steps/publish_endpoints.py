@@ -1,25 +1,20 @@
-"""Seed step 6, last: record the dashboard and notebook links and mark the cluster READY."""
+"""Seed step 6, last: mark the cluster READY (its scheduler and dashboard addresses were
+recorded by the event that published them) and tell whoever asked."""
 
 from __future__ import annotations
 
-from chalicelib import naming, notify
-from chalicelib.models import Status
-from chalicelib.steps import StepContext, StepResult
+from chalicelib import notify
+from chalicelib.core.observability import count, seconds
+from chalicelib.core.registry import now
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult
 
 
-def create(ctx: StepContext) -> StepResult:
-    record = ctx.record
-    host = record.public_ip or record.scheduler_address.removeprefix("tcp://").rsplit(":", 1)[0]
-    fields = {"status": Status.READY.value, "step": "Ready",
-              "dashboard_url": f"http://{host}:{naming.DASHBOARD_PORT}/status"}
-    # Only a CREATING cluster becomes READY: a destroy that began meanwhile wins.
-    done = ctx.registry.update(ctx.cluster, condition="#status = :creating",
-                               condition_values={":creating": Status.CREATING.value}, **fields)
-    if done is None:
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    done = rt.registry.mark_ready(call.cluster)
+    if done is None:  # a destroy that began meanwhile wins
         return {"status": "unchanged"}
-    return {"status": done.status.value,
-            "announced": notify.announce(ctx.clients, ctx.settings, done)}
-
-
-def delete(ctx: StepContext) -> StepResult:
-    return {}
+    count("ClustersReady")
+    seconds("TimeToReady", (now() - done.created_at).total_seconds())
+    announced = notify.announce(rt.clients, rt.settings, done)
+    return {"status": done.status.value, "announced": announced}

@@ -1,18 +1,21 @@
-"""Status bookkeeping states of both machines: MarkDeleting, MarkDone, and the
-create machine's RecordFailure, which starts the rollback."""
+"""The status bookkeeping states of both machines: MarkDeleting (which waits for create
+steps still in flight), the final marks (DELETED, FAILED, DELETE_FAILED), and the create
+machine's RecordFailure, which decides whether this execution rolls back."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from chalicelib import notify
-from chalicelib.errors import NotReady
-from chalicelib.models import Status
-from chalicelib.steps import StepContext, StepResult
+from chalicelib.core.errors import NotReady
+from chalicelib.core.models import Status
+from chalicelib.core.observability import count
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult
 
 MAX_ERROR = 1000
+FINAL = (Status.DELETED, Status.FAILED, Status.DELETE_FAILED)
 
 
 def reason(error: dict[str, object] | None) -> str:
@@ -29,47 +32,39 @@ def reason(error: dict[str, object] | None) -> str:
     return f"{name}: {cause}"[:MAX_ERROR]
 
 
-def mark(ctx: StepContext) -> StepResult:
-    """Set the status the event names (DELETING, or the final one of a destroy), with the
-    reason when the event carries an error."""
-    event = ctx.event
-    fields: dict[str, Any] = {"status": (event.status or Status.DELETING).value,
-                                 "step": event.state or event.action}
-    if event.error:
-        fields["error"] = reason(event.error)
-    if fields["status"] == Status.DELETING.value:
-        fields["task_token"] = fields["image_token"] = ""
-    record = ctx.registry.update(ctx.cluster, **fields)
-    if record is None:
-        return {"status": "missing"}
-    if record.status == Status.DELETING:
+def mark(rt: Runtime, call: StepCall) -> StepResult:
+    """DELETING (waiting while a create step is still in flight), or a final status, with
+    the reason when the event carries an error, announced to whoever asked."""
+    event, state = call.event, call.event.state or call.event.action
+    status = event.status or Status.DELETING
+    if status == Status.DELETING:
+        record = rt.registry.settle(call.cluster, state)
+        if record is None:
+            return {"status": "missing"}
         running = sorted(s for s, until in record.inflight.items() if until > time.time())
         if running:  # a create step passed its check before DELETING: let it finish
             raise NotReady(f"create steps still running: {', '.join(running)}")
-    announced = 0
-    if record.status in (Status.DELETED, Status.FAILED):  # a destroy's final mark
-        announced = notify.announce(ctx.clients, ctx.settings, record)
-    return {"status": record.status.value, "announced": announced}
+        return {"status": record.status.value}
+    if status not in FINAL:
+        raise ValueError(f"mark: {status.value} is not a final status")
+    record = rt.registry.finish(call.cluster, status, state, reason(event.error))
+    if record is None:
+        return {"status": "missing"}
+    count("Clusters" + {Status.DELETED: "Destroyed", Status.FAILED: "RolledBack",
+                        Status.DELETE_FAILED: "DestroyFailed"}[status])
+    return {"status": record.status.value,
+            "announced": notify.announce(rt.clients, rt.settings, record)}
 
 
-def rollback(ctx: StepContext) -> StepResult:
-    """A create failed: record why, and start the destroy machine on what was made.
-    It runs on its own (a Lambda call, portable, where a nested .sync execution is not
-    in the emulator) and ends by marking the cluster FAILED."""
-    from chalicelib.lifecycle import start_destroy
-
-    why = reason(ctx.event.error)
-    if why.endswith(": ") and ctx.record.error.startswith(why):
-        why = ctx.record.error  # a cause-less error whose reason a step already recorded
-    # A cluster being destroyed already (a DELETE that stopped this create) has its
-    # destroy running; any other (CREATING, or READY when the last step failed late)
-    # is rolled back here.
-    if ctx.registry.update(ctx.cluster, condition="#status IN (:creating, :ready)",
-                           condition_values={":creating": Status.CREATING.value,
-                                             ":ready": Status.READY.value},
-                           status=Status.DELETING.value, step=ctx.event.state, error=why,
-                           task_token="", image_token="") is None:
-        return {"rollback": "already being destroyed"}
-    arn = start_destroy(ctx.clients.sfn, ctx.settings, ctx.cluster, Status.FAILED)
-    ctx.registry.update(ctx.cluster, execution_arn=arn)
-    return {"rollback": arn}
+def rollback(rt: Runtime, call: StepCall) -> StepResult:
+    """A create failed: record why and say whether this execution rolls back (the create
+    machine's Choice reads `rollback`). A cluster being destroyed already (a DELETE that
+    stopped this create) has its destroy running; any other is rolled back here."""
+    why = reason(call.event.error)
+    if why.endswith(": ") and call.record.error.startswith(why):
+        why = call.record.error  # a cause-less error whose reason a step already recorded
+    failed_in = call.record.step or "Queued"  # the state the create was in
+    if rt.registry.begin_rollback(call.cluster, call.event.state, why) is None:
+        return {"rollback": False}
+    count("ClustersFailed", step=failed_in)
+    return {"rollback": True}

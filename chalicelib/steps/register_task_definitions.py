@@ -9,8 +9,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import naming
-from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+from chalicelib.core import naming
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
+
+LEASED = True  # its create makes the cluster's resources (see run_step)
 
 SCHEDULER_SIZE = (1024, 4096)
 NOTEBOOK_SIZE = (1024, 4096)
@@ -19,38 +22,38 @@ PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "notebook": [naming.NOTEBOOK_PORT]}
 
 
-def _size(ctx: StepContext, role: str) -> tuple[int, int]:
+def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
     if role == "worker":
-        return ctx.spec.worker_cpu, ctx.spec.worker_memory
+        return call.spec.worker_cpu, call.spec.worker_memory
     return SCHEDULER_SIZE if role == "scheduler" else NOTEBOOK_SIZE
 
 
-def container(ctx: StepContext, role: str) -> dict[str, Any]:
-    res, c = ctx.record.resources, ctx.cluster
-    cpu, memory = _size(ctx, role)
+def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
+    res, c = call.record.resources, call.cluster
+    cpu, memory = _size(rt, call, role)
     definition: dict[str, Any] = {
-        "name": role, "image": res["images"][role], "essential": True,
+        "name": role, "image": res.images[role], "essential": True,
         "command": [role], "cpu": cpu, "memoryReservation": memory,
         "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]],
         "environment": [
             {"name": "DASKYARD_CLUSTER", "value": c},
             {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": naming.scheduler_parameter(c)},
             {"name": "DASKYARD_WORKER_MEMORY", "value": f"{memory}MiB"},
-            {"name": "AWS_REGION", "value": ctx.clients.region}],
+            {"name": "AWS_REGION", "value": rt.clients.region}],
         "mountPoints": [{"sourceVolume": "efs", "containerPath": "/efs"}],
         "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": naming.log_group(c), "awslogs-region": ctx.clients.region,
+            "awslogs-group": naming.log_group(c), "awslogs-region": rt.clients.region,
             "awslogs-stream-prefix": role}},
         "readonlyRootFilesystem": False,
         "user": "1000:1000",
     }
     if role == "notebook":
-        definition["secrets"] = [{"name": "JUPYTER_TOKEN", "valueFrom": res["token_secret"]}]
+        definition["secrets"] = [{"name": "JUPYTER_TOKEN", "valueFrom": res.token_secret}]
     return definition
 
 
-def create(ctx: StepContext) -> StepResult:
-    c, s, logs = ctx.cluster, ctx.settings, ctx.clients.logs
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    c, s, logs = call.cluster, rt.settings, rt.clients.logs
     tags = naming.tags(c)
     try:
         logs.create_log_group(logGroupName=naming.log_group(c), tags=tags)
@@ -59,42 +62,42 @@ def create(ctx: StepContext) -> StepResult:
             raise
     logs.put_retention_policy(logGroupName=naming.log_group(c),
                               retentionInDays=s.log_retention_days)
-    ctx.remember("log_group", naming.log_group(c))
+    call.remember(log_group=naming.log_group(c))
 
-    drive = ctx.record.resources["drive"]
-    ec2 = ctx.spec.launch_type == "EC2"
+    drive = call.drive
+    ec2 = call.spec.launch_type == "EC2"
     arns = {}
     for role in naming.ROLES:
-        cpu, memory = _size(ctx, role)
-        arns[role] = ctx.clients.ecs.register_task_definition(
+        cpu, memory = _size(rt, call, role)
+        arns[role] = rt.clients.ecs.register_task_definition(
             family=naming.task_family(c, role), networkMode="awsvpc",
             requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
             cpu=str(cpu), memory=str(memory),
             executionRoleArn=s.task_execution_role_arn, taskRoleArn=s.task_role_arn,
-            containerDefinitions=[container(ctx, role)],
+            containerDefinitions=[container(rt, call, role)],
             volumes=[{"name": "efs", "efsVolumeConfiguration": {
-                "fileSystemId": drive["file_system"], "transitEncryption": "ENABLED",
-                "authorizationConfig": {"accessPointId": drive["access_point"],
+                "fileSystemId": drive.file_system, "transitEncryption": "ENABLED",
+                "authorizationConfig": {"accessPointId": drive.access_point,
                                         "iam": "ENABLED"}}}],
             tags=naming.ecs_kv(tags))["taskDefinition"]["taskDefinitionArn"]
-        ctx.remember("task_definitions", dict(arns))
+    call.remember(task_definitions=arns)
     return arns
 
 
-def delete(ctx: StepContext) -> StepResult:
-    ecs = ctx.clients.ecs
+def delete(rt: Runtime, call: StepCall) -> StepResult:
+    ecs = rt.clients.ecs
     for role in naming.ROLES:
         for status in ("ACTIVE", "INACTIVE"):
             pages = ecs.get_paginator("list_task_definitions").paginate(
-                familyPrefix=naming.task_family(ctx.cluster, role), status=status)
+                familyPrefix=naming.task_family(call.cluster, role), status=status)
             for arn in [a for p in pages for a in p["taskDefinitionArns"]]:
                 # familyPrefix is a prefix: 'demo-scheduler' must not take 'demo-scheduler2'.
-                if arn.split("/")[-1].rsplit(":", 1)[0] != naming.task_family(ctx.cluster, role):
+                if arn.split("/")[-1].rsplit(":", 1)[0] != naming.task_family(call.cluster, role):
                     continue
                 if status == "ACTIVE":
                     ecs.deregister_task_definition(taskDefinition=arn)
                 with gone_ok("ClientException"):
                     ecs.delete_task_definitions(taskDefinitions=[arn])
     with gone_ok("ResourceNotFoundException"):
-        ctx.clients.logs.delete_log_group(logGroupName=naming.log_group(ctx.cluster))
+        rt.clients.logs.delete_log_group(logGroupName=naming.log_group(call.cluster))
     return {}

@@ -9,9 +9,12 @@ import base64
 
 from botocore.exceptions import ClientError
 
-from chalicelib import naming
-from chalicelib.errors import NotReady
-from chalicelib.steps import StepContext, StepResult, error_code, gone_ok
+from chalicelib.core import naming
+from chalicelib.core.errors import NotReady
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
+
+LEASED = True  # its create makes the cluster's resources (see run_step)
 
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 # The seed's NFS options, as AWS recommends for EFS.
@@ -43,42 +46,42 @@ echo ECS_ENABLE_TASK_IAM_ROLE=true >> /etc/ecs/ecs.config
 """
 
 
-def _ec2_capacity(ctx: StepContext, name: str) -> str:
-    spec, res, tags = ctx.spec, ctx.record.resources, naming.tags(ctx.cluster)
-    ec2, asg = ctx.clients.ec2, ctx.clients.autoscaling
-    image = ctx.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
-    data = base64.b64encode(user_data(name, res["drive"]["dns"]).encode()).decode()
+def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
+    spec, tags = call.spec, naming.tags(call.cluster)
+    ec2, asg = rt.clients.ec2, rt.clients.autoscaling
+    image = rt.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
+    data = base64.b64encode(user_data(name, call.drive.dns).encode()).decode()
     try:
         ec2.create_launch_template(
             LaunchTemplateName=name,
             LaunchTemplateData={
                 "ImageId": image, "InstanceType": spec.instance_type,
                 "KeyName": name, "UserData": data,
-                "IamInstanceProfile": {"Arn": ctx.settings.instance_profile_arn},
-                "SecurityGroupIds": [res["network"]["security_group"]],
+                "IamInstanceProfile": {"Arn": rt.settings.instance_profile_arn},
+                "SecurityGroupIds": [call.network.security_group],
                 "MetadataOptions": {"HttpTokens": "required"},
                 "TagSpecifications": [{"ResourceType": "instance", "Tags": naming.kv(tags)}]},
             TagSpecifications=[{"ResourceType": "launch-template", "Tags": naming.kv(tags)}])
     except ClientError as exc:
         if error_code(exc) != "InvalidLaunchTemplateName.AlreadyExistsException":
             raise
-    ctx.remember("launch_template", name)
+    call.remember(launch_template=name)
     try:
         asg.create_auto_scaling_group(
             AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name,
                                                        "Version": "$Latest"},
             MinSize=0, MaxSize=max(spec.workers + 2, 2), DesiredCapacity=0,
-            VPCZoneIdentifier=",".join(res["network"]["subnets"]),
+            VPCZoneIdentifier=",".join(call.network.subnets),
             Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True}
                   for k, v in {**tags, "AmazonECSManaged": "true"}.items()])
     except ClientError as exc:
         if error_code(exc) != "AlreadyExists":
             raise
-    ctx.remember("auto_scaling_group", name)
+    call.remember(auto_scaling_group=name)
     asg_arn = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
         "AutoScalingGroups"][0]["AutoScalingGroupARN"]
     try:
-        ctx.clients.ecs.create_capacity_provider(
+        rt.clients.ecs.create_capacity_provider(
             name=name, tags=naming.ecs_kv(tags),
             autoScalingGroupProvider={
                 "autoScalingGroupArn": asg_arn, "managedTerminationProtection": "DISABLED",
@@ -86,27 +89,27 @@ def _ec2_capacity(ctx: StepContext, name: str) -> str:
     except ClientError as exc:
         if "already exists" not in str(exc):
             raise
-    ctx.remember("capacity_provider", name)
+    call.remember(capacity_provider=name)
     return name
 
 
-def create(ctx: StepContext) -> StepResult:
-    name = naming.base(ctx.cluster)
-    if ctx.spec.launch_type == "EC2":
-        providers = [_ec2_capacity(ctx, name)]
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    name = naming.base(call.cluster)
+    if call.spec.launch_type == "EC2":
+        providers = [_ec2_capacity(rt, call, name)]
     else:
         providers = ["FARGATE", "FARGATE_SPOT"]
-    arn = ctx.clients.ecs.create_cluster(
+    arn = rt.clients.ecs.create_cluster(
         clusterName=name, capacityProviders=providers,
         defaultCapacityProviderStrategy=[{"capacityProvider": providers[0], "weight": 1}],
         settings=[{"name": "containerInsights", "value": "disabled"}],
-        tags=naming.ecs_kv(naming.tags(ctx.cluster)))["cluster"]["clusterArn"]
-    ctx.remember("ecs_cluster", arn)
+        tags=naming.ecs_kv(naming.tags(call.cluster)))["cluster"]["clusterArn"]
+    call.remember(ecs_cluster=arn)
     return {"ecs_cluster": arn, "capacity_providers": providers}
 
 
-def delete(ctx: StepContext) -> StepResult:
-    name, ecs = naming.base(ctx.cluster), ctx.clients.ecs
+def delete(rt: Runtime, call: StepCall) -> StepResult:
+    name, ecs = naming.base(call.cluster), rt.clients.ecs
     try:
         with gone_ok("ClusterNotFoundException"):
             ecs.delete_cluster(cluster=name)
@@ -122,12 +125,12 @@ def delete(ctx: StepContext) -> StepResult:
         with gone_ok("ClientException"):  # ECS answers ClientException when it is gone
             ecs.delete_capacity_provider(capacityProvider=name)
     with gone_ok("ValidationError"):
-        ctx.clients.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name,
+        rt.clients.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name,
                                                           ForceDelete=True)
-    templates = ctx.clients.ec2.describe_launch_templates(
+    templates = rt.clients.ec2.describe_launch_templates(
         Filters=[{"Name": "launch-template-name", "Values": [name]}])["LaunchTemplates"]
     for template in templates:
         with gone_ok("InvalidLaunchTemplateName.NotFoundException",
                      "InvalidLaunchTemplateId.NotFound"):
-            ctx.clients.ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+            rt.clients.ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
     return {}

@@ -1,21 +1,24 @@
-"""Seed step 6, first: the scheduler service. Its address arrives by event (discovery)."""
+"""Seed step 6, first: the scheduler service. Its address arrives by event (scheduler.py)."""
 
 from __future__ import annotations
 
-from chalicelib.discovery import drop_address
-from chalicelib.services import ensure_service, remove_service
-from chalicelib.steps import StepContext, StepResult
+from chalicelib.core.runtime import Runtime
+from chalicelib.scheduler import drop_address
+from chalicelib.steps import StepCall, StepResult
+from chalicelib.steps.services import ensure_service, remove_service
+
+LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
-def create(ctx: StepContext) -> StepResult:
-    arn = ensure_service(ctx, "scheduler", 1)
-    ctx.remember("services", {**ctx.record.resources.get("services", {}), "scheduler": arn})
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    arn = ensure_service(rt, call, "scheduler", 1)
+    call.remember(services={**call.record.resources.services, "scheduler": arn})
     return {"scheduler": arn}
 
 
-def delete(ctx: StepContext) -> StepResult:
+def delete(rt: Runtime, call: StepCall) -> StepResult:
     """The service, and the address parameter its tasks' events wrote: owned here, so a
     destroy removes it even when no STOPPED event comes (or comes late)."""
-    remove_service(ctx, "scheduler")
-    drop_address(ctx.clients, ctx.cluster)
+    remove_service(rt, call, "scheduler")
+    drop_address(rt.clients, call.cluster)
     return {}

@@ -3,20 +3,23 @@ scheduler's address from SSM at start, so their order against the scheduler is f
 
 from __future__ import annotations
 
-from chalicelib.services import ensure_service, remove_service
-from chalicelib.steps import StepContext, StepResult
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, StepResult
+from chalicelib.steps.services import ensure_service, remove_service
+
+LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
-def create(ctx: StepContext) -> StepResult:
-    services = dict(ctx.record.resources.get("services", {}))
-    services["worker"] = ensure_service(ctx, "worker", ctx.spec.workers)
-    if ctx.spec.notebook:
-        services["notebook"] = ensure_service(ctx, "notebook", 1)
-    ctx.remember("services", services)
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    services = dict(call.record.resources.services)
+    services["worker"] = ensure_service(rt, call, "worker", call.spec.workers)
+    if call.spec.notebook:
+        services["notebook"] = ensure_service(rt, call, "notebook", 1)
+    call.remember(services=services)
     return services
 
 
-def delete(ctx: StepContext) -> StepResult:
-    remove_service(ctx, "worker")
-    remove_service(ctx, "notebook")
+def delete(rt: Runtime, call: StepCall) -> StepResult:
+    remove_service(rt, call, "worker")
+    remove_service(rt, call, "notebook")
     return {}

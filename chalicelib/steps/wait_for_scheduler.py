@@ -1,25 +1,12 @@
-"""The wait for the scheduler's address: a Step Functions callback, not a poll.
-
-This state stores its task token on the record; discovery stores the address. Each
-side writes its half and reads the other's in one atomic update, so whichever comes
-second completes the wait (if the scheduler was already running, at once)."""
+"""Seed step 6, the wait for the scheduler's address: a Step Functions callback, not a
+poll. The logic it shares with the event handler is in scheduler.py."""
 
 from __future__ import annotations
 
-from chalicelib.discovery import complete_wait
-from chalicelib.errors import InvalidRequest
-from chalicelib.steps import StepContext, StepResult
+from chalicelib.core.runtime import Runtime
+from chalicelib.scheduler import await_address
+from chalicelib.steps import StepCall, StepResult
 
 
-def create(ctx: StepContext) -> StepResult:
-    token = ctx.event.token
-    if not token:
-        raise InvalidRequest("WaitForScheduler needs the task token ($$.Task.Token)")
-    record = ctx.registry.update(ctx.cluster, task_token=token, step="WaitForScheduler")
-    if record is not None and record.scheduler_address and not record.scheduler_stale:
-        complete_wait(ctx.clients.sfn, record)
-    return {"waiting": True}
-
-
-def delete(ctx: StepContext) -> StepResult:
-    return {}
+def create(rt: Runtime, call: StepCall) -> StepResult:
+    return {"completed": await_address(rt.clients, rt.registry, call.cluster, call.event.token)}

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from chalicelib import naming
-from chalicelib.aws import Clients
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
 
 log = logging.getLogger("daskyard.local")
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"

@@ -16,10 +16,10 @@ from types import ModuleType
 
 from chalice.app import CloudWatchEventConfig
 
-from chalicelib import naming
-from chalicelib.aws import Clients
-from chalicelib.settings import Settings
-from chalicelib.steps.prepare_images import ensure_repository
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
+from chalicelib.core.settings import Settings
+from chalicelib.steps.prepare_images import ensure_repositories
 from daskyard import asl
 
 STAGE = "local"
@@ -75,9 +75,10 @@ def _image_build_project(clients: Clients, role: str) -> str:
 
 def push_images(clients: Clients, settings: Settings) -> None:
     """Stand-in for `docker push`: an image manifest per role under the stage's tag."""
+    ensure_repositories(clients.ecr, [naming.repository(settings.ecr_prefix, r)
+                                      for r in naming.ROLES])
     for role in naming.ROLES:
         repo = naming.repository(settings.ecr_prefix, role)
-        ensure_repository(clients.ecr, repo)
         manifest = json.dumps({"schemaVersion": 2, "mediaType":
                                "application/vnd.docker.distribution.manifest.v2+json",
                                "config": {"digest": "sha256:" + hashlib.sha256(

@@ -5,6 +5,7 @@ routed to the Chalice handler in-process."""
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import requests
+from chalice.local import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
 # Tests wrap handlers to inject faults: (function name, event, real handler) -> result.
@@ -32,7 +34,8 @@ class LambdaRouter:
         self.handlers: dict[str, Handler] = {}
         app = app_module.app
         for fn in [*app.pure_lambda_functions, *app.event_sources]:
-            self.handlers[fn.name] = getattr(app_module, fn.handler_string.split(".", 1)[1])
+            module, _, attribute = fn.handler_string.rpartition(".")
+            self.handlers[fn.name] = getattr(importlib.import_module(module), attribute)
         self.interceptor: Interceptor | None = None
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -48,10 +51,12 @@ class LambdaRouter:
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
         try:
+            # Each invocation gets a Lambda context, as Lambda gives one (60 s, as deployed).
+            context = LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
             if self.interceptor is not None:
-                result = self.interceptor(name, event, handler)
+                result = self.interceptor(name, event, lambda e, _: handler(e, context))
             else:
-                result = handler(event, None)
+                result = handler(event, context)
             return json.dumps(result), False
         except Exception as exc:
             log.info("lambda %s raised %s: %s", name, type(exc).__name__, exc)

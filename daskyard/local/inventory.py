@@ -3,8 +3,8 @@ registry or the tagging API (the emulator lists deleted ECS resources there)."""
 
 from __future__ import annotations
 
-from chalicelib import naming
-from chalicelib.aws import Clients
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
 
 
 def _tagged(tags: list[dict[str, str]] | None, cluster: str) -> bool:

@@ -12,8 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from chalicelib import naming
-from chalicelib.aws import Clients
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
 from daskyard.local import inventory
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import Deployment, deploy
@@ -21,6 +21,8 @@ from daskyard.local.emulator import Emulator, LambdaRouter
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
+             # No X-Ray daemon and no CloudWatch here: traces and EMF metrics off.
+             "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
              # Emulator credentials: never real ones, so nothing reaches AWS by mistake.
              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
              "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
@@ -88,7 +90,7 @@ class LocalMode:
         return self
 
     def deploy(self) -> None:
-        from chalicelib.runtime import runtime
+        from chalicelib.core.runtime import runtime
 
         self.clients = Clients(endpoint_url=self.emulator.url)
         self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)

@@ -10,9 +10,9 @@ from typing import Any
 from chalice.test import Client
 from slack_sdk.signature import SignatureVerifier
 
-from chalicelib import naming, signing
-from chalicelib.models import Status
-from chalicelib.runtime import Runtime
+from chalicelib.core import naming, signing
+from chalicelib.core.models import Status
+from chalicelib.core.runtime import Runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.conftest import wait_status
@@ -61,7 +61,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         remove_tag(clients, rt)
         made = call("post", "/clusters", {"name": "built", "workers": 1,
                                           "allowed_cidrs": ["10.1.0.0/16"]})
-        build = waiting_on_build(rt, "built").resources["image_build"]
+        build = waiting_on_build(rt, "built").resources.image_build
         push_images(clients, rt.settings)
         build_event(clients, rt.settings.image_build_project, build, "SUCCEEDED")
         wait_execution(clients, made["execution_arn"])

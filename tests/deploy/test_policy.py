@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.runtime import Runtime
-from daskyard.local.calls import recording
+from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
 from tests.deploy.scenarios import every_path
+from tests.support.calls import recording
 
 CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
 OWN_LOGS = {"logs:CreateLogGroup": "the Lambda's own log group",

@@ -12,9 +12,10 @@ import psutil
 import pytest
 from chalice.test import Client
 
-from chalicelib.runtime import Runtime
+from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
 from tests.conftest import fixture_json, spec
+from tests.support.records import make
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
 
@@ -43,7 +44,7 @@ def test_worker_started_before_the_address_exists_joins_via_the_event(
         stack: LocalMode, rt: Runtime, tmp_path: Path) -> None:
     from distributed import Client as DaskClient
 
-    rt.registry.create(spec("demo"))
+    make(rt, spec("demo"))
     worker = entrypoint("worker", "127.0.3.2", tmp_path)
     scheduler = entrypoint("scheduler", "127.0.3.1", tmp_path)
     try:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.aws import Clients
-from chalicelib.models import Status
-from chalicelib.runtime import Runtime
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import Status
+from chalicelib.core.runtime import Runtime
 from tests.conftest import spec, wait_status
+from tests.support.records import make
 
 GOOD = {"name": "demo", "workers": 2, "allowed_cidrs": ["10.1.0.0/16"]}
 
@@ -103,7 +104,7 @@ def test_scale_and_delete(http: Any, rt: Runtime, clients: Clients) -> None:
 
 
 def test_scaling_a_cluster_that_is_not_ready_is_409(http: Any, rt: Runtime) -> None:
-    rt.registry.create(spec("idle"))  # CREATING, with no execution behind it
+    make(rt, spec("idle"))  # CREATING, with no execution behind it
     response = http.put("/clusters/idle/workers", headers={"Content-Type": "application/json"},
                         body=json.dumps({"workers": 3}))
     assert response.status_code == 409

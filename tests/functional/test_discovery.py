@@ -11,17 +11,18 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.aws import Clients
-from chalicelib.runtime import Runtime
+from chalicelib.core.aws import Clients
+from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
 from tests.conftest import fixture_json, spec
+from tests.support.records import make
 
 PARAM = "/daskyard/demo/scheduler-address"
 
 
 @pytest.fixture
 def client(stack: LocalMode, rt: Runtime) -> Iterator[Client]:
-    rt.registry.create(spec("demo"))
+    make(rt, spec("demo"))
     with Client(stack.app.app) as c:
         yield c
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from chalicelib.aws import Clients
-from chalicelib.models import Status
-from chalicelib.runtime import Runtime
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import Status
+from chalicelib.core.runtime import Runtime
 from tests.conftest import Receiver, wait_status
 
 

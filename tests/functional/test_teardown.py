@@ -9,18 +9,19 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import lifecycle, naming, teardown
-from chalicelib.aws import Clients
-from chalicelib.models import Status
-from chalicelib.registry import now
-from chalicelib.runtime import Runtime
+from chalicelib import lifecycle, teardown
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import Status
+from chalicelib.core.registry import now
+from chalicelib.core.runtime import Runtime
 from daskyard.local.inventory import leftovers
 from tests.conftest import Receiver, spec, wait_status
+from tests.support.records import force, make
 
 
 def seed_record(rt: Runtime, name: str, status: Status = Status.READY, **kw: Any) -> None:
-    rt.registry.create(spec(name, **kw))
-    rt.registry.update(name, status=status.value)
+    make(rt, spec(name, **kw), status=status.value)
 
 
 def test_expiry_destroys_only_clusters_past_their_ttl(rt: Runtime) -> None:
@@ -47,7 +48,7 @@ def test_nightly_removes_exactly_the_right_things(rt: Runtime, clients: Clients,
     for name in ("nightly-one", "keeper"):
         wait_status(rt, name, {Status.READY})
     seed_record(rt, "expired", ttl_hours=1)
-    rt.registry.update("expired", expires_at=(now() - timedelta(minutes=1)).isoformat())
+    force(rt, "expired", expires_at=(now() - timedelta(minutes=1)).isoformat())
     keeper_before = sorted(leftovers(clients, "keeper"))
     assert keeper_before
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import signing
-from chalicelib.aws import Clients
-from chalicelib.models import Status
-from chalicelib.runtime import Runtime
+from chalicelib.core import signing
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import Status
+from chalicelib.core.runtime import Runtime
 from tests.conftest import Receiver, wait_status
 
 CREATE = {"action": "create", "name": "demo", "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]}

@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 
 from chalicelib import lifecycle
-from chalicelib.errors import Throttled
-from chalicelib.models import Status
-from chalicelib.registry import Registry
-from chalicelib.runtime import Runtime
+from chalicelib.core.errors import Throttled
+from chalicelib.core.models import Resources, Status
+from chalicelib.core.registry import Registry
+from chalicelib.core.runtime import Runtime
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.conftest import history, spec, wait_status
 from tests.workflow.test_create_destroy import (
     CREATE_STATES,
-    EXPECTED_RESOURCES,
     InjectedFault,
     create,
     destroy,
@@ -101,27 +100,29 @@ def test_throttling_at_every_step_of_create_and_destroy_is_retried(
 
 def test_a_crash_between_creating_a_resource_and_recording_it_leaks_nothing(
         rt: Runtime, stack: LocalMode, reliability: Any, monkeypatch: Any) -> None:
+    """Each step that makes the cluster's resources dies after making them and before
+    the registry hears of them; the rollback still finds and removes everything."""
     assert stack.clients is not None
-    real = Registry.record_resource
-    crash_on: list[str] = []
+    real = Registry.end_step
+    crash_in: list[str] = []
 
-    def record_resource(self: Registry, name: str, kind: str, value: Any) -> None:
-        if crash_on and kind == crash_on[0]:
-            raise InjectedFault(f"crashed before recording {kind}")
-        real(self, name, kind, value)
+    def end_step(self: Registry, name: str, state: str, made: Resources) -> None:
+        if crash_in and state == crash_in[0]:
+            raise InjectedFault(f"crashed before recording what {state} made")
+        real(self, name, state, made)
 
-    monkeypatch.setattr(Registry, "record_resource", record_resource)
-    kinds = sorted(EXPECTED_RESOURCES - {"images"})  # images are shared, not the cluster's
+    monkeypatch.setattr(Registry, "end_step", end_step)
+    states = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive", "SetUpEcsCluster",
+              "RegisterTaskDefinitions", "StartScheduler", "StartWorkers"]
     recovered = leaked = 0
-    for kind in kinds:
-        crash_on[:] = [kind]
-        assert create(rt, stack)["status"] == "FAILED", kind
+    for state in states:
+        crash_in[:] = [state]
+        assert create(rt, stack)["status"] == "FAILED", state
         record = wait_status(rt, "demo", {Status.FAILED})
-        assert kind not in record.resources, "the crash came before the record"
         left = leftovers(stack.clients, "demo")
         leaked += len(left)
-        recovered += f"crashed before recording {kind}" in record.error and not left
-    reliability(len(kinds), recovered, leaked)
+        recovered += f"crashed before recording what {state} made" in record.error and not left
+    reliability(len(states), recovered, leaked)
 
 
 def test_fifty_concurrent_posts_over_ten_names_make_exactly_ten_clusters(

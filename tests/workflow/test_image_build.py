@@ -7,10 +7,11 @@ import json
 import time
 from typing import Any
 
-from chalicelib import lifecycle, naming
-from chalicelib.aws import Clients
-from chalicelib.models import ClusterRecord, Status
-from chalicelib.runtime import Runtime
+from chalicelib import lifecycle
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.runtime import Runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
@@ -50,7 +51,7 @@ def test_missing_tag_starts_the_build_and_its_success_event_continues(
     waiting = waiting_on_build(rt, "built")
     project = rt.settings.image_build_project
     builds = clients.codebuild.list_builds_for_project(projectName=project)["ids"]
-    assert builds == [waiting.resources["image_build"]]
+    assert builds == [waiting.resources.image_build]
     # Other clusters' progress never depends on polling: nothing moves until the event.
     time.sleep(1)
     assert rt.registry.require("built").status == Status.CREATING
@@ -71,7 +72,7 @@ def test_failed_build_fails_the_create_with_the_reason_and_leaves_nothing(
         rt: Runtime, clients: Clients, stack: LocalMode) -> None:
     remove_tag(clients, rt)
     record = lifecycle.create_cluster(rt, spec("unbuilt"))
-    build = waiting_on_build(rt, "unbuilt").resources["image_build"]
+    build = waiting_on_build(rt, "unbuilt").resources.image_build
     build_event(clients, rt.settings.image_build_project, build, "FAILED")
     out = wait_execution(clients, record.execution_arn)
     assert out["status"] == "FAILED"

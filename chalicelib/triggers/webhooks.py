@@ -9,16 +9,18 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import BaseModel, Field, RootModel
 
-from chalicelib import lifecycle, signing
-from chalicelib.api import check_size, parse
-from chalicelib.errors import InvalidRequest
-from chalicelib.idempotency import IdempotencyAlreadyInProgressError, once
-from chalicelib.models import ClusterSpec, Notify, Strict
-from chalicelib.naming import CLUSTER_NAME
-from chalicelib.runtime import Runtime, logger
-from chalicelib.settings import Settings
+from chalicelib import lifecycle
+from chalicelib.core import signing
+from chalicelib.core.errors import InvalidRequest, RequestInProgress
+from chalicelib.core.models import ClusterSpec, Notify, Strict
+from chalicelib.core.naming import CLUSTER_NAME
+from chalicelib.core.observability import logger
+from chalicelib.core.runtime import Runtime
+from chalicelib.core.settings import Settings
+from chalicelib.triggers.idempotency import IdempotencyAlreadyInProgressError, once
+from chalicelib.triggers.requests import check_size, parse
 
 Name = Annotated[str, Field(pattern=CLUSTER_NAME.pattern)]
 Url = Annotated[str, Field(max_length=2048)]
@@ -41,6 +43,13 @@ class ScaleHook(Strict):
     workers: Annotated[int, Field(ge=0)]
 
 
+class Answer(BaseModel):
+    """The response to a webhook, kept so an exact replay gets the same one."""
+
+    status: int
+    body: dict[str, Any]
+
+
 class WebhookRequest(RootModel[Annotated[CreateHook | DestroyHook | ScaleHook,
                                          Field(discriminator="action")]]):
     pass
@@ -59,8 +68,7 @@ def callback(url: str | None, settings: Settings) -> list[Notify]:
 
 
 def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
-           context: Any = None) -> tuple[dict[str, Any], int]:
-    """Returns (response body, status code)."""
+           context: Any = None) -> Answer:
     body = check_size(body)
     signing.verify(signing.secret(rt.clients, rt.settings.webhook_secret_id), headers, body)
     request = parse(WebhookRequest, body).root
@@ -70,9 +78,9 @@ def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
     try:
         out = once(rt.clients, rt.settings.idempotency_table, "webhook", signed,
                    lambda _: run(rt, request, notify), signing.REPLAY_WINDOW * 2, context)
-    except IdempotencyAlreadyInProgressError:
-        return {"error": "this request is already being handled"}, 409
-    return out["body"], out["status"]
+    except IdempotencyAlreadyInProgressError as exc:
+        raise RequestInProgress("this request is already being handled") from exc
+    return Answer.model_validate(out)
 
 
 def run(rt: Runtime, request: CreateHook | DestroyHook | ScaleHook,
@@ -80,9 +88,9 @@ def run(rt: Runtime, request: CreateHook | DestroyHook | ScaleHook,
     if isinstance(request, CreateHook):
         spec = ClusterSpec.model_validate(request.model_dump(exclude={"action", "callback_url"}))
         record = lifecycle.create_cluster(rt, spec, "webhook", notify)
-        return {"status": 202, "body": record.public()}
+        return Answer(status=202, body=record.public()).model_dump()
     if isinstance(request, DestroyHook):
         record = lifecycle.destroy_cluster(rt, request.name, notify or None)
-        return {"status": 202, "body": record.public()}
+        return Answer(status=202, body=record.public()).model_dump()
     record = lifecycle.scale_cluster(rt, request.name, request.workers)
-    return {"status": 200, "body": record.public()}
+    return Answer(status=200, body=record.public()).model_dump()

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.aws import Clients
-from chalicelib.models import StepEvent
-from chalicelib.runtime import Runtime
+from chalicelib.core.aws import Clients
+from chalicelib.core.models import StepEvent
+from chalicelib.core.runtime import Runtime
 from chalicelib.steps import (
-    StepContext,
+    StepCall,
     arrange_network,
     establish_shared_drive,
     generate_security_key,
@@ -18,14 +18,14 @@ from chalicelib.steps import (
 from tests.conftest import spec
 
 
-def ctx(rt: Runtime, name: str = "demo") -> StepContext:
-    return StepContext(name, rt.clients, rt.settings, rt.registry,
-                       StepEvent(action="create", cluster=name))
+def call(rt: Runtime, name: str = "demo") -> StepCall:
+    return StepCall(StepEvent(action="create", cluster=name), rt.registry)
 
 
 @pytest.fixture
 def record(rt: Runtime) -> Any:
-    return rt.registry.create(spec("demo", allowed_cidrs=["10.1.0.0/16", "192.168.5.0/24"]))
+    return rt.registry.create(spec("demo", allowed_cidrs=["10.1.0.0/16", "192.168.5.0/24"]),
+                              "test", [], "")
 
 
 def tags_of(items: list[dict[str, str]]) -> dict[str, str]:
@@ -33,7 +33,7 @@ def tags_of(items: list[dict[str, str]]) -> dict[str, str]:
 
 
 def test_network_opens_only_the_given_cidrs(rt: Runtime, clients: Clients, record: Any) -> None:
-    out = arrange_network.create(ctx(rt))
+    out = arrange_network.create(rt, call(rt))
     group = clients.ec2.describe_security_groups(GroupIds=[out["security_group"]])[
         "SecurityGroups"][0]
     cidrs = {r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
@@ -43,32 +43,42 @@ def test_network_opens_only_the_given_cidrs(rt: Runtime, clients: Clients, recor
     internal = [p for p in group["IpPermissions"] if p.get("UserIdGroupPairs")]
     assert internal[0]["UserIdGroupPairs"][0]["GroupId"] == out["security_group"]
     assert tags_of(group["Tags"]) == {"daskyard:cluster": "demo", "daskyard:managed": "true"}
-    arrange_network.create(ctx(rt))  # a retried step makes no second group
+    arrange_network.create(rt, call(rt))  # a retried step makes no second group
     assert len(clients.ec2.describe_security_groups(Filters=[
         {"Name": "group-name", "Values": ["daskyard-demo"]}])["SecurityGroups"]) == 1
 
 
 def test_drive_is_encrypted_tagged_and_deleted(rt: Runtime, clients: Clients,
                                                record: Any) -> None:
-    arrange_network.create(ctx(rt))
-    out = establish_shared_drive.create(ctx(rt))
+    step = call(rt)  # what ArrangeNetwork made, as the next step reads it
+    arrange_network.create(rt, step)
+    out = establish_shared_drive.create(rt, step)
     fs = clients.efs.describe_file_systems(FileSystemId=out["file_system"])["FileSystems"][0]
     assert fs["Encrypted"] is True
     assert tags_of(fs["Tags"])["daskyard:cluster"] == "demo"
-    assert establish_shared_drive.wait(ctx(rt)) == {"file_system": out["file_system"]}
-    establish_shared_drive.delete(ctx(rt))
+    assert establish_shared_drive.wait(rt, step) == {"file_system": out["file_system"]}
+    establish_shared_drive.delete(rt, call(rt))
     assert clients.efs.describe_file_systems()["FileSystems"] == []
-    establish_shared_drive.delete(ctx(rt))  # already gone is fine
+    establish_shared_drive.delete(rt, call(rt))  # already gone is fine
 
 
-def test_security_key_keeps_secrets_out_of_the_record(rt: Runtime, clients: Clients,
-                                                      record: Any) -> None:
-    generate_security_key.create(ctx(rt))
+def test_security_key_keeps_secrets_out_of_the_record(rt: Runtime, clients: Clients) -> None:
+    rt.registry.create(spec("demo", launch_type="EC2"), "test", [], "")
+    step = call(rt)
+    generate_security_key.create(rt, step)
+    rt.registry.end_step("demo", "GenerateSecurityKey", step.made)
     stored = rt.registry.require("demo")
+    assert stored.resources.key_pair == "daskyard-demo"
     assert "BEGIN" not in str(stored.model_dump()) and "KeyMaterial" not in str(stored.resources)
     key = clients.ssm.get_parameter(Name="/daskyard/demo/ssh-private-key",
                                     WithDecryption=False)["Parameter"]
     assert key["Type"] == "SecureString"
-    generate_security_key.delete(ctx(rt))
-    generate_security_key.delete(ctx(rt))  # already gone is fine
+    generate_security_key.delete(rt, call(rt))
+    generate_security_key.delete(rt, call(rt))  # already gone is fine
+    assert clients.ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_fargate_clusters_get_no_key_pair(rt: Runtime, clients: Clients, record: Any) -> None:
+    out = generate_security_key.create(rt, call(rt))
+    assert out["key_pair"] == "" and out["token_secret"]
     assert clients.ec2.describe_key_pairs()["KeyPairs"] == []

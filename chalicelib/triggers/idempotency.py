@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
-from chalicelib.aws import Clients
+from chalicelib.core.aws import Clients
 
 __all__ = ["IdempotencyAlreadyInProgressError", "once"]
 

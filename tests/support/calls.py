@@ -15,7 +15,7 @@ import botocore.client
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICELIB = str(ROOT / "chalicelib")
-APP = str(ROOT / "app.py")
+HANDLERS = str(ROOT / "chalicelib" / "handlers")
 # IAM's prefix where it differs from the API's signing name.
 IAM_PREFIX = {"tagging": "tag"}
 
@@ -26,12 +26,12 @@ def iam_action(client: Any, operation: str) -> str:
 
 
 def _caller() -> tuple[bool, str]:
-    """(called from chalicelib?, the app.py handler it runs under, or "")."""
+    """(called from chalicelib?, the handler function it runs under, or "")."""
     frame, ours, handler = sys._getframe(2), False, ""
     while frame is not None:
         name = frame.f_code.co_filename
         ours = ours or name.startswith(CHALICELIB)
-        if name == APP and frame.f_code.co_name != "<module>":
+        if name.startswith(HANDLERS) and frame.f_code.co_name != "<module>":
             handler = frame.f_code.co_name
         frame = frame.f_back  # type: ignore[assignment]
     return ours, handler
@@ -40,7 +40,7 @@ def _caller() -> tuple[bool, str]:
 class CallRecorder:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        # app.py handler function name ("" when chalicelib is called directly) -> actions
+        # handler function name ("" when chalicelib is called directly) -> actions
         self.by_handler: dict[str, Counter[str]] = {}
         self._lock = threading.Lock()
 

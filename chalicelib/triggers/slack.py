@@ -16,12 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.signature import SignatureVerifier
 
-from chalicelib import lifecycle, signing
-from chalicelib.api import check_name, check_size, describe, validate
-from chalicelib.errors import DaskyardError, InvalidRequest, Unauthorized
-from chalicelib.idempotency import IdempotencyAlreadyInProgressError, once
-from chalicelib.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
-from chalicelib.runtime import Runtime, logger
+from chalicelib import lifecycle
+from chalicelib.core import signing
+from chalicelib.core.errors import DaskyardError, InvalidRequest, Unauthorized
+from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
+from chalicelib.core.observability import logger
+from chalicelib.core.runtime import Runtime
+from chalicelib.triggers.idempotency import IdempotencyAlreadyInProgressError, once
+from chalicelib.triggers.requests import check_name, check_size, describe, validate
 
 TIMESTAMP = "X-Slack-Request-Timestamp"
 SIGNATURE = "X-Slack-Signature"

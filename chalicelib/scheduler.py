@@ -1,25 +1,27 @@
-"""ECS task events -> the scheduler's address in SSM, the registry, and the waiting
-state machine's task token.
+"""The scheduler's address, in one place: the ECS task event handler publishes it (SSM,
+the registry, the waiting execution's task token), WaitForScheduler waits on it, and
+RemoveScheduler drops it.
 
 ECS delivers events at least once and not in order. An address is ordered by
 (task createdAt, detail.version): a later task beats an earlier one, and within a task
-a higher version beats a lower one; a duplicate or stale event changes nothing."""
+a higher version beats a lower one; a duplicate or stale event changes nothing. The
+wait and the event each write their half and read the other's in one atomic update,
+so whichever comes second completes the wait (at once if the scheduler already runs)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chalicelib import naming
-from chalicelib.aws import Clients
-from chalicelib.models import ClusterRecord, Status
-from chalicelib.registry import Registry
-
-logger = Logger(service="daskyard", child=True)
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
+from chalicelib.core.errors import InvalidRequest
+from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.observability import logger
+from chalicelib.core.registry import Registry
 
 
 class _Loose(BaseModel):
@@ -68,6 +70,10 @@ class Endpoint(BaseModel):
     @property
     def address(self) -> str:
         return f"tcp://{self.private_ip}:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.public_ip or self.private_ip}:{naming.DASHBOARD_PORT}/status"
 
 
 def _eni_detail(detail: TaskDetail, name: str) -> str:
@@ -130,6 +136,17 @@ def complete_wait(sfn: Any, record: ClusterRecord) -> bool:
     return True
 
 
+def await_address(clients: Clients, registry: Registry, cluster: str, token: str | None) -> bool:
+    """WaitForScheduler: store the task token; complete the wait at once when the
+    address is already known. True when it was completed here."""
+    if not token:
+        raise InvalidRequest("WaitForScheduler needs the task token ($$.Task.Token)")
+    record = registry.await_scheduler(cluster, token)
+    if record is not None and record.scheduler_address and not record.scheduler_stale:
+        return complete_wait(clients.sfn, record)
+    return False
+
+
 def _put_address(clients: Clients, cluster: str, address: str) -> None:
     name = naming.scheduler_parameter(cluster)
     try:
@@ -156,14 +173,10 @@ def _scheduler_running(detail: TaskDetail, cluster: str, clients: Clients,
     if found is None:
         logger.warning("scheduler task without an address", task=detail.taskArn)
         return "ignored: no address in event"
-    record = registry.update(
-        cluster,
-        condition="(attribute_not_exists(scheduler_order) OR scheduler_order < :o) "
-                  "AND #status IN (:creating, :ready)",
-        condition_values={":o": _order(detail), ":creating": Status.CREATING.value,
-                          ":ready": Status.READY.value},
-        scheduler_address=found.address, scheduler_task=detail.taskArn,
-        scheduler_order=_order(detail), scheduler_stale=False, public_ip=found.public_ip)
+    record = registry.publish_scheduler(
+        cluster, _order(detail), scheduler_address=found.address,
+        scheduler_task=detail.taskArn, public_ip=found.public_ip,
+        dashboard_url=found.dashboard_url)
     if record is None:
         logger.info("stale or duplicate scheduler event", task=detail.taskArn,
                     version=detail.version)
@@ -176,10 +189,7 @@ def _scheduler_running(detail: TaskDetail, cluster: str, clients: Clients,
 
 def _scheduler_stopped(detail: TaskDetail, cluster: str, clients: Clients,
                        registry: Registry) -> str:
-    record = registry.update(
-        cluster, condition="scheduler_task = :task AND scheduler_order < :o",
-        condition_values={":task": detail.taskArn, ":o": _order(detail)},
-        scheduler_stale=True, scheduler_order=_order(detail))
+    record = registry.scheduler_stopped(cluster, detail.taskArn, _order(detail))
     if record is None:
         return "ignored: not the current scheduler"
     drop_address(clients, cluster)
@@ -205,8 +215,8 @@ def handle_task_event(detail: dict[str, Any], clients: Clients, registry: Regist
         logger.warning("malformed task event", errors=exc.errors(include_input=False))
         return "ignored: malformed"
     cluster, role = ours
-    if registry.get(cluster) is None:
-        return "ignored: no such cluster"
+    if role == "workers":  # a worker's state says nothing about the address
+        return f"ignored: {role} {task.lastStatus}"
     if role == "scheduler" and task.lastStatus == "RUNNING":
         return _scheduler_running(task, cluster, clients, registry)
     if role == "scheduler" and task.lastStatus == "STOPPED":
@@ -215,7 +225,7 @@ def handle_task_event(detail: dict[str, Any], clients: Clients, registry: Regist
         found = endpoint(task, clients, naming.NOTEBOOK_PORT)
         if found:
             host = found.public_ip or found.private_ip
-            registry.update(cluster, notebook_ip=found.private_ip,
-                            notebook_url=f"http://{host}:{naming.NOTEBOOK_PORT}/lab")
+            registry.publish_notebook(cluster, found.private_ip,
+                                      f"http://{host}:{naming.NOTEBOOK_PORT}/lab")
             return "notebook published"
     return f"ignored: {role} {task.lastStatus}"

@@ -9,16 +9,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.naming import CLUSTER_NAME
-from chalicelib.settings import FARGATE_SIZES, Settings
+from chalicelib.core.naming import CLUSTER_NAME
+from chalicelib.core.settings import FARGATE_SIZES, Settings
 
 
 class Status(StrEnum):
     CREATING = "CREATING"
     READY = "READY"
-    FAILED = "FAILED"
+    FAILED = "FAILED"  # a create failed and what it made was removed
     DELETING = "DELETING"
     DELETED = "DELETED"
+    DELETE_FAILED = "DELETE_FAILED"  # a destroy or rollback stopped; resources may remain
 
 
 LIVE_STATUSES = {Status.CREATING, Status.READY, Status.DELETING}
@@ -98,6 +99,42 @@ class Notify(BaseModel):
     url: str
 
 
+class Network(BaseModel):
+    vpc: str
+    subnets: list[str]
+    security_group: str
+
+
+class Drive(BaseModel):
+    file_system: str
+    kept: bool = False  # a named drive outlives the cluster
+    mount_targets: list[str] = Field(default_factory=list)
+    access_point: str = ""
+    dns: str = ""
+
+
+class Resources(BaseModel):
+    """What a cluster's create steps made, as later steps need it. Delete twins find
+    resources by their derived names and tags, never only by this record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_pair: str = ""
+    private_key_parameter: str = ""
+    token_secret: str = ""
+    network: Network | None = None
+    drive: Drive | None = None
+    launch_template: str = ""
+    auto_scaling_group: str = ""
+    capacity_provider: str = ""
+    ecs_cluster: str = ""
+    images: dict[str, str] = Field(default_factory=dict)  # role -> image URI
+    image_build: str = ""
+    log_group: str = ""
+    task_definitions: dict[str, str] = Field(default_factory=dict)  # role -> ARN
+    services: dict[str, str] = Field(default_factory=dict)  # role -> ARN
+
+
 class ClusterRecord(BaseModel):
     """What the registry holds for a cluster. `task_token` never leaves chalicelib."""
 
@@ -105,7 +142,7 @@ class ClusterRecord(BaseModel):
     status: Status
     step: str = ""
     spec: ClusterSpec
-    resources: dict[str, Any] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
     error: str = ""
     created_at: datetime
     updated_at: datetime

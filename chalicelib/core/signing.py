@@ -11,8 +11,8 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from chalicelib.aws import Clients
-from chalicelib.errors import Unauthorized
+from chalicelib.core.aws import Clients
+from chalicelib.core.errors import Unauthorized
 
 SIGNATURE_HEADER = "X-Daskyard-Signature"
 TIMESTAMP_HEADER = "X-Daskyard-Timestamp"

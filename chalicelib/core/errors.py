@@ -1,0 +1,74 @@
+"""Named errors. Each class name is the error name the state machines match in Retry
+and Catch (`ErrorEquals`), so keep names stable; each carries the HTTP status a request
+that raises it answers with (Chalice's `STATUS_CODE` convention).
+
+They derive from Chalice's `ChaliceUnhandledError`, the one exception Chalice lets out
+of a view, so app.py's single middleware turns them into responses; outside a view they
+are plain exceptions."""
+
+from chalice.app import ChaliceUnhandledError
+
+
+class DaskyardError(ChaliceUnhandledError):
+    """Base of every error Daskyard raises on purpose."""
+
+    STATUS_CODE = 500
+
+
+class NotReady(DaskyardError):
+    """Something the step waits on is not there yet (EFS mount targets, a deleting
+    network interface). The state machine retries it with backoff."""
+
+    STATUS_CODE = 503
+
+
+class Throttled(DaskyardError):
+    """AWS throttled us beyond botocore's own retries; the state machine retries."""
+
+    STATUS_CODE = 503
+
+
+class ImageMissing(DaskyardError):
+    """The image tag a cluster needs is not in its ECR repository."""
+
+
+class InvalidRequest(DaskyardError):
+    """A request that must be refused before anything is created."""
+
+    STATUS_CODE = 400
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A body over the size limit, refused before it is parsed."""
+
+    STATUS_CODE = 413
+
+
+class Unauthorized(DaskyardError):
+    """A missing, bad or expired signature."""
+
+    STATUS_CODE = 401
+
+
+class ClusterNotFound(DaskyardError):
+    """No record for that cluster."""
+
+    STATUS_CODE = 404
+
+
+class ClusterExists(DaskyardError):
+    """A cluster of that name already has a record."""
+
+    STATUS_CODE = 409
+
+
+class ClusterBusy(DaskyardError):
+    """The cluster is in a state that does not allow the request (scaling a FAILED cluster)."""
+
+    STATUS_CODE = 409
+
+
+class RequestInProgress(DaskyardError):
+    """The same signed request is being handled right now (a retry that came early)."""
+
+    STATUS_CODE = 409

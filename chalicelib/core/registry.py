@@ -1,0 +1,265 @@
+"""Cluster records in DynamoDB, and the one place their status changes.
+
+Callers say what happened (`mark_ready`, `begin_rollback`, `request_destroy`, ...);
+`TRANSITIONS` says from which statuses each intent is allowed and which status it
+sets, and every write that must not race is a conditional write built from it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound
+from chalicelib.core.models import ClusterRecord, ClusterSpec, Notify, Resources, Status
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+S = Status
+ANY = frozenset(Status)
+# A name can be reused once its last cluster is gone without leaving anything behind.
+REUSABLE = frozenset({S.DELETED, S.FAILED})
+# intent -> (statuses it may start from, status it sets; None keeps the status)
+TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
+    "begin_step": (frozenset({S.CREATING}), None),
+    "await_images": (frozenset({S.CREATING}), None),
+    "await_scheduler": (frozenset({S.CREATING}), None),
+    "publish_scheduler": (frozenset({S.CREATING, S.READY}), None),
+    "mark_ready": (frozenset({S.CREATING}), S.READY),
+    "start_failed": (frozenset({S.CREATING}), S.FAILED),
+    "scale": (frozenset({S.READY}), None),
+    "begin_rollback": (frozenset({S.CREATING, S.READY}), S.DELETING),
+    "request_destroy": (frozenset({S.CREATING, S.READY, S.FAILED, S.DELETE_FAILED}),
+                        S.DELETING),
+    "settle": (ANY, S.DELETING),  # a destroy machine's first state, the sweeper's included
+    "finish": (frozenset({S.DELETING}), None),  # to DELETED, FAILED or DELETE_FAILED
+}
+# Tokens die with the create: a late event must not complete a wait of a destroyed cluster.
+CLEAR_TOKENS = {"task_token": "", "image_token": ""}
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; we only store integers."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _record(item: dict[str, Any]) -> ClusterRecord:
+    return ClusterRecord.model_validate({k: _plain(_de.deserialize(v)) for k, v in item.items()})
+
+
+def _conditional_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+class Registry:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get(self, name: str) -> ClusterRecord | None:
+        item = self.dynamodb.get_item(TableName=self.table, Key=_to_item({"name": name}),
+                                      ConsistentRead=True).get("Item")
+        return _record(item) if item else None
+
+    def require(self, name: str) -> ClusterRecord:
+        record = self.get(name)
+        if record is None:
+            raise ClusterNotFound(f"no cluster named {name!r}")
+        return record
+
+    # --- the one write path --------------------------------------------------------
+
+    def _write(self, name: str, intent: str | None = None, fields: dict[str, Any] | None = None,
+               *, status: Status | None = None, condition: str = "",
+               values: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
+               paths: dict[str, str] | None = None) -> ClusterRecord | None:
+        """Set `fields` (and `paths`, nested names like 'inflight.X' -> value key) when
+        `intent` is allowed from the current status and `condition` holds; returns the
+        new record, or None when either did not hold."""
+        fields = dict(fields or {})
+        names: dict[str, str] = {"#name": "name"}
+        vals: dict[str, Any] = dict(values or {})
+        cond = ["attribute_exists(#name)"]
+        if intent is not None:
+            allowed, to = TRANSITIONS[intent]
+            status = status or to
+            if allowed != ANY:
+                keys = [f":from{i}" for i in range(len(allowed))]
+                vals.update(zip(keys, sorted(allowed), strict=True))
+                names["#status"] = "status"
+                cond.append(f"#status IN ({', '.join(keys)})")
+        if condition:
+            cond.append(f"({condition})")
+        if status is not None:
+            fields["status"] = status.value
+        fields["updated_at"] = now().isoformat()
+        sets = []
+        for i, (key, value) in enumerate(fields.items()):
+            names[f"#f{i}"], vals[f":v{i}"] = key, value
+            sets.append(f"#f{i} = :v{i}")
+        for i, (path, key) in enumerate((paths or {}).items()):
+            head, _, tail = path.partition(".")
+            names[f"#p{i}"], names[f"#q{i}"] = head, tail
+            sets.append(f"#p{i}.#q{i} = {key}")
+        expr = "SET " + ", ".join(sets)
+        if remove:
+            for i, path in enumerate(remove):
+                head, _, tail = path.partition(".")
+                names[f"#r{i}"], names[f"#s{i}"] = head, tail
+            expr += " REMOVE " + ", ".join(f"#r{i}.#s{i}" for i in range(len(remove)))
+        if "#status" in condition:
+            names["#status"] = "status"
+        try:
+            out = self.dynamodb.update_item(
+                TableName=self.table, Key=_to_item({"name": name}), UpdateExpression=expr,
+                ConditionExpression=" AND ".join(cond), ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item(vals), ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return None
+            raise
+        return _record(out["Attributes"])
+
+    # --- intents ---------------------------------------------------------------------
+
+    def create(self, spec: ClusterSpec, requested_by: str, notify: list[Notify],
+               execution_arn: str) -> ClusterRecord:
+        """Record a new cluster as CREATING; a name exists once while it is live."""
+        at = now()
+        record = ClusterRecord(
+            name=spec.name, status=S.CREATING, step="Queued", spec=spec, created_at=at,
+            updated_at=at, expires_at=at + timedelta(hours=spec.ttl_hours) if spec.ttl_hours
+            else None, requested_by=requested_by, notify=notify, execution_arn=execution_arn)
+        reusable = {f":r{i}": s.value for i, s in enumerate(sorted(REUSABLE))}
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table, Item=_to_item(record.model_dump(mode="json")),
+                ConditionExpression=f"attribute_not_exists(#n) OR #s IN ({', '.join(reusable)})",
+                ExpressionAttributeNames={"#n": "name", "#s": "status"},
+                ExpressionAttributeValues=_to_item(reusable))
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                raise ClusterExists(f"cluster {spec.name!r} already exists") from exc
+            raise
+        return record
+
+    def start_failed(self, name: str, why: str) -> None:
+        self._write(name, "start_failed", {"error": why})
+
+    def begin_step(self, name: str, state: str, deadline: int) -> ClusterRecord:
+        """Mark `state` in flight until `deadline` (epoch seconds) and return the record;
+        ClusterBusy once a destroy or rollback has begun: nothing more is built then."""
+        record = self._write(name, "begin_step", {"step": state}, values={":deadline": deadline},
+                             paths={f"inflight.{state}": ":deadline"})
+        if record is None:
+            raise ClusterBusy(f"cluster {name!r} is no longer being created")
+        return record
+
+    def end_step(self, name: str, state: str, resources: Resources) -> None:
+        """The step has ended: what it made (all of `resources` it set) and no lease."""
+        made = resources.model_dump(mode="json", exclude_unset=True)
+        self._write(name, remove=(f"inflight.{state}",),
+                    values={f":m{i}": v for i, v in enumerate(made.values())},
+                    paths={f"resources.{k}": f":m{i}" for i, k in enumerate(made)})
+
+    def record_resources(self, name: str, resources: Resources) -> None:
+        """Write what a step made the moment it exists, before the step goes on."""
+        made = resources.model_dump(mode="json", exclude_unset=True)
+        self._write(name, values={f":m{i}": v for i, v in enumerate(made.values())},
+                    paths={f"resources.{k}": f":m{i}" for i, k in enumerate(made)})
+
+    def await_images(self, name: str, token: str) -> None:
+        """PrepareImages waits on an image build: its token, stored before the build starts."""
+        self._write(name, "await_images", {"image_token": token, "step": "BuildImages"})
+
+    def finish_image_build(self, name: str, token: str, error: str) -> bool:
+        """Clear the image wait, once: only the first delivery of the build's event wins."""
+        fields = {"image_token": "", **({"error": error} if error else {})}
+        return self._write(name, None, fields, condition="image_token = :t",
+                           values={":t": token}) is not None
+
+    def await_scheduler(self, name: str, token: str) -> ClusterRecord | None:
+        return self._write(name, "await_scheduler",
+                           {"task_token": token, "step": "WaitForScheduler"})
+
+    def publish_scheduler(self, name: str, order: str, **fields: Any) -> ClusterRecord | None:
+        """A scheduler's address, unless a newer one (by `order`) is already recorded."""
+        return self._write(name, "publish_scheduler",
+                           {"scheduler_order": order, "scheduler_stale": False, **fields},
+                           condition="attribute_not_exists(scheduler_order) OR "
+                                     "scheduler_order < :o", values={":o": order})
+
+    def scheduler_stopped(self, name: str, task: str, order: str) -> ClusterRecord | None:
+        """The current scheduler stopped; None when `task` is not the current one."""
+        return self._write(name, None, {"scheduler_stale": True, "scheduler_order": order},
+                           condition="scheduler_task = :task AND scheduler_order < :o",
+                           values={":task": task, ":o": order})
+
+    def publish_notebook(self, name: str, ip: str, url: str) -> None:
+        self._write(name, None, {"notebook_ip": ip, "notebook_url": url})
+
+    def mark_ready(self, name: str) -> ClusterRecord | None:
+        """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""
+        return self._write(name, "mark_ready", {"step": "Ready"})
+
+    def scale(self, name: str, spec: ClusterSpec) -> ClusterRecord:
+        record = self._write(name, "scale", {"spec": spec.model_dump(mode="json")})
+        if record is None:
+            raise ClusterBusy(f"cluster {name!r} is not READY")
+        return record
+
+    def begin_rollback(self, name: str, state: str, error: str) -> ClusterRecord | None:
+        """A failed create starts removing what it made; None when a destroy already runs."""
+        return self._write(name, "begin_rollback", {"step": state, "error": error, **CLEAR_TOKENS})
+
+    def request_destroy(self, name: str, notify: list[Notify] | None,
+                        execution_arn: str) -> ClusterRecord:
+        """`notify`, when given, replaces who hears the outcome (the destroy's requester)."""
+        fields: dict[str, Any] = {"step": "Queued", "execution_arn": execution_arn,
+                                  **CLEAR_TOKENS}
+        if notify is not None:
+            fields["notify"] = [n.model_dump() for n in notify]
+        record = self._write(name, "request_destroy", fields)
+        if record is None:
+            current = self.require(name)
+            state = "already deleted" if current.status == S.DELETED else \
+                "already being deleted"
+            raise ClusterBusy(f"cluster {name!r} is {state}")
+        return record
+
+    def settle(self, name: str, state: str) -> ClusterRecord | None:
+        return self._write(name, "settle", {"step": state, **CLEAR_TOKENS})
+
+    def finish(self, name: str, status: Status, state: str, error: str = "") -> \
+            ClusterRecord | None:
+        fields = {"step": state, **({"error": error} if error else {})}
+        return self._write(name, "finish", fields, status=status)
+
+    # Last: below this, `list` in an annotation would name this method.
+    def list(self) -> list[ClusterRecord]:
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table,
+                                                             ConsistentRead=True)
+        return sorted((_record(i) for page in pages for i in page["Items"]),
+                      key=lambda r: r.name)

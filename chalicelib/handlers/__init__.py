@@ -1,0 +1,2 @@
+"""The Chalice blueprints app.py registers: each handler parses its event and calls one
+function a layer down."""

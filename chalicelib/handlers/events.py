@@ -1,0 +1,40 @@
+"""EventBridge rules: ECS task state changes (the scheduler's address) and CodeBuild
+build state changes (the end of an image build PrepareImages waits on)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+from chalice.app import CloudWatchEvent
+
+from chalicelib import scheduler
+from chalicelib.core.runtime import runtime
+
+bp = Blueprint(__name__)
+
+# The pattern the discovery rule matches: our services' task state changes only.
+ECS_TASK_EVENTS = {
+    "source": ["aws.ecs"],
+    "detail-type": ["ECS Task State Change"],
+    "detail": {"group": [{"prefix": "service:daskyard-"}]},
+}
+# The image builds PrepareImages may wait on: our project's finished builds only.
+IMAGE_BUILD_EVENTS = {
+    "source": ["aws.codebuild"],
+    "detail-type": ["CodeBuild Build State Change"],
+    "detail": {"project-name": [{"prefix": "daskyard-"}],
+               "build-status": ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"]},
+}
+
+
+@bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
+def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
+    rt = runtime()
+    return scheduler.handle_task_event(event.detail, rt.clients, rt.registry)
+
+
+@bp.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")
+def on_image_build_state_change(event: CloudWatchEvent) -> str:
+    from chalicelib import image_builds  # only this Lambda pays for it
+
+    rt = runtime()
+    return image_builds.handle_build_event(event.detail, rt.clients, rt.registry)

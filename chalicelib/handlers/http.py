@@ -1,0 +1,72 @@
+"""The HTTP API: the cluster routes (IAM-authorized when deployed), the Slack slash
+command and signed webhooks (authenticated by signature in the triggers). Views raise
+named errors; app.py's middleware turns them into responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, IAMAuthorizer, Response
+from chalice.app import CaseInsensitiveMapping
+
+from chalicelib.core.runtime import runtime
+from chalicelib.triggers import api
+
+bp = Blueprint(__name__)
+iam = IAMAuthorizer()  # deployed stages: callers sign with SigV4
+
+
+def _body() -> bytes | None:
+    request = bp.current_request
+    raw = request.raw_body if request is not None else None
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+def _headers() -> CaseInsensitiveMapping:
+    request = bp.current_request
+    return request.headers if request is not None else CaseInsensitiveMapping({})
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+@bp.route("/clusters", methods=["POST"], authorizer=iam)
+def create_cluster() -> Response:
+    return _json(api.create(runtime(), _body()), 202)
+
+
+@bp.route("/clusters", methods=["GET"], authorizer=iam)
+def list_clusters() -> Response:
+    return _json(api.list_all(runtime()))
+
+
+@bp.route("/clusters/{name}", methods=["GET"], authorizer=iam)
+def get_cluster(name: str) -> Response:
+    return _json(api.get(runtime(), name))
+
+
+@bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
+def scale_cluster(name: str) -> Response:
+    return _json(api.scale(runtime(), name, _body()))
+
+
+@bp.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)
+def delete_cluster(name: str) -> Response:
+    return _json(api.delete(runtime(), name), 202)
+
+
+@bp.route("/slack/commands", methods=["POST"],
+          content_types=["application/x-www-form-urlencoded"])
+def slack_command() -> Response:
+    from chalicelib.triggers import slack  # slack_sdk: only this route pays for it
+
+    return _json(slack.handle(runtime(), _body(), _headers(), bp.lambda_context))
+
+
+@bp.route("/webhooks", methods=["POST"])
+def webhook() -> Response:
+    from chalicelib.triggers import webhooks
+
+    answer = webhooks.handle(runtime(), _body(), _headers(), bp.lambda_context)
+    return _json(answer.body, answer.status)

@@ -1,0 +1,58 @@
+"""ECS services of a cluster: made by StartScheduler and StartWorkers, scaled by the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.core import naming
+from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall, error_code, gone_ok
+
+
+def _placement(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
+    """The scheduler always runs on on-demand capacity: a Spot interruption of the
+    scheduler would take the whole cluster with it. Workers may use Fargate Spot."""
+    launch = call.spec.launch_type
+    if launch == "EC2":
+        return {"capacityProviderStrategy": [
+            {"capacityProvider": naming.base(call.cluster), "weight": 1}]}
+    if launch == "FARGATE_SPOT" and role == "worker":
+        return {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}
+    return {"launchType": "FARGATE"}
+
+
+def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:
+    network = call.network
+    vpc: dict[str, Any] = {"subnets": network.subnets,
+                           "securityGroups": [network.security_group]}
+    if call.spec.launch_type != "EC2":  # EC2 tasks with awsvpc cannot take a public IP
+        vpc["assignPublicIp"] = "ENABLED" if rt.settings.assign_public_ip else "DISABLED"
+    name = naming.service(call.cluster, role)
+    try:
+        arn = rt.clients.ecs.create_service(
+            cluster=naming.base(call.cluster), serviceName=name,
+            taskDefinition=call.record.resources.task_definitions[role],
+            desiredCount=count, networkConfiguration={"awsvpcConfiguration": vpc},
+            propagateTags="SERVICE", enableECSManagedTags=True,
+            tags=naming.ecs_kv(naming.tags(call.cluster)),
+            **_placement(rt, call, role))["service"]["serviceArn"]
+    except ClientError as exc:
+        if "already exists" not in str(exc) and error_code(exc) != "InvalidParameterException":
+            raise
+        arn = scale(rt.clients.ecs, call.cluster, role, count)
+    return arn
+
+
+def scale(ecs: Any, cluster: str, role: str, count: int) -> str:
+    return str(ecs.update_service(cluster=naming.base(cluster),
+                                  service=naming.service(cluster, role),
+                                  desiredCount=count)["service"]["serviceArn"])
+
+
+def remove_service(rt: Runtime, call: StepCall, role: str) -> None:
+    with gone_ok("ServiceNotFoundException", "ClusterNotFoundException",
+                 "ServiceNotActiveException"):
+        rt.clients.ecs.delete_service(cluster=naming.base(call.cluster),
+                                       service=naming.service(call.cluster, role), force=True)
