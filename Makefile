@@ -5,10 +5,10 @@ STAGE ?= dev
 
 .PHONY: install test lint demo serve clean package deploy destroy-stack bench
 
-$(BIN)/daskyard: pyproject.toml
+$(BIN)/daskyard: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade 'pip<26.3'  # chalice 1.34 needs pip<26.3 to build packages
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'  # every version pinned
 	touch $@
 
 node_modules/.bin/asl-validator: package.json
@@ -24,11 +24,12 @@ lint: install
 	npx asl-validator --json-path stepfunctions/create_cluster.asl.json --json-path stepfunctions/destroy_cluster.asl.json
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint images/Dockerfile
 
 # Measured figures and docs/BENCHMARKS.md (about 5 minutes on 2 cores).
 bench: install
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 demo: install

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
+from daskyard.local import SERVER_ROOT
 
 log = logging.getLogger("daskyard.local")
-ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
+ENTRYPOINT = SERVER_ROOT / "images" / "entrypoint.py"
 
 
 def _now() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 import threading
 import time
 import warnings
@@ -19,7 +18,6 @@ from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import Deployment, deploy
 from daskyard.local.emulator import Emulator, LambdaRouter
 
-ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              # No X-Ray daemon and no CloudWatch here: traces and EMF metrics off.
              "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
@@ -30,8 +28,6 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
 
 
 def load_app() -> ModuleType:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     return importlib.import_module("app")
 
 
