@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAGE ?= dev
 
-.PHONY: install test lint demo serve clean package deploy destroy-stack bench
+.PHONY: install test lint demo serve clean package deploy destroy-stack bench user-install
 
 $(BIN)/daskyard: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,18 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint images/Dockerfile
+
+# `pip install .` in a fresh venv: the user package imports with no server dependency
+# (-P: the checkout itself is not on the path).
+user-install:
+	rm -rf build/user-venv && $(PY) -m venv build/user-venv
+	build/user-venv/bin/pip install -q -c constraints.txt .
+	build/user-venv/bin/python -P -c "import importlib.util as u, daskyard; \
+	from daskyard import DaskyardCluster; \
+	bad = [m for m in ('moto', 'chalice', 'chalicelib', 'app', 'aws_lambda_powertools', 'slack_sdk') \
+	       if u.find_spec(m)]; \
+	assert not bad, bad; print('user install: daskyard and DaskyardCluster import;', \
+	'none of moto, chalice, chalicelib, app, powertools, slack_sdk installed')"
 
 # Measured figures and docs/BENCHMARKS.md (about 5 minutes on 2 cores).
 bench: install

@@ -158,7 +158,7 @@ def _put_address(clients: Clients, cluster: str, address: str) -> None:
         clients.ssm.put_parameter(Name=name, Value=address, Type="String", Overwrite=True)
 
 
-def drop_address(clients: Clients, cluster: str) -> None:
+def delete_address(clients: Clients, cluster: str) -> None:
     """Delete the scheduler's address parameter; already gone is fine."""
     try:
         clients.ssm.delete_parameter(Name=naming.scheduler_parameter(cluster))
@@ -192,7 +192,7 @@ def _scheduler_stopped(detail: TaskDetail, cluster: str, clients: Clients,
     record = registry.scheduler_stopped(cluster, detail.taskArn, _order(detail))
     if record is None:
         return "ignored: not the current scheduler"
-    drop_address(clients, cluster)
+    delete_address(clients, cluster)
     # A replacement may have been published between our update and the delete; a
     # cluster being destroyed gets no address back.
     latest = registry.get(cluster)

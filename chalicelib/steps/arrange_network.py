@@ -20,16 +20,16 @@ LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
 def _vpc_and_subnets(rt: Runtime, call: StepCall) -> tuple[str, list[str]]:
-    ec2, s = rt.clients.ec2, rt.settings
-    if s.vpc_id:
-        vpc = s.vpc_id
+    ec2, settings = rt.clients.ec2, rt.settings
+    if settings.vpc_id:
+        vpc = settings.vpc_id
     else:
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
         if not vpcs:
             raise InvalidRequest("no default VPC: set DASKYARD_VPC_ID and DASKYARD_SUBNET_IDS")
         vpc = vpcs[0]["VpcId"]
-    if s.subnet_ids:
-        return vpc, s.subnet_ids
+    if settings.subnet_ids:
+        return vpc, settings.subnet_ids
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
     # One subnet per availability zone: EFS allows one mount target per zone.
     by_zone: dict[str, str] = {}

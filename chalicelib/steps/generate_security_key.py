@@ -15,17 +15,17 @@ LEASED = True
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
-    c, sm = call.cluster, rt.clients.secrets
-    tags = naming.tags(c)
-    name = naming.token_secret(c)
+    cluster, secretsmanager = call.cluster, rt.clients.secrets
+    tags = naming.tags(cluster)
+    name = naming.token_secret(cluster)
     try:
-        arn = sm.create_secret(Name=name, SecretString=secrets.token_urlsafe(32),
-                               Description=f"Jupyter token for Daskyard cluster {c}",
+        arn = secretsmanager.create_secret(Name=name, SecretString=secrets.token_urlsafe(32),
+                               Description=f"Jupyter token for Daskyard cluster {cluster}",
                                Tags=naming.kv(tags))["ARN"]
     except ClientError as exc:
         if error_code(exc) != "ResourceExistsException":
             raise
-        arn = sm.describe_secret(SecretId=name)["ARN"]
+        arn = secretsmanager.describe_secret(SecretId=name)["ARN"]
     call.remember(token_secret=arn)
     if call.spec.launch_type == "EC2":
         _key_pair(rt, call, tags)
@@ -50,12 +50,12 @@ def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
 
 
 def delete(rt: Runtime, call: StepCall) -> StepResult:
-    c = call.cluster
+    cluster = call.cluster
     with gone_ok("InvalidKeyPair.NotFound"):
-        rt.clients.ec2.delete_key_pair(KeyName=naming.base(c))
+        rt.clients.ec2.delete_key_pair(KeyName=naming.base(cluster))
     with gone_ok("ParameterNotFound"):
-        rt.clients.ssm.delete_parameter(Name=naming.private_key_parameter(c))
+        rt.clients.ssm.delete_parameter(Name=naming.private_key_parameter(cluster))
     with gone_ok("ResourceNotFoundException"):
-        rt.clients.secrets.delete_secret(SecretId=naming.token_secret(c),
+        rt.clients.secrets.delete_secret(SecretId=naming.token_secret(cluster),
                                           ForceDeleteWithoutRecovery=True)
     return {}

@@ -29,20 +29,20 @@ def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
 
 
 def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
-    res, c = call.record.resources, call.cluster
+    res, cluster = call.record.resources, call.cluster
     cpu, memory = _size(rt, call, role)
     definition: dict[str, Any] = {
         "name": role, "image": res.images[role], "essential": True,
         "command": [role], "cpu": cpu, "memoryReservation": memory,
         "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]],
         "environment": [
-            {"name": "DASKYARD_CLUSTER", "value": c},
-            {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": naming.scheduler_parameter(c)},
+            {"name": "DASKYARD_CLUSTER", "value": cluster},
+            {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": naming.scheduler_parameter(cluster)},
             {"name": "DASKYARD_WORKER_MEMORY", "value": f"{memory}MiB"},
             {"name": "AWS_REGION", "value": rt.clients.region}],
         "mountPoints": [{"sourceVolume": "efs", "containerPath": "/efs"}],
         "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": naming.log_group(c), "awslogs-region": rt.clients.region,
+            "awslogs-group": naming.log_group(cluster), "awslogs-region": rt.clients.region,
             "awslogs-stream-prefix": role}},
         "readonlyRootFilesystem": False,
         "user": "1000:1000",
@@ -53,16 +53,16 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
-    c, s, logs = call.cluster, rt.settings, rt.clients.logs
-    tags = naming.tags(c)
+    cluster, settings, logs = call.cluster, rt.settings, rt.clients.logs
+    tags = naming.tags(cluster)
     try:
-        logs.create_log_group(logGroupName=naming.log_group(c), tags=tags)
+        logs.create_log_group(logGroupName=naming.log_group(cluster), tags=tags)
     except ClientError as exc:
         if error_code(exc) != "ResourceAlreadyExistsException":
             raise
-    logs.put_retention_policy(logGroupName=naming.log_group(c),
-                              retentionInDays=s.log_retention_days)
-    call.remember(log_group=naming.log_group(c))
+    logs.put_retention_policy(logGroupName=naming.log_group(cluster),
+                              retentionInDays=settings.log_retention_days)
+    call.remember(log_group=naming.log_group(cluster))
 
     drive = call.drive
     ec2 = call.spec.launch_type == "EC2"
@@ -70,10 +70,10 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     for role in naming.ROLES:
         cpu, memory = _size(rt, call, role)
         arns[role] = rt.clients.ecs.register_task_definition(
-            family=naming.task_family(c, role), networkMode="awsvpc",
+            family=naming.task_family(cluster, role), networkMode="awsvpc",
             requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
             cpu=str(cpu), memory=str(memory),
-            executionRoleArn=s.task_execution_role_arn, taskRoleArn=s.task_role_arn,
+            executionRoleArn=settings.task_execution_role_arn, taskRoleArn=settings.task_role_arn,
             containerDefinitions=[container(rt, call, role)],
             volumes=[{"name": "efs", "efsVolumeConfiguration": {
                 "fileSystemId": drive.file_system, "transitEncryption": "ENABLED",

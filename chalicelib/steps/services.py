@@ -51,7 +51,7 @@ def scale(ecs: Any, cluster: str, role: str, count: int) -> str:
                                   desiredCount=count)["service"]["serviceArn"])
 
 
-def remove_service(rt: Runtime, call: StepCall, role: str) -> None:
+def delete_service(rt: Runtime, call: StepCall, role: str) -> None:
     with gone_ok("ServiceNotFoundException", "ClusterNotFoundException",
                  "ServiceNotActiveException"):
         rt.clients.ecs.delete_service(cluster=naming.base(call.cluster),

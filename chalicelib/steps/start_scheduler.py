@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from chalicelib.core.runtime import Runtime
-from chalicelib.scheduler import drop_address
+from chalicelib.scheduler import delete_address
 from chalicelib.steps import StepCall, StepResult
-from chalicelib.steps.services import ensure_service, remove_service
+from chalicelib.steps.services import delete_service, ensure_service
 
 LEASED = True  # its create makes the cluster's resources (see run_step)
 
@@ -19,6 +19,6 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
 def delete(rt: Runtime, call: StepCall) -> StepResult:
     """The service, and the address parameter its tasks' events wrote: owned here, so a
     destroy removes it even when no STOPPED event comes (or comes late)."""
-    remove_service(rt, call, "scheduler")
-    drop_address(rt.clients, call.cluster)
+    delete_service(rt, call, "scheduler")
+    delete_address(rt.clients, call.cluster)
     return {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult
-from chalicelib.steps.services import ensure_service, remove_service
+from chalicelib.steps.services import delete_service, ensure_service
 
 LEASED = True  # its create makes the cluster's resources (see run_step)
 
@@ -20,6 +20,6 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
 
 
 def delete(rt: Runtime, call: StepCall) -> StepResult:
-    remove_service(rt, call, "worker")
-    remove_service(rt, call, "notebook")
+    delete_service(rt, call, "worker")
+    delete_service(rt, call, "notebook")
     return {}
