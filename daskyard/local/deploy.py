@@ -20,7 +20,7 @@ from chalicelib import naming
 from chalicelib.aws import Clients
 from chalicelib.settings import Settings
 from chalicelib.steps.prepare_images import ensure_repository
-from daskyard import asl
+from daskyard.local import asl
 
 STAGE = "local"
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",

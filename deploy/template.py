@@ -4,7 +4,7 @@ template with `--merge-template`: tables, the static IAM roles, both state machi
 ARNs), the CodeBuild project that builds images/, and the signing secrets. Every name
 starts with `daskyard-<stage>` so the Lambda policy can scope by prefix.
 
-    python -m daskyard.template STAGE OUT.json
+    python -m deploy.template STAGE OUT.json
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from daskyard import asl
+from daskyard.local import asl
 
 ARN = "arn:${AWS::Partition}"
 STEP_FUNCTIONS = sorted(asl.placeholders("create_cluster") | asl.placeholders("destroy_cluster"))

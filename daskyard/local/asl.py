@@ -1,5 +1,5 @@
 """The state machine definitions in stepfunctions/, with their ${Placeholders} filled.
-Used by the deploy template and by local mode, so both run the very same ASL."""
+Used by local mode and by the deploy template, so both run the very same ASL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+# Where the *.asl.json files are; read at each call, so it may be pointed elsewhere.
 ASL_DIR = ROOT / "stepfunctions"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 TIME_FIELDS = ("IntervalSeconds", "MaxDelaySeconds", "TimeoutSeconds", "Seconds")
