@@ -21,6 +21,7 @@ test: install
 	$(BIN)/python -m pytest -q -p no:logging
 
 lint: install
+	$(BIN)/python -m deploy.asl --check
 	npx asl-validator --json-path stepfunctions/create_cluster.asl.json --json-path stepfunctions/destroy_cluster.asl.json
 	$(BIN)/ruff check .
 	$(BIN)/mypy
