@@ -21,6 +21,7 @@ test: install
 	$(BIN)/python -m pytest -q -p no:logging
 
 lint: install
+	$(BIN)/python -m deploy.asl --check
 	npx asl-validator --json-path stepfunctions/create_cluster.asl.json --json-path stepfunctions/destroy_cluster.asl.json
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -51,10 +52,10 @@ serve: install
 	$(BIN)/daskyard serve --local
 
 # One CloudFormation template: chalice's Lambdas, API, rules and schedules, merged with
-# daskyard/template.py's tables, roles, state machines, CodeBuild project and secrets.
+# deploy/template.py's tables, roles, state machines, CodeBuild project and secrets.
 package: install
 	rm -rf build/$(STAGE) && mkdir -p build/$(STAGE)
-	$(BIN)/python -m daskyard.template $(STAGE) build/$(STAGE)/merge.json
+	$(BIN)/python -m deploy.template $(STAGE) build/$(STAGE)/merge.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--pkg-format cloudformation --merge-template build/$(STAGE)/merge.json build/$(STAGE)
 	$(BIN)/python -m zipfile -c build/$(STAGE)/images.zip images

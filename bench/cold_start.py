@@ -32,7 +32,7 @@ def package(out: Path) -> Path:
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
     merge = out / "merge.json"
-    subprocess.run([sys.executable, "-m", "daskyard.template", "bench", str(merge)], cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "deploy.template", "bench", str(merge)], cwd=ROOT,
                    check=True)
     subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", "dev",
                     "--pkg-format", "cloudformation", "--merge-template", str(merge),

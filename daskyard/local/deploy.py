@@ -20,7 +20,7 @@ from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from chalicelib.core.settings import Settings
 from chalicelib.steps.prepare_images import ensure_repositories
-from daskyard import asl
+from daskyard.local import asl
 
 STAGE = "local"
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",

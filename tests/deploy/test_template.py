@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from daskyard import asl
-from daskyard.template import merge_template
+from daskyard.local import asl
+from deploy.template import merge_template
 from tests.deploy.test_policy import UNSCOPABLE
 
 ROOT = Path(__file__).resolve().parents[2]

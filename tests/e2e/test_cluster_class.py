@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from distributed import Client
 
-from daskyard.asl import raw
 from daskyard.client import DaskyardApi
 from daskyard.cluster import ClusterFailed, DaskyardCluster
+from daskyard.local.asl import raw
 from daskyard.local.stack import LocalMode
 
 

@@ -1,0 +1,295 @@
+"""Generates both state machines, stepfunctions/create_cluster.asl.json and
+destroy_cluster.asl.json, from one table of Lambda tasks (TASKS), so each retrier,
+payload and teardown step is written once. The JSON files stay checked in: CloudFormation
+and local mode read them (daskyard/local/asl.py), and a review sees the ASL itself.
+
+    python -m deploy.asl           # write both files
+    python -m deploy.asl --check   # exit 1, naming the file, if writing would change it
+
+Every Task invokes one of the app's Lambdas as `${<Name>Arn}`, a placeholder filled by
+CloudFormation (DefinitionSubstitutions) or by local mode.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from daskyard.local import asl as loader
+
+State = dict[str, Any]
+States = dict[str, State]
+
+LAMBDAS = ("GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive", "SetUpEcsCluster",
+           "PrepareImages", "RegisterTaskDefinitions", "StartScheduler", "WaitForScheduler",
+           "StartWorkers", "PublishEndpoints", "RecordStatus")
+
+# The named retriers. In a Retry list the specific NotReady one goes before THROTTLED.
+# FULL jitter: executions of many clusters that hit the same limit do not retry in step.
+THROTTLED: State = {
+    "Comment": "Throttling or a transient Lambda/AWS error: it passes; back off and retry.",
+    "ErrorEquals": ["Throttled", "Lambda.TooManyRequestsException", "Lambda.ServiceException",
+                    "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
+    "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0, "JitterStrategy": "FULL",
+}
+AWS_NOT_READY: State = {
+    "Comment": "An AWS resource is still settling (EFS mount targets, ENIs being released): "
+               "poll, at most 30 s apart, until it is.",
+    "ErrorEquals": ["NotReady"],
+    "IntervalSeconds": 10, "MaxAttempts": 40, "BackoffRate": 1.2, "MaxDelaySeconds": 30,
+    "JitterStrategy": "FULL",
+}
+STEPS_IN_FLIGHT: State = {
+    "Comment": "A create step's Lambda that began before the teardown is still running: "
+               "wait for it to end, so nothing is made after its delete twin ran.",
+    "ErrorEquals": ["NotReady"],
+    "IntervalSeconds": 1, "MaxAttempts": 30, "BackoffRate": 1.5, "MaxDelaySeconds": 10,
+    "JitterStrategy": "FULL",
+}
+RETRIERS = {"THROTTLED": THROTTLED, "AWS_NOT_READY": AWS_NOT_READY,
+            "STEPS_IN_FLIGHT": STEPS_IN_FLIGHT}
+SETTLING = (AWS_NOT_READY, THROTTLED)
+
+
+def task(name: str, function: str, action: str, *, retry: Sequence[State] = (THROTTLED,),
+         token: bool = False, timeout: int | None = None,
+         extra_payload: Mapping[str, Any] | None = None, result_path: str | None = None,
+         result_selector: Mapping[str, Any] | None = None, catch: Sequence[State] = (),
+         comment: str | None = None) -> tuple[str, State]:
+    """The state `name`: `function`'s Lambda invoked with `action`, the cluster and the
+    state's name. `token` makes it a callback (.waitForTaskToken, the token in the
+    payload): it ends when someone sends the token its result, or after `timeout` s.
+    No Next/End and no machine Catch: the layout below adds those."""
+    if function not in LAMBDAS:
+        raise ValueError(f"{name}: {function} is not one of the app's Lambdas")
+    payload: State = {"action": action, "cluster.$": "$.cluster", "state.$": "$$.State.Name"}
+    if token:
+        payload["token.$"] = "$$.Task.Token"
+    payload.update(extra_payload or {})
+    state: State = {"Type": "Task"}
+    if comment:
+        state["Comment"] = comment
+    state["Resource"] = "arn:aws:states:::lambda:invoke" + (".waitForTaskToken" if token else "")
+    state["Parameters"] = {"FunctionName": "${" + function + "Arn}", "Payload": payload}
+    if result_selector:
+        state["ResultSelector"] = dict(result_selector)
+    state["ResultPath"] = result_path
+    if timeout is not None:
+        state["TimeoutSeconds"] = timeout
+    state["Retry"] = [dict(r) for r in retry]
+    if catch:
+        state["Catch"] = [dict(c) for c in catch]
+    return name, state
+
+
+def fail(error: str, cause: str) -> State:
+    return {"Type": "Fail", "Error": error, "Cause": cause}
+
+
+def catch_all(target: str, result_path: str) -> State:
+    return {"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": target}
+
+
+# Every Task of both machines, once. Which runs after which is in the layout below.
+TASKS: States = dict([
+    # The create steps.
+    task("GenerateSecurityKey", "GenerateSecurityKey", "create"),
+    task("ArrangeNetwork", "ArrangeNetwork", "create"),
+    task("EstablishSharedDrive", "EstablishSharedDrive", "create", retry=SETTLING),
+    task("WaitForSharedDrive", "EstablishSharedDrive", "wait", retry=SETTLING),
+    task("SetUpEcsCluster", "SetUpEcsCluster", "create"),
+    task("PrepareImages", "PrepareImages", "create", token=True, timeout=1800,
+         catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error",
+                 "Next": "ImageBuildTimedOut"}],
+         comment="Ends at once when the image tag is in ECR; else when its CodeBuild build "
+                 "ends (event callback)."),
+    task("RegisterTaskDefinitions", "RegisterTaskDefinitions", "create"),
+    task("StartScheduler", "StartScheduler", "create"),
+    task("WaitForScheduler", "WaitForScheduler", "create", token=True, timeout=600,
+         result_path="$.scheduler",
+         comment="Ends when discovery sends this token its success: a callback, not a poll."),
+    task("StartWorkers", "StartWorkers", "create"),
+    task("PublishEndpoints", "PublishEndpoints", "create"),
+    # The teardown: each step's idempotent delete twin, what is gone is done.
+    task("MarkDeleting", "RecordStatus", "mark", retry=(STEPS_IN_FLIGHT, THROTTLED),
+         extra_payload={"status": "DELETING"},
+         comment="Waits (NotReady) while a create step that began before the teardown is "
+                 "still running."),
+    task("RemoveWorkers", "StartWorkers", "delete"),
+    task("RemoveScheduler", "StartScheduler", "delete"),
+    task("DeregisterTaskDefinitions", "RegisterTaskDefinitions", "delete"),
+    task("TearDownEcsCluster", "SetUpEcsCluster", "delete", retry=SETTLING),
+    task("RemoveSharedDrive", "EstablishSharedDrive", "delete", retry=SETTLING),
+    task("RemoveSecurityKey", "GenerateSecurityKey", "delete"),
+    task("RemoveNetwork", "ArrangeNetwork", "delete", retry=SETTLING,
+         comment="Last: subnets and security groups can go only once no ENI uses them."),
+    # Status bookkeeping.
+    task("MarkDone", "RecordStatus", "mark", extra_payload={"status.$": "$.final_status"}),
+    task("DestroyFailed", "RecordStatus", "mark",
+         extra_payload={"status": "DELETE_FAILED", "error.$": "$.error"}),
+    task("RecordFailure", "RecordStatus", "rollback", extra_payload={"error.$": "$.error"},
+         result_selector={"rollback.$": "$.Payload.rollback"}, result_path="$.rollback",
+         comment="Records why the create failed. Answers rollback=true when this execution "
+                 "must remove what it made; false when a destroy is already running."),
+    task("MarkRolledBack", "RecordStatus", "mark",
+         extra_payload={"status": "FAILED", "error.$": "$.error"}),
+    task("RollbackFailed", "RecordStatus", "mark",
+         extra_payload={"status": "DELETE_FAILED", "error.$": "$.rollback_error"},
+         comment="Keeps the create's reason in $.error; records why the rollback failed."),
+])
+
+
+def link(state: State, then: str | None, catch: State | None = None) -> State:
+    """`state` followed by `then` (None: the end), with `catch` after its own Catch."""
+    out = dict(state)
+    if catch is not None:
+        out["Catch"] = [*out.get("Catch", []), catch]
+    if then is None:
+        out["End"] = True
+    else:
+        out["Next"] = then
+    return out
+
+
+def chain(*names: str, then: str | None = None, catch: State | None = None) -> States:
+    """TASKS `names`, one after another, then `then`; each caught by `catch`."""
+    nexts = [*names[1:], then]
+    return {name: link(TASKS[name], nxt, catch) for name, nxt in zip(names, nexts, strict=True)}
+
+
+def parallel(comment: str, *branches: States, then: str | None,
+             catch: State | None) -> State:
+    """Branches run at once, each starting at its first state; their output is dropped."""
+    state: State = {"Type": "Parallel", "Comment": comment,
+                    "Branches": [{"StartAt": next(iter(b)), "States": b} for b in branches],
+                    "ResultPath": None}
+    return link(state, then, catch)
+
+
+def teardown(final: str, *, then: str | None, catch: State) -> States:
+    """MarkDeleting -> RemoveResources -> RemoveNetwork -> `final` (the mark saying how it
+    ended) -> `then`, every state caught by `catch`. The destroy machine and the create
+    machine's rollback both use it, so the two cannot drift apart."""
+    return {
+        **chain("MarkDeleting", then="RemoveResources", catch=catch),
+        "RemoveResources": parallel(
+            "Services before the ECS cluster; the drive's mount targets and the key meanwhile.",
+            chain("RemoveWorkers", "RemoveScheduler", "DeregisterTaskDefinitions",
+                  "TearDownEcsCluster"),
+            chain("RemoveSharedDrive"),
+            chain("RemoveSecurityKey"),
+            then="RemoveNetwork", catch=catch),
+        **chain("RemoveNetwork", final, then=then, catch=catch),
+    }
+
+
+def machine(comment: str, timeout: int, states: States) -> State:
+    return {"Comment": comment, "StartAt": next(iter(states)), "TimeoutSeconds": timeout,
+            "States": states}
+
+
+# The rollback is a saga inside the create machine: its compensation is the teardown's
+# Lambda tasks, in this graph. It does not start the destroy machine as a nested
+# `states:startExecution.sync` task because local mode's emulator cannot run that: moto's
+# interpreter (5.2) fails any states:startExecution task with States.Runtime.
+def create_machine() -> State:
+    failed = catch_all("RecordFailure", "$.error")
+    rollback_failed = catch_all("RollbackFailed", "$.rollback_error")
+    return machine(
+        "Daskyard create: the six setup steps of a Dask cluster on ECS. Any failure records "
+        "the reason, then this execution removes what was made (the teardown states) and "
+        "ends failed; or, when a destroy request stopped it, leaves that to the destroy "
+        "machine. An hour for the create and an hour for its rollback.",
+        7200,
+        {
+            "Foundation": parallel(
+                "Steps 1, 3+4+2 and 5 do not depend on each other.",
+                chain("GenerateSecurityKey"),
+                chain("ArrangeNetwork", "EstablishSharedDrive", "WaitForSharedDrive",
+                      "SetUpEcsCluster"),
+                {**chain("PrepareImages"),
+                 "ImageBuildTimedOut": fail(
+                     "ImageBuildTimeout", "the images were not built within 30 minutes; see "
+                     "the CodeBuild project's logs")},
+                then="RegisterTaskDefinitions", catch=failed),
+            **chain("RegisterTaskDefinitions", "StartScheduler",
+                    then="AwaitSchedulerStartWorkers", catch=failed),
+            "AwaitSchedulerStartWorkers": parallel(
+                "Workers start while the scheduler does: they wait for its address in SSM "
+                "themselves.",
+                chain("WaitForScheduler"),
+                chain("StartWorkers"),
+                then="PublishEndpoints", catch=failed),
+            **chain("PublishEndpoints", catch=failed),
+            **chain("RecordFailure", then="RollBackOrStop"),
+            "RollBackOrStop": {
+                "Type": "Choice",
+                "Comment": "A destroy request that stopped the create runs the destroy "
+                           "machine itself; two teardowns of one cluster would race.",
+                "Choices": [{"Variable": "$.rollback.rollback", "BooleanEquals": True,
+                             "Next": "MarkDeleting"}],
+                "Default": "CreateStopped"},
+            **teardown("MarkRolledBack", then="CreateFailed", catch=rollback_failed),
+            "CreateFailed": fail(
+                "ClusterCreateFailed", "The create failed; what it made has been removed. "
+                "The cluster record holds the reason."),
+            "CreateStopped": fail(
+                "ClusterCreateStopped", "A destroy request stopped the create; the destroy "
+                "machine removes what was made."),
+            **chain("RollbackFailed", then="RollbackEndedFailed"),
+            "RollbackEndedFailed": fail(
+                "ClusterRollbackFailed", "The create failed and removing what it made failed "
+                "too; the cluster record (DELETE_FAILED) holds the rollback's reason. A "
+                "destroy finishes the removal: it is idempotent."),
+        })
+
+
+def destroy_machine() -> State:
+    failed = catch_all("DestroyFailed", "$.error")
+    return machine(
+        "Daskyard destroy: every delete twin in reverse order. Idempotent: what is gone is "
+        "done. Ends by marking the cluster $.final_status.",
+        3600,
+        {
+            **teardown("MarkDone", then=None, catch=failed),
+            **chain("DestroyFailed", then="DestroyEndedFailed"),
+            "DestroyEndedFailed": fail(
+                "ClusterDestroyFailed", "The destroy failed; the cluster record holds the "
+                "reason. Run it again: it is idempotent."),
+        })
+
+
+MACHINES = {"create_cluster": create_machine, "destroy_cluster": destroy_machine}
+
+
+def render() -> dict[str, str]:
+    """Each machine's file name (in the loader's ASL_DIR) and its text."""
+    return {f"{name}.asl.json": json.dumps(build(), indent=2) + "\n"
+            for name, build in MACHINES.items()}
+
+
+def main(argv: Sequence[str]) -> int:
+    check = list(argv) == ["--check"]
+    if argv and not check:
+        print("usage: python -m deploy.asl [--check]", file=sys.stderr)
+        return 2
+    stale = []
+    for filename, text in render().items():
+        path = loader.ASL_DIR / filename
+        if path.exists() and path.read_bytes() == text.encode():
+            continue
+        if check:
+            stale.append(path)
+        else:
+            path.write_bytes(text.encode())
+            print(f"wrote {path}")
+    for path in stale:
+        print(f"{path} differs from what deploy/asl.py generates; run python -m deploy.asl",
+              file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
