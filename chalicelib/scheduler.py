@@ -1,6 +1,6 @@
 """The scheduler's address, in one place: the ECS task event handler publishes it (SSM,
 the registry, the waiting execution's task token), WaitForScheduler waits on it, and
-RemoveScheduler drops it.
+DeleteScheduler drops it.
 
 ECS delivers events at least once and not in order. An address is ordered by
 (task createdAt, detail.version): a later task beats an earlier one, and within a task

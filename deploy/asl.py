@@ -117,13 +117,13 @@ TASKS: States = dict([
          extra_payload={"status": "DELETING"},
          comment="Waits (NotReady) while a create step that began before the teardown is "
                  "still running."),
-    task("RemoveWorkers", "StartWorkers", "delete"),
-    task("RemoveScheduler", "StartScheduler", "delete"),
-    task("DeregisterTaskDefinitions", "RegisterTaskDefinitions", "delete"),
-    task("TearDownEcsCluster", "SetUpEcsCluster", "delete", retry=SETTLING),
-    task("RemoveSharedDrive", "EstablishSharedDrive", "delete", retry=SETTLING),
-    task("RemoveSecurityKey", "GenerateSecurityKey", "delete"),
-    task("RemoveNetwork", "ArrangeNetwork", "delete", retry=SETTLING,
+    task("DeleteWorkers", "StartWorkers", "delete"),
+    task("DeleteScheduler", "StartScheduler", "delete"),
+    task("DeleteTaskDefinitions", "RegisterTaskDefinitions", "delete"),
+    task("DeleteEcsCluster", "SetUpEcsCluster", "delete", retry=SETTLING),
+    task("DeleteSharedDrive", "EstablishSharedDrive", "delete", retry=SETTLING),
+    task("DeleteSecurityKey", "GenerateSecurityKey", "delete"),
+    task("DeleteNetwork", "ArrangeNetwork", "delete", retry=SETTLING,
          comment="Last: subnets and security groups can go only once no ENI uses them."),
     # Status bookkeeping.
     task("MarkDone", "RecordStatus", "mark", extra_payload={"status.$": "$.final_status"}),
@@ -133,8 +133,9 @@ TASKS: States = dict([
          result_selector={"rollback.$": "$.Payload.rollback"}, result_path="$.rollback",
          comment="Records why the create failed. Answers rollback=true when this execution "
                  "must remove what it made; false when a destroy is already running."),
-    task("MarkRolledBack", "RecordStatus", "mark",
-         extra_payload={"status": "FAILED", "error.$": "$.error"}),
+    task("MarkRolledBack", "RecordStatus", "mark", extra_payload={"status": "FAILED"},
+         comment="No error here: RecordFailure recorded the create's reason, which may be "
+                 "more than the Catch carries (an image build's)."),
     task("RollbackFailed", "RecordStatus", "mark",
          extra_payload={"status": "DELETE_FAILED", "error.$": "$.rollback_error"},
          comment="Keeps the create's reason in $.error; records why the rollback failed."),
@@ -169,19 +170,19 @@ def parallel(comment: str, *branches: States, then: str | None,
 
 
 def teardown(final: str, *, then: str | None, catch: State) -> States:
-    """MarkDeleting -> RemoveResources -> RemoveNetwork -> `final` (the mark saying how it
+    """MarkDeleting -> DeleteResources -> DeleteNetwork -> `final` (the mark saying how it
     ended) -> `then`, every state caught by `catch`. The destroy machine and the create
     machine's rollback both use it, so the two cannot drift apart."""
     return {
-        **chain("MarkDeleting", then="RemoveResources", catch=catch),
-        "RemoveResources": parallel(
+        **chain("MarkDeleting", then="DeleteResources", catch=catch),
+        "DeleteResources": parallel(
             "Services before the ECS cluster; the drive's mount targets and the key meanwhile.",
-            chain("RemoveWorkers", "RemoveScheduler", "DeregisterTaskDefinitions",
-                  "TearDownEcsCluster"),
-            chain("RemoveSharedDrive"),
-            chain("RemoveSecurityKey"),
-            then="RemoveNetwork", catch=catch),
-        **chain("RemoveNetwork", final, then=then, catch=catch),
+            chain("DeleteWorkers", "DeleteScheduler", "DeleteTaskDefinitions",
+                  "DeleteEcsCluster"),
+            chain("DeleteSharedDrive"),
+            chain("DeleteSecurityKey"),
+            then="DeleteNetwork", catch=catch),
+        **chain("DeleteNetwork", final, then=then, catch=catch),
     }
 
 

@@ -38,7 +38,9 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "request_destroy": (frozenset({S.CREATING, S.READY, S.FAILED, S.DELETE_FAILED}),
                         S.DELETING),
     "settle": (ANY, S.DELETING),  # a destroy machine's first state, the sweeper's included
-    "finish": (frozenset({S.DELETING}), None),  # to DELETED, FAILED or DELETE_FAILED
+    # To DELETED, FAILED or DELETE_FAILED; from a final status too, when the execution
+    # failed after its final mark (the failure is what the record must say then).
+    "finish": (frozenset({S.DELETING, S.DELETED, S.FAILED}), None),
 }
 # Tokens die with the create: a late event must not complete a wait of a destroyed cluster.
 CLEAR_TOKENS = {"task_token": "", "image_token": ""}

@@ -26,14 +26,23 @@ LIFECYCLE_POLICY = json.dumps({"rules": [
      "action": {"type": "expire"}}]})
 
 
+def _describe(ecr: Any, name: str) -> list[Any]:
+    try:
+        return list(ecr.describe_repositories(repositoryNames=[name])["repositories"])
+    except ClientError as exc:
+        if error_code(exc) != "RepositoryNotFoundException":
+            raise
+        return []
+
+
 def ensure_repositories(ecr: Any, names: list[str]) -> dict[str, str]:
     """The shared repositories' URIs by name, making any that are missing."""
     try:
         found = ecr.describe_repositories(repositoryNames=names)["repositories"]
-    except ClientError as exc:
+    except ClientError as exc:  # one is missing: which, only a call per name says
         if error_code(exc) != "RepositoryNotFoundException":
             raise
-        found = []
+        found = [repo for name in names for repo in _describe(ecr, name)]
     uris = {r["repositoryName"]: r["repositoryUri"] for r in found}
     for name in (n for n in names if n not in uris):
         try:

@@ -17,7 +17,7 @@ from daskyard.local.deploy import push_images
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.conftest import wait_status
 from tests.workflow.test_create_destroy import fail_after
-from tests.workflow.test_image_build import build_event, remove_tag, waiting_on_build
+from tests.workflow.test_image_build import build_event, waiting_on_build
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
              "time": "2026-11-26T02:00:00Z", "region": "us-east-1", "resources": [],
@@ -57,8 +57,10 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         call("post", "/clusters", {"name": "racer", "workers": 1,
                                    "allowed_cidrs": ["10.1.0.0/16"]})
         wait_execution(clients, call("delete", "/clusters/racer")["execution_arn"])
-        # A missing image built by CodeBuild, then destroyed by a signed webhook.
-        remove_tag(clients, rt)
+        # A missing repository (a new account) made, its image built by CodeBuild, then
+        # the cluster destroyed by a signed webhook.
+        clients.ecr.delete_repository(
+            repositoryName=naming.repository(rt.settings.ecr_prefix, "worker"), force=True)
         made = call("post", "/clusters", {"name": "built", "workers": 1,
                                           "allowed_cidrs": ["10.1.0.0/16"]})
         build = waiting_on_build(rt, "built").resources.image_build

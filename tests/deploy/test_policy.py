@@ -37,7 +37,6 @@ INDIRECT: dict[str, dict[str, str]] = {
               "ec2:RunInstances": "CreateAutoScalingGroup with a launch template",
               "iam:PassRole": "task definitions' roles, the launch template's profile",
               "iam:CreateServiceLinkedRole": "first ECS/Auto Scaling/EFS use in an account",
-              "ecr:PutLifecyclePolicy": "a repository made for the first time",
               "codebuild:BatchGetBuilds": "joining a running build (tests/workflow)",
               "ecs:UpdateService": "a retried StartScheduler/StartWorkers finds its service",
               "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)"},

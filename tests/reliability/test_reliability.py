@@ -16,23 +16,24 @@ import pytest
 
 from chalicelib import lifecycle
 from chalicelib.core.errors import Throttled
-from chalicelib.core.models import Resources, Status
-from chalicelib.core.registry import Registry
+from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
+from chalicelib.steps import StepCall
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.conftest import history, spec, wait_status
 from tests.workflow.test_create_destroy import (
     CREATE_STATES,
+    EXPECTED_RESOURCES,
     InjectedFault,
     create,
     destroy,
     fail_after,
 )
 
-DESTROY_STATES = ["MarkDeleting", "RemoveWorkers", "RemoveScheduler",
-                  "DeregisterTaskDefinitions", "TearDownEcsCluster", "RemoveSharedDrive",
-                  "RemoveSecurityKey", "RemoveNetwork", "MarkDone"]
+DESTROY_STATES = ["MarkDeleting", "DeleteWorkers", "DeleteScheduler",
+                  "DeleteTaskDefinitions", "DeleteEcsCluster", "DeleteSharedDrive",
+                  "DeleteSecurityKey", "DeleteNetwork", "MarkDone"]
 
 
 def test_a_fault_at_every_create_step_rolls_back_to_nothing(
@@ -68,7 +69,7 @@ def test_a_fault_at_every_destroy_step_is_recorded_and_a_second_destroy_finishes
         assert destroy(rt, stack)["status"] == "SUCCEEDED"
         left = leftovers(stack.clients, "demo")
         leaked += len(left)
-        recovered += (failed.status == Status.FAILED and "injected" in failed.error
+        recovered += (failed.status == Status.DELETE_FAILED and "injected" in failed.error
                       and rt.registry.require("demo").status == Status.DELETED and not left)
     reliability(len(DESTROY_STATES), recovered, leaked)
 
@@ -100,29 +101,29 @@ def test_throttling_at_every_step_of_create_and_destroy_is_retried(
 
 def test_a_crash_between_creating_a_resource_and_recording_it_leaks_nothing(
         rt: Runtime, stack: LocalMode, reliability: Any, monkeypatch: Any) -> None:
-    """Each step that makes the cluster's resources dies after making them and before
-    the registry hears of them; the rollback still finds and removes everything."""
+    """Each kind of resource: the step dies right after making it, before the registry
+    hears of it; the rollback still finds it (by its derived name) and removes it."""
     assert stack.clients is not None
-    real = Registry.end_step
-    crash_in: list[str] = []
+    real = StepCall.remember
+    crash_on: list[str] = []
 
-    def end_step(self: Registry, name: str, state: str, made: Resources) -> None:
-        if crash_in and state == crash_in[0]:
-            raise InjectedFault(f"crashed before recording what {state} made")
-        real(self, name, state, made)
+    def remember(self: StepCall, **made: Any) -> None:
+        if crash_on and crash_on[0] in made:
+            raise InjectedFault(f"crashed before recording {crash_on[0]}")
+        real(self, **made)
 
-    monkeypatch.setattr(Registry, "end_step", end_step)
-    states = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive", "SetUpEcsCluster",
-              "RegisterTaskDefinitions", "StartScheduler", "StartWorkers"]
+    monkeypatch.setattr(StepCall, "remember", remember)
+    kinds = sorted(EXPECTED_RESOURCES - {"images"})  # images are shared, not the cluster's
     recovered = leaked = 0
-    for state in states:
-        crash_in[:] = [state]
-        assert create(rt, stack)["status"] == "FAILED", state
+    for kind in kinds:
+        crash_on[:] = [kind]
+        assert create(rt, stack)["status"] == "FAILED", kind
         record = wait_status(rt, "demo", {Status.FAILED})
+        assert not getattr(record.resources, kind), "the crash came before the record"
         left = leftovers(stack.clients, "demo")
         leaked += len(left)
-        recovered += f"crashed before recording what {state} made" in record.error and not left
-    reliability(len(states), recovered, leaked)
+        recovered += f"crashed before recording {kind}" in record.error and not left
+    reliability(len(kinds), recovered, leaked)
 
 
 def test_fifty_concurrent_posts_over_ten_names_make_exactly_ten_clusters(

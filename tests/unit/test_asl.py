@@ -116,12 +116,12 @@ def test_every_placeholder_is_an_app_lambda(name: str) -> None:
 
 
 def teardown_chain(name: str) -> dict[str, Any]:
-    """MarkDeleting, RemoveResources and RemoveNetwork as `name` has them, without what
+    """MarkDeleting, DeleteResources and DeleteNetwork as `name` has them, without what
     differs by design: where failures go (each machine's own handler) and the final mark
-    RemoveNetwork leads to."""
+    DeleteNetwork leads to."""
     states = load(name)["States"]
-    chain = {n: dict(states[n]) for n in ("MarkDeleting", "RemoveResources", "RemoveNetwork")}
-    assert chain["RemoveNetwork"].pop("Next") == FINAL_MARKS[name]
+    chain = {n: dict(states[n]) for n in ("MarkDeleting", "DeleteResources", "DeleteNetwork")}
+    assert chain["DeleteNetwork"].pop("Next") == FINAL_MARKS[name]
     handlers = {c.pop("Next") for s in chain.values() for c in s.pop("Catch")}
     assert len(handlers) == 1, handlers
     return chain

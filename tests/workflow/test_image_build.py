@@ -28,7 +28,7 @@ def waiting_on_build(rt: Runtime, name: str, timeout: float = 60) -> ClusterReco
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = rt.registry.require(name)
-        if record.image_token and record.resources.get("image_build"):
+        if record.image_token and record.resources.image_build:
             return record
         time.sleep(0.1)
     raise AssertionError(f"{name} never waited on an image build: {rt.registry.get(name)}")
