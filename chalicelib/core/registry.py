@@ -69,6 +69,14 @@ def _record(item: dict[str, Any]) -> ClusterRecord:
     return ClusterRecord.model_validate({k: _plain(_de.deserialize(v)) for k, v in item.items()})
 
 
+def _made(resources: Resources) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, paths) setting each kind `resources` set, one by one: a step never
+    overwrites what another step recorded."""
+    made = resources.model_dump(mode="json", exclude_unset=True)
+    return ({f":m{i}": v for i, v in enumerate(made.values())},
+            {f"resources.{k}": f":m{i}" for i, k in enumerate(made)})
+
+
 def _conditional_failure(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
@@ -181,16 +189,13 @@ class Registry:
 
     def end_step(self, name: str, state: str, resources: Resources) -> None:
         """The step has ended: what it made (all of `resources` it set) and no lease."""
-        made = resources.model_dump(mode="json", exclude_unset=True)
-        self._write(name, remove=(f"inflight.{state}",),
-                    values={f":m{i}": v for i, v in enumerate(made.values())},
-                    paths={f"resources.{k}": f":m{i}" for i, k in enumerate(made)})
+        values, paths = _made(resources)
+        self._write(name, remove=(f"inflight.{state}",), values=values, paths=paths)
 
     def record_resources(self, name: str, resources: Resources) -> None:
         """Write what a step made the moment it exists, before the step goes on."""
-        made = resources.model_dump(mode="json", exclude_unset=True)
-        self._write(name, values={f":m{i}": v for i, v in enumerate(made.values())},
-                    paths={f"resources.{k}": f":m{i}" for i, k in enumerate(made)})
+        values, paths = _made(resources)
+        self._write(name, values=values, paths=paths)
 
     def await_images(self, name: str, token: str) -> None:
         """PrepareImages waits on an image build: its token, stored before the build starts."""
