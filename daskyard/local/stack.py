@@ -62,6 +62,11 @@ class LocalMode:
                  root: Path | None = None) -> None:
         os.environ.update(LOCAL_ENV)
         self.app = load_app()
+        # The Lambdas' logger may exist from before the environment was set (an import
+        # of chalicelib): give it the level local mode runs at.
+        from chalicelib.core.observability import logger
+
+        logger.setLevel(LOCAL_ENV["POWERTOOLS_LOG_LEVEL"])
         self.router = LambdaRouter(self.app)
         self.emulator = Emulator(self.router, port=port)
         self.time_scale = time_scale
