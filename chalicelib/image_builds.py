@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core.aws import Clients
+from chalicelib.core.models import ClusterRecord
 from chalicelib.core.registry import Registry
 
 DONE_OK = "SUCCEEDED"
@@ -37,18 +38,20 @@ def start_or_join(codebuild: Any, project: str, tag: str) -> str:
         {"name": "IMAGE_TAG", "value": tag, "type": "PLAINTEXT"}])["build"]["id"])
 
 
-def finish(clients: Clients, registry: Registry, cluster: str, token: str, status: str,
+def finish(clients: Clients, registry: Registry, record: ClusterRecord, status: str,
            build: str) -> bool:
     """End one cluster's wait, once: the token is cleared in a conditional update first,
     so two deliveries of the event cannot both send. A failure's reason is recorded here
     too, as not every Step Functions implementation keeps a task failure's cause."""
     cause = f"image build {build} ended {status}; see its CodeBuild logs"
     error = "" if status == DONE_OK else f"ImageBuildFailed: {cause}"
-    if not registry.finish_image_build(cluster, token, error):
+    token = record.image_token
+    if not registry.finish_image_build(record.name, token, error):
         return False
     try:
         if status == DONE_OK:
-            clients.sfn.send_task_success(taskToken=token, output=json.dumps({"build": build}))
+            clients.sfn.send_task_success(taskToken=token,
+                                          output=json.dumps(record.resources.images))
         else:
             clients.sfn.send_task_failure(taskToken=token, error="ImageBuildFailed",
                                           cause=cause)
@@ -67,5 +70,5 @@ def handle_build_event(detail: dict[str, Any], clients: Clients, registry: Regis
         return f"ignored {status}"
     ended = [r.name for r in registry.list()
              if r.image_token and r.resources.image_build == build
-             and finish(clients, registry, r.name, r.image_token, status, build)]
+             and finish(clients, registry, r, status, build)]
     return f"{status}: {', '.join(ended) or 'no cluster waiting'}"

@@ -97,15 +97,22 @@ TASKS: States = dict([
     # The create steps.
     task("GenerateSecurityKey", "GenerateSecurityKey", "create"),
     task("ArrangeNetwork", "ArrangeNetwork", "create"),
-    task("EstablishSharedDrive", "EstablishSharedDrive", "create", retry=SETTLING),
-    task("WaitForSharedDrive", "EstablishSharedDrive", "wait", retry=SETTLING),
+    task("EstablishSharedDrive", "EstablishSharedDrive", "create", retry=SETTLING,
+         result_selector={"file_system.$": "$.Payload.file_system"}, result_path="$.drive"),
+    task("WaitForSharedDrive", "EstablishSharedDrive", "wait", retry=SETTLING,
+         extra_payload={"file_system.$": "$.drive.file_system"}),
     task("SetUpEcsCluster", "SetUpEcsCluster", "create"),
     task("PrepareImages", "PrepareImages", "create", token=True, timeout=1800,
+         result_path="$.images",
          catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error",
                  "Next": "ImageBuildTimedOut"}],
          comment="Ends at once when the image tag is in ECR; else when its CodeBuild build "
                  "ends (event callback)."),
-    task("RegisterTaskDefinitions", "RegisterTaskDefinitions", "create"),
+    task("RegisterTaskDefinitions", "RegisterTaskDefinitions", "create",
+         extra_payload={"images.$": "$.foundation[*].images"},
+         comment="Gets the image URIs from PrepareImages through the state, not the "
+                 "registry. A wildcard, not [2]: it is a one-item list in every JSONPath "
+                 "implementation, where an index is not."),
     task("StartScheduler", "StartScheduler", "create"),
     task("WaitForScheduler", "WaitForScheduler", "create", token=True, timeout=600,
          result_path="$.scheduler",
@@ -160,12 +167,16 @@ def chain(*names: str, then: str | None = None, catch: State | None = None) -> S
     return {name: link(TASKS[name], nxt, catch) for name, nxt in zip(names, nexts, strict=True)}
 
 
-def parallel(comment: str, *branches: States, then: str | None,
-             catch: State | None) -> State:
-    """Branches run at once, each starting at its first state; their output is dropped."""
+def parallel(comment: str, *branches: States, then: str | None, catch: State | None,
+             result_selector: Mapping[str, str] | None = None,
+             result_path: str | None = None) -> State:
+    """Branches run at once, each starting at its first state. Their output (an array,
+    one per branch) is dropped unless `result_selector` picks from it for `result_path`."""
     state: State = {"Type": "Parallel", "Comment": comment,
-                    "Branches": [{"StartAt": next(iter(b)), "States": b} for b in branches],
-                    "ResultPath": None}
+                    "Branches": [{"StartAt": next(iter(b)), "States": b} for b in branches]}
+    if result_selector:
+        state["ResultSelector"] = dict(result_selector)
+    state["ResultPath"] = result_path
     return link(state, then, catch)
 
 
@@ -214,7 +225,8 @@ def create_machine() -> State:
                  "ImageBuildTimedOut": fail(
                      "ImageBuildTimeout", "the images were not built within 30 minutes; see "
                      "the CodeBuild project's logs")},
-                then="RegisterTaskDefinitions", catch=failed),
+                then="RegisterTaskDefinitions", catch=failed,
+                result_path="$.foundation"),
             **chain("RegisterTaskDefinitions", "StartScheduler",
                     then="AwaitSchedulerStartWorkers", catch=failed),
             "AwaitSchedulerStartWorkers": parallel(

@@ -183,3 +183,6 @@ class StepEvent(BaseModel):
     token: str | None = None
     status: Status | None = None
     error: dict[str, Any] | None = None
+    # What earlier states made, carried by the machine's state instead of the registry.
+    file_system: str = ""
+    images: list[dict[str, str]] = Field(default_factory=list)  # one item: role -> URI

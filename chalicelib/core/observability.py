@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 SERVICE = "daskyard"
 NAMESPACE = "Daskyard"
@@ -38,6 +39,8 @@ def tracing() -> bool:
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """One EMF metric; dimensions (e.g. the failed step) get a metric line of their own,
     so they never mix with the function-wide ones."""
+    if is_metrics_disabled():  # nothing kept that no flush will ever clear
+        return
     if not dimensions:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         return
@@ -48,7 +51,8 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
 
 
 def seconds(name: str, value: float) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
 
 
 def instrument(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -67,7 +67,8 @@ class StepCall:
         """What this step made; later steps of this invocation see it at once."""
         for kind, value in made.items():
             setattr(self.made, kind, value)
-            setattr(self.record.resources, kind, value)
+            if self.loaded is not None:
+                setattr(self.loaded.resources, kind, value)
 
 
 def _needed(value: T | None, kind: str) -> T:

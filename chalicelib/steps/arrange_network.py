@@ -20,22 +20,24 @@ LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
 def _vpc_and_subnets(rt: Runtime, call: StepCall) -> tuple[str, list[str]]:
+    """The stage's VPC and subnets, or else the default VPC's default subnets (AWS makes
+    one per availability zone there), found in one call."""
     ec2, settings = rt.clients.ec2, rt.settings
-    if settings.vpc_id:
-        vpc = settings.vpc_id
-    else:
-        vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
-        if not vpcs:
-            raise InvalidRequest("no default VPC: set DASKYARD_VPC_ID and DASKYARD_SUBNET_IDS")
-        vpc = vpcs[0]["VpcId"]
-    if settings.subnet_ids:
-        return vpc, settings.subnet_ids
-    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    if settings.vpc_id and settings.subnet_ids:
+        return settings.vpc_id, settings.subnet_ids
+    if settings.subnet_ids:  # their VPC is theirs
+        found = ec2.describe_subnets(SubnetIds=settings.subnet_ids)["Subnets"]
+        return str(found[0]["VpcId"]), settings.subnet_ids
+    where = ({"Name": "vpc-id", "Values": [settings.vpc_id]} if settings.vpc_id
+             else {"Name": "default-for-az", "Values": ["true"]})
+    subnets = ec2.describe_subnets(Filters=[where])["Subnets"]
+    if not subnets:
+        raise InvalidRequest("no default VPC subnets: set DASKYARD_VPC_ID and DASKYARD_SUBNET_IDS")
     # One subnet per availability zone: EFS allows one mount target per zone.
     by_zone: dict[str, str] = {}
-    for sn in sorted(subnets, key=lambda x: x["SubnetId"]):
-        by_zone.setdefault(sn["AvailabilityZone"], sn["SubnetId"])
-    return vpc, sorted(by_zone.values())[:3]
+    for subnet in sorted(subnets, key=lambda x: x["SubnetId"]):
+        by_zone.setdefault(subnet["AvailabilityZone"], subnet["SubnetId"])
+    return str(subnets[0]["VpcId"]), sorted(by_zone.values())[:3]
 
 
 def find_group(rt: Runtime, call: StepCall) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
-from chalicelib.core.errors import NotReady
+from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.models import Drive
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
@@ -76,7 +76,9 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
 
 def wait(rt: Runtime, call: StepCall) -> StepResult:
     """Mount targets take a minute or two to become available; NotReady is retried."""
-    fs_id = call.drive.file_system
+    fs_id = call.event.file_system
+    if not fs_id:
+        raise InvalidRequest("WaitForSharedDrive needs the file system EstablishSharedDrive made")
     pending = [mt["MountTargetId"] for mt in
                rt.clients.efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
                if mt["LifeCycleState"] != "available"]

@@ -76,11 +76,10 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
             if error_code(exc) != "ImageNotFoundException":
                 raise
             missing.append(f"{name}:{tag}")
-    call.remember(images=images)
-    if not missing:
-        rt.registry.record_resources(call.cluster, call.made)
+    if not missing:  # the images go on in the machine's state (RegisterTaskDefinitions)
         rt.clients.sfn.send_task_success(taskToken=token, output=json.dumps(images))
         return images
+    call.remember(images=images)  # the build's end event sends them on
     project = rt.settings.image_build_project
     if not project:
         raise ImageMissing(f"{', '.join(missing)} not in ECR and no image build project "

@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
+from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 
@@ -29,10 +30,10 @@ def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
 
 
 def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
-    res, cluster = call.record.resources, call.cluster
+    cluster = call.cluster
     cpu, memory = _size(rt, call, role)
     definition: dict[str, Any] = {
-        "name": role, "image": res.images[role], "essential": True,
+        "name": role, "image": call.made.images[role], "essential": True,
         "command": [role], "cpu": cpu, "memoryReservation": memory,
         "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]],
         "environment": [
@@ -48,12 +49,17 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
         "user": "1000:1000",
     }
     if role == "notebook":
-        definition["secrets"] = [{"name": "JUPYTER_TOKEN", "valueFrom": res.token_secret}]
+        token = call.record.resources.token_secret
+        definition["secrets"] = [{"name": "JUPYTER_TOKEN", "valueFrom": token}]
     return definition
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     cluster, settings, logs = call.cluster, rt.settings, rt.clients.logs
+    found = call.event.images
+    if len(found) != 1 or set(found[0]) != set(naming.ROLES):
+        raise InvalidRequest("RegisterTaskDefinitions needs the images PrepareImages found")
+    call.remember(images=found[0])  # the record lists what the cluster runs
     tags = naming.tags(cluster)
     try:
         logs.create_log_group(logGroupName=naming.log_group(cluster), tags=tags)

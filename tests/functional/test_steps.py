@@ -56,7 +56,9 @@ def test_drive_is_encrypted_tagged_and_deleted(rt: Runtime, clients: Clients,
     fs = clients.efs.describe_file_systems(FileSystemId=out["file_system"])["FileSystems"][0]
     assert fs["Encrypted"] is True
     assert tags_of(fs["Tags"])["daskyard:cluster"] == "demo"
-    assert establish_shared_drive.wait(rt, step) == {"file_system": out["file_system"]}
+    waiting = StepCall(StepEvent(action="wait", cluster="demo", file_system=out["file_system"]),
+                       rt.registry)
+    assert establish_shared_drive.wait(rt, waiting) == {"file_system": out["file_system"]}
     establish_shared_drive.delete(rt, call(rt))
     assert clients.efs.describe_file_systems()["FileSystems"] == []
     establish_shared_drive.delete(rt, call(rt))  # already gone is fine

@@ -19,6 +19,7 @@ def emf_lines(out: str) -> list[dict[str, Any]]:
 def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    observability.metrics.clear_metrics()
 
 
 def test_a_handler_wrapped_by_instrument_flushes_its_metrics(
@@ -44,3 +45,12 @@ def test_a_failure_metric_carries_the_step_as_its_own_dimension(
     [line] = emf_lines(capsys.readouterr().out)
     assert line["step"] == "StartWorkers"
     assert any("step" in dims for dims in line["_aws"]["CloudWatchMetrics"][0]["Dimensions"])
+
+
+def test_nothing_is_kept_or_printed_when_metrics_are_off(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    observability.count("ClustersReady")
+    observability.count("ClustersFailed", step="StartWorkers")
+    assert observability.metrics.metric_set == {}
+    assert emf_lines(capsys.readouterr().out) == []
