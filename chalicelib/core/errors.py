@@ -44,6 +44,12 @@ class PayloadTooLarge(InvalidRequest):
     STATUS_CODE = 413
 
 
+class UnsupportedMediaType(InvalidRequest):
+    """A body not declared as the JSON the route takes."""
+
+    STATUS_CODE = 415
+
+
 class Unauthorized(DaskyardError):
     """A missing, bad or expired signature."""
 

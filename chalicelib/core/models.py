@@ -10,7 +10,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.core.naming import CLUSTER_NAME
-from chalicelib.core.settings import FARGATE_SIZES, Settings
+from chalicelib.core.settings import (
+    EC2_SIZES,
+    FARGATE_SIZES,
+    MAX_GROUP_RULES,
+    MAX_SERVICE_TASKS,
+    Settings,
+)
 
 
 class Status(StrEnum):
@@ -33,11 +39,12 @@ class ClusterSpec(Strict):
     """A create request, checked against the stage limits by `check_limits`."""
 
     name: Annotated[str, Field(pattern=CLUSTER_NAME.pattern)]
-    workers: Annotated[int, Field(ge=0)] = 2
-    worker_cpu: int = 1024
-    worker_memory: int = 4096
+    workers: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)] = 2
+    worker_cpu: Annotated[int, Field(ge=128, le=max(FARGATE_SIZES))] = 1024
+    # MiB; when not given, 4096, or on EC2 what the instance type offers up to that.
+    worker_memory: Annotated[int, Field(ge=512, le=max(FARGATE_SIZES[max(FARGATE_SIZES)]))] = 4096
     launch_type: Literal["FARGATE", "FARGATE_SPOT", "EC2"] = "FARGATE"
-    instance_type: str = "t3.medium"
+    instance_type: Annotated[str, Field(max_length=32)] = "t3.medium"
     notebook: bool = False
     allowed_cidrs: list[str] = Field(default_factory=list)
     teardown: Literal["nightly", "never"] = "nightly"
@@ -61,13 +68,41 @@ class ClusterSpec(Strict):
             raise ValueError("ttl_hours cannot be combined with teardown='never'")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_memory(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("launch_type") == "EC2" \
+                and "worker_memory" not in data:
+            fits = EC2_SIZES.get(str(data.get("instance_type", "t3.medium")), (0, 4096))[1]
+            return {**data, "worker_memory": min(4096, fits)}
+        return data
+
     @model_validator(mode="after")
-    def _fargate_size(self) -> ClusterSpec:
-        if self.launch_type != "EC2" and self.worker_memory not in FARGATE_SIZES.get(
-                self.worker_cpu, []):
+    def _worker_size(self) -> ClusterSpec:
+        if self.launch_type != "EC2":
+            if self.worker_memory not in FARGATE_SIZES.get(self.worker_cpu, []):
+                raise ValueError(
+                    f"worker_cpu={self.worker_cpu} with worker_memory={self.worker_memory} is "
+                    f"not a Fargate size; valid CPU values are {sorted(FARGATE_SIZES)}")
+            return self
+        if self.instance_type not in EC2_SIZES:
+            raise ValueError(f"instance_type: one of {', '.join(EC2_SIZES)}")
+        cpu, memory = EC2_SIZES[self.instance_type]
+        if self.worker_cpu > cpu or self.worker_memory > memory:
             raise ValueError(
-                f"worker_cpu={self.worker_cpu} with worker_memory={self.worker_memory} is not a "
-                f"Fargate size; valid CPU values are {sorted(FARGATE_SIZES)}")
+                f"a worker of worker_cpu={self.worker_cpu}, worker_memory={self.worker_memory} "
+                f"does not fit a {self.instance_type} (at most {cpu} CPU units, {memory} MiB)")
+        return self
+
+    @model_validator(mode="after")
+    def _group_rules(self) -> ClusterSpec:
+        """Each CIDR opens Jupyter and the scheduler's ports (and SSH on EC2), one rule
+        each, beside the rule for traffic within the group: all must fit one group."""
+        ports = 3 if self.launch_type == "EC2" else 2
+        most = (MAX_GROUP_RULES - 1) // ports
+        if len(self.allowed_cidrs) > most:
+            raise ValueError(f"allowed_cidrs: at most {most} for a {self.launch_type} cluster "
+                             f"(a security group holds {MAX_GROUP_RULES} inbound rules)")
         return self
 
     def check_limits(self, settings: Settings) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -21,6 +22,8 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 SERVICE = "daskyard"
 NAMESPACE = "Daskyard"
 
+# Most invocations emit no metric; that is not worth a warning in every log.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 

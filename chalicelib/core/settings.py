@@ -26,6 +26,21 @@ FARGATE_SIZES: dict[int, list[int]] = {
 }
 
 
+# EC2 instance types a stage may allow -> (CPU units, MiB an ECS task can reserve there):
+# the instance's memory less 256 MiB for the OS and the ECS agent (the ECS-optimized AMI
+# registers a little less than the instance has; a task asking for all of it never runs).
+EC2_SIZES: dict[str, tuple[int, int]] = {
+    "t3.medium": (2048, 4096 - 256),
+    "t3.large": (2048, 8192 - 256),
+    "m5.large": (2048, 8192 - 256),
+    "m5.xlarge": (4096, 16384 - 256),
+    "c5.xlarge": (4096, 8192 - 256),
+}
+# AWS limits no request may pass: tasks per ECS service, inbound rules per security group.
+MAX_SERVICE_TASKS = 5000
+MAX_GROUP_RULES = 60
+
+
 class Settings(BaseModel):
     stage: str = "dev"
     region: str = "us-east-1"

@@ -9,6 +9,7 @@ from typing import Any
 from chalice import Blueprint, IAMAuthorizer, Response
 from chalice.app import CaseInsensitiveMapping
 
+from chalicelib.core.errors import UnsupportedMediaType
 from chalicelib.core.runtime import runtime
 from chalicelib.triggers import api
 
@@ -22,6 +23,15 @@ def _body() -> bytes | None:
     return raw.encode() if isinstance(raw, str) else raw
 
 
+def _json_body() -> bytes | None:
+    """The body of a route that takes JSON, declared so: Chalice (as API Gateway) takes a
+    request without a Content-Type for JSON, which would parse whatever was sent."""
+    declared = _headers().get("content-type", "").split(";", 1)[0].strip().lower()
+    if declared != "application/json":
+        raise UnsupportedMediaType("Content-Type: must be application/json")
+    return _body()
+
+
 def _headers() -> CaseInsensitiveMapping:
     request = bp.current_request
     return request.headers if request is not None else CaseInsensitiveMapping({})
@@ -33,7 +43,7 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 
 @bp.route("/clusters", methods=["POST"], authorizer=iam)
 def create_cluster() -> Response:
-    return _json(api.create(runtime(), _body()), 202)
+    return _json(api.create(runtime(), _json_body()), 202)
 
 
 @bp.route("/clusters", methods=["GET"], authorizer=iam)
@@ -48,7 +58,7 @@ def get_cluster(name: str) -> Response:
 
 @bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
 def scale_cluster(name: str) -> Response:
-    return _json(api.scale(runtime(), name, _body()))
+    return _json(api.scale(runtime(), name, _json_body()))
 
 
 @bp.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)
@@ -68,5 +78,5 @@ def slack_command() -> Response:
 def webhook() -> Response:
     from chalicelib.triggers import webhooks
 
-    answer = webhooks.handle(runtime(), _body(), _headers(), bp.lambda_context)
+    answer = webhooks.handle(runtime(), _json_body(), _headers(), bp.lambda_context)
     return _json(answer.body, answer.status)

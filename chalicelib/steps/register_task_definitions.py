@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.runtime import Runtime
+from chalicelib.core.settings import EC2_SIZES
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 
 LEASED = True  # its create makes the cluster's resources (see run_step)
@@ -24,9 +25,13 @@ PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
 
 
 def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
+    spec = call.spec
     if role == "worker":
-        return call.spec.worker_cpu, call.spec.worker_memory
-    return SCHEDULER_SIZE if role == "scheduler" else NOTEBOOK_SIZE
+        return spec.worker_cpu, spec.worker_memory
+    cpu, memory = SCHEDULER_SIZE if role == "scheduler" else NOTEBOOK_SIZE
+    if spec.launch_type == "EC2":  # a task asking for more than the instance offers never runs
+        memory = min(memory, EC2_SIZES[spec.instance_type][1])
+    return cpu, memory
 
 
 def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:

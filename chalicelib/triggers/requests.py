@@ -41,13 +41,26 @@ def validate(model: type[M], data: Any) -> M:
         raise InvalidRequest(describe(exc)) from exc
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats: which of two values a parser keeps
+    differs between parsers, and a signature covers both."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise InvalidRequest(f"body: the key {key!r} appears more than once")
+        seen[key] = value
+    return seen
+
+
 def parse(model: type[M], body: bytes | None) -> M:
     """A JSON object body as `model`."""
     if body is None or not body.strip():
         raise InvalidRequest("body: a JSON object is required")
     check_size(body)
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_unique_keys)
+    except RecursionError as exc:  # the size limit still lets 16 KiB of brackets through
+        raise InvalidRequest("body: nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"body: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):

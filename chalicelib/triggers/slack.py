@@ -37,7 +37,9 @@ USAGE = """Usage:
 `{c} ls` list live clusters
 `{c} status NAME` show one cluster
 `{c} help` this text"""
-TTL = re.compile(r"^(\d{1,3})h?$")
+TTL = re.compile(r"([0-9]{1,3})h?")  # fullmatch: "$" would let "8\n" through
+# ASCII digits only: str.isdigit() takes "²", which int() then refuses.
+COUNT = re.compile(r"[0-9]{1,4}")
 YES = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 
 
@@ -149,7 +151,7 @@ def one_name(args: list[str]) -> str:
 
 
 def two_args(args: list[str]) -> tuple[str, int]:
-    if len(args) != 2 or not args[1].isdigit():
+    if len(args) != 2 or not COUNT.fullmatch(args[1]):
         raise Usage("give a cluster name and a number of workers")
     return check_name(args[0]), int(args[1])
 
@@ -163,11 +165,11 @@ def up_spec(args: list[str], default_cidrs: list[str]) -> ClusterSpec:
         key, sep, value = option.partition("=")
         if not sep:
             raise Usage(f"{option!r}: options are key=value")
-        if key == "workers" and value.isdigit():
+        if key == "workers" and COUNT.fullmatch(value):
             values["workers"] = int(value)
         elif key == "notebook" and value.lower() in YES:
             values["notebook"] = YES[value.lower()]
-        elif key == "ttl" and (match := TTL.match(value)):
+        elif key == "ttl" and (match := TTL.fullmatch(value)):
             values["ttl_hours"] = int(match.group(1))
         elif key == "teardown" and value in ("nightly", "never"):
             values["teardown"] = value
