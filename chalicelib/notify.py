@@ -1,21 +1,23 @@
 """Announce a cluster's outcome (READY, FAILED, DELETED) to whoever asked: a Slack
 response_url (Block Kit, through slack_sdk) or a webhook's callback_url (JSON, signed
 like the requests we accept). Announcing never fails the step that calls it, and the
-URLs, which are capabilities, are never logged."""
+URLs, which are capabilities, are never logged. Every post goes through callbacks.post:
+public addresses only, no redirects, bounded in time."""
 
 from __future__ import annotations
 
 import json
-import urllib.request
+import time
 from typing import Any
 
-from chalicelib.core import signing
+from chalicelib.core import callbacks, signing
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import ClusterRecord, Status
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import Settings
 
-TIMEOUT = 5  # seconds; a step Lambda must not hang on someone else's endpoint
+TIMEOUT = 5  # seconds per post; a step Lambda must not hang on someone else's endpoint
+DEADLINE = 10  # seconds for all of a record's posts together
 
 
 def summary(record: ClusterRecord) -> str:
@@ -44,38 +46,40 @@ def slack_blocks(record: ClusterRecord) -> list[Any]:
 
 
 def announce(clients: Clients, settings: Settings, record: ClusterRecord) -> int:
-    """Post the record's outcome to each target; returns how many posts succeeded."""
-    sent = 0
+    """Post the record's outcome to each target within one deadline; returns how many
+    posts succeeded. A refused, failing or slow target changes nothing else."""
+    sent, deadline = 0, time.monotonic() + DEADLINE
     for target in record.notify:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            logger.warning("announce out of time", cluster=record.name, kind=target.kind)
+            break
         try:
-            if target.kind == "slack":
-                ok = post_slack(target.url, record)
-            else:
-                ok = post_callback(clients, settings, target.url, record)
+            body, headers = (slack_message(record) if target.kind == "slack"
+                             else signed_event(clients, settings, record))
+            status = callbacks.post(target.url, body, headers, settings, min(TIMEOUT, left))
         except Exception as exc:
             logger.warning("announce failed", cluster=record.name, kind=target.kind,
                            error=type(exc).__name__)
             continue
-        if ok:
+        if status < 300:
             sent += 1
         else:
-            logger.warning("announce refused", cluster=record.name, kind=target.kind)
+            logger.warning("announce refused", cluster=record.name, kind=target.kind,
+                           status=status)
     return sent
 
 
-def post_slack(url: str, record: ClusterRecord) -> bool:
-    from slack_sdk.webhook import WebhookClient  # imported when used: a cold start saver
-
-    response = WebhookClient(url, timeout=TIMEOUT).send(
-        text=summary(record), blocks=slack_blocks(record), response_type="ephemeral",
-        replace_original=False)
-    return bool(response.status_code < 300)
+def slack_message(record: ClusterRecord) -> tuple[bytes, dict[str, str]]:
+    """What slack_sdk's WebhookClient would send, posted through callbacks.post."""
+    body = {"text": summary(record), "blocks": [b.to_dict() for b in slack_blocks(record)],
+            "response_type": "ephemeral", "replace_original": False}
+    return json.dumps(body).encode(), {"Content-Type": "application/json;charset=utf-8"}
 
 
-def post_callback(clients: Clients, settings: Settings, url: str, record: ClusterRecord) -> bool:
+def signed_event(clients: Clients, settings: Settings,
+                 record: ClusterRecord) -> tuple[bytes, dict[str, str]]:
     body = json.dumps({"event": f"cluster.{record.status.value.lower()}",
                        "cluster": record.public()}).encode()
-    headers = signing.signed_headers(signing.secret(clients, settings.webhook_secret_id), body)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-        return bool(response.status < 300)
+    key = signing.secret(clients, settings.webhook_secret_id)
+    return body, signing.signed_headers(key, body)

@@ -73,6 +73,8 @@ class Settings(BaseModel):
     slack_response_prefix: str = "https://hooks.slack.com/"
     # Webhook callbacks must be https unless this is set (local mode only).
     allow_http_callbacks: bool = False
+    # Callbacks to private, loopback and link-local addresses (local mode only).
+    allow_private_callbacks: bool = False
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 

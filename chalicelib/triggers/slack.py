@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.signature import SignatureVerifier
 
 from chalicelib import lifecycle
-from chalicelib.core import signing
+from chalicelib.core import callbacks, signing
 from chalicelib.core.errors import DaskyardError, InvalidRequest, Unauthorized
 from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
 from chalicelib.core.observability import logger
@@ -90,6 +90,7 @@ def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
     command = validate(SlashCommand, form)
     if not command.response_url.startswith(rt.settings.slack_response_prefix):
         raise InvalidRequest(f"response_url: must start with {rt.settings.slack_response_prefix}")
+    callbacks.check(command.response_url, rt.settings, "response_url")
     logger.info("slack command", user=command.user_id, team=command.team_id,
                 text=command.text[:200], retry=headers.get(RETRY))
     try:

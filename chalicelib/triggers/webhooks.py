@@ -5,15 +5,14 @@ does nothing again."""
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel
 
 from chalicelib import lifecycle
-from chalicelib.core import signing
-from chalicelib.core.errors import InvalidRequest, RequestInProgress
+from chalicelib.core import callbacks, signing
+from chalicelib.core.errors import RequestInProgress
 from chalicelib.core.models import ClusterSpec, Notify, Strict
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.core.observability import logger
@@ -58,13 +57,7 @@ class WebhookRequest(RootModel[Annotated[CreateHook | DestroyHook | ScaleHook,
 def callback(url: str | None, settings: Settings) -> list[Notify]:
     if url is None:
         return []
-    parts = urllib.parse.urlsplit(url)
-    schemes = ("https", "http") if settings.allow_http_callbacks else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise InvalidRequest(f"callback_url: must be an {' or '.join(schemes)} URL")
-    if parts.username or parts.password:
-        raise InvalidRequest("callback_url: must not carry credentials")
-    return [Notify(kind="webhook", url=url)]
+    return [Notify(kind="webhook", url=callbacks.check(url, settings))]
 
 
 def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],

@@ -101,6 +101,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         "DASKYARD_ALLOWED_INSTANCE_TYPES": "t3.medium,t3.large",
         # Slack and webhook callbacks go to receivers on this machine.
         "DASKYARD_ALLOW_HTTP_CALLBACKS": "true",
+        "DASKYARD_ALLOW_PRIVATE_CALLBACKS": "true",
         "DASKYARD_SLACK_RESPONSE_PREFIX": "http://127.0.0.1:",
         **(extra_env or {}),
     }
