@@ -1,11 +1,13 @@
 """The AWS emulator: a moto server on 127.0.0.1, in this process, with state machine
 execution on, and each Lambda invocation (and each event matched to a Lambda target)
-routed to the Chalice handler in-process."""
+routed to the Chalice handler in-process by the MotoAdapter."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -63,39 +65,132 @@ class LambdaRouter:
             return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), True
 
 
-def _install_routes(router: LambdaRouter) -> None:
-    """Point moto's Lambda and EventBridge-to-Lambda delivery at the router."""
+def _moto_targets() -> dict[str, tuple[type, str, tuple[str, ...]]]:
+    """What the adapter replaces: key -> (moto class, method, its parameter names)."""
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
-    from moto.utilities.arns import parse_arn
 
-    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        body = event if isinstance(event, dict) else json.loads(event or "{}")
-        payload, errored = router.invoke(self.function_name, body)
-        return payload, errored, ""
+    return {"invoke_lambda": (LambdaFunction, "_invoke_lambda", ("self", "event")),
+            "send_to_targets": (Rule, "send_to_targets",
+                                ("self", "original_event", "transform_input"))}
 
-    original_send = Rule.send_to_targets
 
-    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
-        ours = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
-        if ours and self.event_pattern.matches_event(original_event):
-            for target in ours:
-                # Delivered at once, in order: the handler copes with any order anyway.
-                router.invoke(target["Arn"], dict(original_event))
-        rest = copy.copy(self)
-        rest.targets = [t for t in self.targets if t not in ours]
-        original_send(rest, original_event, transform_input)
+class MotoAdapter:
+    """Routes moto's Lambda invocations, and EventBridge deliveries to Lambda targets,
+    to a LambdaRouter in this process.
 
-    LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    Two moto methods are replaced: `LambdaFunction._invoke_lambda(self, event)` (every
+    Invoke, the state machine interpreter's included) and `Rule.send_to_targets(self,
+    original_event, transform_input)` (every event matched to a rule). `install` is
+    idempotent: one layer over moto's own methods, whose originals are kept in
+    `originals` and set as each replacement's `__wrapped__`. The router is looked up on
+    each call, so emulators swap routers without touching moto. `uninstall` puts moto's
+    methods back; `detach` does so when the last emulator using the adapter stops.
+    With no router attached, the replacements call moto's own methods."""
+
+    def __init__(self) -> None:
+        self.router: LambdaRouter | None = None
+        self.originals: dict[str, Callable[..., Any]] = {}
+        self._users: set[int] = set()
+        self._lock = threading.RLock()
+
+    @property
+    def installed(self) -> bool:
+        return bool(self.originals)
+
+    def install(self) -> None:
+        with self._lock:
+            if self.originals:
+                return
+            targets = _moto_targets()
+            originals = {}
+            for key, (cls, method, names) in targets.items():
+                original = cls.__dict__[method]
+                found = tuple(inspect.signature(original).parameters)
+                if found != names:
+                    raise RuntimeError(f"moto's {cls.__name__}.{method} takes {found}; "
+                                       f"the adapter expects {names}")
+                originals[key] = original
+            replacements = {"invoke_lambda": self._invoke_lambda(originals["invoke_lambda"]),
+                            "send_to_targets": self._send_to_targets(
+                                originals["send_to_targets"])}
+            for key, (cls, method, _) in targets.items():
+                setattr(cls, method, replacements[key])
+            self.originals = originals
+
+    def uninstall(self) -> None:
+        with self._lock:
+            for key, (cls, method, _) in _moto_targets().items():
+                if key in self.originals:
+                    setattr(cls, method, self.originals[key])
+            self.originals = {}
+
+    def attach(self, user: object, router: LambdaRouter) -> None:
+        """Install if needed and route to `router` (the last attached router wins)."""
+        with self._lock:
+            self.install()
+            self._users.add(id(user))
+            self.router = router
+
+    def detach(self, user: object) -> None:
+        """`user` no longer routes through moto; the last user out uninstalls."""
+        with self._lock:
+            self._users.discard(id(user))
+            if not self._users:
+                self.router = None
+                self.uninstall()
+
+    def _mark(self, replacement: Callable[..., Any], original: Callable[..., Any]) -> Any:
+        functools.update_wrapper(replacement, original)
+        replacement.__moto_adapter__ = self  # type: ignore[attr-defined]
+        return replacement
+
+    def _invoke_lambda(self, original: Callable[..., Any]) -> Any:
+        adapter = self
+
+        def invoke_lambda(function: Any, event: Any = None) -> tuple[str, bool, str]:
+            router = adapter.router
+            if router is None:
+                return original(function, event)
+            body = event if isinstance(event, dict) else json.loads(event or "{}")
+            payload, errored = router.invoke(function.function_name, body)
+            return payload, errored, ""
+
+        return self._mark(invoke_lambda, original)
+
+    def _send_to_targets(self, original: Callable[..., Any]) -> Any:
+        adapter = self
+
+        def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
+            from moto.utilities.arns import parse_arn
+
+            router = adapter.router
+            if router is None:
+                return original(rule, original_event, transform_input)
+            ours = [t for t in rule.targets if parse_arn(t["Arn"]).service == "lambda"]
+            if ours and rule.event_pattern.matches_event(original_event):
+                for target in ours:
+                    # Delivered at once, in order: the handler copes with any order anyway.
+                    router.invoke(target["Arn"], dict(original_event))
+            rest = copy.copy(rule)
+            rest.targets = [t for t in rule.targets if t not in ours]
+            return original(rest, original_event, transform_input)
+
+        return self._mark(send_to_targets, original)
+
+
+# One per process: moto's classes are process-wide.
+ADAPTER = MotoAdapter()
 
 
 class Emulator:
     """A moto server in this process. `url` is what AWS_ENDPOINT_URL points at."""
 
-    def __init__(self, router: LambdaRouter, port: int = 0) -> None:
+    def __init__(self, router: LambdaRouter, port: int = 0,
+                 adapter: MotoAdapter = ADAPTER) -> None:
         self.router = router
         self.port = port
+        self.adapter = adapter
         self._server: Any = None
 
     @property
@@ -117,7 +212,7 @@ class Emulator:
     def activate(self) -> None:
         """Make this the emulator of the process: moto's routes and the port its state
         machine interpreter calls back on (localhost:MOTO_PORT) are process-wide."""
-        _install_routes(self.router)
+        self.adapter.attach(self, self.router)
         os.environ["MOTO_PORT"] = str(self.port)
 
     def reset(self) -> None:
@@ -130,3 +225,4 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self.adapter.detach(self)
