@@ -12,7 +12,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from types import ModuleType
 from typing import Any
 
@@ -41,6 +42,8 @@ class LambdaRouter:
         self.interceptor: Interceptor | None = None
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._running = 0
+        self._idle = threading.Condition(self._lock)
 
     def handler_for(self, function_name: str) -> tuple[str, Handler]:
         name = function_name.rsplit(":", 1)[-1].split("-", 2)[-1]
@@ -52,6 +55,7 @@ class LambdaRouter:
         name, handler = self.handler_for(function_name)
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
+            self._running += 1
         try:
             # Each invocation gets a Lambda context, as Lambda gives one (60 s, as deployed).
             context = LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
@@ -63,6 +67,15 @@ class LambdaRouter:
         except Exception as exc:
             log.info("lambda %s raised %s: %s", name, type(exc).__name__, exc)
             return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), True
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no handler is running; False if one still runs after `timeout` s."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
 
 def _moto_targets() -> dict[str, tuple[type, str, tuple[str, ...]]]:
@@ -183,6 +196,20 @@ class MotoAdapter:
 ADAPTER = MotoAdapter()
 
 
+def _backend_dicts() -> list[Any]:
+    """moto's per-service state, one BackendDict per service in use."""
+    from moto.core.base_backend import BackendDict
+
+    return list(BackendDict._instances)  # type: ignore[misc]
+
+
+def _running(execution: Any) -> bool:
+    try:
+        return bool(execution.status == "RUNNING")
+    except AttributeError:  # no status before it starts
+        return False
+
+
 class Emulator:
     """A moto server in this process. `url` is what AWS_ENDPOINT_URL points at."""
 
@@ -215,11 +242,54 @@ class Emulator:
         self.adapter.attach(self, self.router)
         os.environ["MOTO_PORT"] = str(self.port)
 
-    def reset(self) -> None:
+    def end_executions(self, timeout: float = 5) -> None:
+        """Stop every running execution and forget all executions; the state machines
+        stay. A stopped execution waiting on a task token is woken so that it ends, and
+        the Lambdas it called are let return (up to `timeout` s in all, then a warning)."""
+        machines = [machine for backends in _backend_dicts()
+                    if backends.service_name == "stepfunctions"
+                    for account in backends.values() for backend in account.values()
+                    for machine in getattr(backend, "state_machines", [])]
+        running = [(m, e) for m in machines for e in m.executions if _running(e)]
+        for machine, execution in running:
+            try:
+                machine.stop_execution(execution.execution_arn)
+                # A token wait (and the Parallel around it) ignores the stop until it
+                # times out; wake each one, as a late callback would.
+                for endpoint in list(execution.exec_worker.env.callback_pool_manager._pool
+                                     .values()):
+                    endpoint.interrupt_all()
+            except Exception:  # not started yet, or ended meanwhile
+                log.debug("could not stop %s", execution.execution_arn, exc_info=True)
+        deadline = time.monotonic() + timeout
+        while any(_running(e) for _, e in running) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self.router.wait_idle(max(0.0, deadline - time.monotonic())) or any(
+                _running(e) for _, e in running):
+            log.warning("an execution or Lambda of an earlier run still runs after %s s",
+                        timeout)
+        for machine in machines:
+            machine.executions.clear()
+
+    def reset(self, keep: Collection[str] = ()) -> None:
+        """Every service back to a new account's state, in place in this process,
+        except the services named in `keep` (moto's names: "iam", "lambda", ...).
+        Executions are ended and forgotten either way (see end_executions)."""
+        from moto.core.base_backend import backend_lock
+        from moto.core.model_instances import model_data
+
         self.activate()
-        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
-        requests.post(f"{self.url}/moto-api/config", timeout=10,
-                      json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
+        self.end_executions()
+        with backend_lock:
+            for backends in _backend_dicts():
+                if backends.service_name in keep:
+                    continue
+                for account in backends.values():
+                    account.reset()
+                # moto tracks every model instance for its dashboard; drop the reset ones.
+                for model in model_data.get(backends.backend.__module__.split(".")[1],
+                                            {}).values():
+                    model.instances_tracked = []  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         if self._server is not None:

@@ -114,3 +114,24 @@ def test_the_current_router_gets_the_call_and_can_be_swapped(
         assert second.calls == [("daskyard-local-Api", {"b": 2})]
     finally:
         adapter.detach(user)
+
+
+def test_moto_internals_the_reset_relies_on_are_there() -> None:
+    """Emulator.reset and end_executions work on moto's state in this process."""
+    from moto.core.base_backend import AccountSpecificBackend, BackendDict, backend_lock
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackEndpoint,
+        CallbackPoolManager,
+    )
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    assert isinstance(BackendDict._instances, list)  # type: ignore[misc]
+    assert params(AccountSpecificBackend.reset) == ["self"]
+    assert hasattr(backend_lock, "acquire")
+    assert params(StateMachine.stop_execution) == ["self", "execution_arn"]
+    assert "exec_worker" in Execution.__annotations__
+    assert "callback_pool_manager" in Environment.__annotations__
+    assert "_pool" in CallbackPoolManager.__annotations__
+    assert params(CallbackEndpoint.interrupt_all) == ["self"]
