@@ -12,7 +12,7 @@ from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.local.stack import LocalMode, wait_execution
-from tests.conftest import spec
+from tests.support.clusters import spec
 
 
 def executions(clients: Clients, rt: Runtime) -> list[str]:

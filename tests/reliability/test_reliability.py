@@ -21,14 +21,17 @@ from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
-from tests.conftest import history, spec, wait_status
-from tests.workflow.test_create_destroy import (
+from tests.support.clusters import (
     CREATE_STATES,
     InjectedFault,
     create,
     destroy,
     fail_after,
+    history,
+    spec,
+    wait_status,
 )
+from tests.support.waiting import eventually
 
 DESTROY_STATES = ["MarkDeleting", "RemoveWorkers", "RemoveScheduler",
                   "DeregisterTaskDefinitions", "TearDownEcsCluster", "RemoveSharedDrive",
@@ -212,13 +215,9 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
 
 
 def _wait_new_address(rt: Runtime, name: str, old: str, timeout: float = 90) -> str:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def new_address() -> str:
         record = rt.registry.require(name)
-        if record.scheduler_address and record.scheduler_address != old \
-                and not record.scheduler_stale:
-            return record.scheduler_address
-        time.sleep(0.2)
-    raise AssertionError(f"no new scheduler address after {timeout}s")
+        fresh = record.scheduler_address != old and not record.scheduler_stale
+        return record.scheduler_address if fresh else ""
+
+    return eventually(new_address, timeout, interval=0.2, what="a new scheduler address")
