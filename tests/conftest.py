@@ -12,6 +12,7 @@ import pytest
 from chalicelib.core.aws import Clients
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.local.stack import LocalMode
+from tests.support.boto import shared_model_loader
 from tests.support.receiver import Receiver
 
 # Waits and retry intervals in the ASL are scaled by this in tests (never below 1 s).
@@ -20,11 +21,12 @@ TIME_SCALE = 0.1
 
 @pytest.fixture(scope="session")
 def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    local = LocalMode(processes=False, time_scale=TIME_SCALE,
-                      root=tmp_path_factory.mktemp("daskyard"))
-    local.start()
-    yield local
-    local.stop()
+    with shared_model_loader():
+        local = LocalMode(processes=False, time_scale=TIME_SCALE,
+                          root=tmp_path_factory.mktemp("daskyard"))
+        local.start()
+        yield local
+        local.stop()
 
 
 @pytest.fixture
