@@ -1,20 +1,19 @@
 """Shared fixtures. One emulator (a real moto server on 127.0.0.1) per test session;
-each test gets it reset, with the app deployed afresh."""
+each test gets it reset to a clean world with the app deployed (LocalMode.reset).
+Helpers live in tests/support/."""
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.core.aws import Clients
-from chalicelib.core.models import ClusterSpec, Status
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.local.stack import LocalMode
+from tests.support.boto import shared_model_loader
+from tests.support.receiver import Receiver
 
 # Waits and retry intervals in the ASL are scaled by this in tests (never below 1 s).
 TIME_SCALE = 0.1
@@ -22,11 +21,12 @@ TIME_SCALE = 0.1
 
 @pytest.fixture(scope="session")
 def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    local = LocalMode(processes=False, time_scale=TIME_SCALE,
-                      root=tmp_path_factory.mktemp("daskyard"))
-    local.start()
-    yield local
-    local.stop()
+    with shared_model_loader():
+        local = LocalMode(processes=False, time_scale=TIME_SCALE,
+                          root=tmp_path_factory.mktemp("daskyard"))
+        local.start()
+        yield local
+        local.stop()
 
 
 @pytest.fixture
@@ -45,67 +45,6 @@ def rt(stack: LocalMode) -> Runtime:
 def clients(stack: LocalMode) -> Clients:
     assert stack.clients is not None
     return stack.clients
-
-
-def spec(name: str = "demo", **kw: Any) -> ClusterSpec:
-    return ClusterSpec.model_validate({"name": name, "workers": 2,
-                                       "allowed_cidrs": ["10.1.0.0/16"], **kw})
-
-
-def wait_status(rt: Runtime, name: str, statuses: set[Status], timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = rt.registry.get(name)
-        if record and record.status in statuses:
-            return record
-        time.sleep(0.1)
-    raise TimeoutError(f"{name} not in {statuses} after {timeout}s: {rt.registry.get(name)}")
-
-
-def history(clients: Clients, arn: str) -> list[dict[str, Any]]:
-    return list(clients.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
-
-
-def fixture_json(name: str) -> dict[str, Any]:
-    return dict(json.loads((Path(__file__).parent / "fixtures" / name).read_text()))
-
-
-class Receiver:
-    """A real HTTP endpoint on 127.0.0.1 that records what is posted to it (a Slack
-    response_url or a webhook callback_url)."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        self.posts: list[tuple[dict[str, str], bytes]] = []
-        posts = self.posts
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                posts.append((dict(self.headers), self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def wait(self, count: int, timeout: float = 60) -> list[tuple[dict[str, str], bytes]]:
-        deadline = time.monotonic() + timeout
-        while len(self.posts) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return list(self.posts)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -1,16 +1,19 @@
 """The AWS emulator: a moto server on 127.0.0.1, in this process, with state machine
 execution on, and each Lambda invocation (and each event matched to a Lambda target)
-routed to the Chalice handler in-process."""
+routed to the Chalice handler in-process by the MotoAdapter."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
+import inspect
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from types import ModuleType
 from typing import Any
 
@@ -39,6 +42,8 @@ class LambdaRouter:
         self.interceptor: Interceptor | None = None
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._running = 0
+        self._idle = threading.Condition(self._lock)
 
     def handler_for(self, function_name: str) -> tuple[str, Handler]:
         name = function_name.rsplit(":", 1)[-1].split("-", 2)[-1]
@@ -50,6 +55,7 @@ class LambdaRouter:
         name, handler = self.handler_for(function_name)
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
+            self._running += 1
         try:
             # Each invocation gets a Lambda context, as Lambda gives one (60 s, as deployed).
             context = LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
@@ -61,41 +67,157 @@ class LambdaRouter:
         except Exception as exc:
             log.info("lambda %s raised %s: %s", name, type(exc).__name__, exc)
             return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), True
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no handler is running; False if one still runs after `timeout` s."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
 
-def _install_routes(router: LambdaRouter) -> None:
-    """Point moto's Lambda and EventBridge-to-Lambda delivery at the router."""
+def _moto_targets() -> dict[str, tuple[type, str, tuple[str, ...]]]:
+    """What the adapter replaces: key -> (moto class, method, its parameter names)."""
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
-    from moto.utilities.arns import parse_arn
 
-    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        body = event if isinstance(event, dict) else json.loads(event or "{}")
-        payload, errored = router.invoke(self.function_name, body)
-        return payload, errored, ""
+    return {"invoke_lambda": (LambdaFunction, "_invoke_lambda", ("self", "event")),
+            "send_to_targets": (Rule, "send_to_targets",
+                                ("self", "original_event", "transform_input"))}
 
-    original_send = Rule.send_to_targets
 
-    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
-        ours = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
-        if ours and self.event_pattern.matches_event(original_event):
-            for target in ours:
-                # Delivered at once, in order: the handler copes with any order anyway.
-                router.invoke(target["Arn"], dict(original_event))
-        rest = copy.copy(self)
-        rest.targets = [t for t in self.targets if t not in ours]
-        original_send(rest, original_event, transform_input)
+class MotoAdapter:
+    """Routes moto's Lambda invocations, and EventBridge deliveries to Lambda targets,
+    to a LambdaRouter in this process.
 
-    LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    Two moto methods are replaced: `LambdaFunction._invoke_lambda(self, event)` (every
+    Invoke, the state machine interpreter's included) and `Rule.send_to_targets(self,
+    original_event, transform_input)` (every event matched to a rule). `install` is
+    idempotent: one layer over moto's own methods, whose originals are kept in
+    `originals` and set as each replacement's `__wrapped__`. The router is looked up on
+    each call, so emulators swap routers without touching moto. `uninstall` puts moto's
+    methods back; `detach` does so when the last emulator using the adapter stops.
+    With no router attached, the replacements call moto's own methods."""
+
+    def __init__(self) -> None:
+        self.router: LambdaRouter | None = None
+        self.originals: dict[str, Callable[..., Any]] = {}
+        self._users: set[int] = set()
+        self._lock = threading.RLock()
+
+    @property
+    def installed(self) -> bool:
+        return bool(self.originals)
+
+    def install(self) -> None:
+        with self._lock:
+            if self.originals:
+                return
+            targets = _moto_targets()
+            originals = {}
+            for key, (cls, method, names) in targets.items():
+                original = cls.__dict__[method]
+                found = tuple(inspect.signature(original).parameters)
+                if found != names:
+                    raise RuntimeError(f"moto's {cls.__name__}.{method} takes {found}; "
+                                       f"the adapter expects {names}")
+                originals[key] = original
+            replacements = {"invoke_lambda": self._invoke_lambda(originals["invoke_lambda"]),
+                            "send_to_targets": self._send_to_targets(
+                                originals["send_to_targets"])}
+            for key, (cls, method, _) in targets.items():
+                setattr(cls, method, replacements[key])
+            self.originals = originals
+
+    def uninstall(self) -> None:
+        with self._lock:
+            for key, (cls, method, _) in _moto_targets().items():
+                if key in self.originals:
+                    setattr(cls, method, self.originals[key])
+            self.originals = {}
+
+    def attach(self, user: object, router: LambdaRouter) -> None:
+        """Install if needed and route to `router` (the last attached router wins)."""
+        with self._lock:
+            self.install()
+            self._users.add(id(user))
+            self.router = router
+
+    def detach(self, user: object) -> None:
+        """`user` no longer routes through moto; the last user out uninstalls."""
+        with self._lock:
+            self._users.discard(id(user))
+            if not self._users:
+                self.router = None
+                self.uninstall()
+
+    def _mark(self, replacement: Callable[..., Any], original: Callable[..., Any]) -> Any:
+        functools.update_wrapper(replacement, original)
+        replacement.__moto_adapter__ = self  # type: ignore[attr-defined]
+        return replacement
+
+    def _invoke_lambda(self, original: Callable[..., Any]) -> Any:
+        adapter = self
+
+        def invoke_lambda(function: Any, event: Any = None) -> tuple[str, bool, str]:
+            router = adapter.router
+            if router is None:
+                return original(function, event)
+            body = event if isinstance(event, dict) else json.loads(event or "{}")
+            payload, errored = router.invoke(function.function_name, body)
+            return payload, errored, ""
+
+        return self._mark(invoke_lambda, original)
+
+    def _send_to_targets(self, original: Callable[..., Any]) -> Any:
+        adapter = self
+
+        def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
+            from moto.utilities.arns import parse_arn
+
+            router = adapter.router
+            if router is None:
+                return original(rule, original_event, transform_input)
+            ours = [t for t in rule.targets if parse_arn(t["Arn"]).service == "lambda"]
+            if ours and rule.event_pattern.matches_event(original_event):
+                for target in ours:
+                    # Delivered at once, in order: the handler copes with any order anyway.
+                    router.invoke(target["Arn"], dict(original_event))
+            rest = copy.copy(rule)
+            rest.targets = [t for t in rule.targets if t not in ours]
+            return original(rest, original_event, transform_input)
+
+        return self._mark(send_to_targets, original)
+
+
+# One per process: moto's classes are process-wide.
+ADAPTER = MotoAdapter()
+
+
+def _backend_dicts() -> list[Any]:
+    """moto's per-service state, one BackendDict per service in use."""
+    from moto.core.base_backend import BackendDict
+
+    return list(BackendDict._instances)  # type: ignore[misc]
+
+
+def _running(execution: Any) -> bool:
+    try:
+        return bool(execution.status == "RUNNING")
+    except AttributeError:  # no status before it starts
+        return False
 
 
 class Emulator:
     """A moto server in this process. `url` is what AWS_ENDPOINT_URL points at."""
 
-    def __init__(self, router: LambdaRouter, port: int = 0) -> None:
+    def __init__(self, router: LambdaRouter, port: int = 0,
+                 adapter: MotoAdapter = ADAPTER) -> None:
         self.router = router
         self.port = port
+        self.adapter = adapter
         self._server: Any = None
 
     @property
@@ -117,16 +239,60 @@ class Emulator:
     def activate(self) -> None:
         """Make this the emulator of the process: moto's routes and the port its state
         machine interpreter calls back on (localhost:MOTO_PORT) are process-wide."""
-        _install_routes(self.router)
+        self.adapter.attach(self, self.router)
         os.environ["MOTO_PORT"] = str(self.port)
 
-    def reset(self) -> None:
+    def end_executions(self, timeout: float = 5) -> None:
+        """Stop every running execution and forget all executions; the state machines
+        stay. A stopped execution waiting on a task token is woken so that it ends, and
+        the Lambdas it called are let return (up to `timeout` s in all, then a warning)."""
+        machines = [machine for backends in _backend_dicts()
+                    if backends.service_name == "stepfunctions"
+                    for account in backends.values() for backend in account.values()
+                    for machine in getattr(backend, "state_machines", [])]
+        running = [(m, e) for m in machines for e in m.executions if _running(e)]
+        for machine, execution in running:
+            try:
+                machine.stop_execution(execution.execution_arn)
+                # A token wait (and the Parallel around it) ignores the stop until it
+                # times out; wake each one, as a late callback would.
+                for endpoint in list(execution.exec_worker.env.callback_pool_manager._pool
+                                     .values()):
+                    endpoint.interrupt_all()
+            except Exception:  # not started yet, or ended meanwhile
+                log.debug("could not stop %s", execution.execution_arn, exc_info=True)
+        deadline = time.monotonic() + timeout
+        while any(_running(e) for _, e in running) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self.router.wait_idle(max(0.0, deadline - time.monotonic())) or any(
+                _running(e) for _, e in running):
+            log.warning("an execution or Lambda of an earlier run still runs after %s s",
+                        timeout)
+        for machine in machines:
+            machine.executions.clear()
+
+    def reset(self, keep: Collection[str] = ()) -> None:
+        """Every service back to a new account's state, in place in this process,
+        except the services named in `keep` (moto's names: "iam", "lambda", ...).
+        Executions are ended and forgotten either way (see end_executions)."""
+        from moto.core.base_backend import backend_lock
+        from moto.core.model_instances import model_data
+
         self.activate()
-        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
-        requests.post(f"{self.url}/moto-api/config", timeout=10,
-                      json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
+        self.end_executions()
+        with backend_lock:
+            for backends in _backend_dicts():
+                if backends.service_name in keep:
+                    continue
+                for account in backends.values():
+                    account.reset()
+                # moto tracks every model instance for its dashboard; drop the reset ones.
+                for model in model_data.get(backends.backend.__module__.split(".")[1],
+                                            {}).values():
+                    model.instances_tracked = []  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self.adapter.detach(self)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
+import secrets
 import threading
 import time
 import warnings
@@ -13,11 +15,20 @@ from typing import Any
 
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
+from chalicelib.core.settings import Settings
 from daskyard.local import inventory
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
-from daskyard.local.deploy import Deployment, deploy
+from daskyard.local.deploy import (
+    Deployment,
+    _image_build_project,
+    _role,
+    _tables,
+    deploy,
+    push_images,
+)
 from daskyard.local.emulator import Emulator, LambdaRouter
 
+log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              # No X-Ray daemon and no CloudWatch here: traces and EMF metrics off.
              "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
@@ -25,6 +36,10 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
              "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
              "AWS_REGION": "us-east-1"}
+# Services only the deployment writes to (the app calls none of their write APIs): a
+# reset keeps them as deployed, once `_deployed` shows them unchanged. Executions are
+# dropped on every reset, so the state machines stay too.
+DEPLOYMENT_ONLY = ("iam", "lambda", "events", "stepfunctions")
 
 
 def load_app() -> ModuleType:
@@ -77,6 +92,9 @@ class LocalMode:
         self._api: Any = None
         self.deployment: Deployment | None = None
         self.clients: Clients | None = None
+        self._lambda_role = ""
+        self._deployed_state: tuple[list[Any], ...] = ()
+        self._listers: dict[str, Any] = {}
 
     def start(self) -> LocalMode:
         if LocalMode._running is not None:
@@ -91,24 +109,71 @@ class LocalMode:
         return self
 
     def deploy(self) -> None:
+        """Deploy the app into the emulator as it is, and start the agent."""
+        self.clients = self.clients or Clients(endpoint_url=self.emulator.url)
+        self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)
+        self._lambda_role = _role(self.clients, "daskyard-lambda")
+        self._deployed_state = self._deployed()
+        self._start_agent()
+
+    def _start_agent(self) -> None:
         from chalicelib.core.runtime import runtime
 
-        self.clients = Clients(endpoint_url=self.emulator.url)
-        self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)
-        runtime.cache_clear()  # the handlers read the environment deploy just set
+        assert self.clients is not None
+        runtime.cache_clear()  # the handlers read the environment deploy set, afresh
         self.agent = EcsAgent(self.clients, self.runner, self.root / "efs").start()
 
+    def _deployed(self) -> tuple[list[Any], ...]:
+        """What the deployment made in the DEPLOYMENT_ONLY services, as listed there."""
+        assert self.clients is not None
+        c = self.clients
+        if not self._listers:
+            self._listers = {name: c.client(name) for name in ("iam", "lambda")}
+        rules = c.events.list_rules()["Rules"]
+        return (sorted(r["RoleName"] for r in self._listers["iam"].list_roles()["Roles"]),
+                sorted((f["FunctionName"], f.get("CodeSha256"), f.get("LastModified")) for f in
+                       self._listers["lambda"].list_functions()["Functions"]),
+                sorted((r["Name"], r.get("EventPattern", ""), r.get("State", ""),
+                        str(c.events.list_targets_by_rule(Rule=r["Name"])["Targets"]))
+                       for r in rules),
+                sorted(m["stateMachineArn"] for m in
+                       c.sfn.list_state_machines()["stateMachines"]))
+
+    def _restore_deployment(self) -> None:
+        """Put back what the deployment made in the services a reset empties: the
+        tables, the signing secrets, the image build project and the images."""
+        assert self.clients is not None and self.deployment is not None
+        os.environ.update(self.deployment.env)
+        settings = Settings.from_env()
+        _tables(self.clients, settings)
+        for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
+            self.clients.secrets.create_secret(Name=secret_id,
+                                               SecretString=secrets.token_hex(32))
+        _image_build_project(self.clients, self._lambda_role)
+        push_images(self.clients, settings)
+
     def reset(self, processes: bool | None = None) -> None:
-        """A clean emulator with the app deployed afresh (between tests); `processes`
-        switches between real entrypoint processes and control-plane-only tasks."""
+        """A clean world between tests: no record, cluster, execution, task, parameter
+        or secret of earlier ones. The DEPLOYMENT_ONLY services keep the deployment;
+        every other service is reset and what the deployment put there is put back.
+        Should a DEPLOYMENT_ONLY service differ from the deployment, everything is reset
+        and deployed again. `processes` switches between real entrypoint processes and
+        control-plane-only tasks."""
         if self.agent:
             self.agent.stop()
+            self.agent = None
         if processes is not None:
             self.runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.router.interceptor = None
+        if self._deployed() == self._deployed_state:
+            self.emulator.reset(keep=DEPLOYMENT_ONLY)
+            self._restore_deployment()
+            self._start_agent()
+        else:
+            log.warning("a service only the deployment writes to changed: deploying afresh")
+            self.emulator.reset()
+            self.deploy()
         self.router.invocations.clear()
-        self.emulator.reset()
-        self.deploy()
 
     def leftovers(self, cluster: str, settle: float = 0) -> list[str]:
         """What is left of a cluster: in the emulator (listed per service) and as tasks

@@ -6,19 +6,16 @@ resource is `*` only where AWS offers nothing narrower."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
-from tests.deploy.scenarios import every_path
 from tests.support.calls import recording
+from tests.support.policy import UNSCOPABLE, group_of, statements
+from tests.support.scenarios import every_path
 
-CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
 OWN_LOGS = {"logs:CreateLogGroup": "the Lambda's own log group",
             "logs:CreateLogStream": "the Lambda's own logs",
             "logs:PutLogEvents": "the Lambda's own logs"}
@@ -53,35 +50,9 @@ INDIRECT: dict[str, dict[str, str]] = {
                  "ecs:DescribeCapacityProviders": "a swept capacity provider",
                  "ecs:DescribeTaskDefinition": "a swept task definition"},
 }
-# AWS supports no resource-level permission for these (Service Authorization Reference).
-UNSCOPABLE = {
-    "states:SendTaskSuccess", "states:SendTaskFailure", "tag:GetResources",
-    "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:ListTaskDefinitions",
-    "ecs:DescribeTaskDefinition", "ecs:DescribeCapacityProviders",
-    "autoscaling:DescribeAutoScalingGroups", "elasticfilesystem:DescribeFileSystems",
-    "elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeAccessPoints",
-    *(f"ec2:Describe{x}" for x in ("Vpcs", "Subnets", "SecurityGroups", "NetworkInterfaces",
-                                   "LaunchTemplates", "Instances")),
-}
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 SCOPED_BY_TYPE = ("/aws/service/ecs/*", ":image/*", ":subnet/*", ":vpc/*", ":volume/*",
                   ":instance/*", ":network-interface/*", ":security-group/*")
-
-
-def group_of() -> dict[str, str]:
-    """Chalice function name -> its policy group, as .chalice/config.json sets it."""
-    config = json.loads((CHALICE / "config.json").read_text())["stages"]["dev"]
-    default = config["iam_policy_file"]
-    files = {name: fn["iam_policy_file"] for name, fn in config["lambda_functions"].items()}
-    return {"*": _group(default), **{name: _group(f) for name, f in files.items()}}
-
-
-def _group(policy_file: str) -> str:
-    return policy_file.removeprefix("policy-").removesuffix(".json")
-
-
-def statements(group: str) -> list[dict[str, Any]]:
-    return list(json.loads((CHALICE / f"policy-{group}.json").read_text())["Statement"])
 
 
 def allowed(group: str) -> set[str]:

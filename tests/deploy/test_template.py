@@ -15,7 +15,7 @@ import pytest
 
 from daskyard.local import asl
 from deploy.template import merge_template
-from tests.deploy.test_policy import UNSCOPABLE
+from tests.support.policy import UNSCOPABLE, group_of, statements
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -137,8 +137,6 @@ def test_lambda_package_has_no_dask_and_is_small(package: Path) -> None:
 
 
 def test_each_function_role_carries_its_groups_policy(template: dict[str, Any]) -> None:
-    from tests.deploy.test_policy import group_of, statements
-
     groups = group_of()
     functions = resources(template, "AWS::Serverless::Function")
     for name, function in functions.items():

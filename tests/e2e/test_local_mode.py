@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import psutil
@@ -14,19 +14,24 @@ from chalice.test import Client
 
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
-from tests.conftest import fixture_json, spec
+from tests.support.clusters import spec
+from tests.support.data import fixture_json
 from tests.support.records import make
+from tests.support.waiting import eventually
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
 
 
-def entrypoint(role: str, host: str, tmp: Path, **env: str) -> subprocess.Popen[bytes]:
+def entrypoint(role: str, host: str, tmp: Path, output: Path | None = None,
+               **env: str) -> subprocess.Popen[bytes]:
+    """The images' entrypoint as a process; its output piped, or written to `output`."""
     full = {**os.environ, "DASKYARD_HOST": host, "DASKYARD_EFS": str(tmp),
             "DASKYARD_SCHEDULER_PARAMETER": "/daskyard/demo/scheduler-address",
             "DASKYARD_SCRATCH": str(tmp / "scratch"), **env}
-    return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=full,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    with open(output, "wb") if output else nullcontext(subprocess.PIPE) as out:
+        return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=full,
+                                stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def stop(*procs: subprocess.Popen[bytes]) -> None:
@@ -45,10 +50,14 @@ def test_worker_started_before_the_address_exists_joins_via_the_event(
     from distributed import Client as DaskClient
 
     make(rt, spec("demo"))
-    worker = entrypoint("worker", "127.0.3.2", tmp_path)
+    log = tmp_path / "worker.log"
+    worker = entrypoint("worker", "127.0.3.2", tmp_path, output=log)
     scheduler = entrypoint("scheduler", "127.0.3.1", tmp_path)
     try:
-        time.sleep(2)
+        # The worker looked for the parameter, found none, and looks again.
+        eventually(lambda: log.read_text().count(
+            "daskyard: waiting for /daskyard/demo/scheduler-address") >= 2,
+                   30, interval=0.1, what="the worker waiting for the address")
         assert worker.poll() is None, "the worker waits for the parameter, it does not exit"
         detail = fixture_json("fargate_task_running.json")
         detail["attachments"][0]["details"][3]["value"] = "127.0.3.1"

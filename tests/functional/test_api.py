@@ -11,7 +11,7 @@ import pytest
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
-from tests.conftest import spec, wait_status
+from tests.support.clusters import spec, wait_status
 from tests.support.records import make
 
 GOOD = {"name": "demo", "workers": 2, "allowed_cidrs": ["10.1.0.0/16"]}

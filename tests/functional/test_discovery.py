@@ -14,7 +14,8 @@ from chalice.test import Client
 from chalicelib.core.aws import Clients
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
-from tests.conftest import fixture_json, spec
+from tests.support.clusters import spec
+from tests.support.data import fixture_json
 from tests.support.records import make
 
 PARAM = "/daskyard/demo/scheduler-address"

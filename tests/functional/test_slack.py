@@ -16,7 +16,8 @@ from slack_sdk.signature import SignatureVerifier
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
-from tests.conftest import Receiver, wait_status
+from tests.support.clusters import wait_status
+from tests.support.receiver import Receiver
 
 
 def executions(clients: Clients, rt: Runtime) -> int:

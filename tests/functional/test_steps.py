@@ -15,7 +15,7 @@ from chalicelib.steps import (
     establish_shared_drive,
     generate_security_key,
 )
-from tests.conftest import spec
+from tests.support.clusters import spec
 
 
 def call(rt: Runtime, name: str = "demo") -> StepCall:

@@ -16,8 +16,10 @@ from chalicelib.core.models import Status
 from chalicelib.core.registry import now
 from chalicelib.core.runtime import Runtime
 from daskyard.local.inventory import leftovers
-from tests.conftest import Receiver, spec, wait_status
+from tests.support.clusters import spec, wait_status
+from tests.support.receiver import Receiver
 from tests.support.records import force, make
+from tests.support.waiting import eventually
 
 
 def seed_record(rt: Runtime, name: str, status: Status = Status.READY, **kw: Any) -> None:
@@ -99,16 +101,9 @@ def test_nightly_removes_exactly_the_right_things(rt: Runtime, clients: Clients,
 
 
 def _wait_gone(clients: Clients, group_id: str, timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        groups = clients.ec2.describe_security_groups(Filters=[
-            {"Name": "group-id", "Values": [group_id]}])["SecurityGroups"]
-        if not groups:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"orphaned security group {group_id} was not swept")
+    eventually(lambda: not clients.ec2.describe_security_groups(Filters=[
+        {"Name": "group-id", "Values": [group_id]}])["SecurityGroups"], timeout,
+               interval=0.1, what=f"orphaned security group {group_id} swept")
 
 
 def test_the_scheduled_handlers_run_the_teardown(rt: Runtime, stack: Any) -> None:

@@ -13,7 +13,8 @@ from chalicelib.core import signing
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
-from tests.conftest import Receiver, wait_status
+from tests.support.clusters import wait_status
+from tests.support.receiver import Receiver
 
 CREATE = {"action": "create", "name": "demo", "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]}
 

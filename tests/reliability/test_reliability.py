@@ -21,15 +21,18 @@ from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
-from tests.conftest import history, spec, wait_status
-from tests.workflow.test_create_destroy import (
+from tests.support.clusters import (
     CREATE_STATES,
     EXPECTED_RESOURCES,
     InjectedFault,
     create,
     destroy,
     fail_after,
+    history,
+    spec,
+    wait_status,
 )
+from tests.support.waiting import eventually
 
 DESTROY_STATES = ["MarkDeleting", "DeleteWorkers", "DeleteScheduler",
                   "DeleteTaskDefinitions", "DeleteEcsCluster", "DeleteSharedDrive",
@@ -154,8 +157,10 @@ def test_fifty_concurrent_posts_over_ten_names_make_exactly_ten_clusters(
     assert len(executions) == 10
     for record in records:
         wait_execution(stack.clients, rt.registry.require(record.name).execution_arn, 300)
-    for record in records:
-        wait_execution(stack.clients, lifecycle.destroy_cluster(rt, record.name).execution_arn)
+    # The ten destroys run at once, as the creates did.
+    destroys = [lifecycle.destroy_cluster(rt, record.name).execution_arn for record in records]
+    for arn in destroys:
+        wait_execution(stack.clients, arn)
     leaked = sum(len(leftovers(stack.clients, n)) for n in set(names))
     # 40 duplicate requests were the faults: each refused with 409, nothing made twice.
     reliability(40, codes[409], leaked)
@@ -213,13 +218,9 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
 
 
 def _wait_new_address(rt: Runtime, name: str, old: str, timeout: float = 90) -> str:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def new_address() -> str:
         record = rt.registry.require(name)
-        if record.scheduler_address and record.scheduler_address != old \
-                and not record.scheduler_stale:
-            return record.scheduler_address
-        time.sleep(0.2)
-    raise AssertionError(f"no new scheduler address after {timeout}s")
+        fresh = record.scheduler_address != old and not record.scheduler_stale
+        return record.scheduler_address if fresh else ""
+
+    return eventually(new_address, timeout, interval=0.2, what="a new scheduler address")

@@ -3,48 +3,15 @@ routed to the real Chalice handler in-process."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from chalicelib import lifecycle
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
 from daskyard.local.inventory import leftovers
-from daskyard.local.stack import LocalMode, wait_execution
-from tests.conftest import spec
+from daskyard.local.stack import LocalMode
+from tests.support.clusters import create, destroy
 from tests.support.records import force
 
-# Every Lambda-backed state of the create machine, in the order they run.
-CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive",
-                 "WaitForSharedDrive", "SetUpEcsCluster", "PrepareImages",
-                 "RegisterTaskDefinitions", "StartScheduler", "WaitForScheduler",
-                 "StartWorkers", "PublishEndpoints"]
 EXPECTED_RESOURCES = {"token_secret", "network", "drive", "ecs_cluster", "images", "log_group",
                       "task_definitions", "services"}
-
-
-class InjectedFault(Exception):
-    """A failure injected by a test after the real step has done its work."""
-
-
-def fail_after(state: str) -> Any:
-    def interceptor(name: str, event: dict[str, Any], handler: Any) -> Any:
-        result = handler(event, None)
-        if event.get("state") == state:
-            raise InjectedFault(f"injected at {state}")
-        return result
-    return interceptor
-
-
-def create(rt: Runtime, stack: LocalMode, name: str = "demo", **kw: Any) -> dict[str, Any]:
-    record = lifecycle.create_cluster(rt, spec(name, **kw))
-    assert stack.clients is not None
-    return wait_execution(stack.clients, record.execution_arn)
-
-
-def destroy(rt: Runtime, stack: LocalMode, name: str = "demo") -> dict[str, Any]:
-    record = lifecycle.destroy_cluster(rt, name)
-    assert stack.clients is not None
-    return wait_execution(stack.clients, record.execution_arn)
 
 
 def test_create_succeeds_and_registry_lists_every_resource(rt: Runtime, stack: LocalMode) -> None:

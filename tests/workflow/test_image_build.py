@@ -3,45 +3,18 @@ create waits on it (a task token, no polling) until the build's state change eve
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
 from chalicelib import lifecycle
-from chalicelib.core import naming
 from chalicelib.core.aws import Clients
-from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
-from tests.conftest import spec, wait_status
-
-
-def remove_tag(clients: Clients, rt: Runtime) -> None:
-    repo = naming.repository(rt.settings.ecr_prefix, "worker")
-    clients.ecr.batch_delete_image(repositoryName=repo,
-                                   imageIds=[{"imageTag": rt.settings.image_tag}])
-
-
-def waiting_on_build(rt: Runtime, name: str, timeout: float = 60) -> ClusterRecord:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = rt.registry.require(name)
-        if record.image_token and record.resources.image_build:
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"{name} never waited on an image build: {rt.registry.get(name)}")
-
-
-def build_event(clients: Clients, project: str, build: str, status: str) -> None:
-    clients.events.put_events(Entries=[{
-        "Source": "aws.codebuild", "DetailType": "CodeBuild Build State Change",
-        "Resources": [f"arn:aws:codebuild:us-east-1:123456789012:build/{build}"],
-        "Detail": json.dumps({
-            "build-status": status, "project-name": project,
-            "build-id": f"arn:aws:codebuild:us-east-1:123456789012:build/{build}",
-            "additional-information": {"build-complete": True}})}])
+from tests.support.clusters import open_tasks, spec, wait_status
+from tests.support.images import build_event, remove_tag, waiting_on_build
+from tests.support.waiting import eventually
 
 
 def test_missing_tag_starts_the_build_and_its_success_event_continues(
@@ -52,20 +25,36 @@ def test_missing_tag_starts_the_build_and_its_success_event_continues(
     project = rt.settings.image_build_project
     builds = clients.codebuild.list_builds_for_project(projectName=project)["ids"]
     assert builds == [waiting.resources.image_build]
-    # Other clusters' progress never depends on polling: nothing moves until the event.
-    time.sleep(1)
+
+    # Nothing moves until the event: once the other branches are done, the one open
+    # task is PrepareImages, waiting on its task token (no polling), and nothing later
+    # has begun.
+    def parked() -> dict[str, str]:
+        now = rt.registry.require("built")
+        done = now.resources.ecs_cluster and now.resources.token_secret and not now.inflight
+        return open_tasks(clients, record.execution_arn) if done else {}
+
+    assert eventually(parked, what="the other branches done") == {
+        "PrepareImages": "invoke.waitForTaskToken"}
     assert rt.registry.require("built").status == Status.CREATING
+    assert not rt.registry.require("built").resources.task_definitions
     assert "image_token" not in rt.registry.require("built").public()
 
-    build_event(clients, "someone-elses-project", builds[0], "SUCCEEDED")  # not our rule
-    time.sleep(0.5)
+    # EventBridge delivers to the Lambda within put_events here: no rule of ours
+    # matches another project's build, so nothing was delivered and nothing changed.
+    build_event(clients, "someone-elses-project", builds[0], "SUCCEEDED")
+    assert stack.router.invocations.get("OnImageBuildStateChange", 0) == 0
     assert rt.registry.require("built").image_token
+    assert open_tasks(clients, record.execution_arn) == {
+        "PrepareImages": "invoke.waitForTaskToken"}
 
     push_images(clients, rt.settings)  # what the build does
     build_event(clients, project, builds[0], "SUCCEEDED")
     out = wait_execution(clients, record.execution_arn)
     assert out["status"] == "SUCCEEDED", out
     assert rt.registry.require("built").status == Status.READY
+    assert stack.router.invocations["OnImageBuildStateChange"] == 1
+    assert stack.router.invocations["PrepareImages"] == 1  # the build was waited on once
 
 
 def test_failed_build_fails_the_create_with_the_reason_and_leaves_nothing(

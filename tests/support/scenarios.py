@@ -15,9 +15,9 @@ from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.stack import LocalMode, wait_execution
-from tests.conftest import wait_status
-from tests.workflow.test_create_destroy import fail_after
-from tests.workflow.test_image_build import build_event, waiting_on_build
+from tests.support.clusters import fail_after, wait_status
+from tests.support.images import build_event, waiting_on_build
+from tests.support.waiting import eventually
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
              "time": "2026-11-26T02:00:00Z", "region": "us-east-1", "resources": [],
@@ -96,8 +96,6 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         assert list(report["swept"]) == ["ghost"]
         assert report["destroyed"] == {"overnight": "nightly"}
         wait_status(rt, "overnight", {Status.DELETED})
-    deadline = time.monotonic() + 60
-    while clients.ec2.describe_security_groups(Filters=[
-            {"Name": "group-name", "Values": ["daskyard-ghost"]}])["SecurityGroups"]:
-        assert time.monotonic() < deadline, "the orphan was swept"
-        time.sleep(0.1)
+    eventually(lambda: not clients.ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": ["daskyard-ghost"]}])["SecurityGroups"],
+               60, interval=0.1, what="the orphan was swept")
