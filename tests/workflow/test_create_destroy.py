@@ -7,11 +7,8 @@ from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode
-from tests.support.clusters import create, destroy
+from tests.support.clusters import EXPECTED_RESOURCES, create, destroy
 from tests.support.records import force
-
-EXPECTED_RESOURCES = {"token_secret", "network", "drive", "ecs_cluster", "images", "log_group",
-                      "task_definitions", "services"}
 
 
 def test_create_succeeds_and_registry_lists_every_resource(rt: Runtime, stack: LocalMode) -> None:
