@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAGE ?= dev
 
-.PHONY: install test lint demo serve clean package deploy destroy-stack bench user-install
+.PHONY: install test lint scan demo serve clean package deploy destroy-stack bench user-install
 
 $(BIN)/daskyard: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -20,13 +20,26 @@ install: $(BIN)/daskyard node_modules/.bin/asl-validator
 test: install
 	$(BIN)/python -m pytest -q -p no:logging
 
-lint: install
+lint: install scan
 	$(BIN)/python -m deploy.asl --check
 	npx asl-validator --json-path stepfunctions/create_cluster.asl.json --json-path stepfunctions/destroy_cluster.asl.json
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint images/Dockerfile
+
+# Security scanners, each with a checked-in skip list giving every skip its reason:
+# bandit (pyproject.toml [tool.bandit], `# nosec BXXX  # reason` on a line), checkov on the
+# packaged template (.checkov.yaml) and parliament on every IAM policy
+# (deploy/parliament-skips.json). About 20 s, most of it `make package`.
+# bandit warns "nosec encountered ... but no failed test" for lines of a multi-line
+# statement that carries a nosec (a known bandit bug): those lines alone are dropped.
+BANDIT_PATHS := chalicelib app.py daskyard images deploy
+scan: package
+	$(BIN)/bandit -q -c pyproject.toml -r $(BANDIT_PATHS) 2>build/bandit.err; \
+		status=$$?; grep -v 'but no failed test' build/bandit.err >&2; exit $$status
+	$(BIN)/checkov --config-file .checkov.yaml -f build/$(STAGE)/sam.json
+	$(BIN)/python -m deploy.scan_policies
 
 # `pip install .` in a fresh venv: the user package imports with no server dependency
 # (-P: the checkout itself is not on the path).

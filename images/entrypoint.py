@@ -52,7 +52,7 @@ def read_scheduler_address(parameter: str, wait_seconds: float) -> str:
                   "exiting so that ECS starts this task again", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_NO_SCHEDULER)
         print(f"daskyard: waiting for {parameter}", file=sys.stderr, flush=True)
-        time.sleep(min(delay * random.uniform(0.5, 1.0), remaining))
+        time.sleep(min(delay * random.uniform(0.5, 1.0), remaining))  # nosec B311  # retry jitter, no secret
         delay = min(delay * 1.5, 10.0)
 
 
@@ -70,7 +70,7 @@ def worker_command(address: str, host: str) -> list[str]:
     return ["dask", "worker", address, "--nworkers", "1",
             "--death-timeout", env("DASKYARD_DEATH_TIMEOUT", "60"),
             "--dashboard-address", f"{host}:8789",
-            "--local-directory", env("DASKYARD_SCRATCH", "/tmp/dask-worker-space"),
+            "--local-directory", env("DASKYARD_SCRATCH", "/tmp/dask-worker-space"),  # nosec B108  # the container's own scratch default
             *option("--host", host), *option("--memory-limit", env("DASKYARD_WORKER_MEMORY"))]
 
 
@@ -85,7 +85,7 @@ def notebook_command(address: str, host: str, efs: str) -> list[str]:
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f"scheduler-address: {address}\n")
     os.environ["DASK_SCHEDULER_ADDRESS"] = address
-    return ["jupyter", "lab", "--no-browser", "--port", "8888", "--ip", host or "0.0.0.0",
+    return ["jupyter", "lab", "--no-browser", "--port", "8888", "--ip", host or "0.0.0.0",  # nosec B104  # the task's ENI; its security group limits access
             f"--ServerApp.root_dir={efs}", f"--IdentityProvider.token={token}"]
 
 
@@ -117,7 +117,7 @@ def main(argv: list[str]) -> None:
         os.chdir(efs)
     # Resolve `dask`/`jupyter` next to this interpreter first, then on PATH.
     local = Path(sys.executable).parent / cmd[0]
-    os.execv(str(local), cmd) if local.exists() else os.execvp(cmd[0], cmd)
+    os.execv(str(local), cmd) if local.exists() else os.execvp(cmd[0], cmd)  # nosec B606  # fixed argv from command(), no shell
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "finish": (frozenset({S.DELETING, S.DELETED, S.FAILED}), None),
 }
 # Tokens die with the create: a late event must not complete a wait of a destroyed cluster.
-CLEAR_TOKENS = {"task_token": "", "image_token": ""}
+CLEAR_TOKENS = {"task_token": "", "image_token": ""}  # nosec B105  # empty: clears the tokens
 
 
 def now() -> datetime:
@@ -203,7 +203,7 @@ class Registry:
 
     def finish_image_build(self, name: str, token: str, error: str) -> bool:
         """Clear the image wait, once: only the first delivery of the build's event wins."""
-        fields = {"image_token": "", **({"error": error} if error else {})}
+        fields = {"image_token": "", **({"error": error} if error else {})}  # nosec B105  # empty: clears the token
         return self._write(name, None, fields, condition="image_token = :t",
                            values={":t": token}) is not None
 

@@ -81,7 +81,7 @@ class ProcessRunner:
     def start(self, task: LocalTask, env: dict[str, str]) -> Any:
         role = task.container["command"][0]
         out = open(self.log_dir / f"{role}-{task.arn.rsplit('/', 1)[-1][:8]}.log", "ab")  # noqa: SIM115
-        return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=env,
+        return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=env,  # nosec B603  # this interpreter, our entrypoint
                                 stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
@@ -102,7 +102,7 @@ def free_loopback_ips() -> Iterator[str]:
     """Loopback addresses for tasks, as awsvpc gives each task its own IP. Each agent
     starts in a random 127.N.0.0/16 and skips addresses whose scheduler port is taken,
     so two local modes on one machine (a demo beside a test run) do not collide."""
-    block = random.randrange(10, 250)
+    block = random.randrange(10, 250)  # nosec B311  # picks a loopback block, no secret
     for i in itertools.count(2):
         ip = f"127.{block}.{i // 250}.{i % 250 + 2}"
         with socket.socket() as probe:

@@ -33,8 +33,8 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              # No X-Ray daemon and no CloudWatch here: traces and EMF metrics off.
              "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
              # Emulator credentials: never real ones, so nothing reaches AWS by mistake.
-             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105  # emulator's fake keys
+             "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",  # nosec B105  # emulator's fake token
              "AWS_REGION": "us-east-1"}
 # Services only the deployment writes to (the app calls none of their write APIs): a
 # reset keeps them as deployed, once `_deployed` shows them unchanged. Executions are
