@@ -1,5 +1,5 @@
-"""5. The whole test suite's wall time, as `make test` runs it (one pytest process,
-this machine's cores), with its test count. Target: at most 180 s."""
+"""5. The whole test suite's wall time, as `make test` runs it (pyproject's addopts: two
+worker processes), with its test count. Target: at most 180 s."""
 
 from __future__ import annotations
 
