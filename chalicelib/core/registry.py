@@ -139,8 +139,6 @@ class Registry:
                 head, _, tail = path.partition(".")
                 names[f"#r{i}"], names[f"#s{i}"] = head, tail
             expr += " REMOVE " + ", ".join(f"#r{i}.#s{i}" for i in range(len(remove)))
-        if "#status" in condition:
-            names["#status"] = "status"
         try:
             out = self.dynamodb.update_item(
                 TableName=self.table, Key=_to_item({"name": name}), UpdateExpression=expr,
