@@ -12,6 +12,7 @@ from chalicelib import lifecycle
 from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import runtime
 from daskyard.local.stack import LocalMode, wait_execution
+from tests.support.callers import ALICE
 from tests.support.calls import recording
 
 DELAYS = (0.0, 10.0)
@@ -38,11 +39,11 @@ def measure(local: LocalMode, name: str, delay: float) -> dict[str, Any]:
                                        "allowed_cidrs": ["10.1.0.0/16"]})
     with recording() as calls:
         started = time.perf_counter()
-        made = lifecycle.create_cluster(rt, spec)
+        made = lifecycle.create_cluster(rt, spec, caller=ALICE)
         create_out = wait_execution(clients, made.execution_arn)
         create_s = time.perf_counter() - started
         create_calls = calls.reset()
-        gone = lifecycle.destroy_cluster(rt, name)
+        gone = lifecycle.destroy_cluster(rt, name, caller=ALICE)
         wait_execution(clients, gone.execution_arn)
         destroy_calls = calls.reset()
     local.router.interceptor = None

@@ -41,7 +41,7 @@ def local_cluster_ready(workers: int) -> float:
 
 def run(local: LocalMode, repeats: int = 3) -> dict[str, Any]:
     local.reset(processes=True)
-    api = DaskyardApi(local.api_url or local.serve_api())
+    api = DaskyardApi(local.api_url or local.serve_api(), local=local.credentials)
     rows = []
     for workers in WORKERS:
         ours = [daskyard_ready(api, f"ttr-{workers}-{i}", workers) for i in range(repeats)]

@@ -9,8 +9,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.errors import ClusterBusy, InvalidRequest
-from chalicelib.core.models import ClusterRecord, ClusterSpec, Notify, Status
+from chalicelib.core import identity
+from chalicelib.core.errors import ClusterBusy, ClusterNotFound, InvalidRequest, QuotaExceeded
+from chalicelib.core.identity import Caller
+from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify, Status
 from chalicelib.core.observability import count
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
@@ -24,16 +26,57 @@ def _execution(machine_arn: str, cluster: str, kind: str) -> tuple[str, str]:
     return name, f"{machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
-def create_cluster(rt: Runtime, spec: ClusterSpec, requested_by: str = "api",
+def owned(rt: Runtime, name: str, caller: Caller) -> ClusterRecord:
+    """The record of `name` if `caller` may see it; someone else's cluster answers
+    exactly as a missing one does, so names of others' clusters do not leak."""
+    record = rt.registry.get(name)
+    if record is None or not caller.owns(record.owner):
+        raise ClusterNotFound(f"no cluster named {name!r}")
+    return record
+
+
+def visible(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
+    return [r for r in rt.registry.list() if caller.owns(r.owner)]
+
+
+def _check_quota(rt: Runtime, owner: Caller, workers: int, *, adding: str = "",
+                 replacing: str = "") -> None:
+    """QuotaExceeded if the owner's live clusters, with `adding` (a new cluster) and
+    `workers` more workers on `replacing` (or the new one), pass the stage's quota.
+    Admins and the stage's schedules have none."""
+    if owner.admin:
+        return
+    settings = rt.settings
+    live = [r for r in rt.registry.list()
+            if r.owner == owner.id and r.status in LIVE_STATUSES and r.name != replacing]
+    clusters = len({r.name for r in live} | ({adding} if adding else set()))
+    total = sum(r.spec.workers for r in live if r.name != adding) + workers
+    if clusters > settings.quota_clusters:
+        raise QuotaExceeded(f"quota: at most {settings.quota_clusters} live clusters per "
+                            f"owner; {owner.id} has {clusters - 1 if adding else clusters}")
+    if total > settings.quota_workers:
+        raise QuotaExceeded(f"quota: at most {settings.quota_workers} workers per owner over "
+                            f"all clusters; this would make {total}")
+
+
+def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
                    notify: list[Notify] | None = None) -> ClusterRecord:
-    """Check limits, record the cluster (once per name) and start the create machine.
-    If the execution cannot start, the record is marked FAILED: nothing else was made."""
+    """Check limits, record the cluster (once per name), check the owner's quota and
+    start the create machine. The quota is counted after the record is written, so that
+    concurrent creates of one owner each see the others (a refused one withdraws its
+    record; none starts anything). If the execution cannot start, the record is marked
+    FAILED: nothing else was made."""
     problems = spec.check_limits(rt.settings)
     if problems:
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
     machine = rt.settings.create_state_machine_arn
     name, arn = _execution(machine, spec.name, "create")
-    record = rt.registry.create(spec, requested_by, notify or [], arn)
+    record = rt.registry.create(spec, caller.id, notify or [], arn)
+    try:
+        _check_quota(rt, caller, spec.workers, adding=spec.name)
+    except QuotaExceeded:
+        rt.registry.withdraw(spec.name, arn)
+        raise
     try:
         rt.clients.sfn.start_execution(stateMachineArn=machine, name=name,
                                        input=json.dumps({"cluster": spec.name}))
@@ -44,10 +87,11 @@ def create_cluster(rt: Runtime, spec: ClusterSpec, requested_by: str = "api",
     return record
 
 
-def destroy_cluster(rt: Runtime, name: str, notify: list[Notify] | None = None) -> ClusterRecord:
+def destroy_cluster(rt: Runtime, name: str, *, caller: Caller,
+                    notify: list[Notify] | None = None) -> ClusterRecord:
     """Stop a create still running (so it makes nothing more), then start the destroy.
     `notify`, when given, replaces who hears the outcome (the destroy's requester)."""
-    before = rt.registry.require(name)
+    before = owned(rt, name, caller)
     machine = rt.settings.destroy_state_machine_arn
     execution, arn = _execution(machine, name, "destroy")
     record = rt.registry.request_destroy(name, notify, arn)
@@ -77,11 +121,13 @@ def _start_destroy(sfn: Any, machine: str, execution: str, name: str,
                         input=json.dumps({"cluster": name, "final_status": final_status.value}))
 
 
-def scale_cluster(rt: Runtime, name: str, workers: int) -> ClusterRecord:
-    record = rt.registry.require(name)
+def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> ClusterRecord:
+    record = owned(rt, name, caller)
     if record.status != Status.READY:
         raise ClusterBusy(f"cluster {name!r} is {record.status.value}, not READY")
     if workers > rt.settings.max_workers:
         raise InvalidRequest(f"workers: at most {rt.settings.max_workers} workers are allowed")
+    # The quota is the owner's, whoever scales (an admin scaling someone's cluster too).
+    _check_quota(rt, identity.caller(record.owner, rt.settings), workers, replacing=name)
     scale(rt.clients.ecs, name, "worker", workers)
     return rt.registry.scale(name, record.spec.model_copy(update={"workers": workers}))

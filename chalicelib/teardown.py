@@ -19,6 +19,7 @@ from slack_sdk.webhook import WebhookClient
 from chalicelib import lifecycle
 from chalicelib.core import naming, signing
 from chalicelib.core.errors import DaskyardError
+from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, Status
 from chalicelib.core.observability import count, logger
 from chalicelib.core.registry import now
@@ -75,7 +76,7 @@ def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
                 report.kept.append(record.name)
             continue
         try:
-            lifecycle.destroy_cluster(rt, record.name)
+            lifecycle.destroy_cluster(rt, record.name, caller=SYSTEM)
             report.destroyed[record.name] = why
         except DaskyardError as exc:  # e.g. a destroy began meanwhile
             report.errors[record.name] = str(exc)

@@ -115,6 +115,7 @@ def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mo
     with LocalMode(processes=True) as mode:
         url = mode.serve_api(port)
         console.print(f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
+                      f"keys:     {mode.root / 'credentials.json'} (the local admin, mode 0600)\n"
                       f"try:      daskyard up demo --api {url}\nCtrl-C stops everything.")
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may ignore it in `&`

@@ -1,5 +1,6 @@
-"""A small client for the Daskyard HTTP API. Requests to a deployed API are signed
-with SigV4 from the user's AWS credentials (the API uses IAM authorization)."""
+"""A small client for the Daskyard HTTP API. Every request is signed with SigV4, as the
+API takes IAM authorization only: with the user's AWS credentials for a deployed API,
+with the keys `daskyard serve --local` wrote (see credentials.py) for a local one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from urllib.parse import urlparse
 
 import requests
 
+from daskyard import credentials
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -18,11 +21,18 @@ class ApiError(Exception):
         self.status = status
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class DaskyardApi:
-    def __init__(self, url: str, sign: bool | None = None, timeout: float = 30) -> None:
+    """`local` holds the keys for a local API; by default they are looked up for a
+    loopback URL, and a deployed API is signed with the user's AWS credentials."""
+
+    def __init__(self, url: str, timeout: float = 30,
+                 local: credentials.LocalCredentials | None = None) -> None:
         self.url = url.rstrip("/")
-        host = urlparse(self.url).hostname or ""
-        self.sign = sign if sign is not None else host not in ("127.0.0.1", "localhost")
+        self.is_local = (urlparse(self.url).hostname or "") in LOOPBACK
+        self.local = local or (credentials.load(self.url) if self.is_local else None)
         self.timeout = timeout
         self.session = requests.Session()
 
@@ -30,22 +40,30 @@ class DaskyardApi:
         import boto3
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
 
-        session = boto3.session.Session()
-        credentials = session.get_credentials()
-        if credentials is None:
-            raise ApiError(0, "no AWS credentials to sign the request with")
+        if self.local is not None:
+            keys: Any = Credentials(self.local.access_key_id, self.local.secret_access_key)
+            region = self.local.region
+        elif self.is_local:
+            raise ApiError(0, f"no local credentials for {self.url} in "
+                              f"{credentials.default_path()}: they are written by "
+                              "`daskyard serve --local` (or set DASKYARD_CREDENTIALS)")
+        else:
+            session = boto3.session.Session()
+            keys = session.get_credentials()
+            region = session.region_name or "us-east-1"
+            if keys is None:
+                raise ApiError(0, "no AWS credentials to sign the request with")
         request = AWSRequest(method=method, url=url, data=body or "",
                              headers={"Content-Type": "application/json"})
-        SigV4Auth(credentials, "execute-api", session.region_name or "us-east-1").add_auth(
-            request)
+        SigV4Auth(keys, "execute-api", region).add_auth(request)
         return dict(request.headers)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self.url}{path}"
         data = json.dumps(body) if body is not None else None
-        headers = (self._signed_headers(method, url, data) if self.sign
-                   else {"Content-Type": "application/json"})
+        headers = self._signed_headers(method, url, data)
         try:
             response = self.session.request(method, url, data=data, headers=headers,
                                             timeout=self.timeout)
@@ -54,7 +72,8 @@ class DaskyardApi:
         payload = response.json() if response.content else {}
         if response.status_code >= 400:
             raise ApiError(response.status_code,
-                           payload.get("error") or payload.get("Message") or response.text)
+                           payload.get("error") or payload.get("message")
+                           or payload.get("Message") or response.text)
         return payload
 
     def create(self, spec: dict[str, Any]) -> dict[str, Any]:

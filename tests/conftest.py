@@ -11,9 +11,11 @@ import pytest
 
 from chalicelib.core.aws import Clients
 from chalicelib.core.runtime import Runtime, runtime
+from daskyard.credentials import FILE
 from daskyard.local.stack import LocalMode
 from tests.support.boto import shared_model_loader
 from tests.support.receiver import Receiver
+from tests.support.signed import SignedHttp
 
 # Waits and retry intervals in the ASL are scaled by this in tests (never below 1 s).
 TIME_SCALE = 0.1
@@ -21,9 +23,11 @@ TIME_SCALE = 0.1
 
 @pytest.fixture(scope="session")
 def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
-    with shared_model_loader():
-        local = LocalMode(processes=False, time_scale=TIME_SCALE,
-                          root=tmp_path_factory.mktemp("daskyard"))
+    root = tmp_path_factory.mktemp("daskyard")
+    with shared_model_loader(), pytest.MonkeyPatch.context() as env:
+        # The CLI and DaskyardCluster find the local admin's keys here.
+        env.setenv("DASKYARD_CREDENTIALS", str(root / FILE))
+        local = LocalMode(processes=False, time_scale=TIME_SCALE, root=root)
         local.start()
         yield local
         local.stop()
@@ -55,12 +59,29 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def http(stack: LocalMode) -> Iterator[Any]:
-    """chalice.test.Client on the real app."""
+def http(stack: LocalMode) -> Iterator[SignedHttp]:
+    """chalice.test.Client on the real app, through the local IAM gateway, signed as
+    the local stage's admin (`http.as_user("alice")` signs as another IAM user)."""
     from chalice.test import Client
 
     with Client(stack.app.app) as c:
-        yield c.http
+        yield SignedHttp(c.http, stack, stack.admin)
+
+
+@pytest.fixture
+def stage_config(stack: LocalMode, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`stage_config(quota_clusters=1, ...)`: the stage's settings for this test, as a
+    deployed stage's environment would set them (the handlers read them afresh)."""
+
+    def configure(**values: Any) -> None:
+        for name, value in values.items():
+            text = ",".join(value) if isinstance(value, list) else str(value)
+            monkeypatch.setenv(f"DASKYARD_{name.upper()}", text)
+        runtime.cache_clear()
+
+    yield configure
+    monkeypatch.undo()
+    runtime.cache_clear()
 
 
 RELIABILITY: list[str] = []

@@ -56,8 +56,21 @@ class Unauthorized(DaskyardError):
     STATUS_CODE = 401
 
 
+class Forbidden(DaskyardError):
+    """An authenticated caller not allowed to do this (a Slack team not on the list)."""
+
+    STATUS_CODE = 403
+
+
+class QuotaExceeded(DaskyardError):
+    """The owner's live clusters or workers would pass the stage's quota."""
+
+    STATUS_CODE = 403
+
+
 class ClusterNotFound(DaskyardError):
-    """No record for that cluster."""
+    """No record for that cluster, or none the caller may see (someone else's cluster
+    answers as if it did not exist)."""
 
     STATUS_CODE = 404
 

@@ -191,7 +191,7 @@ class ClusterRecord(BaseModel):
     notebook_ip: str = ""
     dashboard_url: str = ""
     notebook_url: str = ""
-    requested_by: str = ""
+    owner: str = ""  # the caller who created it (see core/identity.py)
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
     task_token: str = Field(default="", repr=False)

@@ -152,14 +152,14 @@ class Registry:
 
     # --- intents ---------------------------------------------------------------------
 
-    def create(self, spec: ClusterSpec, requested_by: str, notify: list[Notify],
+    def create(self, spec: ClusterSpec, owner: str, notify: list[Notify],
                execution_arn: str) -> ClusterRecord:
         """Record a new cluster as CREATING; a name exists once while it is live."""
         at = now()
         record = ClusterRecord(
             name=spec.name, status=S.CREATING, step="Queued", spec=spec, created_at=at,
             updated_at=at, expires_at=at + timedelta(hours=spec.ttl_hours) if spec.ttl_hours
-            else None, requested_by=requested_by, notify=notify, execution_arn=execution_arn)
+            else None, owner=owner, notify=notify, execution_arn=execution_arn)
         reusable = {f":r{i}": s.value for i, s in enumerate(sorted(REUSABLE))}
         try:
             self.dynamodb.put_item(
@@ -172,6 +172,20 @@ class Registry:
                 raise ClusterExists(f"cluster {spec.name!r} already exists") from exc
             raise
         return record
+
+    def withdraw(self, name: str, execution_arn: str) -> None:
+        """Forget a record `create` just wrote whose execution never started (a quota
+        passed by concurrent creates): the name is free again, nothing was made."""
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table, Key=_to_item({"name": name}),
+                ConditionExpression="#s = :s AND execution_arn = :arn",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_to_item({":s": S.CREATING.value,
+                                                    ":arn": execution_arn}))
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
 
     def start_failed(self, name: str, why: str) -> None:
         self._write(name, "start_failed", {"error": why})

@@ -75,6 +75,16 @@ class Settings(BaseModel):
     allow_http_callbacks: bool = False
     # Callbacks to private, loopback and link-local addresses (local mode only).
     allow_private_callbacks: bool = False
+    # Who may see and act on every cluster: IAM ARNs (a role's ARN covers its sessions),
+    # `slack:<team>/<user>` and `webhook:<key id>`. Everyone else sees their own only.
+    admins: list[str] = Field(default_factory=list)
+    # Per owner: live clusters, and workers over all of them.
+    quota_clusters: int = Field(default=5, ge=0)
+    quota_workers: int = Field(default=100, ge=0)
+    # Slack workspaces (team ids) allowed to use the command; empty refuses every one.
+    slack_teams: list[str] = Field(default_factory=list)
+    # Channels the command may be used in; empty allows any channel of an allowed team.
+    slack_channels: list[str] = Field(default_factory=list)
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 

@@ -2,12 +2,18 @@
 
 The scheme follows Slack's, so one recipe serves both directions:
 `X-Daskyard-Signature: v1=<hex HMAC-SHA256(secret, "v1:<timestamp>:" + body)>`
-with `X-Daskyard-Timestamp: <unix seconds>`, accepted within a 5-minute window."""
+with `X-Daskyard-Timestamp: <unix seconds>`, accepted within a 5-minute window.
+
+Incoming webhooks may name their key with `X-Daskyard-Key-Id` (the caller becomes
+`webhook:<key id>`): the stage's webhook secret is then a JSON object of key id ->
+key. A plain-string secret is the one key "default"."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import time
 from collections.abc import Mapping
 
@@ -16,6 +22,9 @@ from chalicelib.core.errors import Unauthorized
 
 SIGNATURE_HEADER = "X-Daskyard-Signature"
 TIMESTAMP_HEADER = "X-Daskyard-Timestamp"
+KEY_ID_HEADER = "X-Daskyard-Key-Id"
+DEFAULT_KEY_ID = "default"
+KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 REPLAY_WINDOW = 300  # seconds
 SECRET_MAX_AGE = 300  # seconds a fetched secret is reused by this container
 
@@ -25,6 +34,25 @@ def secret(clients: Clients, secret_id: str) -> str:
     if not isinstance(value, str) or not value:
         raise Unauthorized("signing secret is not configured")
     return value
+
+
+def webhook_key(clients: Clients, secret_id: str, headers: Mapping[str, str]) -> \
+        tuple[str, str]:
+    """(key id, key) for the key the request names; Unauthorized for an unknown one."""
+    key_id = headers.get(KEY_ID_HEADER) or DEFAULT_KEY_ID
+    if not KEY_ID.fullmatch(key_id):
+        raise Unauthorized(f"{KEY_ID_HEADER}: not a key id")
+    value = secret(clients, secret_id)
+    try:
+        keys = json.loads(value) if value.lstrip().startswith("{") else None
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict):
+        keys = {DEFAULT_KEY_ID: value}
+    key = keys.get(key_id)
+    if not isinstance(key, str) or not key:
+        raise Unauthorized(f"{KEY_ID_HEADER}: no key {key_id!r} on this stage")
+    return key_id, key
 
 
 def sign(key: str, timestamp: int, body: bytes) -> str:

@@ -9,8 +9,10 @@ from typing import Any
 from chalice import Blueprint, IAMAuthorizer, Response
 from chalice.app import CaseInsensitiveMapping
 
-from chalicelib.core.errors import UnsupportedMediaType
-from chalicelib.core.runtime import runtime
+from chalicelib.core import identity
+from chalicelib.core.errors import Unauthorized, UnsupportedMediaType
+from chalicelib.core.identity import Caller
+from chalicelib.core.runtime import Runtime, runtime
 from chalicelib.triggers import api
 
 bp = Blueprint(__name__)
@@ -37,33 +39,49 @@ def _headers() -> CaseInsensitiveMapping:
     return request.headers if request is not None else CaseInsensitiveMapping({})
 
 
+def _caller(rt: Runtime) -> Caller:
+    """The IAM principal API Gateway verified the request's SigV4 signature for (the
+    local API does the same check against the emulator's IAM)."""
+    request = bp.current_request
+    context = (request.context if request is not None else None) or {}
+    arn = (context.get("identity") or {}).get("userArn")
+    if not arn:
+        raise Unauthorized("no verified caller: sign the request with SigV4 (IAM)")
+    return identity.caller(str(arn), rt.settings)
+
+
 def _json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
 @bp.route("/clusters", methods=["POST"], authorizer=iam)
 def create_cluster() -> Response:
-    return _json(api.create(runtime(), _json_body()), 202)
+    rt = runtime()
+    return _json(api.create(rt, _caller(rt), _json_body()), 202)
 
 
 @bp.route("/clusters", methods=["GET"], authorizer=iam)
 def list_clusters() -> Response:
-    return _json(api.list_all(runtime()))
+    rt = runtime()
+    return _json(api.list_all(rt, _caller(rt)))
 
 
 @bp.route("/clusters/{name}", methods=["GET"], authorizer=iam)
 def get_cluster(name: str) -> Response:
-    return _json(api.get(runtime(), name))
+    rt = runtime()
+    return _json(api.get(rt, _caller(rt), name))
 
 
 @bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
 def scale_cluster(name: str) -> Response:
-    return _json(api.scale(runtime(), name, _json_body()))
+    rt = runtime()
+    return _json(api.scale(rt, _caller(rt), name, _json_body()))
 
 
 @bp.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)
 def delete_cluster(name: str) -> Response:
-    return _json(api.delete(runtime(), name), 202)
+    rt = runtime()
+    return _json(api.delete(rt, _caller(rt), name), 202)
 
 
 @bp.route("/slack/commands", methods=["POST"],

@@ -1,5 +1,10 @@
 """The Slack slash command: `/dask up NAME [workers=N] [notebook=yes] [ttl=8h]
-[teardown=never]`, `down NAME`, `scale NAME N`, `ls`, `status NAME`, `help`.
+[teardown=never] [cidr=X.X.X.X/N ...]`, `down NAME`, `scale NAME N`, `ls`,
+`status NAME`, `help`.
+
+Only the stage's Slack teams (and channels, when listed) are served. The caller is
+`slack:<team>/<user>`: users see and act on their own clusters, Slack admins (the
+stage's `admins`) on all. A cluster opens no CIDR unless the command names one.
 
 A request is answered at once (Slack waits 3 s) with an ephemeral message; the outcome
 of a create or destroy is posted later to the command's response_url. A request that
@@ -17,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.signature import SignatureVerifier
 
 from chalicelib import lifecycle
-from chalicelib.core import callbacks, signing
-from chalicelib.core.errors import DaskyardError, InvalidRequest, Unauthorized
+from chalicelib.core import callbacks, identity, signing
+from chalicelib.core.errors import DaskyardError, Forbidden, InvalidRequest, Unauthorized
 from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
 from chalicelib.core.observability import logger
 from chalicelib.core.runtime import Runtime
+from chalicelib.core.settings import Settings
 from chalicelib.triggers.idempotency import IdempotencyAlreadyInProgressError, once
 from chalicelib.triggers.requests import check_name, check_size, describe, validate
 
@@ -31,10 +37,10 @@ RETRY = "X-Slack-Retry-Num"
 # Slack retries within minutes; an hour covers every retry of a command.
 REMEMBER_SECONDS = 3600
 USAGE = """Usage:
-`{c} up NAME [workers=N] [notebook=yes] [ttl=8h] [teardown=never]` create a cluster
+`{c} up NAME [workers=N] [notebook=yes] [ttl=8h] [teardown=never] [cidr=CIDR]` create one
 `{c} down NAME` destroy it
 `{c} scale NAME N` set the number of workers
-`{c} ls` list live clusters
+`{c} ls` list your live clusters
 `{c} status NAME` show one cluster
 `{c} help` this text"""
 TTL = re.compile(r"([0-9]{1,3})h?")  # fullmatch: "$" would let "8\n" through
@@ -53,6 +59,7 @@ class SlashCommand(BaseModel):
     response_url: str
     user_id: str
     team_id: str
+    channel_id: str = ""
 
 
 class Usage(InvalidRequest):
@@ -73,6 +80,17 @@ def verify(rt: Runtime, body: bytes, headers: Mapping[str, str]) -> None:
         raise Unauthorized(f"{SIGNATURE}: does not match the body")
 
 
+def allowed(command: SlashCommand, settings: Settings) -> None:
+    """Forbidden unless the stage serves this Slack team (and channel, when listed): a
+    valid signature only proves the request came from our Slack app, which any
+    workspace it is installed in can use."""
+    if command.team_id not in settings.slack_teams:
+        raise Forbidden(f"team_id: Slack team {command.team_id!r} is not allowed on this stage")
+    if settings.slack_channels and command.channel_id not in settings.slack_channels:
+        raise Forbidden(f"channel_id: channel {command.channel_id!r} is not allowed on this "
+                        "stage")
+
+
 def parse(body: bytes) -> dict[str, str]:
     try:
         form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True, strict_parsing=True)
@@ -91,6 +109,7 @@ def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
     if not command.response_url.startswith(rt.settings.slack_response_prefix):
         raise InvalidRequest(f"response_url: must start with {rt.settings.slack_response_prefix}")
     callbacks.check(command.response_url, rt.settings, "response_url")
+    allowed(command, rt.settings)
     logger.info("slack command", user=command.user_id, team=command.team_id,
                 text=command.text[:200], retry=headers.get(RETRY))
     try:
@@ -103,27 +122,28 @@ def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
 
 def run(rt: Runtime, command: SlashCommand) -> dict[str, Any]:
     verb, *args = command.text.split() or ["help"]
-    who = f"slack:{command.team_id}/{command.user_id}"
+    caller = identity.caller(f"slack:{command.team_id}/{command.user_id}", rt.settings)
     notify = [Notify(kind="slack", url=command.response_url)]
     usage = USAGE.format(c=command.command)
     try:
         if verb == "up":
-            spec = up_spec(args, rt.settings.allowed_cidrs)
-            lifecycle.create_cluster(rt, spec, who, notify)
+            spec = up_spec(args)
+            lifecycle.create_cluster(rt, spec, caller=caller, notify=notify)
             return ephemeral(f"Creating *{spec.name}* with {spec.workers} workers. "
                              "I will post here when it is ready.")
         if verb == "down":
-            record = lifecycle.destroy_cluster(rt, one_name(args), notify)
+            record = lifecycle.destroy_cluster(rt, one_name(args), caller=caller,
+                                               notify=notify)
             return ephemeral(f"Destroying *{record.name}*. I will post here when it is gone.")
         if verb == "scale":
             name, workers = two_args(args)
-            record = lifecycle.scale_cluster(rt, name, workers)
+            record = lifecycle.scale_cluster(rt, name, workers, caller=caller)
             return ephemeral(f"*{record.name}* now has {workers} workers.")
         if verb == "ls":
-            live = [r for r in rt.registry.list() if r.status in LIVE_STATUSES]
+            live = [r for r in lifecycle.visible(rt, caller) if r.status in LIVE_STATUSES]
             return ephemeral("\n".join(line(r) for r in live) or "No live clusters.")
         if verb == "status":
-            return ephemeral(line(rt.registry.require(one_name(args)), detail=True))
+            return ephemeral(line(lifecycle.owned(rt, one_name(args), caller), detail=True))
         if verb == "help":
             return ephemeral(usage)
         raise Usage(f"unknown command {verb!r}")
@@ -157,11 +177,14 @@ def two_args(args: list[str]) -> tuple[str, int]:
     return check_name(args[0]), int(args[1])
 
 
-def up_spec(args: list[str], default_cidrs: list[str]) -> ClusterSpec:
-    """`demo workers=4 notebook=yes ttl=8h` -> a checked ClusterSpec."""
+def up_spec(args: list[str]) -> ClusterSpec:
+    """`demo workers=4 notebook=yes ttl=8h cidr=10.1.0.0/16` -> a checked ClusterSpec.
+    No CIDR unless named: the stage's whole allow-list is far wider than one user
+    needs (the stage limits still apply to what is named)."""
     if not args:
         raise Usage("give a cluster name")
-    values: dict[str, Any] = {"name": args[0], "allowed_cidrs": default_cidrs}
+    cidrs: list[str] = []
+    values: dict[str, Any] = {"name": args[0], "allowed_cidrs": cidrs}
     for option in args[1:]:
         key, sep, value = option.partition("=")
         if not sep:
@@ -174,6 +197,8 @@ def up_spec(args: list[str], default_cidrs: list[str]) -> ClusterSpec:
             values["ttl_hours"] = int(match.group(1))
         elif key == "teardown" and value in ("nightly", "never"):
             values["teardown"] = value
+        elif key == "cidr" and value.isascii() and len(value) <= 43:
+            cidrs.append(value)
         else:
             raise Usage(f"{option!r} is not a valid option")
     try:

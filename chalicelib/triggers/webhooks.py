@@ -1,7 +1,8 @@
 """`POST /webhooks`: another system creates, destroys or scales a cluster with a JSON
-body signed with the shared secret (see signing.py). The signature is checked before
-the body is even parsed; an exact replay within the window gets the first answer and
-does nothing again."""
+body signed with one of the stage's webhook keys (see signing.py). The signature is
+checked before the body is even parsed; an exact replay within the window gets the
+first answer and does nothing again. The caller is `webhook:<key id>`: a key sees and
+acts on the clusters it created, unless the stage lists it among the admins."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, RootModel
 
 from chalicelib import lifecycle
-from chalicelib.core import callbacks, signing
+from chalicelib.core import callbacks, identity, signing
 from chalicelib.core.errors import RequestInProgress
+from chalicelib.core.identity import Caller
 from chalicelib.core.models import ClusterSpec, Notify, Strict
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.core.observability import logger
@@ -63,27 +65,31 @@ def callback(url: str | None, settings: Settings) -> list[Notify]:
 def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
            context: Any = None) -> Answer:
     body = check_size(body)
-    signing.verify(signing.secret(rt.clients, rt.settings.webhook_secret_id), headers, body)
+    key_id, key = signing.webhook_key(rt.clients, rt.settings.webhook_secret_id, headers)
+    signing.verify(key, headers, body)
+    caller = identity.caller(f"webhook:{key_id}", rt.settings)
     request = parse(WebhookRequest, body).root
     notify = callback(getattr(request, "callback_url", None), rt.settings)
     logger.info("webhook", action=request.action, cluster=request.name)
-    signed = {"timestamp": headers.get(signing.TIMESTAMP_HEADER), "body": body.decode()}
+    signed = {"key": key_id, "timestamp": headers.get(signing.TIMESTAMP_HEADER),
+              "body": body.decode()}
     try:
         out = once(rt.clients, rt.settings.idempotency_table, "webhook", signed,
-                   lambda _: run(rt, request, notify), signing.REPLAY_WINDOW * 2, context)
+                   lambda _: run(rt, caller, request, notify), signing.REPLAY_WINDOW * 2, context)
     except IdempotencyAlreadyInProgressError as exc:
         raise RequestInProgress("this request is already being handled") from exc
     return Answer.model_validate(out)
 
 
-def run(rt: Runtime, request: CreateHook | DestroyHook | ScaleHook,
+def run(rt: Runtime, caller: Caller, request: CreateHook | DestroyHook | ScaleHook,
         notify: list[Notify]) -> dict[str, Any]:
     if isinstance(request, CreateHook):
         spec = ClusterSpec.model_validate(request.model_dump(exclude={"action", "callback_url"}))
-        record = lifecycle.create_cluster(rt, spec, "webhook", notify)
+        record = lifecycle.create_cluster(rt, spec, caller=caller, notify=notify)
         return Answer(status=202, body=record.public()).model_dump()
     if isinstance(request, DestroyHook):
-        record = lifecycle.destroy_cluster(rt, request.name, notify or None)
+        record = lifecycle.destroy_cluster(rt, request.name, caller=caller,
+                                           notify=notify or None)
         return Answer(status=202, body=record.public()).model_dump()
-    record = lifecycle.scale_cluster(rt, request.name, request.workers)
+    record = lifecycle.scale_cluster(rt, request.name, request.workers, caller=caller)
     return Answer(status=200, body=record.public()).model_dump()

@@ -50,6 +50,12 @@ def _role(clients: Clients, name: str) -> str:
         return str(iam.get_role(RoleName=name)["Role"]["Arn"])
 
 
+def iam_arn(clients: Clients, user: str) -> str:
+    """The ARN IAM gives `user` (moto's account id), whether or not it exists yet."""
+    account = clients.client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:iam::{account}:user/{user}"
+
+
 def _tables(clients: Clients, settings: Settings) -> None:
     db = clients.dynamodb
     for table, key in ((settings.table, "name"), (settings.idempotency_table, "id")):
@@ -88,6 +94,23 @@ def push_images(clients: Clients, settings: Settings) -> None:
                                   imageTag=settings.image_tag)
 
 
+ADMIN_USER = "daskyard-local-admin"
+
+
+def user_keys(clients: Clients, user: str = ADMIN_USER) -> tuple[str, str, str]:
+    """(ARN, access key id, secret key) of an IAM user in the emulator (by default the
+    local stage's admin) with one fresh key; earlier keys are deleted."""
+    iam = clients.client("iam")
+    try:
+        arn = iam.create_user(UserName=user)["User"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_user(UserName=user)["User"]["Arn"]
+    for old in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=user, AccessKeyId=old["AccessKeyId"])
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return str(arn), str(key["AccessKeyId"]), str(key["SecretAccessKey"])
+
+
 def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
            extra_env: dict[str, str] | None = None) -> Deployment:
     """Deploy into the emulator `clients` points at; sets the Lambda environment in
@@ -103,6 +126,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         "DASKYARD_ALLOW_HTTP_CALLBACKS": "true",
         "DASKYARD_ALLOW_PRIVATE_CALLBACKS": "true",
         "DASKYARD_SLACK_RESPONSE_PREFIX": "http://127.0.0.1:",
+        "DASKYARD_ADMINS": iam_arn(clients, ADMIN_USER),
         **(extra_env or {}),
     }
     os.environ.update(env)

@@ -236,6 +236,21 @@ class Emulator:
                       json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
         return self
 
+    def access_key(self, access_key_id: str) -> tuple[str, str] | None:
+        """(IAM user ARN, secret key) for an active key the emulator's IAM holds: what
+        API Gateway asks IAM when it checks a SigV4 signature."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.iam.models import iam_backends
+
+        iam = iam_backends[DEFAULT_ACCOUNT_ID]["global"]
+        user = iam.get_user_from_access_key_id(access_key_id)
+        if user is None:
+            return None
+        for key in user.access_keys:
+            if key.access_key_id == access_key_id and key.status == "Active":
+                return str(user.arn), str(key.secret_access_key)
+        return None
+
     def activate(self) -> None:
         """Make this the emulator of the process: moto's routes and the port its state
         machine interpreter calls back on (localhost:MOTO_PORT) are process-wide."""

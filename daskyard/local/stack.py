@@ -8,7 +8,6 @@ import os
 import secrets
 import threading
 import time
-import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from chalicelib.core.settings import Settings
+from daskyard.credentials import FILE, LocalCredentials, data_dir
 from daskyard.local import inventory
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import (
@@ -25,6 +25,7 @@ from daskyard.local.deploy import (
     _tables,
     deploy,
     push_images,
+    user_keys,
 )
 from daskyard.local.emulator import Emulator, LambdaRouter
 
@@ -44,11 +45,6 @@ DEPLOYMENT_ONLY = ("iam", "lambda", "events", "stepfunctions")
 
 def load_app() -> ModuleType:
     return importlib.import_module("app")
-
-
-def data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "daskyard"
 
 
 def wait_execution(clients: Clients, arn: str, timeout: float = 120) -> dict[str, Any]:
@@ -95,6 +91,7 @@ class LocalMode:
         self._lambda_role = ""
         self._deployed_state: tuple[list[Any], ...] = ()
         self._listers: dict[str, Any] = {}
+        self.admin: tuple[str, str, str] = ("", "", "")  # ARN, access key id, secret key
 
     def start(self) -> LocalMode:
         if LocalMode._running is not None:
@@ -113,6 +110,9 @@ class LocalMode:
         self.clients = self.clients or Clients(endpoint_url=self.emulator.url)
         self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)
         self._lambda_role = _role(self.clients, "daskyard-lambda")
+        self.admin = user_keys(self.clients)
+        if self.api_url:
+            self.write_credentials()
         self._deployed_state = self._deployed()
         self._start_agent()
 
@@ -189,27 +189,39 @@ class LocalMode:
                 return found
             time.sleep(0.2)
 
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The admin's keys for this local mode's API."""
+        arn, key_id, secret = self.admin
+        return LocalCredentials(api_url=self.api_url, access_key_id=key_id,
+                                secret_access_key=secret, arn=arn)
+
+    def write_credentials(self) -> Path:
+        """`credentials.json` (mode 0600) in the data directory, where the CLI and
+        DaskyardCluster look for it."""
+        return self.credentials.write(self.root / FILE)
+
     def serve_api(self, port: int = 0) -> str:
-        """The app's HTTP API on 127.0.0.1, served by Chalice's own local server."""
+        """The app's HTTP API on 127.0.0.1: Chalice's local server, with IAM routes
+        taking only SigV4 signatures of the emulator's IAM keys (daskyard.local.gateway),
+        and the admin's keys written for the CLI."""
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer
+        from chalice.local import LocalDevServer, ThreadedHTTPServer
+
+        from daskyard.local.gateway import handler_class
 
         class Server(ThreadedHTTPServer):
             request_queue_size = 128  # bursts of clients, as API Gateway would take
             daemon_threads = True
 
-        class QuietHandler(ChaliceRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # one line per request
-                pass
-
         config = Config.create(chalice_app=self.app.app, chalice_stage="local",
                                app_name="daskyard")
-        # Chalice warns on each request that IAM auth is skipped: it is for deployed stages.
-        warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported")
         self._api = LocalDevServer(self.app.app, config, "127.0.0.1", port,
-                                   handler_cls=QuietHandler, server_cls=Server)
+                                   handler_cls=handler_class(self.emulator.access_key),
+                                   server_cls=Server)
         threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True).start()
         self.api_url = f"http://127.0.0.1:{self._api.server.server_address[1]}"
+        self.write_credentials()
         return self.api_url
 
     def stop(self) -> None:

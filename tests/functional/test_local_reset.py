@@ -12,6 +12,7 @@ from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.local.stack import LocalMode, wait_execution
+from tests.support.callers import ALICE
 from tests.support.clusters import spec
 
 
@@ -32,7 +33,7 @@ class Warnings(logging.Handler):
 
 def test_a_reset_leaves_nothing_of_an_earlier_test(stack: LocalMode, rt: Runtime,
                                                    clients: Clients) -> None:
-    made = lifecycle.create_cluster(rt, spec("before"))
+    made = lifecycle.create_cluster(rt, spec("before"), caller=ALICE)
     assert wait_execution(clients, made.execution_arn)["status"] == "SUCCEEDED"
     assert stack.agent is not None and stack.agent.running()
     clients.ssm.put_parameter(Name="/daskyard/stray/x", Value="1", Type="String")
@@ -42,7 +43,7 @@ def test_a_reset_leaves_nothing_of_an_earlier_test(stack: LocalMode, rt: Runtime
     clients.ecr.batch_delete_image(repositoryName=repo,
                                    imageIds=[{"imageTag": rt.settings.image_tag}])
     # A second create waits on the image build (a task token) when the reset comes.
-    waiting = lifecycle.create_cluster(rt, spec("waiting"))
+    waiting = lifecycle.create_cluster(rt, spec("waiting"), caller=ALICE)
     assert clients.sfn.describe_execution(
         executionArn=waiting.execution_arn)["status"] == "RUNNING"
 
@@ -76,7 +77,7 @@ def test_a_reset_leaves_nothing_of_an_earlier_test(stack: LocalMode, rt: Runtime
             rt.settings.ecr_prefix, role))["imageIds"]
         assert [t["imageTag"] for t in tags] == [rt.settings.image_tag], role
     # The deployment still works, from a clean name.
-    again = lifecycle.create_cluster(rt, spec("before"))
+    again = lifecycle.create_cluster(rt, spec("before"), caller=ALICE)
     assert wait_execution(clients, again.execution_arn)["status"] == "SUCCEEDED"
     assert rt.registry.require("before").status == Status.READY
 
@@ -88,5 +89,5 @@ def test_a_change_to_what_only_the_deployment_makes_redeploys_everything(
     stack.reset()
     assert sorted(r["Name"] for r in clients.events.list_rules()["Rules"]) == deployed
     rt = runtime()
-    made = lifecycle.create_cluster(rt, spec("after"))
+    made = lifecycle.create_cluster(rt, spec("after"), caller=ALICE)
     assert wait_execution(clients, made.execution_arn)["status"] == "SUCCEEDED"

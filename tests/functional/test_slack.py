@@ -15,7 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
-from chalicelib.core.runtime import Runtime
+from chalicelib.core.runtime import Runtime, runtime
 from tests.support.clusters import wait_status
 from tests.support.receiver import Receiver
 
@@ -52,8 +52,10 @@ def slack(http: Any, secret: str, body: str, *, at: float | None = None,
 
 
 @pytest.fixture
-def secret(clients: Clients, rt: Runtime) -> str:
-    return signing_secret(clients, rt)
+def secret(clients: Clients, stage_config: Any) -> str:
+    """The signing secret, on a stage that serves the test's Slack team."""
+    stage_config(slack_teams=["T123"])
+    return signing_secret(clients, runtime())
 
 
 def text_of(response: Any) -> str:
@@ -72,7 +74,7 @@ def test_up_acknowledges_at_once_and_posts_ready_with_links(
     assert acknowledged < 3, f"Slack waits 3 s; answered in {acknowledged:.2f} s"
     record = wait_status(rt, "demo", {Status.READY})
     assert record.spec.workers == 3 and record.spec.ttl_hours == 8
-    assert record.requested_by == "slack:T123/U123"
+    assert record.owner == "slack:T123/U123"
     [(_, raw)] = receiver.wait(1)
     message = json.loads(raw)
     assert "is READY" in message["text"] and message["response_type"] == "ephemeral"
@@ -194,3 +196,55 @@ def test_failed_create_posts_the_reason(http: Any, rt: Runtime, secret: str,
     text = json.loads(raw)["text"]
     assert "FAILED" in text and "no capacity in this zone" in text
     assert "no capacity" in record.error
+
+
+@pytest.mark.parametrize(("extra", "config"), [
+    ({"team_id": "T999"}, {}),  # a workspace the app is installed in, not on the list
+    ({"channel_id": "C999"}, {"slack_channels": ["C123"]}),
+])
+def test_a_team_or_channel_not_listed_is_refused_and_nothing_is_created(
+        http: Any, rt: Runtime, clients: Clients, secret: str, receiver: Receiver,
+        stage_config: Any, extra: dict[str, str], config: dict[str, Any]) -> None:
+    stage_config(slack_teams=["T123"], **config)
+    response = slack(http, secret, form("up demo", receiver.url, **extra))
+    assert response.status_code == 403
+    assert "not allowed on this stage" in json.loads(response.body)["error"]
+    assert rt.registry.list() == []
+    assert executions(clients, rt) == 0
+
+
+def test_a_slack_user_acts_on_their_own_clusters_and_a_slack_admin_on_all(
+        http: Any, rt: Runtime, secret: str, receiver: Receiver, stage_config: Any) -> None:
+    stage_config(slack_teams=["T123"], admins=["slack:T123/UADMIN"])
+    slack(http, secret, form("up demo workers=1", receiver.url))
+    wait_status(rt, "demo", {Status.READY})
+    other = {"user_id": "U456"}
+    assert text_of(slack(http, secret, form("ls", receiver.url, **other))) == \
+        "No live clusters."
+    for text in ("status demo", "scale demo 3", "down demo"):
+        assert "no cluster named 'demo'" in text_of(
+            slack(http, secret, form(text, receiver.url, **other)))
+    assert rt.registry.require("demo").status == Status.READY
+    assert rt.registry.require("demo").spec.workers == 1
+    admin = {"user_id": "UADMIN"}
+    assert text_of(slack(http, secret, form("ls", receiver.url, **admin))).startswith("*demo*")
+    assert text_of(slack(http, secret, form("down demo", receiver.url, **admin))).startswith(
+        "Destroying *demo*")
+    wait_status(rt, "demo", {Status.DELETED})
+
+
+def test_a_slack_cluster_opens_only_the_cidrs_its_command_names(
+        http: Any, rt: Runtime, clients: Clients, secret: str, receiver: Receiver) -> None:
+    slack(http, secret, form("up quiet workers=0", receiver.url))
+    slack(http, secret, form("up open workers=0 cidr=10.9.0.0/16", receiver.url))
+    refused = text_of(slack(http, secret, form("up wide workers=0 cidr=0.0.0.0/0",
+                                               receiver.url)))
+    assert "0.0.0.0/0 is not allowed" in refused
+    assert rt.registry.require("quiet").spec.allowed_cidrs == []
+    assert rt.registry.require("open").spec.allowed_cidrs == ["10.9.0.0/16"]
+    assert rt.registry.get("wide") is None
+    wait_status(rt, "quiet", {Status.READY})
+    group = clients.ec2.describe_security_groups(Filters=[
+        {"Name": "tag:daskyard:cluster", "Values": ["quiet"]}])["SecurityGroups"][0]
+    opened = {r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
+    assert opened == set()  # only the rule for traffic within the group

@@ -16,6 +16,7 @@ from chalicelib.core.models import Status
 from chalicelib.core.registry import now
 from chalicelib.core.runtime import Runtime
 from daskyard.local.inventory import leftovers
+from tests.support.callers import ALICE
 from tests.support.clusters import spec, wait_status
 from tests.support.receiver import Receiver
 from tests.support.records import force, make
@@ -46,7 +47,7 @@ def test_nightly_removes_exactly_the_right_things(rt: Runtime, clients: Clients,
                                                   receiver: Receiver) -> None:
     for cluster in (spec("nightly-one", workers=1), spec("keeper", workers=1,
                                                          teardown="never")):
-        lifecycle.create_cluster(rt, cluster)
+        lifecycle.create_cluster(rt, cluster, caller=ALICE)
     for name in ("nightly-one", "keeper"):
         wait_status(rt, name, {Status.READY})
     seed_record(rt, "expired", ttl_hours=1)

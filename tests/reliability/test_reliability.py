@@ -4,10 +4,7 @@ the run). Resources are counted by listing each AWS service, not by trusting rec
 
 from __future__ import annotations
 
-import json
 import threading
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,11 +13,14 @@ import pytest
 
 from chalicelib import lifecycle
 from chalicelib.core.errors import Throttled
+from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall
+from daskyard.client import ApiError, DaskyardApi
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
+from tests.support.callers import ALICE
 from tests.support.clusters import (
     CREATE_STATES,
     EXPECTED_RESOURCES,
@@ -137,15 +137,13 @@ def test_fifty_concurrent_posts_over_ten_names_make_exactly_ten_clusters(
     go = threading.Barrier(len(names))
 
     def post(name: str) -> int:
-        body = json.dumps({"name": name, "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]})
-        request = urllib.request.Request(f"{url}/clusters", data=body.encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        api = DaskyardApi(url, timeout=60)  # signed as the local admin: no quota
         go.wait()
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
+            api.create({"name": name, "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]})
+            return 202
+        except ApiError as exc:
+            return exc.status
 
     with ThreadPoolExecutor(len(names)) as pool:
         codes = Counter(pool.map(post, names))
@@ -158,7 +156,8 @@ def test_fifty_concurrent_posts_over_ten_names_make_exactly_ten_clusters(
     for record in records:
         wait_execution(stack.clients, rt.registry.require(record.name).execution_arn, 300)
     # The ten destroys run at once, as the creates did.
-    destroys = [lifecycle.destroy_cluster(rt, record.name).execution_arn for record in records]
+    destroys = [lifecycle.destroy_cluster(rt, record.name, caller=SYSTEM).execution_arn
+                for record in records]
     for arn in destroys:
         wait_execution(stack.clients, arn)
     leaked = sum(len(leftovers(stack.clients, n)) for n in set(names))
@@ -178,9 +177,9 @@ def test_a_destroy_issued_while_the_create_runs_stops_it_and_leaves_nothing(
         return handler(event, None)
 
     stack.router.interceptor = hold_start_scheduler
-    made = lifecycle.create_cluster(rt, spec("racer"))
+    made = lifecycle.create_cluster(rt, spec("racer"), caller=ALICE)
     assert reached.wait(60), "the create reached StartScheduler"
-    gone = lifecycle.destroy_cluster(rt, "racer")
+    gone = lifecycle.destroy_cluster(rt, "racer", caller=ALICE)
     release.set()
     create_out = wait_execution(stack.clients, made.execution_arn)
     destroy_out = wait_execution(stack.clients, gone.execution_arn)
@@ -201,7 +200,8 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
     from distributed import Client
 
     assert live.agent is not None and live.clients is not None
-    record = lifecycle.create_cluster(rt, spec("phoenix", allowed_cidrs=["127.0.0.0/8"]))
+    record = lifecycle.create_cluster(rt, spec("phoenix", allowed_cidrs=["127.0.0.0/8"]),
+                                      caller=ALICE)
     wait_execution(live.clients, record.execution_arn)
     first = wait_status(rt, "phoenix", {Status.READY}).scheduler_address
     with Client(first, timeout=30) as client:
@@ -212,7 +212,8 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
     with Client(second, timeout=30) as client:
         client.wait_for_workers(2, timeout=120)
         assert client.submit(sum, range(11)).result(timeout=30) == 55
-    wait_execution(live.clients, lifecycle.destroy_cluster(rt, "phoenix").execution_arn)
+    gone = lifecycle.destroy_cluster(rt, "phoenix", caller=ALICE)
+    wait_execution(live.clients, gone.execution_arn)
     left = live.leftovers("phoenix", settle=30)
     reliability(1, int(second != first), len(left))
 

@@ -10,6 +10,7 @@ from chalicelib.core.aws import Clients
 from chalicelib.core.models import ClusterRecord, ClusterSpec, Status
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode, wait_execution
+from tests.support.callers import ALICE
 from tests.support.waiting import eventually
 
 # Every Lambda-backed state of the create machine, in the order they run.
@@ -61,14 +62,14 @@ def fail_after(state: str) -> Any:
 
 def create(rt: Runtime, stack: LocalMode, name: str = "demo", **kw: Any) -> dict[str, Any]:
     """Create `name` and return its execution once it has ended."""
-    record = lifecycle.create_cluster(rt, spec(name, **kw))
+    record = lifecycle.create_cluster(rt, spec(name, **kw), caller=ALICE)
     assert stack.clients is not None
     return wait_execution(stack.clients, record.execution_arn)
 
 
 def destroy(rt: Runtime, stack: LocalMode, name: str = "demo") -> dict[str, Any]:
     """Destroy `name` and return its execution once it has ended."""
-    record = lifecycle.destroy_cluster(rt, name)
+    record = lifecycle.destroy_cluster(rt, name, caller=ALICE)
     assert stack.clients is not None
     return wait_execution(stack.clients, record.execution_arn)
 

@@ -12,6 +12,7 @@ from chalicelib.core.runtime import Runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
+from tests.support.callers import ALICE
 from tests.support.clusters import open_tasks, spec, wait_status
 from tests.support.images import build_event, remove_tag, waiting_on_build
 from tests.support.waiting import eventually
@@ -20,7 +21,7 @@ from tests.support.waiting import eventually
 def test_missing_tag_starts_the_build_and_its_success_event_continues(
         rt: Runtime, clients: Clients, stack: LocalMode) -> None:
     remove_tag(clients, rt)
-    record = lifecycle.create_cluster(rt, spec("built"))
+    record = lifecycle.create_cluster(rt, spec("built"), caller=ALICE)
     waiting = waiting_on_build(rt, "built")
     project = rt.settings.image_build_project
     builds = clients.codebuild.list_builds_for_project(projectName=project)["ids"]
@@ -60,7 +61,7 @@ def test_missing_tag_starts_the_build_and_its_success_event_continues(
 def test_failed_build_fails_the_create_with_the_reason_and_leaves_nothing(
         rt: Runtime, clients: Clients, stack: LocalMode) -> None:
     remove_tag(clients, rt)
-    record = lifecycle.create_cluster(rt, spec("unbuilt"))
+    record = lifecycle.create_cluster(rt, spec("unbuilt"), caller=ALICE)
     build = waiting_on_build(rt, "unbuilt").resources.image_build
     build_event(clients, rt.settings.image_build_project, build, "FAILED")
     out = wait_execution(clients, record.execution_arn)

@@ -1,0 +1,177 @@
+"""Owners and admins, through the routes as the local API serves them (SigV4 checked
+against the emulator's IAM): another caller's cluster is invisible and untouchable,
+an admin's is not, quotas refuse before anything is made, unsigned or badly signed
+requests get 403 and make nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib import lifecycle
+from chalicelib.core import signing
+from chalicelib.core.aws import Clients
+from chalicelib.core.errors import QuotaExceeded
+from chalicelib.core.models import Status
+from chalicelib.core.runtime import Runtime, runtime
+from daskyard.client import ApiError, DaskyardApi
+from daskyard.credentials import load
+from tests.support.callers import ALICE
+from tests.support.clusters import spec, wait_status
+from tests.support.signed import SignedHttp
+
+JSON = {"Content-Type": "application/json"}
+
+
+def post(http: SignedHttp, name: str, workers: int = 1) -> Any:
+    body = {"name": name, "workers": workers, "allowed_cidrs": ["10.1.0.0/16"]}
+    return http.post("/clusters", headers=JSON, body=json.dumps(body))
+
+
+def executions(clients: Clients, arn: str) -> int:
+    return len(clients.sfn.list_executions(stateMachineArn=arn)["executions"])
+
+
+def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on_it(
+        http: SignedHttp, rt: Runtime, clients: Clients) -> None:
+    alice, bob = http.as_user("alice"), http.as_user("bob")
+    assert post(alice, "mine").status_code == 202
+    made = wait_status(rt, "mine", {Status.READY})
+    assert made.owner == alice.arn
+
+    assert bob.get("/clusters/mine").status_code == 404
+    assert json.loads(bob.get("/clusters").body)["clusters"] == []
+    assert bob.put("/clusters/mine/workers", headers=JSON,
+                   body=json.dumps({"workers": 3})).status_code == 404
+    assert bob.delete("/clusters/mine").status_code == 404
+    after = rt.registry.require("mine")
+    assert (after.status, after.spec.workers, after.execution_arn) == \
+        (Status.READY, 1, made.execution_arn)
+    assert executions(clients, rt.settings.destroy_state_machine_arn) == 0
+
+    assert [c["name"] for c in json.loads(alice.get("/clusters").body)["clusters"]] == ["mine"]
+    assert json.loads(http.get("/clusters").body)["clusters"][0]["owner"] == alice.arn
+    assert http.put("/clusters/mine/workers", headers=JSON,
+                    body=json.dumps({"workers": 2})).status_code == 200
+    assert http.delete("/clusters/mine").status_code == 202  # the admin
+    assert wait_status(rt, "mine", {Status.DELETED}).status == Status.DELETED
+
+
+@pytest.mark.parametrize("tamper", ["unsigned", "wrong secret", "unknown key", "body changed",
+                                    "path changed", "expired"])
+def test_unsigned_or_badly_signed_requests_get_403_and_make_nothing(
+        http: SignedHttp, rt: Runtime, clients: Clients, tamper: str) -> None:
+    body = json.dumps({"name": "sneaky", "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]})
+    client = http.as_user("mallory")
+    signed_body, signed_path, at = body, "/clusters", None
+    if tamper == "unsigned":
+        client = http.unsigned()
+    elif tamper == "wrong secret":
+        client.keys = (client.arn, client.keys[1], "x" * 40)  # type: ignore[index]
+    elif tamper == "unknown key":
+        client.keys = (client.arn, "AKIAIOSFODNN7EXAMPLE", "y" * 40)
+    elif tamper == "body changed":
+        signed_body = body.replace("sneaky", "harmless")
+    elif tamper == "path changed":
+        signed_path = "/clusters/sneaky"
+    elif tamper == "expired":
+        at = datetime(2020, 1, 1)
+    headers = client.headers_for("POST", signed_path, JSON, signed_body, at)
+    response = client.http.request("POST", "/clusters", headers=headers, body=body)
+    assert response.status_code == 403, response.body
+    assert json.loads(response.body)["message"]
+    assert rt.registry.list() == []
+    assert executions(clients, rt.settings.create_state_machine_arn) == 0
+
+
+def test_a_quota_refuses_before_anything_is_made(
+        http: SignedHttp, clients: Clients, stage_config: Any) -> None:
+    stage_config(quota_clusters=1, quota_workers=3)
+    rt, alice = runtime(), http.as_user("alice")
+    assert post(alice, "first", workers=2).status_code == 202
+    second = post(alice, "second")
+    assert second.status_code == 403 and "live clusters" in json.loads(second.body)["error"]
+    wait_status(rt, "first", {Status.READY})
+    scaled = alice.put("/clusters/first/workers", headers=JSON, body=json.dumps({"workers": 4}))
+    assert scaled.status_code == 403 and "workers" in json.loads(scaled.body)["error"]
+    assert [r.name for r in rt.registry.list()] == ["first"]
+    assert rt.registry.require("first").spec.workers == 2
+    assert executions(clients, rt.settings.create_state_machine_arn) == 1
+    # Another owner has a quota of their own; the admin has none.
+    assert post(http.as_user("bob"), "bobs").status_code == 202
+    assert post(http, "admins", workers=4).status_code == 202
+
+
+def test_concurrent_creates_never_pass_the_quota(stack: Any, clients: Clients,
+                                                 stage_config: Any) -> None:
+    stage_config(quota_clusters=2)
+    rt = runtime()
+    go = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def create(i: int) -> None:
+        go.wait()
+        try:
+            lifecycle.create_cluster(rt, spec(f"race{i}", workers=1), caller=ALICE)
+            outcomes.append("made")
+        except QuotaExceeded:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = [r for r in rt.registry.list() if r.owner == ALICE.id]
+    assert len(made) == outcomes.count("made") <= 2
+    assert outcomes.count("refused") >= 4
+    assert executions(clients, rt.settings.create_state_machine_arn) == len(made)
+
+
+def test_a_webhook_key_acts_on_its_own_clusters_only(
+        http: SignedHttp, clients: Clients, stage_config: Any) -> None:
+    keys = {"ci": "c" * 64, "etl": "e" * 64}
+    rt = runtime()
+    clients.secrets.put_secret_value(SecretId=rt.settings.webhook_secret_id,
+                                     SecretString=json.dumps(keys))
+    stage_config(webhook_secret_id=rt.settings.webhook_secret_id)  # a fresh secret cache
+
+    def hook(key_id: str, body: dict[str, Any]) -> Any:
+        raw = json.dumps(body).encode()
+        headers = {**signing.signed_headers(keys.get(key_id, "z" * 64), raw),
+                   signing.KEY_ID_HEADER: key_id}
+        return http.unsigned().post("/webhooks", body=raw, headers=headers)
+
+    made = hook("ci", {"action": "create", "name": "nightly-etl", "workers": 1})
+    assert made.status_code == 202
+    rt = runtime()
+    assert rt.registry.require("nightly-etl").owner == "webhook:ci"
+    assert hook("etl", {"action": "destroy", "name": "nightly-etl"}).status_code == 404
+    assert hook("etl", {"action": "scale", "name": "nightly-etl", "workers": 3}).status_code \
+        == 404
+    assert hook("nokey", {"action": "destroy", "name": "nightly-etl"}).status_code == 401
+    assert rt.registry.require("nightly-etl").status in (Status.CREATING, Status.READY)
+    assert hook("ci", {"action": "destroy", "name": "nightly-etl"}).status_code == 202
+
+
+def test_the_local_api_writes_the_admins_keys_0600_and_refuses_unsigned_requests(
+        stack: Any) -> None:
+    url = stack.api_url or stack.serve_api()
+    path = stack.root / "credentials.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    keys = load(url, path)
+    assert keys is not None and keys.arn == stack.admin[0]
+    assert keys.secret_access_key not in repr(keys)
+    unsigned = requests.get(f"{url}/clusters", timeout=10)
+    assert unsigned.status_code == 403
+    assert unsigned.json()["message"] == "Missing Authentication Token"
+    assert DaskyardApi(url, local=keys).list() == []
+    with pytest.raises(ApiError, match="signature we calculated does not match") as refused:
+        DaskyardApi(url, local=replace(keys, secret_access_key="z" * 40)).list()
+    assert refused.value.status == 403
