@@ -14,6 +14,7 @@ from distributed.core import Status, rpc
 from distributed.deploy.cluster import Cluster
 
 from daskyard.client import ApiError, DaskyardApi
+from daskyard.credentials import LocalCredentials
 
 DEFAULT_API = "http://127.0.0.1:8000"
 LIVE = {"CREATING", "READY"}
@@ -37,14 +38,18 @@ class DaskyardCluster(Cluster):
     public: connect to the scheduler's public IP (default: when it has one).
     timeout: seconds to wait for READY, and for DELETED on close.
     on_progress: called with the record each time its status or step changes.
+    credentials: a local API's keys (default: those `daskyard serve --local` wrote);
+        a deployed API is signed with your AWS credentials.
     **options: further fields of a create request (notebook, launch_type, ttl_hours...).
     """
 
     def __init__(self, name: str, workers: int | None = None, *, api: str | None = None,
                  create: bool = True, shutdown_on_close: bool | None = None,
                  public: bool | None = None, timeout: float = 900,
-                 on_progress: Progress | None = None, **options: Any) -> None:
-        self.api = DaskyardApi(api or os.environ.get("DASKYARD_API", DEFAULT_API))
+                 on_progress: Progress | None = None,
+                 credentials: LocalCredentials | None = None, **options: Any) -> None:
+        self.api = DaskyardApi(api or os.environ.get("DASKYARD_API", DEFAULT_API),
+                               local=credentials)
         self.timeout = timeout
         self.on_progress = on_progress
         super().__init__(asynchronous=False, name=name)

@@ -48,6 +48,7 @@ def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
         say(f"emulator at {local.emulator.url}, API at {url}")
         t0 = time.monotonic()
         cluster = DaskyardCluster(name, workers, api=url, timeout=300,
+                                  credentials=local.credentials,
                                   allowed_cidrs=["127.0.0.0/8"], on_progress=lambda r: say(
                                       f"  {time.monotonic() - t0:6.2f}s  {r['status']:<9} "
                                       f"{r['step']}"))

@@ -89,7 +89,7 @@ def test_worker_exits_nonzero_with_a_clear_message_past_the_bound(tmp_path: Path
 def test_make_demo_computes_and_leaves_nothing(tmp_path: Path) -> None:
     """The main job as a user runs it: `daskyard demo` in its own process."""
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "COLUMNS": "200"}
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "DASKYARD_CREDENTIALS"):
         env.pop(name, None)
     out = subprocess.run([str(Path(sys.executable).parent / "daskyard"), "demo"], env=env,
                          capture_output=True, text=True, timeout=240)

@@ -74,6 +74,12 @@ def destroy(rt: Runtime, stack: LocalMode, name: str = "demo") -> dict[str, Any]
     return wait_execution(stack.clients, record.execution_arn)
 
 
+def exited(clients: Clients, arn: str) -> set[str]:
+    """The Task states the execution has left."""
+    return {e["stateExitedEventDetails"]["name"] for e in history(clients, arn)
+            if e["type"] == "TaskStateExited"}
+
+
 def open_tasks(clients: Clients, arn: str) -> dict[str, str]:
     """The execution's Task states entered and not yet exited -> how their task was
     scheduled ("invoke", "invoke.waitForTaskToken"; "" before it was)."""

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.parse
 from typing import Any
+from unittest import mock
 
 from chalice.test import Client
 from slack_sdk.signature import SignatureVerifier
 
 from chalicelib.core import naming, signing
 from chalicelib.core.models import Status
-from chalicelib.core.runtime import Runtime
+from chalicelib.core.runtime import Runtime, runtime
 from daskyard.local.deploy import push_images
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.support.clusters import fail_after, wait_status
 from tests.support.images import build_event, waiting_on_build
+from tests.support.signed import SignedHttp
 from tests.support.waiting import eventually
 
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -30,7 +33,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
     clients = stack.clients
     assert clients is not None
     with Client(stack.app.app) as chalice:
-        http = chalice.http
+        http = SignedHttp(chalice.http, stack, stack.admin)
 
         def call(method: str, path: str, body: Any = None) -> Any:
             out = getattr(http, method)(path, headers={"Content-Type": "application/json"},
@@ -61,8 +64,18 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         # the cluster destroyed by a signed webhook.
         clients.ecr.delete_repository(
             repositoryName=naming.repository(rt.settings.ecr_prefix, "worker"), force=True)
-        made = call("post", "/clusters", {"name": "built", "workers": 1,
-                                          "allowed_cidrs": ["10.1.0.0/16"]})
+        hook_key = clients.secrets.get_secret_value(SecretId=rt.settings.webhook_secret_id)[
+            "SecretString"]
+
+        def hook(body: dict[str, Any]) -> Any:
+            raw = json.dumps(body).encode()
+            out = http.post("/webhooks", body=raw, headers=signing.signed_headers(hook_key, raw))
+            assert out.status_code < 300, out.body
+            return json.loads(out.body)
+
+        # Made and destroyed by one webhook key: a key acts on its own clusters.
+        made = hook({"action": "create", "name": "built", "workers": 1,
+                     "allowed_cidrs": ["10.1.0.0/16"]})
         build = waiting_on_build(rt, "built").resources.image_build
         push_images(clients, rt.settings)
         build_event(clients, rt.settings.image_build_project, build, "SUCCEEDED")
@@ -72,15 +85,15 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         body = urllib.parse.urlencode({"command": "/dask", "text": "ls", "user_id": "U",
                                        "team_id": "T", "response_url": "http://127.0.0.1:9/"})
         ts = str(int(time.time()))
-        http.post("/slack/commands", body=body, headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": SignatureVerifier(key).generate_signature(timestamp=ts,
-                                                                           body=body)})
-        hook_key = clients.secrets.get_secret_value(SecretId=rt.settings.webhook_secret_id)[
-            "SecretString"]
-        raw = json.dumps({"action": "destroy", "name": "built"}).encode()
-        http.post("/webhooks", body=raw, headers=signing.signed_headers(hook_key, raw))
+        with mock.patch.dict(os.environ, {"DASKYARD_SLACK_TEAMS": "T"}):  # a served team
+            runtime.cache_clear()
+            http.post("/slack/commands", body=body, headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": SignatureVerifier(key).generate_signature(timestamp=ts,
+                                                                               body=body)})
+        runtime.cache_clear()
+        hook({"action": "destroy", "name": "built"})
         wait_status(rt, "built", {Status.DELETED})
         # The schedules, with something to sweep.
         vpc = clients.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]

@@ -21,9 +21,9 @@ def test_scale_takes_ascii_digits() -> None:
 @pytest.mark.parametrize("option", ["workers=²", "workers=٣", "ttl=²h", "ttl=8h\n", "ttl=٣"])
 def test_up_refuses_non_ascii_numbers_as_a_usage_error(option: str) -> None:
     with pytest.raises(Usage):
-        up_spec(["demo", option], ["10.0.0.0/8"])
+        up_spec(["demo", option])
 
 
 def test_up_takes_ascii_numbers() -> None:
-    spec = up_spec(["demo", "workers=3", "ttl=8h"], ["10.0.0.0/8"])
+    spec = up_spec(["demo", "workers=3", "ttl=8h"])
     assert (spec.workers, spec.ttl_hours) == (3, 8)

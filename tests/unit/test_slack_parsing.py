@@ -7,20 +7,22 @@ import pytest
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.triggers.slack import Usage, one_name, parse, two_args, up_spec
 
-CIDRS = ["10.0.0.0/8"]
+CIDRS = ["10.1.0.0/16", "10.2.0.0/16"]
 
 
 def test_up_with_every_option() -> None:
-    spec = up_spec(["demo", "workers=4", "notebook=yes", "ttl=8h"], CIDRS)
+    spec = up_spec(["demo", "workers=4", "notebook=yes", "ttl=8h", "cidr=10.1.0.0/16",
+                    "cidr=10.2.0.0/16"])
     assert (spec.name, spec.workers, spec.notebook, spec.ttl_hours, spec.teardown) == (
         "demo", 4, True, 8, "nightly")
     assert spec.allowed_cidrs == CIDRS
 
 
 def test_up_defaults_and_the_other_spellings() -> None:
-    spec = up_spec(["demo", "ttl=12", "notebook=OFF"], CIDRS)
+    spec = up_spec(["demo", "ttl=12", "notebook=OFF"])
     assert (spec.workers, spec.notebook, spec.ttl_hours) == (2, False, 12)
-    assert up_spec(["keeper", "teardown=never"], CIDRS).teardown == "never"
+    assert spec.allowed_cidrs == []  # no CIDR unless the command names one
+    assert up_spec(["keeper", "teardown=never"]).teardown == "never"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -36,10 +38,11 @@ def test_up_defaults_and_the_other_spellings() -> None:
     (["demo", "teardown=never", "ttl=2h"], "ttl_hours cannot be combined"),
     (["Bad_Name"], "name: String should match"),
     (["demo", "ttl=0h"], "ttl_hours: Input should be greater than or equal to 1"),
+    (["demo", "cidr=10.1.0.0/33"], "is not a CIDR block"),
 ])
 def test_up_refuses_with_the_usage(args: list[str], message: str) -> None:
     with pytest.raises(Usage, match=message):
-        up_spec(args, CIDRS)
+        up_spec(args)
 
 
 def test_one_name() -> None:

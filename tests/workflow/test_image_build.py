@@ -13,7 +13,7 @@ from daskyard.local.deploy import push_images
 from daskyard.local.inventory import leftovers
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.support.callers import ALICE
-from tests.support.clusters import open_tasks, spec, wait_status
+from tests.support.clusters import exited, open_tasks, spec, wait_status
 from tests.support.images import build_event, remove_tag, waiting_on_build
 from tests.support.waiting import eventually
 
@@ -31,8 +31,10 @@ def test_missing_tag_starts_the_build_and_its_success_event_continues(
     # task is PrepareImages, waiting on its task token (no polling), and nothing later
     # has begun.
     def parked() -> dict[str, str]:
-        now = rt.registry.require("built")
-        done = now.resources.ecs_cluster and now.resources.token_secret and not now.inflight
+        # The other branches end with these states (the record is written just before
+        # a state exits, so the history, not the record, says when they are done).
+        done = {"GenerateSecurityKey", "SetUpEcsCluster"} <= exited(clients,
+                                                                   record.execution_arn)
         return open_tasks(clients, record.execution_arn) if done else {}
 
     assert eventually(parked, what="the other branches done") == {
