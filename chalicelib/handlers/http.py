@@ -56,6 +56,13 @@ def get_cluster(name: str) -> Response:
     return _json(api.get(runtime(), name))
 
 
+@bp.route("/clusters/{name}/credentials", methods=["GET"], authorizer=iam)
+def cluster_credentials(name: str) -> Response:
+    # Key material: no cache may keep it (and nothing here logs a response).
+    return Response(body=api.credentials(runtime(), name), status_code=200, headers={
+        "Content-Type": "application/json", "Cache-Control": "no-store"})
+
+
 @bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
 def scale_cluster(name: str) -> Response:
     return _json(api.scale(runtime(), name, _json_body()))
