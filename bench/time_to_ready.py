@@ -15,13 +15,17 @@ WORKERS = (1, 4, 8)
 
 def daskyard_ready(api: DaskyardApi, name: str, workers: int) -> float:
     from distributed import Client
+    from distributed.security import Security
 
     started = time.perf_counter()
     api.create({"name": name, "workers": workers, "allowed_cidrs": ["127.0.0.0/8"]})
     record = api.wait(name, {"READY", "FAILED"}, timeout=300)
     if record["status"] != "READY":
         raise RuntimeError(record["error"])
-    with Client(record["scheduler_address"], timeout=60) as client:
+    creds = api.credentials(name)  # as DaskyardCluster connects: TLS, client certificate
+    security = Security(require_encryption=True, tls_ca_file=creds["ca"],
+                        tls_client_cert=creds["cert"], tls_client_key=creds["key"])
+    with Client(record["scheduler_address"], security=security, timeout=60) as client:
         client.wait_for_workers(workers, timeout=120)
         took = time.perf_counter() - started
     api.delete(name)

@@ -69,7 +69,7 @@ class Endpoint(BaseModel):
 
     @property
     def address(self) -> str:
-        return f"tcp://{self.private_ip}:{self.port}"
+        return f"tls://{self.private_ip}:{self.port}"  # every cluster speaks TLS only
 
     @property
     def dashboard_url(self) -> str:

@@ -82,6 +82,11 @@ class DaskyardApi:
     def get(self, name: str) -> dict[str, Any]:
         return dict(self.call("GET", f"/clusters/{name}"))
 
+    def credentials(self, name: str) -> dict[str, Any]:
+        """The scheduler's address, the cluster's CA, a client certificate and key, and
+        the Jupyter token (None without a notebook). Keep them out of logs and output."""
+        return dict(self.call("GET", f"/clusters/{name}/credentials"))
+
     def list(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/clusters")["clusters"])
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from distributed.core import Status, rpc
 from distributed.deploy.cluster import Cluster
+from distributed.security import Security
 
 from daskyard.client import ApiError, DaskyardApi
 from daskyard.credentials import LocalCredentials
@@ -59,7 +60,9 @@ class DaskyardCluster(Cluster):
             self.record = self._wait_ready(name)
             if not made and workers is not None and workers != self.record["spec"]["workers"]:
                 self.record = self.api.scale(name, workers)
-            self.scheduler_comm = rpc(self._address(public))
+            self.security = self._security(name)
+            self.scheduler_comm = rpc(self._address(public),
+                                      connection_args=self.security.get_connection_args("client"))
             self._loop_runner.start()
             self.sync(self._start)
         except BaseException:
@@ -69,12 +72,20 @@ class DaskyardCluster(Cluster):
                 self._destroy()
             raise
 
+    def _security(self, name: str) -> Security:
+        """The cluster's CA and a client certificate, held in memory only: what
+        `Client(cluster)` connects with (the scheduler refuses anyone without one)."""
+        found = self.api.credentials(name)
+        return Security(require_encryption=True, tls_ca_file=found["ca"],
+                        tls_client_cert=found["cert"], tls_client_key=found["key"])
+
     def _address(self, public: bool | None) -> str:
         """The scheduler's address; its public IP when it has one (unless told)."""
         address = str(self.record["scheduler_address"])
         use_public = bool(self.record.get("public_ip")) if public is None else public
         if use_public:
-            return f"tcp://{self.record['public_ip']}:{address.rsplit(':', 1)[1]}"
+            scheme, rest = address.split("://", 1)
+            return f"{scheme}://{self.record['public_ip']}:{rest.rsplit(':', 1)[1]}"
         return address
 
     def _create_or_attach(self, name: str, workers: int | None, create: bool,

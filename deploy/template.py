@@ -86,12 +86,16 @@ def merge_template(stage: str) -> dict[str, Any]:
                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "IdempotencyTable": table(f"{base}-idempotency", "id", ttl="expiration"),
         "TaskExecutionRole": role(f"{base}-task-execution", "ecs-tasks.amazonaws.com", [
-            login, pull, write_logs,
+            login, pull, write_logs,  # and the secrets ECS injects into a task
             allow(["secretsmanager:GetSecretValue"], [sub(
                 ARN + ":secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:daskyard/*")])]),
+        # What the code in a task may call. No Secrets Manager at all (the execution
+        # role injects a task's secrets), and of SSM only the scheduler addresses: not
+        # the EC2 clusters' SSH private keys.
         "TaskRole": role(f"{base}-task", "ecs-tasks.amazonaws.com", [
             allow(["ssm:GetParameter"], [sub(
-                ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/*")]),
+                ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/*"
+                "/scheduler-address")]),
             allow(["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], [sub(
                 ARN + ":elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/*")],
                 {"StringEquals": {"aws:ResourceTag/daskyard:managed": "true"}})]),

@@ -9,6 +9,13 @@ The address is read from the SSM parameter named by DASKYARD_SCHEDULER_PARAMETER
 which discovery writes when the scheduler task runs: nobody types an IP. Waiting is
 bounded (DASKYARD_WAIT_SECONDS); past it the process exits non-zero with a clear
 message, and ECS starts it again.
+
+Every role speaks TLS only, with the cluster's CA and the certificate and key ECS
+injects from Secrets Manager (DASKYARD_TLS_CA, DASKYARD_TLS_CERT, DASKYARD_TLS_KEY).
+They are handed on as dask config in the environment, PEM strings that distributed
+reads in memory: never a command-line argument, never a file left behind. Without them
+a role does not start. The Jupyter token comes the same way (JUPYTER_TOKEN), and Jupyter
+reads it from there.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 EXIT_NO_SCHEDULER = 3
 EXIT_USAGE = 2
+TLS_VARIABLES = ("DASKYARD_TLS_CA", "DASKYARD_TLS_CERT", "DASKYARD_TLS_KEY")
 
 
 def env(name: str, default: str = "") -> str:
@@ -41,7 +49,7 @@ def read_scheduler_address(parameter: str, wait_seconds: float) -> str:
     while True:
         try:
             value = str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
-            if value.startswith("tcp://"):
+            if value.startswith("tls://"):
                 return value
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ParameterNotFound":
@@ -61,8 +69,28 @@ def option(flag: str, value: str) -> list[str]:
     return [flag, value] if value else []
 
 
+def use_tls(role: str) -> None:
+    """Dask config for `role` from the injected PEMs, in this process's environment (the
+    dask process and, for the notebook, its kernels inherit it). Encryption is required:
+    a plain tcp:// peer and a peer without a certificate of this cluster's CA are refused."""
+    missing = [name for name in TLS_VARIABLES if not env(name)]
+    if missing:
+        print(f"daskyard: {', '.join(missing)} not set (ECS injects the cluster's TLS "
+              "material from Secrets Manager); not starting without TLS", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    ca, cert, key = (os.environ.pop(name) for name in TLS_VARIABLES)
+    dask_role = "client" if role == "notebook" else role
+    prefix = "DASK_DISTRIBUTED__COMM__"
+    os.environ.update({
+        f"{prefix}REQUIRE_ENCRYPTION": "True", f"{prefix}DEFAULT_SCHEME": "tls",
+        f"{prefix}TLS__CA_FILE": ca,
+        f"{prefix}TLS__{dask_role.upper()}__CERT": cert,
+        f"{prefix}TLS__{dask_role.upper()}__KEY": key})
+
+
 def scheduler_command(host: str) -> list[str]:
-    return ["dask", "scheduler", "--port", "8786", "--dashboard-address", f"{host}:8787",
+    return ["dask", "scheduler", "--protocol", "tls", "--port", "8786",
+            "--dashboard-address", f"{host}:8787",
             *option("--host", host), *option("--idle-timeout", env("DASKYARD_IDLE_TIMEOUT"))]
 
 
@@ -80,22 +108,25 @@ def notebook_command(address: str, host: str, efs: str) -> list[str]:
         print("daskyard: JUPYTER_TOKEN is not set (ECS injects it from Secrets Manager)",
               file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-    # Client() with no argument reads this config, in the kernel and in any terminal.
+    # Client() with no argument reads this config, in the kernel and in any terminal;
+    # the TLS part is in the environment they inherit (use_tls).
     config = Path.home() / ".config" / "dask" / "daskyard.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f"scheduler-address: {address}\n")
     os.environ["DASK_SCHEDULER_ADDRESS"] = address
+    # Jupyter reads JUPYTER_TOKEN itself: the token is never on a command line.
     return ["jupyter", "lab", "--no-browser", "--port", "8888", "--ip", host or "0.0.0.0",  # nosec B104  # the task's ENI; its security group limits access
-            f"--ServerApp.root_dir={efs}", f"--IdentityProvider.token={token}"]
+            f"--ServerApp.root_dir={efs}"]
 
 
 def command(role: str) -> list[str]:
     host = env("DASKYARD_HOST")
-    if role == "scheduler":
-        return scheduler_command(host)
-    if role not in ("worker", "notebook"):
+    if role not in ("scheduler", "worker", "notebook"):
         print(f"usage: entrypoint.py scheduler|worker|notebook (not {role!r})", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+    use_tls(role)
+    if role == "scheduler":
+        return scheduler_command(host)
     parameter = env("DASKYARD_SCHEDULER_PARAMETER")
     if not parameter:
         print("daskyard: DASKYARD_SCHEDULER_PARAMETER is not set", file=sys.stderr)

@@ -157,6 +157,7 @@ class Resources(BaseModel):
     key_pair: str = ""
     private_key_parameter: str = ""
     token_secret: str = ""
+    tls_secret: str = ""  # the ARN; the PEMs never enter the record
     network: Network | None = None
     drive: Drive | None = None
     launch_template: str = ""

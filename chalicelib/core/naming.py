@@ -41,6 +41,11 @@ def token_secret(cluster: str) -> str:
     return f"daskyard/{cluster}/jupyter-token"
 
 
+def tls_secret(cluster: str) -> str:
+    """The cluster's CA and certificates (chalicelib.core.tls), one JSON secret."""
+    return f"daskyard/{cluster}/tls"
+
+
 def log_group(cluster: str) -> str:
     return f"/daskyard/{cluster}"
 

@@ -72,6 +72,14 @@ def get_cluster(name: str) -> Response:
     return _json(api.get(rt, _caller(rt), name))
 
 
+@bp.route("/clusters/{name}/credentials", methods=["GET"], authorizer=iam)
+def cluster_credentials(name: str) -> Response:
+    # Key material: no cache may keep it (and nothing here logs a response).
+    rt = runtime()
+    return Response(body=api.credentials(rt, _caller(rt), name), status_code=200, headers={
+        "Content-Type": "application/json", "Cache-Control": "no-store"})
+
+
 @bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
 def scale_cluster(name: str) -> Response:
     rt = runtime()

@@ -1,17 +1,25 @@
-"""Seed step 1: the Jupyter token in Secrets Manager and, for EC2 clusters (Fargate
-tasks take no SSH), an EC2 key pair whose private key is kept in SSM SecureString only."""
+"""Seed step 1: the cluster's TLS CA and certificates and its Jupyter token in Secrets
+Manager and, for EC2 clusters (Fargate tasks take no SSH), an EC2 key pair whose private
+key is kept in SSM SecureString only. Each secret's name is derived from the cluster, so
+the delete twin removes one whose create crashed before it was recorded."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import naming
+from chalicelib.core import naming, tls
+from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 
 LEASED = True
+# Certificates outlive the longest a cluster may live by this much (clock and slack).
+TLS_MARGIN = timedelta(days=30)
+# A cluster with teardown 'never' and no TTL has no bound; its certificates get this.
+UNBOUNDED_LIFE = timedelta(days=365)
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
@@ -27,9 +35,37 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
             raise
         arn = secretsmanager.describe_secret(SecretId=name)["ARN"]
     call.remember(token_secret=arn)
+    call.remember(tls_secret=_tls_secret(rt, call, tags))
     if call.spec.launch_type == "EC2":
         _key_pair(rt, call, tags)
-    return {"token_secret": arn, "key_pair": call.made.key_pair}
+    return {"token_secret": arn, "tls_secret": call.made.tls_secret,
+            "key_pair": call.made.key_pair}
+
+
+def tls_validity(spec: ClusterSpec) -> timedelta:
+    """The longest the cluster may live (its TTL, else until the nightly teardown) and
+    a margin: certificates that expire soon after the cluster is gone."""
+    if spec.ttl_hours is not None:
+        life = timedelta(hours=spec.ttl_hours)
+    else:
+        life = timedelta(days=1) if spec.teardown == "nightly" else UNBOUNDED_LIFE
+    return life + TLS_MARGIN
+
+
+def _tls_secret(rt: Runtime, call: StepCall, tags: dict[str, str]) -> str:
+    """The ARN of the cluster's TLS secret, made unless a retried step made it before
+    (then its certificates stay: tasks may already hold them)."""
+    name = naming.tls_secret(call.cluster)
+    material = tls.generate(call.cluster, tls_validity(call.spec))
+    try:
+        return rt.clients.secrets.create_secret(
+            Name=name, SecretString=material.to_json(), Tags=naming.kv(tags),
+            Description=f"TLS CA and certificates of Daskyard cluster {call.cluster}")["ARN"]
+    except ClientError as exc:
+        if error_code(exc) != "ResourceExistsException":
+            raise
+    # GetSecretValue, not DescribeSecret: the one read the steps' policy already grants.
+    return rt.clients.secrets.get_secret_value(SecretId=name)["ARN"]
 
 
 def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
@@ -57,5 +93,8 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
         rt.clients.ssm.delete_parameter(Name=naming.private_key_parameter(cluster))
     with gone_ok("ResourceNotFoundException"):
         rt.clients.secrets.delete_secret(SecretId=naming.token_secret(cluster),
+                                          ForceDeleteWithoutRecovery=True)
+    with gone_ok("ResourceNotFoundException"):
+        rt.clients.secrets.delete_secret(SecretId=naming.tls_secret(cluster),
                                           ForceDeleteWithoutRecovery=True)
     return {}

@@ -1,6 +1,7 @@
 """Seed step 5, second half: a task definition per role, with the shared drive as an
 EFS volume (encrypted in transit, through the cluster's access point), awslogs to a log
-group with retention, the Jupyter token as an ECS secret (never a plain variable) and
+group with retention, the cluster's TLS material and the Jupyter token as ECS secrets
+(never plain variables: the task execution role reads them, the task role cannot) and
 the SSM parameter name the entrypoints read the scheduler address from."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
-from chalicelib.core.errors import InvalidRequest
+from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import EC2_SIZES
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
@@ -53,10 +54,23 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
         "readonlyRootFilesystem": False,
         "user": "1000:1000",
     }
+    definition["secrets"] = tls_secrets(call.record.resources.tls_secret, role)
     if role == "notebook":
         token = call.record.resources.token_secret
-        definition["secrets"] = [{"name": "JUPYTER_TOKEN", "valueFrom": token}]
+        definition["secrets"].append({"name": "JUPYTER_TOKEN", "valueFrom": token})
     return definition
+
+
+def tls_secrets(arn: str, role: str) -> list[dict[str, str]]:
+    """ECS `secrets` giving a task the CA and its certificate and key, each a JSON key
+    of the cluster's TLS secret (`<arn>:<json-key>::`). The notebook is a client of the
+    cluster, so it gets the client certificate; scheduler and workers the node's."""
+    if not arn:  # GenerateSecurityKey runs first; without it no task may start
+        raise NotReady("no TLS secret recorded yet")
+    kind = "client" if role == "notebook" else "node"
+    return [{"name": env, "valueFrom": f"{arn}:{field}::"} for env, field in (
+        ("DASKYARD_TLS_CA", "ca"), ("DASKYARD_TLS_CERT", f"{kind}_cert"),
+        ("DASKYARD_TLS_KEY", f"{kind}_key"))]
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:

@@ -9,9 +9,12 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from chalicelib import lifecycle
+from chalicelib.core import naming
+from chalicelib.core.errors import ClusterBusy
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import ClusterSpec, Strict
+from chalicelib.core.models import ClusterSpec, Status, Strict
 from chalicelib.core.runtime import Runtime
+from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
 
 
@@ -25,6 +28,26 @@ def create(rt: Runtime, caller: Caller, body: bytes | None) -> dict[str, Any]:
 
 def get(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     return lifecycle.owned(rt, check_name(name), caller).public()
+
+
+def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
+    """What a client needs to connect to a READY cluster: the scheduler's address, the
+    cluster's CA, the client certificate and key, and the Jupyter token when it has a
+    notebook. Owner or admin only, checked before any secret is read. Secret: the caller
+    must never log it, and the record never holds it."""
+    record = lifecycle.owned(rt, check_name(name), caller)
+    if record.status != Status.READY:
+        raise ClusterBusy(f"{name} is {record.status.value}: only a READY cluster has "
+                          "credentials")
+    secrets = rt.clients.secrets
+    material = ClusterTls.from_json(secrets.get_secret_value(
+        SecretId=record.resources.tls_secret or naming.tls_secret(name))["SecretString"])
+    token = None
+    if record.spec.notebook:
+        token = secrets.get_secret_value(
+            SecretId=record.resources.token_secret or naming.token_secret(name))["SecretString"]
+    return {"address": record.scheduler_address, "ca": material.ca,
+            "cert": material.client_cert, "key": material.client_key, "jupyter_token": token}
 
 
 def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:

@@ -216,13 +216,26 @@ class EcsAgent:
                if k.startswith(("AWS_", "PATH", "HOME", "LANG", "PYTHON", "VIRTUAL_ENV"))}
         env.update({e["name"]: e["value"] for e in container.get("environment", [])})
         for secret in container.get("secrets", []):
-            env[secret["name"]] = self.clients.secrets.get_secret_value(
-                SecretId=secret["valueFrom"])["SecretString"]
+            env[secret["name"]] = self._secret_value(secret["valueFrom"])
         cluster = env.get("DASKYARD_CLUSTER", "unknown")
         efs = self.efs_root / cluster
         efs.mkdir(parents=True, exist_ok=True)
         env.update({"DASKYARD_HOST": task.ip, "DASKYARD_EFS": str(efs)})
         return env
+
+    def _secret_value(self, value_from: str) -> str:
+        """A container secret as ECS resolves it: a Secrets Manager ARN, optionally
+        followed by `:json-key:version-stage:version-id` (a key of the secret's JSON)."""
+        if not value_from.startswith("arn:"):  # a secret's name, in the task's region
+            return str(self.clients.secrets.get_secret_value(SecretId=value_from)[
+                "SecretString"])
+        parts = [*value_from.split(":"), "", "", ""]
+        json_key, stage, version = parts[7:10]
+        request = {"SecretId": ":".join(parts[:7]), "VersionStage": stage,
+                   "VersionId": version}
+        text = self.clients.secrets.get_secret_value(
+            **{k: v for k, v in request.items() if v})["SecretString"]
+        return str(json.loads(text)[json_key]) if json_key else text
 
     def _emit(self, task: LocalTask, status: str, reason: str = "") -> None:
         task.version += 1

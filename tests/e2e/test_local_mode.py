@@ -17,6 +17,7 @@ from daskyard.local.stack import LocalMode
 from tests.support.clusters import spec
 from tests.support.data import fixture_json
 from tests.support.records import make
+from tests.support.tls import client_security, material, task_env
 from tests.support.waiting import eventually
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
@@ -24,10 +25,11 @@ ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
 
 def entrypoint(role: str, host: str, tmp: Path, output: Path | None = None,
                **env: str) -> subprocess.Popen[bytes]:
-    """The images' entrypoint as a process; its output piped, or written to `output`."""
+    """The images' entrypoint as a process; its output piped, or written to `output`.
+    It gets the TLS material ECS would inject for its role."""
     full = {**os.environ, "DASKYARD_HOST": host, "DASKYARD_EFS": str(tmp),
             "DASKYARD_SCHEDULER_PARAMETER": "/daskyard/demo/scheduler-address",
-            "DASKYARD_SCRATCH": str(tmp / "scratch"), **env}
+            "DASKYARD_SCRATCH": str(tmp / "scratch"), **task_env(material(), role), **env}
     with open(output, "wb") if output else nullcontext(subprocess.PIPE) as out:
         return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=full,
                                 stdout=out, stderr=subprocess.STDOUT,
@@ -67,10 +69,11 @@ def test_worker_started_before_the_address_exists_joins_via_the_event(
                 resources=[])
             assert str(chalice.lambda_.invoke("OnEcsTaskStateChange", event).payload
                        ).startswith("published")
-        with DaskClient("tcp://127.0.3.1:8786", timeout=30) as client:
+        with DaskClient("tls://127.0.3.1:8786", security=client_security(material()),
+                        timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
             assert client.submit(sum, range(101)).result(timeout=30) == 5050
-            assert any(w.startswith("tcp://127.0.3.2:")
+            assert any(w.startswith("tls://127.0.3.2:")
                        for w in client.scheduler_info()["workers"])
     finally:
         stop(worker, scheduler)
@@ -83,6 +86,15 @@ def test_worker_exits_nonzero_with_a_clear_message_past_the_bound(tmp_path: Path
     out, _ = worker.communicate(timeout=60)
     assert worker.returncode == 3
     assert b"no scheduler address at /daskyard/demo/scheduler-address" in out
+
+
+@pytest.mark.e2e
+def test_no_role_starts_without_its_tls_material(tmp_path: Path, stack: LocalMode) -> None:
+    for role in ("scheduler", "worker", "notebook"):
+        proc = entrypoint(role, "127.0.3.4", tmp_path, DASKYARD_TLS_KEY="")
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 2, (role, out)
+        assert b"DASKYARD_TLS_KEY not set" in out and b"not starting without TLS" in out
 
 
 @pytest.mark.e2e

@@ -35,7 +35,7 @@ def test_post_returns_202_with_the_record_and_creates_the_cluster(http: Any, rt:
     assert "task_token" not in body
     assert wait_status(rt, "demo", {Status.READY}).status == Status.READY
     got = json.loads(http.get("/clusters/demo").body)
-    assert got["status"] == "READY" and got["scheduler_address"].startswith("tcp://")
+    assert got["status"] == "READY" and got["scheduler_address"].startswith("tls://")
     assert [c["name"] for c in json.loads(http.get("/clusters").body)["clusters"]] == ["demo"]
 
 

@@ -53,9 +53,9 @@ def address(clients: Clients) -> str | None:
 def test_fargate_event_publishes_the_address(client: Client, clients: Clients,
                                              rt: Runtime) -> None:
     assert deliver(client, fixture_json("fargate_task_running.json")).startswith("published")
-    assert address(clients) == "tcp://10.0.0.139:8786"
+    assert address(clients) == "tls://10.0.0.139:8786"
     record = rt.registry.require("demo")
-    assert record.scheduler_address == "tcp://10.0.0.139:8786"
+    assert record.scheduler_address == "tls://10.0.0.139:8786"
     assert not record.scheduler_stale
 
 
@@ -76,14 +76,14 @@ def test_ec2_bridge_mode_event_uses_instance_ip_and_host_port(client: Client, cl
         {"bindIP": "0.0.0.0", "containerPort": 8786, "hostPort": 32768, "protocol": "tcp"},
         {"bindIP": "0.0.0.0", "containerPort": 8787, "hostPort": 32769, "protocol": "tcp"}]
     assert deliver(client, detail).startswith("published")
-    assert address(clients) == f"tcp://{instance['PrivateIpAddress']}:32768"
+    assert address(clients) == f"tls://{instance['PrivateIpAddress']}:32768"
 
 
 def test_duplicate_event_changes_nothing(client: Client, clients: Clients) -> None:
     event = fixture_json("fargate_task_running.json")
     assert deliver(client, event).startswith("published")
     assert deliver(client, copy.deepcopy(event)) == "ignored: stale"
-    assert address(clients) == "tcp://10.0.0.139:8786"
+    assert address(clients) == "tls://10.0.0.139:8786"
 
 
 def test_reordered_events_from_two_schedulers_keep_the_newest(client: Client, clients: Clients,
@@ -95,7 +95,7 @@ def test_reordered_events_from_two_schedulers_keep_the_newest(client: Client, cl
     # Late arrivals from the replaced scheduler, in the wrong order.
     assert deliver(client, old_stopped) == "ignored: not the current scheduler"
     assert deliver(client, old_running) == "ignored: stale"
-    assert address(clients) == "tcp://10.0.0.2:8786"
+    assert address(clients) == "tls://10.0.0.2:8786"
     assert not rt.registry.require("demo").scheduler_stale
 
 

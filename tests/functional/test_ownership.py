@@ -50,6 +50,7 @@ def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on
     assert bob.put("/clusters/mine/workers", headers=JSON,
                    body=json.dumps({"workers": 3})).status_code == 404
     assert bob.delete("/clusters/mine").status_code == 404
+    assert bob.get("/clusters/mine/credentials").status_code == 404
     after = rt.registry.require("mine")
     assert (after.status, after.spec.workers, after.execution_arn) == \
         (Status.READY, 1, made.execution_arn)

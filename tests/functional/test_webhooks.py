@@ -49,7 +49,7 @@ def test_create_then_destroy_with_signed_callbacks(http: Any, rt: Runtime, key: 
     signing.verify(key, headers, raw)  # the receiver can check it came from us
     event = json.loads(raw)
     assert event["event"] == "cluster.ready"
-    assert event["cluster"]["scheduler_address"].startswith("tcp://")
+    assert event["cluster"]["scheduler_address"].startswith("tls://")
     assert "notify" not in event["cluster"] and "task_token" not in event["cluster"]
 
     scaled = hook(http, key, {"action": "scale", "name": "demo", "workers": 2})

@@ -32,6 +32,7 @@ from tests.support.clusters import (
     spec,
     wait_status,
 )
+from tests.support.tls import cluster_security
 from tests.support.waiting import eventually
 
 DESTROY_STATES = ["MarkDeleting", "DeleteWorkers", "DeleteScheduler",
@@ -204,12 +205,13 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
                                       caller=ALICE)
     wait_execution(live.clients, record.execution_arn)
     first = wait_status(rt, "phoenix", {Status.READY}).scheduler_address
-    with Client(first, timeout=30) as client:
+    security = cluster_security(live.clients, "phoenix")
+    with Client(first, security=security, timeout=30) as client:
         client.wait_for_workers(2, timeout=60)
     [scheduler] = live.agent.running("daskyard-phoenix-scheduler")
     live.agent.kill(scheduler)
     second = _wait_new_address(rt, "phoenix", first)
-    with Client(second, timeout=30) as client:
+    with Client(second, security=security, timeout=30) as client:
         client.wait_for_workers(2, timeout=120)
         assert client.submit(sum, range(11)).result(timeout=30) == 55
     gone = lifecycle.destroy_cluster(rt, "phoenix", caller=ALICE)

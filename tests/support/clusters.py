@@ -20,7 +20,7 @@ CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive"
                  "StartWorkers", "PublishEndpoints"]
 # What a Fargate cluster's record lists once READY (no key pair: Fargate takes no SSH).
 EXPECTED_RESOURCES = {"token_secret", "network", "drive", "ecs_cluster", "images", "log_group",
-                      "task_definitions", "services"}
+                      "task_definitions", "services", "tls_secret"}
 
 
 def spec(name: str = "demo", **kw: Any) -> ClusterSpec:

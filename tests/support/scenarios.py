@@ -47,6 +47,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
                                               "allowed_cidrs": ["10.1.0.0/16"], **kw})
             assert wait_execution(clients, made["execution_arn"])["status"] == "SUCCEEDED"
         call("get", "/clusters")
+        call("get", "/clusters/fargate/credentials")
         call("put", "/clusters/fargate/workers", {"workers": 3})
         for name in ("fargate", "ec2"):
             wait_execution(clients, call("delete", f"/clusters/{name}")["execution_arn"])

@@ -64,7 +64,7 @@ def test_an_awsvpc_task_is_at_its_eni_address_with_the_eni_public_ip() -> None:
         {"Association": {"PublicIp": "3.4.5.6"}}]})
     found = scheduler.endpoint(detail(), clients(ec2=ec2), 8786)
     assert found is not None
-    assert found.address == "tcp://10.0.0.139:8786"
+    assert found.address == "tls://10.0.0.139:8786"
     assert found.dashboard_url == "http://3.4.5.6:8787/status"
     assert ec2.calls == [("describe_network_interfaces",
                           {"NetworkInterfaceIds": ["eni-abcd1234"]})]
@@ -92,7 +92,7 @@ def test_a_bridge_mode_task_is_at_its_instance_and_host_port() -> None:
         {"PrivateIpAddress": "10.0.1.7"}]}]})
     found = scheduler.endpoint(TaskDetail.model_validate(bridge), clients(ec2=ec2, ecs=ecs),
                                8786)
-    assert found is not None and found.address == "tcp://10.0.1.7:32000"
+    assert found is not None and found.address == "tls://10.0.1.7:32000"
     assert ec2.calls == [("describe_instances", {"InstanceIds": ["i-0abc"]})]
 
 
