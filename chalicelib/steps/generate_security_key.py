@@ -23,19 +23,14 @@ UNBOUNDED_LIFE = timedelta(days=365)
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
-    cluster, secretsmanager = call.cluster, rt.clients.secrets
+    cluster = call.cluster
     tags = naming.tags(cluster)
-    name = naming.token_secret(cluster)
-    try:
-        arn = secretsmanager.create_secret(Name=name, SecretString=secrets.token_urlsafe(32),
-                               Description=f"Jupyter token for Daskyard cluster {cluster}",
-                               Tags=naming.kv(tags))["ARN"]
-    except ClientError as exc:
-        if error_code(exc) != "ResourceExistsException":
-            raise
-        arn = secretsmanager.describe_secret(SecretId=name)["ARN"]
+    arn = _secret(rt, naming.token_secret(cluster), secrets.token_urlsafe(32), tags,
+                  f"Jupyter token for Daskyard cluster {cluster}")
     call.remember(token_secret=arn)
-    call.remember(tls_secret=_tls_secret(rt, call, tags))
+    material = tls.generate(cluster, tls_validity(call.spec))
+    call.remember(tls_secret=_secret(rt, naming.tls_secret(cluster), material.to_json(), tags,
+                                     f"TLS CA and certificates of Daskyard cluster {cluster}"))
     if call.spec.launch_type == "EC2":
         _key_pair(rt, call, tags)
     return {"token_secret": arn, "tls_secret": call.made.tls_secret,
@@ -52,20 +47,19 @@ def tls_validity(spec: ClusterSpec) -> timedelta:
     return life + TLS_MARGIN
 
 
-def _tls_secret(rt: Runtime, call: StepCall, tags: dict[str, str]) -> str:
-    """The ARN of the cluster's TLS secret, made unless a retried step made it before
-    (then its certificates stay: tasks may already hold them)."""
-    name = naming.tls_secret(call.cluster)
-    material = tls.generate(call.cluster, tls_validity(call.spec))
+def _secret(rt: Runtime, name: str, value: str, tags: dict[str, str],
+            description: str) -> str:
+    """The ARN of secret `name`, made with `value` unless a retried step made it before
+    (then it stays as it is: tasks may already hold the token and the certificates)."""
     try:
-        return rt.clients.secrets.create_secret(
-            Name=name, SecretString=material.to_json(), Tags=naming.kv(tags),
-            Description=f"TLS CA and certificates of Daskyard cluster {call.cluster}")["ARN"]
+        return str(rt.clients.secrets.create_secret(Name=name, SecretString=value,
+                                                    Tags=naming.kv(tags),
+                                                    Description=description)["ARN"])
     except ClientError as exc:
         if error_code(exc) != "ResourceExistsException":
             raise
     # GetSecretValue, not DescribeSecret: the one read the steps' policy already grants.
-    return rt.clients.secrets.get_secret_value(SecretId=name)["ARN"]
+    return str(rt.clients.secrets.get_secret_value(SecretId=name)["ARN"])
 
 
 def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
