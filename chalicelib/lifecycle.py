@@ -83,5 +83,5 @@ def scale_cluster(rt: Runtime, name: str, workers: int) -> ClusterRecord:
         raise ClusterBusy(f"cluster {name!r} is {record.status.value}, not READY")
     if workers > rt.settings.max_workers:
         raise InvalidRequest(f"workers: at most {rt.settings.max_workers} workers are allowed")
-    scale(rt.clients.ecs, name, "worker", workers)
+    scale(rt.clients.ecs, rt.names(name), "worker", workers)
     return rt.registry.scale(name, record.spec.model_copy(update={"workers": workers}))

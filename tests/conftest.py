@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib.core.aws import Clients
 from chalicelib.core.runtime import Runtime, runtime
+from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
 from tests.support.boto import shared_model_loader
 from tests.support.receiver import Receiver
@@ -56,10 +57,12 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def http(stack: LocalMode) -> Iterator[Any]:
-    """chalice.test.Client on the real app."""
+    """chalice.test.Client on the real app. Its stage sets each call's environment from
+    .chalice/config.json: local mode's stage has none there, so the deployment's stands
+    (the default, dev, would set DASKYARD_STAGE=dev)."""
     from chalice.test import Client
 
-    with Client(stack.app.app) as c:
+    with Client(stack.app.app, stage_name=STAGE) as c:
         yield c.http
 
 

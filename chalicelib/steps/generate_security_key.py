@@ -16,8 +16,8 @@ LEASED = True
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     cluster, secretsmanager = call.cluster, rt.clients.secrets
-    tags = naming.tags(cluster)
-    name = naming.token_secret(cluster)
+    tags = call.names.tags()
+    name = call.names.token_secret()
     try:
         arn = secretsmanager.create_secret(Name=name, SecretString=secrets.token_urlsafe(32),
                                Description=f"Jupyter token for Daskyard cluster {cluster}",
@@ -34,7 +34,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
 
 def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
     ec2, ssm = rt.clients.ec2, rt.clients.ssm
-    key_name, param = naming.base(call.cluster), naming.private_key_parameter(call.cluster)
+    key_name, param = call.names.base(), call.names.private_key_parameter()
     try:
         key = ec2.create_key_pair(KeyName=key_name, KeyType="ed25519", TagSpecifications=[
             {"ResourceType": "key-pair", "Tags": naming.kv(tags)}])
@@ -50,12 +50,12 @@ def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
 
 
 def delete(rt: Runtime, call: StepCall) -> StepResult:
-    cluster = call.cluster
+    names = call.names
     with gone_ok("InvalidKeyPair.NotFound"):
-        rt.clients.ec2.delete_key_pair(KeyName=naming.base(cluster))
+        rt.clients.ec2.delete_key_pair(KeyName=names.base())
     with gone_ok("ParameterNotFound"):
-        rt.clients.ssm.delete_parameter(Name=naming.private_key_parameter(cluster))
+        rt.clients.ssm.delete_parameter(Name=names.private_key_parameter())
     with gone_ok("ResourceNotFoundException"):
-        rt.clients.secrets.delete_secret(SecretId=naming.token_secret(cluster),
+        rt.clients.secrets.delete_secret(SecretId=names.token_secret(),
                                           ForceDeleteWithoutRecovery=True)
     return {}

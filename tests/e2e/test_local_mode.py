@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.core.runtime import Runtime
+from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
 from tests.support.clusters import spec
 from tests.support.data import fixture_json
@@ -61,7 +62,7 @@ def test_worker_started_before_the_address_exists_joins_via_the_event(
         assert worker.poll() is None, "the worker waits for the parameter, it does not exit"
         detail = fixture_json("fargate_task_running.json")
         detail["attachments"][0]["details"][3]["value"] = "127.0.3.1"
-        with Client(stack.app.app) as chalice:
+        with Client(stack.app.app, stage_name=STAGE) as chalice:
             event = chalice.events.generate_cw_event(
                 source="aws.ecs", detail_type="ECS Task State Change", detail=detail,
                 resources=[])

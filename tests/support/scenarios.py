@@ -13,7 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 from chalicelib.core import naming, signing
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
-from daskyard.local.deploy import push_images
+from daskyard.local.deploy import STAGE, push_images
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.support.clusters import fail_after, wait_status
 from tests.support.images import build_event, waiting_on_build
@@ -29,7 +29,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
     state machines, the event handlers by EventBridge, the schedules as scheduled events."""
     clients = stack.clients
     assert clients is not None
-    with Client(stack.app.app) as chalice:
+    with Client(stack.app.app, stage_name=STAGE) as chalice:
         http = chalice.http
 
         def call(method: str, path: str, body: Any = None) -> Any:
@@ -85,9 +85,9 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         # The schedules, with something to sweep.
         vpc = clients.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
         clients.ec2.create_security_group(
-            GroupName="daskyard-ghost", Description="orphan", VpcId=vpc,
+            GroupName=rt.names("ghost").base(), Description="orphan", VpcId=vpc,
             TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": naming.kv(naming.tags("ghost"))}])
+                                "Tags": naming.kv(naming.tags(rt.settings.stage, "ghost"))}])
         made = call("post", "/clusters", {"name": "overnight", "workers": 1,
                                           "allowed_cidrs": ["10.1.0.0/16"]})
         wait_execution(clients, made["execution_arn"])
@@ -97,5 +97,5 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         assert report["destroyed"] == {"overnight": "nightly"}
         wait_status(rt, "overnight", {Status.DELETED})
     eventually(lambda: not clients.ec2.describe_security_groups(Filters=[
-        {"Name": "group-name", "Values": ["daskyard-ghost"]}])["SecurityGroups"],
+        {"Name": "group-name", "Values": [rt.names("ghost").base()]}])["SecurityGroups"],
                60, interval=0.1, what="the orphan was swept")
