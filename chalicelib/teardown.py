@@ -92,19 +92,28 @@ def orphans(rt: Runtime) -> dict[str, list[str]]:
     stage = rt.settings.stage
     found: dict[str, list[str]] = defaultdict(list)
     pages = rt.clients.tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": naming.TAG_MANAGED, "Values": ["true"]},
-                    {"Key": naming.TAG_STAGE, "Values": [stage]}])
+        TagFilters=tag_filters(stage))
     for page in pages:
         for resource in page["ResourceTagMappingList"]:
-            tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-            name = tags.get(naming.TAG_CLUSTER)
-            if tags.get(naming.TAG_MANAGED) != "true" or tags.get(naming.TAG_STAGE) != stage \
-                    or not name or naming.TAG_DRIVE in tags:
-                continue
-            if name not in live and naming.CLUSTER_NAME.match(name) and exists(
+            name = cluster_of({t["Key"]: t["Value"] for t in resource.get("Tags", [])}, stage)
+            if name and name not in live and naming.CLUSTER_NAME.match(name) and exists(
                     rt, resource["ResourceARN"]):
                 found[name].append(resource["ResourceARN"])
     return dict(found)
+
+
+def tag_filters(stage: str) -> list[dict[str, object]]:
+    return [{"Key": naming.TAG_MANAGED, "Values": ["true"]},
+            {"Key": naming.TAG_STAGE, "Values": [stage]}]
+
+
+def cluster_of(tags: dict[str, str], stage: str) -> str | None:
+    """The cluster a resource was made for, if `stage` made it and it goes with its
+    cluster (a named drive does not)."""
+    if tags.get(naming.TAG_MANAGED) != "true" or tags.get(naming.TAG_STAGE) != stage \
+            or naming.TAG_DRIVE in tags:
+        return None
+    return tags.get(naming.TAG_CLUSTER) or None
 
 
 def exists(rt: Runtime, arn: str) -> bool:
