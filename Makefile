@@ -69,6 +69,7 @@ serve: install
 package: install
 	rm -rf build/$(STAGE) && mkdir -p build/$(STAGE)
 	$(BIN)/python -m deploy.template $(STAGE) build/$(STAGE)/merge.json
+	$(BIN)/python -m deploy.policies $(STAGE)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--pkg-format cloudformation --merge-template build/$(STAGE)/merge.json build/$(STAGE)
 	$(BIN)/python -m zipfile -c build/$(STAGE)/images.zip images

@@ -129,5 +129,5 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
         raise InvalidRequest(f"workers: at most {rt.settings.max_workers} workers are allowed")
     # The quota is the owner's, whoever scales (an admin scaling someone's cluster too).
     _check_quota(rt, identity.caller(record.owner, rt.settings), workers, replacing=name)
-    scale(rt.clients.ecs, name, "worker", workers)
+    scale(rt.clients.ecs, rt.names(name), "worker", workers)
     return rt.registry.scale(name, record.spec.model_copy(update={"workers": workers}))

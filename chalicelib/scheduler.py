@@ -147,28 +147,29 @@ def await_address(clients: Clients, registry: Registry, cluster: str, token: str
     return False
 
 
-def _put_address(clients: Clients, cluster: str, address: str) -> None:
-    name = naming.scheduler_parameter(cluster)
+def _put_address(clients: Clients, names: naming.Names, address: str) -> None:
+    name = names.scheduler_parameter()
     try:
         clients.ssm.put_parameter(Name=name, Value=address, Type="String",
-                                  Tags=naming.kv(naming.tags(cluster)))
+                                  Tags=naming.kv(names.tags()))
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ParameterAlreadyExists":
             raise
         clients.ssm.put_parameter(Name=name, Value=address, Type="String", Overwrite=True)
 
 
-def delete_address(clients: Clients, cluster: str) -> None:
+def delete_address(clients: Clients, names: naming.Names) -> None:
     """Delete the scheduler's address parameter; already gone is fine."""
     try:
-        clients.ssm.delete_parameter(Name=naming.scheduler_parameter(cluster))
+        clients.ssm.delete_parameter(Name=names.scheduler_parameter())
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ParameterNotFound":
             raise
 
 
-def _scheduler_running(detail: TaskDetail, cluster: str, clients: Clients,
+def _scheduler_running(detail: TaskDetail, names: naming.Names, clients: Clients,
                        registry: Registry) -> str:
+    cluster = names.cluster
     found = endpoint(detail, clients, naming.SCHEDULER_PORT)
     if found is None:
         logger.warning("scheduler task without an address", task=detail.taskArn)
@@ -181,31 +182,33 @@ def _scheduler_running(detail: TaskDetail, cluster: str, clients: Clients,
         logger.info("stale or duplicate scheduler event", task=detail.taskArn,
                     version=detail.version)
         return "ignored: stale"
-    _put_address(clients, cluster, found.address)
+    _put_address(clients, names, found.address)
     complete_wait(clients.sfn, record)
     logger.info("scheduler address published", cluster=cluster, address=found.address)
     return f"published {found.address}"
 
 
-def _scheduler_stopped(detail: TaskDetail, cluster: str, clients: Clients,
+def _scheduler_stopped(detail: TaskDetail, names: naming.Names, clients: Clients,
                        registry: Registry) -> str:
+    cluster = names.cluster
     record = registry.scheduler_stopped(cluster, detail.taskArn, _order(detail))
     if record is None:
         return "ignored: not the current scheduler"
-    delete_address(clients, cluster)
+    delete_address(clients, names)
     # A replacement may have been published between our update and the delete; a
     # cluster being destroyed gets no address back.
     latest = registry.get(cluster)
     if latest and latest.scheduler_address and not latest.scheduler_stale \
             and latest.status in (Status.CREATING, Status.READY):
-        _put_address(clients, cluster, latest.scheduler_address)
+        _put_address(clients, names, latest.scheduler_address)
     return "marked stale"
 
 
-def handle_task_event(detail: dict[str, Any], clients: Clients, registry: Registry) -> str:
+def handle_task_event(detail: dict[str, Any], clients: Clients, registry: Registry,
+                      stage: str) -> str:
     """Returns what was done, for logs and tests. Never raises for a foreign or
-    malformed event: those are logged and ignored."""
-    ours = naming.cluster_from_group(str(detail.get("group", "")))
+    malformed event (another stage's included): those are logged and ignored."""
+    ours = naming.cluster_from_group(stage, str(detail.get("group", "")))
     if ours is None:
         logger.info("not a daskyard task", group=detail.get("group"))
         return "ignored: not ours"
@@ -218,9 +221,9 @@ def handle_task_event(detail: dict[str, Any], clients: Clients, registry: Regist
     if role == "workers":  # a worker's state says nothing about the address
         return f"ignored: {role} {task.lastStatus}"
     if role == "scheduler" and task.lastStatus == "RUNNING":
-        return _scheduler_running(task, cluster, clients, registry)
+        return _scheduler_running(task, naming.Names(stage, cluster), clients, registry)
     if role == "scheduler" and task.lastStatus == "STOPPED":
-        return _scheduler_stopped(task, cluster, clients, registry)
+        return _scheduler_stopped(task, naming.Names(stage, cluster), clients, registry)
     if role == "notebook" and task.lastStatus == "RUNNING":
         found = endpoint(task, clients, naming.NOTEBOOK_PORT)
         if found:

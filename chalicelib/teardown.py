@@ -3,10 +3,12 @@
 `nightly` destroys every live cluster whose teardown is "nightly" or whose TTL has
 passed, never one marked "never", then sweeps. `expire` (run more often) destroys only
 clusters past their TTL, so `ttl=3h` means about three hours, not "until 02:00".
-The sweep finds resources by the `daskyard:managed=true` tag; a tagged resource whose
-cluster has no live record is removed by running that cluster's destroy machine, the
-same idempotent delete path a normal destroy uses. Untagged resources are never looked
-at, and named drives (`daskyard:drive`) outlive clusters by design."""
+The sweep finds resources by the `daskyard:managed=true` and `daskyard:stage=<own stage>`
+tags; a tagged resource whose cluster has no live record is removed by running that
+cluster's destroy machine, the same idempotent delete path a normal destroy uses.
+Untagged resources and other stages' (in the same account, maybe with the same cluster
+names) are never looked at, and named drives (`daskyard:drive`) outlive clusters by
+design."""
 
 from __future__ import annotations
 
@@ -84,21 +86,35 @@ def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
 
 
 def orphans(rt: Runtime) -> dict[str, list[str]]:
-    """Cluster name -> ARNs of resources tagged as ours whose cluster is not live."""
+    """Cluster name -> ARNs of resources tagged as this stage's whose cluster is not
+    live. The registry is this stage's, so another stage's live cluster would look dead
+    here: the stage tag keeps its resources out."""
     live = {r.name for r in rt.registry.list() if r.status in LIVE_STATUSES}
+    stage = rt.settings.stage
     found: dict[str, list[str]] = defaultdict(list)
     pages = rt.clients.tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": naming.TAG_MANAGED, "Values": ["true"]}])
+        TagFilters=tag_filters(stage))
     for page in pages:
         for resource in page["ResourceTagMappingList"]:
-            tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-            name = tags.get(naming.TAG_CLUSTER)
-            if tags.get(naming.TAG_MANAGED) != "true" or not name or naming.TAG_DRIVE in tags:
-                continue
-            if name not in live and naming.CLUSTER_NAME.match(name) and exists(
+            name = cluster_of({t["Key"]: t["Value"] for t in resource.get("Tags", [])}, stage)
+            if name and name not in live and naming.CLUSTER_NAME.match(name) and exists(
                     rt, resource["ResourceARN"]):
                 found[name].append(resource["ResourceARN"])
     return dict(found)
+
+
+def tag_filters(stage: str) -> list[dict[str, object]]:
+    return [{"Key": naming.TAG_MANAGED, "Values": ["true"]},
+            {"Key": naming.TAG_STAGE, "Values": [stage]}]
+
+
+def cluster_of(tags: dict[str, str], stage: str) -> str | None:
+    """The cluster a resource was made for, if `stage` made it and it goes with its
+    cluster (a named drive does not)."""
+    if tags.get(naming.TAG_MANAGED) != "true" or tags.get(naming.TAG_STAGE) != stage \
+            or naming.TAG_DRIVE in tags:
+        return None
+    return tags.get(naming.TAG_CLUSTER) or None
 
 
 def exists(rt: Runtime, arn: str) -> bool:

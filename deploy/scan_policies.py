@@ -1,5 +1,6 @@
 """Parliament (an IAM policy linter) over every policy Daskyard deploys: each
-.chalice/policy-*.json (the Lambdas' policies) and every AWS::IAM::Role inline policy of
+.chalice/policy-<group>.json (the Lambdas' policies, rendered for STAGE by
+deploy/policies.py) and every AWS::IAM::Role inline policy of
 deploy/template.py's merge template (the tasks', instances', state machines' and image
 build's roles). CloudFormation intrinsics in those are replaced by plausible plain ARNs
 first, as parliament only reads strings.
@@ -90,9 +91,13 @@ def plain(value: Any, resources: dict[str, Any]) -> Any:
 
 def policies() -> Iterator[tuple[str, str]]:
     """(name, policy JSON text) for every policy scanned."""
-    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
-        yield str(path.relative_to(ROOT)), path.read_text()
+    from deploy import policies as lambda_policies
     from deploy.template import merge_template
+
+    for group in lambda_policies.GROUPS:
+        path = lambda_policies.template(group)
+        yield (str(path.relative_to(ROOT)),
+               lambda_policies.text(lambda_policies.render(group, STAGE)))
 
     resources = merge_template(STAGE)["Resources"]
     for logical, resource in resources.items():

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from chalicelib.core.aws import Clients
-from chalicelib.core.runtime import Runtime, runtime
+from chalicelib.core.runtime import Runtime, from_env, runtime
 from daskyard.credentials import FILE
+from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
 from tests.support.boto import shared_model_loader
 from tests.support.receiver import Receiver
@@ -61,10 +62,13 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def http(stack: LocalMode) -> Iterator[SignedHttp]:
     """chalice.test.Client on the real app, through the local IAM gateway, signed as
-    the local stage's admin (`http.as_user("alice")` signs as another IAM user)."""
+    the local stage's admin (`http.as_user("alice")` signs as another IAM user). Its
+    stage sets each call's environment from .chalice/config.json: local mode's stage
+    has none there, so the deployment's stands (the default, dev, would set
+    DASKYARD_STAGE=dev)."""
     from chalice.test import Client
 
-    with Client(stack.app.app) as c:
+    with Client(stack.app.app, stage_name=STAGE) as c:
         yield SignedHttp(c.http, stack, stack.admin)
 
 
@@ -77,11 +81,11 @@ def stage_config(stack: LocalMode, monkeypatch: pytest.MonkeyPatch) -> Any:
         for name, value in values.items():
             text = ",".join(value) if isinstance(value, list) else str(value)
             monkeypatch.setenv(f"DASKYARD_{name.upper()}", text)
-        runtime.cache_clear()
+        from_env.cache_clear()
 
     yield configure
     monkeypatch.undo()
-    runtime.cache_clear()
+    from_env.cache_clear()
 
 
 RELIABILITY: list[str] = []

@@ -1,13 +1,19 @@
 """Names and tags that other parts rely on (see DESIGN.md, "Names that other parts rely on").
-Every resource name is derived from the cluster name, so a delete twin can find what
-its create made even if the create crashed before recording it."""
+Every resource name is derived from the stage and the cluster name, so a delete twin can
+find what its create made even if the create crashed before recording it."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
+# No hyphen, so `daskyard-dev-` can never be a prefix of another stage's names; at most 12
+# characters, as the tightest name, a named drive's EFS creation token
+# (`daskyard-<stage>-drive-<31>`, 64 at most), leaves room for 17.
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 TAG_CLUSTER = "daskyard:cluster"
+TAG_STAGE = "daskyard:stage"
 TAG_MANAGED = "daskyard:managed"
 TAG_DRIVE = "daskyard:drive"
 ROLES = ("scheduler", "worker", "notebook")
@@ -16,55 +22,71 @@ DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
 
 
-def base(cluster: str) -> str:
-    return f"daskyard-{cluster}"
-
-
-def service(cluster: str, role: str) -> str:
-    """ECS service name; role 'worker' maps to the '-workers' service."""
-    return f"daskyard-{cluster}-{'workers' if role == 'worker' else role}"
-
-
-def task_family(cluster: str, role: str) -> str:
-    return f"daskyard-{cluster}-{role}"
-
-
-def scheduler_parameter(cluster: str) -> str:
-    return f"/daskyard/{cluster}/scheduler-address"
-
-
-def private_key_parameter(cluster: str) -> str:
-    return f"/daskyard/{cluster}/ssh-private-key"
-
-
-def token_secret(cluster: str) -> str:
-    return f"daskyard/{cluster}/jupyter-token"
-
-
-def tls_secret(cluster: str) -> str:
-    """The cluster's CA and certificates (chalicelib.core.tls), one JSON secret."""
-    return f"daskyard/{cluster}/tls"
-
-
-def log_group(cluster: str) -> str:
-    return f"/daskyard/{cluster}"
-
-
 def repository(prefix: str, role: str) -> str:
+    """ECR repositories (and the image tag) are shared by every stage in an account:
+    images are the same code whatever the stage, so they carry no stage."""
     return f"{prefix}/{role}"
 
 
-def cluster_from_group(group: str) -> tuple[str, str] | None:
-    """'service:daskyard-demo-scheduler' -> ('demo', 'scheduler'); None if not ours."""
-    match = re.fullmatch(r"service:daskyard-([a-z][a-z0-9-]{1,30})-(scheduler|workers|notebook)",
-                         group or "")
+@dataclass(frozen=True)
+class Names:
+    """Every name of one cluster in one stage. The stage leads each name (right after
+    `daskyard`), so IAM can scope a stage by prefix and one stage never reaches
+    another's resources even when their cluster names are the same."""
+
+    stage: str
+    cluster: str
+
+    def base(self) -> str:
+        """ECS cluster, security group, EFS token, key pair, launch template, ASG,
+        capacity provider."""
+        return f"daskyard-{self.stage}-{self.cluster}"
+
+    def service(self, role: str) -> str:
+        """ECS service name; role 'worker' maps to the '-workers' service."""
+        return f"{self.base()}-{'workers' if role == 'worker' else role}"
+
+    def task_family(self, role: str) -> str:
+        return f"{self.base()}-{role}"
+
+    def scheduler_parameter(self) -> str:
+        return f"/daskyard/{self.stage}/{self.cluster}/scheduler-address"
+
+    def private_key_parameter(self) -> str:
+        return f"/daskyard/{self.stage}/{self.cluster}/ssh-private-key"
+
+    def token_secret(self) -> str:
+        return f"daskyard/{self.stage}/{self.cluster}/jupyter-token"
+
+    def tls_secret(self) -> str:
+        """The cluster's CA and certificates (chalicelib.core.tls), one JSON secret."""
+        return f"daskyard/{self.stage}/{self.cluster}/tls"
+
+    def log_group(self) -> str:
+        return f"/daskyard/{self.stage}/{self.cluster}"
+
+    def drive(self, name: str) -> str:
+        """EFS creation token of a named drive: shared by the stage's clusters naming it."""
+        return f"daskyard-{self.stage}-drive-{name}"
+
+    def tags(self, **extra: str) -> dict[str, str]:
+        return tags(self.stage, self.cluster, **extra)
+
+
+def cluster_from_group(stage: str, group: str) -> tuple[str, str] | None:
+    """'service:daskyard-dev-demo-scheduler' -> ('demo', 'scheduler') for stage 'dev';
+    None if not ours, another stage's included."""
+    match = re.fullmatch(rf"service:daskyard-{re.escape(stage)}-([a-z][a-z0-9-]{{1,30}})-"
+                         r"(scheduler|workers|notebook)", group or "")
     if not match:
         return None
     return match.group(1), match.group(2)
 
 
-def tags(cluster: str | None = None, **extra: str) -> dict[str, str]:
-    out = {TAG_MANAGED: "true", **extra}
+def tags(stage: str, cluster: str | None = None, **extra: str) -> dict[str, str]:
+    """The tags of everything made for a stage (and a cluster): the sweeper and teardown
+    find resources by managed, stage and cluster together."""
+    out = {TAG_MANAGED: "true", TAG_STAGE: stage, **extra}
     if cluster:
         out[TAG_CLUSTER] = cluster
     return out

@@ -7,7 +7,9 @@ import os
 from functools import lru_cache
 from typing import get_origin
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from chalicelib.core.naming import STAGE_NAME
 
 
 def _csv(value: str) -> list[str]:
@@ -42,10 +44,12 @@ MAX_GROUP_RULES = 60
 
 
 class Settings(BaseModel):
-    stage: str = "dev"
+    # Leads every name, SSM path, secret and tag (chalicelib.core.naming.STAGE_NAME).
+    stage: str = Field("dev", pattern=STAGE_NAME.pattern)
     region: str = "us-east-1"
-    table: str = "daskyard-clusters"
-    idempotency_table: str = "daskyard-idempotency"
+    # "" = the stage's own (see _stage_defaults), as the template names them.
+    table: str = ""
+    idempotency_table: str = ""
     create_state_machine_arn: str = ""
     destroy_state_machine_arn: str = ""
     image_tag: str = "2026.8.0"
@@ -65,8 +69,8 @@ class Settings(BaseModel):
     )
     allowed_cidrs: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"])
     log_retention_days: int = 14
-    slack_secret_id: str = "daskyard/slack-signing-secret"
-    webhook_secret_id: str = "daskyard/webhook-secret"
+    slack_secret_id: str = ""
+    webhook_secret_id: str = ""
     # Secrets Manager id of a Slack incoming-webhook URL for the teardown summary ("" = off).
     summary_webhook_secret_id: str = ""
     # Slack's response_url always starts here; anything else is refused.
@@ -87,6 +91,15 @@ class Settings(BaseModel):
     slack_channels: list[str] = Field(default_factory=list)
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
+
+    @model_validator(mode="after")
+    def _stage_defaults(self) -> Settings:
+        """Unset tables and secrets are the stage's: two stages never share them."""
+        self.table = self.table or f"daskyard-{self.stage}-clusters"
+        self.idempotency_table = self.idempotency_table or f"daskyard-{self.stage}-idempotency"
+        self.slack_secret_id = self.slack_secret_id or f"daskyard/{self.stage}/slack-signing-secret"
+        self.webhook_secret_id = self.webhook_secret_id or f"daskyard/{self.stage}/webhook-secret"
+        return self
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -8,20 +8,24 @@ from chalice.app import CloudWatchEvent
 
 from chalicelib import scheduler
 from chalicelib.core.runtime import runtime
+from chalicelib.core.settings import settings
 
 bp = Blueprint(__name__)
+# The stage the app is packaged or loaded for (chalice sets the stage's environment
+# before it loads the app): its rules match its own services and builds only.
+STAGE = settings().stage
 
-# The pattern the discovery rule matches: our services' task state changes only.
+# The pattern the discovery rule matches: this stage's services' task state changes only.
 ECS_TASK_EVENTS = {
     "source": ["aws.ecs"],
     "detail-type": ["ECS Task State Change"],
-    "detail": {"group": [{"prefix": "service:daskyard-"}]},
+    "detail": {"group": [{"prefix": f"service:daskyard-{STAGE}-"}]},
 }
-# The image builds PrepareImages may wait on: our project's finished builds only.
+# The image builds PrepareImages may wait on: this stage's project's finished builds only.
 IMAGE_BUILD_EVENTS = {
     "source": ["aws.codebuild"],
     "detail-type": ["CodeBuild Build State Change"],
-    "detail": {"project-name": [{"prefix": "daskyard-"}],
+    "detail": {"project-name": [{"prefix": f"daskyard-{STAGE}-"}],
                "build-status": ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"]},
 }
 
@@ -29,7 +33,8 @@ IMAGE_BUILD_EVENTS = {
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
     rt = runtime()
-    return scheduler.handle_task_event(event.detail, rt.clients, rt.registry)
+    return scheduler.handle_task_event(event.detail, rt.clients, rt.registry,
+                                       rt.settings.stage)
 
 
 @bp.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")

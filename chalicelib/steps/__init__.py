@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core.errors import NotReady, Throttled
 from chalicelib.core.models import ClusterRecord, ClusterSpec, Drive, Network, Resources, StepEvent
+from chalicelib.core.naming import Names
 from chalicelib.core.observability import logger
 from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
@@ -38,12 +39,17 @@ class StepCall:
 
     event: StepEvent
     registry: Registry
+    stage: str
     loaded: ClusterRecord | None = None
     made: Resources = field(default_factory=Resources)
 
     @property
     def cluster(self) -> str:
         return self.event.cluster
+
+    @property
+    def names(self) -> Names:
+        return Names(self.stage, self.event.cluster)
 
     @property
     def record(self) -> ClusterRecord:
@@ -113,7 +119,7 @@ def run_step(module: ModuleType, rt: Runtime, raw_event: dict[str, Any]) -> Step
     action = getattr(module, event.action, None)
     if action is None:
         raise ValueError(f"{module.__name__} has no action {event.action!r}")
-    call = StepCall(event, rt.registry)
+    call = StepCall(event, rt.registry, rt.settings.stage)
     logger.info("step", step=module.__name__.rsplit(".", 1)[-1], action=event.action,
                 cluster=event.cluster)
     if event.action != "create" or not getattr(module, "LEASED", False):

@@ -42,8 +42,9 @@ def _vpc_and_subnets(rt: Runtime, call: StepCall) -> tuple[str, list[str]]:
 
 def find_group(rt: Runtime, call: StepCall) -> str | None:
     groups = rt.clients.ec2.describe_security_groups(Filters=[
-        {"Name": "group-name", "Values": [naming.base(call.cluster)]},
-        {"Name": f"tag:{naming.TAG_CLUSTER}", "Values": [call.cluster]}])["SecurityGroups"]
+        {"Name": "group-name", "Values": [call.names.base()]},
+        {"Name": f"tag:{naming.TAG_CLUSTER}", "Values": [call.cluster]},
+        {"Name": f"tag:{naming.TAG_STAGE}", "Values": [call.names.stage]}])["SecurityGroups"]
     return groups[0]["GroupId"] if groups else None
 
 
@@ -69,10 +70,10 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     vpc, subnets = _vpc_and_subnets(rt, call)
     try:
         group_id = ec2.create_security_group(
-            GroupName=naming.base(call.cluster), VpcId=vpc,
+            GroupName=call.names.base(), VpcId=vpc,
             Description=f"Daskyard cluster {call.cluster}",
             TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": naming.kv(naming.tags(call.cluster))}])["GroupId"]
+                                "Tags": naming.kv(call.names.tags())}])["GroupId"]
     except ClientError as exc:
         found = find_group(rt, call) if error_code(exc) == "InvalidGroup.Duplicate" else None
         if found is None:  # a retried step finds its group; anything else is an error

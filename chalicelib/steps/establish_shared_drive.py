@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.models import Drive
+from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 from chalicelib.steps.arrange_network import find_group
@@ -21,8 +22,8 @@ from chalicelib.steps.arrange_network import find_group
 LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
-def creation_token(cluster: str, drive: str | None) -> str:
-    return f"daskyard-drive-{drive}" if drive else naming.base(cluster)
+def creation_token(names: Names, drive: str | None) -> str:
+    return names.drive(drive) if drive else names.base()
 
 
 def _find(rt: Runtime, call: StepCall, token: str) -> dict[str, Any] | None:
@@ -32,9 +33,9 @@ def _find(rt: Runtime, call: StepCall, token: str) -> dict[str, Any] | None:
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     efs, spec = rt.clients.efs, call.spec
-    token = creation_token(call.cluster, spec.drive)
-    tags = naming.tags(None, **{naming.TAG_DRIVE: spec.drive}) if spec.drive \
-        else naming.tags(call.cluster)
+    token = creation_token(call.names, spec.drive)
+    tags = naming.tags(call.names.stage, None, **{naming.TAG_DRIVE: spec.drive}) \
+        if spec.drive else call.names.tags()
     try:  # the creation token makes this idempotent: a retry or a named drive finds it
         fs = dict(efs.create_file_system(
             CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
@@ -62,12 +63,12 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
                 SecurityGroups=[network.security_group])["MountTargetId"])
 
     access_point = efs.create_access_point(
-        ClientToken=naming.base(call.cluster), FileSystemId=fs_id,
+        ClientToken=call.names.base(), FileSystemId=fs_id,
         PosixUser={"Uid": 1000, "Gid": 1000},
         RootDirectory={"Path": f"/daskyard/{call.cluster}" if not spec.drive else "/shared",
                        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
                                         "Permissions": "0775"}},
-        Tags=naming.kv(naming.tags(call.cluster)))["AccessPointId"]
+        Tags=naming.kv(call.names.tags()))["AccessPointId"]
     drive = Drive(file_system=fs_id, kept=bool(spec.drive), mount_targets=targets,
                   access_point=access_point, dns=f"{fs_id}.efs.{rt.clients.region}.amazonaws.com")
     call.remember(drive=drive)
@@ -90,7 +91,7 @@ def wait(rt: Runtime, call: StepCall) -> StepResult:
 def delete(rt: Runtime, call: StepCall) -> StepResult:
     efs = rt.clients.efs
     record = rt.registry.get(call.cluster)
-    fs = _find(rt, call, creation_token(call.cluster, record.spec.drive if record else None))
+    fs = _find(rt, call, creation_token(call.names, record.spec.drive if record else None))
     if fs is None:
         return {}
     fs_id = fs["FileSystemId"]

@@ -24,12 +24,12 @@ UNBOUNDED_LIFE = timedelta(days=365)
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     cluster = call.cluster
-    tags = naming.tags(cluster)
-    arn = _secret(rt, naming.token_secret(cluster), secrets.token_urlsafe(32), tags,
+    tags = call.names.tags()
+    arn = _secret(rt, call.names.token_secret(), secrets.token_urlsafe(32), tags,
                   f"Jupyter token for Daskyard cluster {cluster}")
     call.remember(token_secret=arn)
     material = tls.generate(cluster, tls_validity(call.spec))
-    call.remember(tls_secret=_secret(rt, naming.tls_secret(cluster), material.to_json(), tags,
+    call.remember(tls_secret=_secret(rt, call.names.tls_secret(), material.to_json(), tags,
                                      f"TLS CA and certificates of Daskyard cluster {cluster}"))
     if call.spec.launch_type == "EC2":
         _key_pair(rt, call, tags)
@@ -64,7 +64,7 @@ def _secret(rt: Runtime, name: str, value: str, tags: dict[str, str],
 
 def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
     ec2, ssm = rt.clients.ec2, rt.clients.ssm
-    key_name, param = naming.base(call.cluster), naming.private_key_parameter(call.cluster)
+    key_name, param = call.names.base(), call.names.private_key_parameter()
     try:
         key = ec2.create_key_pair(KeyName=key_name, KeyType="ed25519", TagSpecifications=[
             {"ResourceType": "key-pair", "Tags": naming.kv(tags)}])
@@ -80,15 +80,15 @@ def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
 
 
 def delete(rt: Runtime, call: StepCall) -> StepResult:
-    cluster = call.cluster
+    names = call.names
     with gone_ok("InvalidKeyPair.NotFound"):
-        rt.clients.ec2.delete_key_pair(KeyName=naming.base(cluster))
+        rt.clients.ec2.delete_key_pair(KeyName=names.base())
     with gone_ok("ParameterNotFound"):
-        rt.clients.ssm.delete_parameter(Name=naming.private_key_parameter(cluster))
+        rt.clients.ssm.delete_parameter(Name=names.private_key_parameter())
     with gone_ok("ResourceNotFoundException"):
-        rt.clients.secrets.delete_secret(SecretId=naming.token_secret(cluster),
+        rt.clients.secrets.delete_secret(SecretId=names.token_secret(),
                                           ForceDeleteWithoutRecovery=True)
     with gone_ok("ResourceNotFoundException"):
-        rt.clients.secrets.delete_secret(SecretId=naming.tls_secret(cluster),
+        rt.clients.secrets.delete_secret(SecretId=names.tls_secret(),
                                           ForceDeleteWithoutRecovery=True)
     return {}

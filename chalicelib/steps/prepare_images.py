@@ -50,7 +50,9 @@ def ensure_repositories(ecr: Any, names: list[str]) -> dict[str, str]:
                 repositoryName=name, imageTagMutability="IMMUTABLE",
                 imageScanningConfiguration={"scanOnPush": True},
                 encryptionConfiguration={"encryptionType": "AES256"},
-                tags=naming.kv(naming.tags()))["repository"]
+                # Shared by every stage (images do not differ by stage): no stage tag,
+                # and no cluster tag, so no stage's sweep ever takes them.
+                tags=naming.kv({naming.TAG_MANAGED: "true"}))["repository"]
             ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=LIFECYCLE_POLICY)
         except ClientError as exc:
             if error_code(exc) != "RepositoryAlreadyExistsException":  # made meanwhile

@@ -36,7 +36,7 @@ def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
 
 
 def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
-    cluster = call.cluster
+    cluster, names = call.cluster, call.names
     cpu, memory = _size(rt, call, role)
     definition: dict[str, Any] = {
         "name": role, "image": call.made.images[role], "essential": True,
@@ -44,12 +44,12 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
         "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]],
         "environment": [
             {"name": "DASKYARD_CLUSTER", "value": cluster},
-            {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": naming.scheduler_parameter(cluster)},
+            {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": names.scheduler_parameter()},
             {"name": "DASKYARD_WORKER_MEMORY", "value": f"{memory}MiB"},
             {"name": "AWS_REGION", "value": rt.clients.region}],
         "mountPoints": [{"sourceVolume": "efs", "containerPath": "/efs"}],
         "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": naming.log_group(cluster), "awslogs-region": rt.clients.region,
+            "awslogs-group": names.log_group(), "awslogs-region": rt.clients.region,
             "awslogs-stream-prefix": role}},
         "readonlyRootFilesystem": False,
         "user": "1000:1000",
@@ -74,20 +74,20 @@ def tls_secrets(arn: str, role: str) -> list[dict[str, str]]:
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
-    cluster, settings, logs = call.cluster, rt.settings, rt.clients.logs
+    names, settings, logs = call.names, rt.settings, rt.clients.logs
     found = call.event.images
     if len(found) != 1 or set(found[0]) != set(naming.ROLES):
         raise InvalidRequest("RegisterTaskDefinitions needs the images PrepareImages found")
     call.remember(images=found[0])  # the record lists what the cluster runs
-    tags = naming.tags(cluster)
+    tags = names.tags()
     try:
-        logs.create_log_group(logGroupName=naming.log_group(cluster), tags=tags)
+        logs.create_log_group(logGroupName=names.log_group(), tags=tags)
     except ClientError as exc:
         if error_code(exc) != "ResourceAlreadyExistsException":
             raise
-    logs.put_retention_policy(logGroupName=naming.log_group(cluster),
+    logs.put_retention_policy(logGroupName=names.log_group(),
                               retentionInDays=settings.log_retention_days)
-    call.remember(log_group=naming.log_group(cluster))
+    call.remember(log_group=names.log_group())
 
     drive = call.drive
     ec2 = call.spec.launch_type == "EC2"
@@ -95,7 +95,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     for role in naming.ROLES:
         cpu, memory = _size(rt, call, role)
         arns[role] = rt.clients.ecs.register_task_definition(
-            family=naming.task_family(cluster, role), networkMode="awsvpc",
+            family=names.task_family(role), networkMode="awsvpc",
             requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
             cpu=str(cpu), memory=str(memory),
             executionRoleArn=settings.task_execution_role_arn, taskRoleArn=settings.task_role_arn,
@@ -114,15 +114,15 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
     for role in naming.ROLES:
         for status in ("ACTIVE", "INACTIVE"):
             pages = ecs.get_paginator("list_task_definitions").paginate(
-                familyPrefix=naming.task_family(call.cluster, role), status=status)
+                familyPrefix=call.names.task_family(role), status=status)
             for arn in [a for p in pages for a in p["taskDefinitionArns"]]:
                 # familyPrefix is a prefix: 'demo-scheduler' must not take 'demo-scheduler2'.
-                if arn.split("/")[-1].rsplit(":", 1)[0] != naming.task_family(call.cluster, role):
+                if arn.split("/")[-1].rsplit(":", 1)[0] != call.names.task_family(role):
                     continue
                 if status == "ACTIVE":
                     ecs.deregister_task_definition(taskDefinition=arn)
                 with gone_ok("ClientException"):
                     ecs.delete_task_definitions(taskDefinitions=[arn])
     with gone_ok("ResourceNotFoundException"):
-        rt.clients.logs.delete_log_group(logGroupName=naming.log_group(call.cluster))
+        rt.clients.logs.delete_log_group(logGroupName=call.names.log_group())
     return {}

@@ -17,7 +17,7 @@ def _placement(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     launch = call.spec.launch_type
     if launch == "EC2":
         return {"capacityProviderStrategy": [
-            {"capacityProvider": naming.base(call.cluster), "weight": 1}]}
+            {"capacityProvider": call.names.base(), "weight": 1}]}
     if launch == "FARGATE_SPOT" and role == "worker":
         return {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}
     return {"launchType": "FARGATE"}
@@ -29,30 +29,30 @@ def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:
                            "securityGroups": [network.security_group]}
     if call.spec.launch_type != "EC2":  # EC2 tasks with awsvpc cannot take a public IP
         vpc["assignPublicIp"] = "ENABLED" if rt.settings.assign_public_ip else "DISABLED"
-    name = naming.service(call.cluster, role)
+    name = call.names.service(role)
     try:
         arn = rt.clients.ecs.create_service(
-            cluster=naming.base(call.cluster), serviceName=name,
+            cluster=call.names.base(), serviceName=name,
             taskDefinition=call.record.resources.task_definitions[role],
             desiredCount=count, networkConfiguration={"awsvpcConfiguration": vpc},
             propagateTags="SERVICE", enableECSManagedTags=True,
-            tags=naming.ecs_kv(naming.tags(call.cluster)),
+            tags=naming.ecs_kv(call.names.tags()),
             **_placement(rt, call, role))["service"]["serviceArn"]
     except ClientError as exc:
         if "already exists" not in str(exc) and error_code(exc) != "InvalidParameterException":
             raise
-        arn = scale(rt.clients.ecs, call.cluster, role, count)
+        arn = scale(rt.clients.ecs, call.names, role, count)
     return arn
 
 
-def scale(ecs: Any, cluster: str, role: str, count: int) -> str:
-    return str(ecs.update_service(cluster=naming.base(cluster),
-                                  service=naming.service(cluster, role),
+def scale(ecs: Any, names: naming.Names, role: str, count: int) -> str:
+    return str(ecs.update_service(cluster=names.base(),
+                                  service=names.service(role),
                                   desiredCount=count)["service"]["serviceArn"])
 
 
 def delete_service(rt: Runtime, call: StepCall, role: str) -> None:
     with gone_ok("ServiceNotFoundException", "ClusterNotFoundException",
                  "ServiceNotActiveException"):
-        rt.clients.ecs.delete_service(cluster=naming.base(call.cluster),
-                                       service=naming.service(call.cluster, role), force=True)
+        rt.clients.ecs.delete_service(cluster=call.names.base(),
+                                       service=call.names.service(role), force=True)

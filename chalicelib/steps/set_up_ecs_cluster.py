@@ -47,7 +47,7 @@ echo ECS_ENABLE_TASK_IAM_ROLE=true >> /etc/ecs/ecs.config
 
 
 def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
-    spec, tags = call.spec, naming.tags(call.cluster)
+    spec, tags = call.spec, call.names.tags()
     ec2, asg = rt.clients.ec2, rt.clients.autoscaling
     image = rt.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
     data = base64.b64encode(user_data(name, call.drive.dns).encode()).decode()
@@ -94,7 +94,7 @@ def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
-    name = naming.base(call.cluster)
+    name = call.names.base()
     if call.spec.launch_type == "EC2":
         providers = [_ec2_capacity(rt, call, name)]
     else:
@@ -103,13 +103,13 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         clusterName=name, capacityProviders=providers,
         defaultCapacityProviderStrategy=[{"capacityProvider": providers[0], "weight": 1}],
         settings=[{"name": "containerInsights", "value": "disabled"}],
-        tags=naming.ecs_kv(naming.tags(call.cluster)))["cluster"]["clusterArn"]
+        tags=naming.ecs_kv(call.names.tags()))["cluster"]["clusterArn"]
     call.remember(ecs_cluster=arn)
     return {"ecs_cluster": arn, "capacity_providers": providers}
 
 
 def delete(rt: Runtime, call: StepCall) -> StepResult:
-    name, ecs = naming.base(call.cluster), rt.clients.ecs
+    name, ecs = call.names.base(), rt.clients.ecs
     try:
         with gone_ok("ClusterNotFoundException"):
             ecs.delete_cluster(cluster=name)

@@ -20,5 +20,5 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
     """The service, and the address parameter its tasks' events wrote: owned here, so a
     destroy removes it even when no STOPPED event comes (or comes late)."""
     delete_service(rt, call, "scheduler")
-    delete_address(rt.clients, call.cluster)
+    delete_address(rt.clients, call.names)
     return {}

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from chalicelib import lifecycle
-from chalicelib.core import naming
 from chalicelib.core.errors import ClusterBusy
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import ClusterSpec, Status, Strict
@@ -41,11 +40,11 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
                           "credentials")
     secrets = rt.clients.secrets
     material = ClusterTls.from_json(secrets.get_secret_value(
-        SecretId=record.resources.tls_secret or naming.tls_secret(name))["SecretString"])
+        SecretId=record.resources.tls_secret or rt.names(name).tls_secret())["SecretString"])
     token = None
     if record.spec.notebook:
         token = secrets.get_secret_value(
-            SecretId=record.resources.token_secret or naming.token_secret(name))["SecretString"]
+            SecretId=record.resources.token_secret or rt.names(name).token_secret())["SecretString"]
     return {"address": record.scheduler_address, "ca": material.ca,
             "cert": material.client_cert, "key": material.client_key, "jupyter_token": token}
 

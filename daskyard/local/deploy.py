@@ -65,10 +65,10 @@ def _tables(clients: Clients, settings: Settings) -> None:
                             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
 
 
-def _image_build_project(clients: Clients, role: str) -> str:
+def _image_build_project(clients: Clients, role: str, stage: str = STAGE) -> str:
     """The CodeBuild project as the template defines it; the emulator never runs a build,
     local mode pushes the images at deploy instead."""
-    name = f"daskyard-{STAGE}-images"
+    name = f"daskyard-{stage}-images"
     codebuild = clients.codebuild
     with contextlib.suppress(codebuild.exceptions.ResourceAlreadyExistsException):
         codebuild.create_project(
@@ -111,14 +111,28 @@ def user_keys(clients: Clients, user: str = ADMIN_USER) -> tuple[str, str, str]:
     return str(arn), str(key["AccessKeyId"]), str(key["SecretAccessKey"])
 
 
+def _pattern(pattern: dict[str, object], stage: str) -> str:
+    """The app's rule pattern for `stage`. Its patterns name the stage it was loaded for
+    (local mode loads it for STAGE); chalice, loading it for another stage, would name
+    that one."""
+    text = json.dumps(pattern)
+    if f"daskyard-{STAGE}-" not in text:
+        raise RuntimeError(f"the app was loaded for another stage than {STAGE!r}: {text}")
+    return text.replace(f"daskyard-{STAGE}-", f"daskyard-{stage}-")
+
+
 def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
-           extra_env: dict[str, str] | None = None) -> Deployment:
-    """Deploy into the emulator `clients` points at; sets the Lambda environment in
-    os.environ (the in-process handlers read it) and returns it."""
+           extra_env: dict[str, str] | None = None, stage: str = STAGE) -> Deployment:
+    """Deploy `stage` into the emulator `clients` points at and return its Lambda
+    environment. Local mode's own stage (STAGE) sets it in os.environ, which the
+    in-process handlers read; another stage in the same emulator (as two stages share an
+    AWS account) leaves os.environ alone: its functions run with a Runtime made from the
+    returned environment (LambdaRouter.stages)."""
     out = Deployment()
+    own = stage == STAGE
     env = {
         "AWS_ENDPOINT_URL": clients.endpoint_url or "",
-        "DASKYARD_STAGE": STAGE,
+        "DASKYARD_STAGE": stage,
         "DASKYARD_ALLOWED_CIDRS": "127.0.0.0/8,10.0.0.0/8",
         "DASKYARD_MAX_WORKERS": "16",
         "DASKYARD_ALLOWED_INSTANCE_TYPES": "t3.medium,t3.large",
@@ -129,14 +143,16 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         "DASKYARD_ADMINS": iam_arn(clients, ADMIN_USER),
         **(extra_env or {}),
     }
-    os.environ.update(env)
-    settings = Settings.from_env()
+    if own:
+        os.environ.update(env)
+    settings = Settings.from_env({**{k: v for k, v in os.environ.items()
+                                      if own or not k.startswith("DASKYARD_")}, **env})
     _tables(clients, settings)
-    lambda_role = _role(clients, "daskyard-lambda")
-    env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = _role(clients, "daskyard-task-execution")
-    env["DASKYARD_TASK_ROLE_ARN"] = _role(clients, "daskyard-task")
-    env["DASKYARD_INSTANCE_PROFILE_ARN"] = _role(clients, "daskyard-instance")
-    states_role = _role(clients, "daskyard-states")
+    lambda_role = _role(clients, f"daskyard-{stage}-lambda")
+    env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task-execution")
+    env["DASKYARD_TASK_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task")
+    env["DASKYARD_INSTANCE_PROFILE_ARN"] = _role(clients, f"daskyard-{stage}-instance")
+    states_role = _role(clients, f"daskyard-{stage}-states")
 
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as zf:
@@ -144,7 +160,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     lam = clients.client("lambda")
     app = app_module.app
     for fn in [*app.pure_lambda_functions, *app.event_sources]:
-        name = f"daskyard-{STAGE}-{fn.name}"
+        name = f"daskyard-{stage}-{fn.name}"
         try:
             arn = lam.create_function(FunctionName=name, Runtime="python3.11",
                                       Role=lambda_role, Handler=fn.handler_string,
@@ -153,7 +169,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
             arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
         out.functions[fn.name] = arn
         if isinstance(fn, CloudWatchEventConfig):
-            clients.events.put_rule(Name=name, EventPattern=json.dumps(fn.event_pattern))
+            clients.events.put_rule(Name=name, EventPattern=_pattern(fn.event_pattern, stage))
             clients.events.put_targets(Rule=name, Targets=[{"Id": fn.name, "Arn": arn}])
         # Schedules get no rule here: the emulator would deliver every event to a rule
         # without a pattern. tests/functional/test_teardown.py invokes the handlers.
@@ -162,7 +178,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     sfn = clients.sfn
     for kind in ("destroy_cluster", "create_cluster"):
         arn = sfn.create_state_machine(
-            name=f"daskyard-{STAGE}-{kind}", roleArn=states_role,
+            name=f"daskyard-{stage}-{kind.replace('_', '-')}", roleArn=states_role,
             definition=asl.definition(kind, values, time_scale))["stateMachineArn"]
         values["DestroyClusterStateMachineArn" if kind == "destroy_cluster"
                else "CreateClusterStateMachineArn"] = arn
@@ -172,8 +188,9 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
         with contextlib.suppress(clients.secrets.exceptions.ResourceExistsException):
             clients.secrets.create_secret(Name=secret_id, SecretString=secrets.token_hex(32))
-    env["DASKYARD_IMAGE_BUILD_PROJECT"] = _image_build_project(clients, lambda_role)
+    env["DASKYARD_IMAGE_BUILD_PROJECT"] = _image_build_project(clients, lambda_role, stage)
     push_images(clients, settings)
-    os.environ.update(env)
+    if own:
+        os.environ.update(env)
     out.env = env
     return out

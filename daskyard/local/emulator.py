@@ -14,11 +14,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection
+from contextlib import nullcontext
 from types import ModuleType
 from typing import Any
 
 import requests
 from chalice.local import LambdaContext
+
+from chalicelib.core.runtime import Runtime, serving
 
 Handler = Callable[[dict[str, Any], Any], Any]
 # Tests wrap handlers to inject faults: (function name, event, real handler) -> result.
@@ -31,10 +34,13 @@ logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
 
 
 class LambdaRouter:
-    """Maps a function name (`daskyard-local-<Name>`) to the app's handler."""
+    """Maps a function name (`daskyard-<stage>-<Name>`) to the app's handler. The
+    functions of a stage in `stages` run with that stage's Runtime (a second stage
+    deployed into the same emulator); any other with the one the environment gives."""
 
     def __init__(self, app_module: ModuleType) -> None:
         self.handlers: dict[str, Handler] = {}
+        self.stages: dict[str, Runtime] = {}
         app = app_module.app
         for fn in [*app.pure_lambda_functions, *app.event_sources]:
             module, _, attribute = fn.handler_string.rpartition(".")
@@ -49,6 +55,10 @@ class LambdaRouter:
         name = function_name.rsplit(":", 1)[-1].split("-", 2)[-1]
         return name, self.handlers[name]
 
+    def runtime_for(self, function_name: str) -> Runtime | None:
+        parts = function_name.rsplit(":", 1)[-1].split("-", 2)
+        return self.stages.get(parts[1]) if len(parts) == 3 else None
+
     def invoke(self, function_name: str, event: dict[str, Any]) -> tuple[str, bool]:
         """Returns (payload JSON, errored) as Lambda would: an exception becomes
         {"errorType": class name, "errorMessage": text}."""
@@ -59,10 +69,12 @@ class LambdaRouter:
         try:
             # Each invocation gets a Lambda context, as Lambda gives one (60 s, as deployed).
             context = LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
-            if self.interceptor is not None:
-                result = self.interceptor(name, event, lambda e, _: handler(e, context))
-            else:
-                result = handler(event, context)
+            rt = self.runtime_for(function_name)
+            with serving(rt) if rt else nullcontext():
+                if self.interceptor is not None:
+                    result = self.interceptor(name, event, lambda e, _: handler(e, context))
+                else:
+                    result = handler(event, context)
             return json.dumps(result), False
         except Exception as exc:
             log.info("lambda %s raised %s: %s", name, type(exc).__name__, exc)

@@ -14,11 +14,14 @@ from typing import Any
 
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
+from chalicelib.core.registry import Registry
+from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
 from daskyard.credentials import FILE, LocalCredentials, data_dir
 from daskyard.local import inventory
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import (
+    STAGE,
     Deployment,
     _image_build_project,
     _role,
@@ -36,7 +39,9 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              # Emulator credentials: never real ones, so nothing reaches AWS by mistake.
              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105  # emulator's fake keys
              "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",  # nosec B105  # emulator's fake token
-             "AWS_REGION": "us-east-1"}
+             "AWS_REGION": "us-east-1",
+             # Before the app is loaded: its event rules match its stage's resources.
+             "DASKYARD_STAGE": STAGE}
 # Services only the deployment writes to (the app calls none of their write APIs): a
 # reset keeps them as deployed, once `_deployed` shows them unchanged. Executions are
 # dropped on every reset, so the state machines stay too.
@@ -109,7 +114,7 @@ class LocalMode:
         """Deploy the app into the emulator as it is, and start the agent."""
         self.clients = self.clients or Clients(endpoint_url=self.emulator.url)
         self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)
-        self._lambda_role = _role(self.clients, "daskyard-lambda")
+        self._lambda_role = _role(self.clients, f"daskyard-{STAGE}-lambda")
         self.admin = user_keys(self.clients)
         if self.api_url:
             self.write_credentials()
@@ -117,10 +122,10 @@ class LocalMode:
         self._start_agent()
 
     def _start_agent(self) -> None:
-        from chalicelib.core.runtime import runtime
+        from chalicelib.core.runtime import from_env
 
         assert self.clients is not None
-        runtime.cache_clear()  # the handlers read the environment deploy set, afresh
+        from_env.cache_clear()  # the handlers read the environment deploy set, afresh
         self.agent = EcsAgent(self.clients, self.runner, self.root / "efs").start()
 
     def _deployed(self) -> tuple[list[Any], ...]:
@@ -165,6 +170,7 @@ class LocalMode:
         if processes is not None:
             self.runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.router.interceptor = None
+        self.router.stages.clear()
         if self._deployed() == self._deployed_state:
             self.emulator.reset(keep=DEPLOYMENT_ONLY)
             self._restore_deployment()
@@ -175,16 +181,28 @@ class LocalMode:
             self.deploy()
         self.router.invocations.clear()
 
-    def leftovers(self, cluster: str, settle: float = 0) -> list[str]:
+    def add_stage(self, stage: str) -> Runtime:
+        """Deploy a second stage into this emulator, as two stages share an AWS account:
+        its machines, functions and rules run (until the next reset) with the Runtime
+        returned, while local mode's own stage keeps the environment."""
+        assert self.clients is not None
+        deployment = deploy(self.clients, self.app, time_scale=self.time_scale, stage=stage)
+        settings = Settings.from_env({**LOCAL_ENV, **deployment.env})
+        rt = Runtime(settings, self.clients, Registry(self.clients.dynamodb, settings.table))
+        self.router.stages[stage] = rt
+        return rt
+
+    def leftovers(self, cluster: str, settle: float = 0, stage: str = STAGE) -> list[str]:
         """What is left of a cluster: in the emulator (listed per service) and as tasks
         of the agent, waiting up to `settle` seconds for them to go, as ECS stops a
         deleted service's tasks a moment after the delete."""
         assert self.clients is not None and self.agent is not None
+        names = naming.Names(stage, cluster)
         deadline = time.monotonic() + settle
         while True:
-            found = inventory.leftovers(self.clients, cluster) + [
+            found = inventory.leftovers(self.clients, cluster, stage) + [
                 task.arn for role in naming.ROLES
-                for task in self.agent.running(naming.service(cluster, role))]
+                for task in self.agent.running(names.service(role))]
             if not found or time.monotonic() >= deadline:
                 return found
             time.sleep(0.2)

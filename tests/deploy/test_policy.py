@@ -1,19 +1,25 @@
 """The Lambda policies are least privilege, proven against what the code really calls.
 Each function group has its own policy (.chalice/config.json maps them): every AWS call
 a group's Lambdas make on every path is allowed by its policy, every action it allows is
-either called or required by AWS for a call made, no action is a wildcard, and a
-resource is `*` only where AWS offers nothing narrower."""
+either called or required by AWS for a call made, no action is a wildcard, a resource
+is `*` only where AWS offers nothing narrower, and no stage's policies (nor its roles
+in the template) reach another stage's resources in the same account."""
 
 from __future__ import annotations
 
 from collections import Counter
+from fnmatch import fnmatchcase
+from typing import Any
 
 import pytest
 
+from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
+from deploy.scan_policies import plain
+from deploy.template import merge_template
 from tests.support.calls import recording
-from tests.support.policy import UNSCOPABLE, group_of, statements
+from tests.support.policy import UNSCOPABLE, group_of, stages, statements
 from tests.support.scenarios import every_path
 
 OWN_LOGS = {"logs:CreateLogGroup": "the Lambda's own log group",
@@ -83,7 +89,7 @@ def test_no_role_creation_and_pass_role_only_for_our_roles() -> None:
         assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole"} if group == "steps"
                        else set()), group
     [pass_role] = [s for s in statements("steps") if "iam:PassRole" in s["Action"]]
-    assert pass_role["Resource"] == ["arn:aws:iam::*:role/daskyard-*"]
+    assert pass_role["Resource"] == ["arn:aws:iam::*:role/daskyard-dev-*"]
     assert set(pass_role["Condition"]["StringEquals"]["iam:PassedToService"]) == {
         "ecs-tasks.amazonaws.com", "ec2.amazonaws.com"}
 
@@ -115,3 +121,92 @@ def test_each_policy_allows_exactly_what_its_functions_call(rt: Runtime,
         assert not stale, f"{group}: listed as indirect but called: {sorted(stale)}"
         print(f"\n{group}: {len(made)} actions called ({sum(actions.values())} calls), "
               f"{len(allowed(group))} allowed")
+
+
+def other_stages(stage: str) -> list[str]:
+    """Every other configured stage, local mode's, and one whose name starts with ours
+    (a prefix `daskyard-dev*` without its hyphen would reach `daskyard-devx-...`)."""
+    return sorted({*stages(), "local", f"{stage}x"} - {stage})
+
+
+def stage_arns(stage: str) -> dict[str, str]:
+    """ARNs of what a stage has, for a cluster named as one of every other stage's."""
+    n, where = Names(stage, "demo"), "us-east-1:123456789012"
+    return {
+        "Lambda log group": f"arn:aws:logs:{where}:log-group:/aws/lambda/daskyard-{stage}-"
+                            "api_handler:log-stream:1",
+        "table": f"arn:aws:dynamodb:{where}:table/daskyard-{stage}-clusters",
+        "state machine": f"arn:aws:states:{where}:stateMachine:daskyard-{stage}-destroy-cluster",
+        "execution": f"arn:aws:states:{where}:execution:daskyard-{stage}-destroy-cluster:"
+                     "demo-destroy-1",
+        "token secret": f"arn:aws:secretsmanager:{where}:secret:{n.token_secret()}-AbCdEf",
+        "signing secret": f"arn:aws:secretsmanager:{where}:secret:daskyard/{stage}/"
+                          "slack-signing-secret-AbCdEf",
+        "ECS cluster": f"arn:aws:ecs:{where}:cluster/{n.base()}",
+        "ECS service": f"arn:aws:ecs:{where}:service/{n.base()}/{n.service('worker')}",
+        "capacity provider": f"arn:aws:ecs:{where}:capacity-provider/{n.base()}",
+        "task definition": f"arn:aws:ecs:{where}:task-definition/{n.task_family('worker')}:1",
+        "container instance": f"arn:aws:ecs:{where}:container-instance/{n.base()}/1a2b",
+        "address parameter": f"arn:aws:ssm:{where}:parameter{n.scheduler_parameter()}",
+        "SSH key parameter": f"arn:aws:ssm:{where}:parameter{n.private_key_parameter()}",
+        "cluster log stream": f"arn:aws:logs:{where}:log-group:{n.log_group()}:log-stream:w/1",
+        "cluster log group": f"arn:aws:logs:{where}:log-group:{n.log_group()}",
+        "image build": f"arn:aws:codebuild:{where}:project/daskyard-{stage}-images",
+        "key pair": f"arn:aws:ec2:{where}:key-pair/{n.base()}",
+        "auto scaling group": f"arn:aws:autoscaling:{where}:autoScalingGroup:1-2-3:"
+                              f"autoScalingGroupName/{n.base()}",
+        "role": f"arn:aws:iam::123456789012:role/daskyard-{stage}-task",
+    }
+
+
+def stage_tag_required(statement: dict[str, Any], stage: str) -> bool:
+    """The statement applies only to what is tagged (or being tagged) with `stage`."""
+    condition = statement.get("Condition", {}).get("StringEquals", {})
+    return stage in (condition.get("aws:ResourceTag/daskyard:stage"),
+                     condition.get("aws:RequestTag/daskyard:stage"))
+
+
+def reachable(statement: dict[str, Any], stage: str) -> list[str]:
+    """What of the other stages' resources `statement` (of `stage`) allows an action on.
+    IAM's `*` in a resource matches any run of characters, `/` and `:` included."""
+    if statement["Resource"] in ("*", ["*"]) or stage_tag_required(statement, stage):
+        return []  # `*`: unscopable actions only (tested above); tags: the stage's only
+    resources = statement["Resource"]
+    resources = [resources] if isinstance(resources, str) else resources
+    return [f"{what} of {other}: {arn}" for other in other_stages(stage)
+            for what, arn in stage_arns(other).items()
+            if any(fnmatchcase(arn, pattern) for pattern in resources)]
+
+
+@pytest.mark.parametrize("stage", stages())
+@pytest.mark.parametrize("group", sorted(INDIRECT))
+def test_no_function_policy_reaches_another_stages_resources(group: str, stage: str) -> None:
+    for s in statements(group, stage):
+        assert not reachable(s, stage), (stage, group, s["Sid"], reachable(s, stage))
+        # Resources known by id (security groups, file systems, launch templates) are told
+        # apart by tags: a statement scoped by the managed tag checks the stage tag too.
+        condition = s.get("Condition", {}).get("StringEquals", {})
+        for kind in ("Request", "Resource"):
+            if f"aws:{kind}Tag/daskyard:managed" in condition:
+                assert condition.get(f"aws:{kind}Tag/daskyard:stage") == stage, s["Sid"]
+
+
+def test_the_stages_own_resources_are_within_its_policies() -> None:
+    """The check above can fail: each stage's own ARNs are reached by its statements."""
+    for stage in stages():
+        patterns = [p for group in INDIRECT for s in statements(group, stage)
+                    if s["Resource"] not in ("*", ["*"]) for p in s["Resource"]]
+        unreached = [what for what, arn in stage_arns(stage).items()
+                     if not any(fnmatchcase(arn, p) for p in patterns)]
+        assert not unreached, (stage, unreached)
+
+
+@pytest.mark.parametrize("stage", stages())
+def test_no_template_role_reaches_another_stages_resources(stage: str) -> None:
+    resources = merge_template(stage)["Resources"]
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"]["Policies"]:
+            for s in plain(policy["PolicyDocument"], resources)["Statement"]:
+                assert not reachable(s, stage), (stage, logical, reachable(s, stage))

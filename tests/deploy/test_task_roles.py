@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core import naming
+from chalicelib.core.naming import Names
 from deploy.template import merge_template
 
 
@@ -45,9 +45,10 @@ def test_the_task_role_has_no_secrets_manager_access_at_all() -> None:
 
 
 @pytest.mark.parametrize(("parameter", "readable"), [
-    (naming.scheduler_parameter("demo"), True),
-    (naming.private_key_parameter("demo"), False),
-    (naming.private_key_parameter("other"), False),
+    (Names("ci", "demo").scheduler_parameter(), True),
+    (Names("ci", "demo").private_key_parameter(), False),
+    (Names("ci", "other").private_key_parameter(), False),
+    (Names("prod", "demo").scheduler_parameter(), False),  # another stage's
     ("/elsewhere/demo/scheduler-address", False),
 ])
 def test_the_task_role_reads_scheduler_addresses_only(parameter: str, readable: bool) -> None:
@@ -56,6 +57,6 @@ def test_the_task_role_reads_scheduler_addresses_only(parameter: str, readable: 
 
 def test_the_execution_role_reads_daskyard_secrets_only() -> None:
     assert grants("TaskExecutionRole", "secretsmanager:GetSecretValue",
-                  f"{SECRET}:{naming.tls_secret('demo')}-AbCdEf")
+                  f"{SECRET}:{Names('ci', 'demo').tls_secret()}-AbCdEf")
     assert not grants("TaskExecutionRole", "secretsmanager:GetSecretValue",
                       f"{SECRET}:prod/database-AbCdEf")

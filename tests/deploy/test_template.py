@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from daskyard.local import asl
+from deploy import policies
 from deploy.template import merge_template
 from tests.support.policy import UNSCOPABLE, group_of, statements
 
@@ -27,6 +28,7 @@ ALSO_UNSCOPABLE = {"ecr:GetAuthorizationToken", "ecs:DiscoverPollEndpoint"}
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("package")
     (out / "merge.json").write_text(json.dumps(merge_template("ci")))
+    policies.write("dev")  # as `make package` does: chalice reads the stage's policy files
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
     subprocess.run([str(BIN / "chalice"), "package", "--stage", "dev", "--pkg-format",

@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.core.runtime import Runtime
+from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
 from tests.support.clusters import spec
 from tests.support.data import fixture_json
@@ -28,7 +29,7 @@ def entrypoint(role: str, host: str, tmp: Path, output: Path | None = None,
     """The images' entrypoint as a process; its output piped, or written to `output`.
     It gets the TLS material ECS would inject for its role."""
     full = {**os.environ, "DASKYARD_HOST": host, "DASKYARD_EFS": str(tmp),
-            "DASKYARD_SCHEDULER_PARAMETER": "/daskyard/demo/scheduler-address",
+            "DASKYARD_SCHEDULER_PARAMETER": "/daskyard/local/demo/scheduler-address",
             "DASKYARD_SCRATCH": str(tmp / "scratch"), **task_env(material(), role), **env}
     with open(output, "wb") if output else nullcontext(subprocess.PIPE) as out:
         return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=full,
@@ -58,12 +59,12 @@ def test_worker_started_before_the_address_exists_joins_via_the_event(
     try:
         # The worker looked for the parameter, found none, and looks again.
         eventually(lambda: log.read_text().count(
-            "daskyard: waiting for /daskyard/demo/scheduler-address") >= 2,
+            "daskyard: waiting for /daskyard/local/demo/scheduler-address") >= 2,
                    30, interval=0.1, what="the worker waiting for the address")
         assert worker.poll() is None, "the worker waits for the parameter, it does not exit"
         detail = fixture_json("fargate_task_running.json")
         detail["attachments"][0]["details"][3]["value"] = "127.0.3.1"
-        with Client(stack.app.app) as chalice:
+        with Client(stack.app.app, stage_name=STAGE) as chalice:
             event = chalice.events.generate_cw_event(
                 source="aws.ecs", detail_type="ECS Task State Change", detail=detail,
                 resources=[])
@@ -85,7 +86,7 @@ def test_worker_exits_nonzero_with_a_clear_message_past_the_bound(tmp_path: Path
     worker = entrypoint("worker", "127.0.3.3", tmp_path, DASKYARD_WAIT_SECONDS="2")
     out, _ = worker.communicate(timeout=60)
     assert worker.returncode == 3
-    assert b"no scheduler address at /daskyard/demo/scheduler-address" in out
+    assert b"no scheduler address at /daskyard/local/demo/scheduler-address" in out
 
 
 @pytest.mark.e2e

@@ -94,8 +94,8 @@ def test_scale_and_delete(http: Any, rt: Runtime, clients: Clients) -> None:
     response = http.put("/clusters/demo/workers", headers={"Content-Type": "application/json"},
                         body=json.dumps({"workers": 5}))
     assert response.status_code == 200, response.body
-    service = clients.ecs.describe_services(cluster="daskyard-demo",
-                                            services=["daskyard-demo-workers"])["services"][0]
+    service = clients.ecs.describe_services(
+        cluster="daskyard-local-demo", services=["daskyard-local-demo-workers"])["services"][0]
     assert service["desiredCount"] == 5
     assert rt.registry.require("demo").spec.workers == 5
     assert http.delete("/clusters/demo").status_code == 202

@@ -12,13 +12,14 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import StepEvent
+from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.steps import StepCall, generate_security_key
 from daskyard.local.agent import LocalTask
+from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
 from tests.support.clusters import create, destroy, spec
 from tests.support.records import make
@@ -27,12 +28,12 @@ KEY_MARKERS = ("BEGIN", "PRIVATE KEY", "CERTIFICATE")
 
 
 def step(rt: Runtime, name: str = "demo") -> StepCall:
-    return StepCall(StepEvent(action="create", cluster=name), rt.registry)
+    return StepCall(StepEvent(action="create", cluster=name), rt.registry, STAGE)
 
 
 def stored(clients: Clients, name: str = "demo") -> ClusterTls:
     return ClusterTls.from_json(clients.secrets.get_secret_value(
-        SecretId=naming.tls_secret(name))["SecretString"])
+        SecretId=Names(STAGE, name).tls_secret())["SecretString"])
 
 
 def cert(pem: str) -> x509.Certificate:
@@ -45,10 +46,11 @@ def test_security_key_makes_a_ca_whose_certificates_chain_to_it_and_delete_remov
     made = step(rt)
     out = generate_security_key.create(rt, made)
     rt.registry.end_step("demo", "GenerateSecurityKey", made.made)
-    described = clients.secrets.describe_secret(SecretId=naming.tls_secret("demo"))
-    assert naming.tls_secret("demo") == "daskyard/demo/tls"
+    names = Names(STAGE, "demo")
+    described = clients.secrets.describe_secret(SecretId=names.tls_secret())
+    assert names.tls_secret() == f"daskyard/{STAGE}/demo/tls"
     assert out["tls_secret"] == described["ARN"]
-    assert {t["Key"]: t["Value"] for t in described["Tags"]} == naming.tags("demo")
+    assert {t["Key"]: t["Value"] for t in described["Tags"]} == names.tags()
     tls = stored(clients)
     ca = cert(tls.ca)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -82,7 +84,7 @@ def test_a_secret_made_before_a_crash_is_found_by_name_and_removed(
     rt.registry.create(spec("demo"), "test", [], "")
     generate_security_key.create(rt, step(rt))  # end_step never ran: nothing recorded
     assert rt.registry.require("demo").resources.tls_secret == ""
-    assert "secret daskyard/demo/tls" in stack.leftovers("demo")
+    assert f"secret daskyard/{STAGE}/demo/tls" in stack.leftovers("demo")
     generate_security_key.delete(rt, step(rt))
     assert stack.leftovers("demo") == []
 
@@ -104,7 +106,7 @@ def test_credentials_route_hands_out_a_client_certificate_for_a_ready_cluster_on
     status, creds, headers = get(http, "/clusters/demo/credentials")
     assert status == 200 and headers["Cache-Control"] == "no-store"
     tls, record = stored(clients), rt.registry.require("demo")
-    token = clients.secrets.get_secret_value(SecretId=naming.token_secret("demo"))[
+    token = clients.secrets.get_secret_value(SecretId=Names(STAGE, "demo").token_secret())[
         "SecretString"]
     assert creds == {"address": record.scheduler_address, "ca": tls.ca,
                      "cert": tls.client_cert, "key": tls.client_key, "jupyter_token": token}

@@ -13,18 +13,19 @@ from chalice.test import Client
 
 from chalicelib.core.aws import Clients
 from chalicelib.core.runtime import Runtime
+from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
 from tests.support.clusters import spec
 from tests.support.data import fixture_json
 from tests.support.records import make
 
-PARAM = "/daskyard/demo/scheduler-address"
+PARAM = "/daskyard/local/demo/scheduler-address"
 
 
 @pytest.fixture
 def client(stack: LocalMode, rt: Runtime) -> Iterator[Client]:
     make(rt, spec("demo"))
-    with Client(stack.app.app) as c:
+    with Client(stack.app.app, stage_name=STAGE) as c:
         yield c
 
 
@@ -37,7 +38,7 @@ def deliver(client: Client, detail: dict[str, Any]) -> str:
 
 def task_event(task: str, created: str, version: int, status: str, ip: str) -> dict[str, Any]:
     detail = fixture_json("fargate_task_running.json")
-    detail.update(taskArn=f"arn:aws:ecs:us-east-1:111122223333:task/daskyard-demo/{task}",
+    detail.update(taskArn=f"arn:aws:ecs:us-east-1:111122223333:task/daskyard-local-demo/{task}",
                   createdAt=created, version=version, lastStatus=status)
     detail["attachments"][0]["details"][3]["value"] = ip
     return detail
@@ -61,14 +62,14 @@ def test_fargate_event_publishes_the_address(client: Client, clients: Clients,
 
 def test_ec2_bridge_mode_event_uses_instance_ip_and_host_port(client: Client, clients: Clients,
                                                               rt: Runtime) -> None:
-    clients.ecs.create_cluster(clusterName="daskyard-demo")
+    clients.ecs.create_cluster(clusterName="daskyard-local-demo")
     instance = clients.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)[
         "Instances"][0]
     document = json.dumps({"instanceId": instance["InstanceId"], "region": "us-east-1",
                            "availabilityZone": "us-east-1a", "instanceType": "t3.medium",
                            "privateIp": instance["PrivateIpAddress"]})
     ci_arn = clients.ecs.register_container_instance(
-        cluster="daskyard-demo", instanceIdentityDocument=document)["containerInstance"][
+        cluster="daskyard-local-demo", instanceIdentityDocument=document)["containerInstance"][
         "containerInstanceArn"]
     detail = fixture_json("fargate_task_running.json")
     detail.update(attachments=[], launchType="EC2", containerInstanceArn=ci_arn)
@@ -114,6 +115,19 @@ def test_foreign_group_is_ignored(client: Client, clients: Clients) -> None:
     detail["group"] = "service:someone-elses-app"
     assert deliver(client, detail) == "ignored: not ours"
     assert address(clients) is None
+
+
+def test_another_stages_scheduler_is_ignored(client: Client, clients: Clients,
+                                             rt: Runtime) -> None:
+    """A prod scheduler of the same cluster name, in the same account: the local stage's
+    handler publishes nothing for it, in SSM or in the registry."""
+    detail = fixture_json("fargate_task_running.json")
+    detail["group"] = "service:daskyard-prod-demo-scheduler"
+    assert deliver(client, detail) == "ignored: not ours"
+    assert address(clients) is None
+    assert not clients.ssm.get_parameters_by_path(Path="/daskyard/", Recursive=True)[
+        "Parameters"]
+    assert rt.registry.require("demo").scheduler_address == ""
 
 
 @pytest.mark.parametrize("breakage", ["no_version", "bad_attachments", "no_address"])

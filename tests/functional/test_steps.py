@@ -19,7 +19,7 @@ from tests.support.clusters import spec
 
 
 def call(rt: Runtime, name: str = "demo") -> StepCall:
-    return StepCall(StepEvent(action="create", cluster=name), rt.registry)
+    return StepCall(StepEvent(action="create", cluster=name), rt.registry, rt.settings.stage)
 
 
 @pytest.fixture
@@ -42,10 +42,11 @@ def test_network_opens_only_the_given_cidrs(rt: Runtime, clients: Clients, recor
     assert ports == {(8888, 8888), (8786, 8789)}  # no SSH on Fargate
     internal = [p for p in group["IpPermissions"] if p.get("UserIdGroupPairs")]
     assert internal[0]["UserIdGroupPairs"][0]["GroupId"] == out["security_group"]
-    assert tags_of(group["Tags"]) == {"daskyard:cluster": "demo", "daskyard:managed": "true"}
+    assert tags_of(group["Tags"]) == {"daskyard:cluster": "demo", "daskyard:managed": "true",
+                                      "daskyard:stage": "local"}
     arrange_network.create(rt, call(rt))  # a retried step makes no second group
     assert len(clients.ec2.describe_security_groups(Filters=[
-        {"Name": "group-name", "Values": ["daskyard-demo"]}])["SecurityGroups"]) == 1
+        {"Name": "group-name", "Values": ["daskyard-local-demo"]}])["SecurityGroups"]) == 1
 
 
 def test_drive_is_encrypted_tagged_and_deleted(rt: Runtime, clients: Clients,
@@ -56,8 +57,9 @@ def test_drive_is_encrypted_tagged_and_deleted(rt: Runtime, clients: Clients,
     fs = clients.efs.describe_file_systems(FileSystemId=out["file_system"])["FileSystems"][0]
     assert fs["Encrypted"] is True
     assert tags_of(fs["Tags"])["daskyard:cluster"] == "demo"
+    assert tags_of(fs["Tags"])["daskyard:stage"] == "local"
     waiting = StepCall(StepEvent(action="wait", cluster="demo", file_system=out["file_system"]),
-                       rt.registry)
+                       rt.registry, rt.settings.stage)
     assert establish_shared_drive.wait(rt, waiting) == {"file_system": out["file_system"]}
     establish_shared_drive.delete(rt, call(rt))
     assert clients.efs.describe_file_systems()["FileSystems"] == []
@@ -70,9 +72,9 @@ def test_security_key_keeps_secrets_out_of_the_record(rt: Runtime, clients: Clie
     generate_security_key.create(rt, step)
     rt.registry.end_step("demo", "GenerateSecurityKey", step.made)
     stored = rt.registry.require("demo")
-    assert stored.resources.key_pair == "daskyard-demo"
+    assert stored.resources.key_pair == "daskyard-local-demo"
     assert "BEGIN" not in str(stored.model_dump()) and "KeyMaterial" not in str(stored.resources)
-    key = clients.ssm.get_parameter(Name="/daskyard/demo/ssh-private-key",
+    key = clients.ssm.get_parameter(Name="/daskyard/local/demo/ssh-private-key",
                                     WithDecryption=False)["Parameter"]
     assert key["Type"] == "SecureString"
     generate_security_key.delete(rt, call(rt))

@@ -15,6 +15,7 @@ from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
 from chalicelib.core.registry import now
 from chalicelib.core.runtime import Runtime
+from daskyard.local.deploy import STAGE
 from daskyard.local.inventory import leftovers
 from tests.support.callers import ALICE
 from tests.support.clusters import spec, wait_status
@@ -62,12 +63,12 @@ def test_nightly_removes_exactly_the_right_things(rt: Runtime, clients: Clients,
     vpc = clients.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     # Ours but orphaned: tagged for a cluster that has no record.
     orphan = clients.ec2.create_security_group(
-        GroupName="daskyard-ghost", Description="left behind", VpcId=vpc,
+        GroupName=rt.names("ghost").base(), Description="left behind", VpcId=vpc,
         TagSpecifications=[{"ResourceType": "security-group",
-                            "Tags": naming.kv(naming.tags("ghost"))}])["GroupId"]
+                            "Tags": naming.kv(naming.tags(rt.settings.stage, "ghost"))}])["GroupId"]
     # A named drive outlives clusters.
     drive = clients.efs.create_file_system(CreationToken="daskyard-drive-shared", Tags=naming.kv(
-        naming.tags("ghost", **{naming.TAG_DRIVE: "shared"})))["FileSystemId"]
+        naming.tags(rt.settings.stage, "ghost", **{naming.TAG_DRIVE: "shared"})))["FileSystemId"]
 
     clients.secrets.create_secret(Name="daskyard/summary-webhook", SecretString=receiver.url)
     with_summary = replace(rt, settings=rt.settings.model_copy(
@@ -115,7 +116,7 @@ def test_the_scheduled_handlers_run_the_teardown(rt: Runtime, stack: Any) -> Non
     event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
              "time": "2026-11-26T02:00:00Z", "region": "us-east-1", "resources": [],
              "detail": {}, "id": "1", "account": "123456789012"}
-    with Client(stack.app.app) as chalice:
+    with Client(stack.app.app, stage_name=STAGE) as chalice:
         expiry = chalice.lambda_.invoke("ExpireClusters", event).payload
         nightly = chalice.lambda_.invoke("NightlyTeardown", event).payload
     assert (expiry["destroyed"], sorted(expiry["kept"])) == ({}, ["keeper", "plain"])

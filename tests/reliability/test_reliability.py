@@ -208,7 +208,7 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
     security = cluster_security(live.clients, "phoenix")
     with Client(first, security=security, timeout=30) as client:
         client.wait_for_workers(2, timeout=60)
-    [scheduler] = live.agent.running("daskyard-phoenix-scheduler")
+    [scheduler] = live.agent.running("daskyard-local-phoenix-scheduler")
     live.agent.kill(scheduler)
     second = _wait_new_address(rt, "phoenix", first)
     with Client(second, security=security, timeout=30) as client:

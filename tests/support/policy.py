@@ -1,11 +1,13 @@
 """The Lambda policies as .chalice/ holds them: which group each function is in, and
-each group's statements."""
+each group's statements as deploy/policies.py renders them for a stage."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from deploy.policies import render
 
 CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
 # AWS supports no resource-level permission for these (Service Authorization Reference).
@@ -20,17 +22,22 @@ UNSCOPABLE = {
 }
 
 
-def group_of() -> dict[str, str]:
+def stages() -> list[str]:
+    return sorted(json.loads((CHALICE / "config.json").read_text())["stages"])
+
+
+def group_of(stage: str = "dev") -> dict[str, str]:
     """Chalice function name -> its policy group, as .chalice/config.json sets it."""
-    config = json.loads((CHALICE / "config.json").read_text())["stages"]["dev"]
+    config = json.loads((CHALICE / "config.json").read_text())["stages"][stage]
     default = config["iam_policy_file"]
     files = {name: fn["iam_policy_file"] for name, fn in config["lambda_functions"].items()}
-    return {"*": _group(default), **{name: _group(f) for name, f in files.items()}}
+    return {"*": _group(default, stage),
+            **{name: _group(f, stage) for name, f in files.items()}}
 
 
-def _group(policy_file: str) -> str:
-    return policy_file.removeprefix("policy-").removesuffix(".json")
+def _group(policy_file: str, stage: str) -> str:
+    return policy_file.removeprefix(f"policy-{stage}-").removesuffix(".json")
 
 
-def statements(group: str) -> list[dict[str, Any]]:
-    return list(json.loads((CHALICE / f"policy-{group}.json").read_text())["Statement"])
+def statements(group: str, stage: str = "dev") -> list[dict[str, Any]]:
+    return list(render(group, stage)["Statement"])

@@ -14,8 +14,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from chalicelib.core import naming, signing
 from chalicelib.core.models import Status
-from chalicelib.core.runtime import Runtime, runtime
-from daskyard.local.deploy import push_images
+from chalicelib.core.runtime import Runtime, from_env
+from daskyard.local.deploy import STAGE, push_images
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.support.clusters import fail_after, wait_status
 from tests.support.images import build_event, waiting_on_build
@@ -32,7 +32,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
     state machines, the event handlers by EventBridge, the schedules as scheduled events."""
     clients = stack.clients
     assert clients is not None
-    with Client(stack.app.app) as chalice:
+    with Client(stack.app.app, stage_name=STAGE) as chalice:
         http = SignedHttp(chalice.http, stack, stack.admin)
 
         def call(method: str, path: str, body: Any = None) -> Any:
@@ -87,21 +87,21 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
                                        "team_id": "T", "response_url": "http://127.0.0.1:9/"})
         ts = str(int(time.time()))
         with mock.patch.dict(os.environ, {"DASKYARD_SLACK_TEAMS": "T"}):  # a served team
-            runtime.cache_clear()
+            from_env.cache_clear()
             http.post("/slack/commands", body=body, headers={
                 "Content-Type": "application/x-www-form-urlencoded",
                 "X-Slack-Request-Timestamp": ts,
                 "X-Slack-Signature": SignatureVerifier(key).generate_signature(timestamp=ts,
                                                                                body=body)})
-        runtime.cache_clear()
+        from_env.cache_clear()
         hook({"action": "destroy", "name": "built"})
         wait_status(rt, "built", {Status.DELETED})
         # The schedules, with something to sweep.
         vpc = clients.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
         clients.ec2.create_security_group(
-            GroupName="daskyard-ghost", Description="orphan", VpcId=vpc,
+            GroupName=rt.names("ghost").base(), Description="orphan", VpcId=vpc,
             TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": naming.kv(naming.tags("ghost"))}])
+                                "Tags": naming.kv(naming.tags(rt.settings.stage, "ghost"))}])
         made = call("post", "/clusters", {"name": "overnight", "workers": 1,
                                           "allowed_cidrs": ["10.1.0.0/16"]})
         wait_execution(clients, made["execution_arn"])
@@ -111,5 +111,5 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         assert report["destroyed"] == {"overnight": "nightly"}
         wait_status(rt, "overnight", {Status.DELETED})
     eventually(lambda: not clients.ec2.describe_security_groups(Filters=[
-        {"Name": "group-name", "Values": ["daskyard-ghost"]}])["SecurityGroups"],
+        {"Name": "group-name", "Values": [rt.names("ghost").base()]}])["SecurityGroups"],
                60, interval=0.1, what="the orphan was swept")

@@ -9,9 +9,10 @@ from functools import cache
 
 from distributed.security import Security
 
-from chalicelib.core import naming
 from chalicelib.core.aws import Clients
+from chalicelib.core.naming import Names
 from chalicelib.core.tls import ClusterTls, generate
+from daskyard.local.deploy import STAGE
 
 
 @cache
@@ -35,4 +36,4 @@ def cluster_security(clients: Clients, cluster: str) -> Security:
     """The client side of a cluster GenerateSecurityKey made (as the credentials route
     hands it out)."""
     return client_security(ClusterTls.from_json(clients.secrets.get_secret_value(
-        SecretId=naming.tls_secret(cluster))["SecretString"]))
+        SecretId=Names(STAGE, cluster).tls_secret())["SecretString"]))
