@@ -104,10 +104,12 @@ class Registry:
     def _write(self, name: str, intent: str | None = None, fields: dict[str, Any] | None = None,
                *, status: Status | None = None, condition: str = "",
                values: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
-               paths: dict[str, str] | None = None) -> ClusterRecord | None:
+               paths: dict[str, str] | None = None, returns: bool = True) -> \
+            ClusterRecord | None:
         """Set `fields` (and `paths`, nested names like 'inflight.X' -> value key) when
         `intent` is allowed from the current status and `condition` holds; returns the
-        new record, or None when either did not hold."""
+        new record (with `returns`), or None when either did not hold. Writes whose
+        caller needs no record ask for none: the whole item is the bulk of a reply."""
         fields = dict(fields or {})
         names: dict[str, str] = {"#name": "name"}
         vals: dict[str, Any] = dict(values or {})
@@ -143,12 +145,13 @@ class Registry:
             out = self.dynamodb.update_item(
                 TableName=self.table, Key=_to_item({"name": name}), UpdateExpression=expr,
                 ConditionExpression=" AND ".join(cond), ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(vals), ReturnValues="ALL_NEW")
+                ExpressionAttributeValues=_to_item(vals),
+                ReturnValues="ALL_NEW" if returns else "NONE")
         except ClientError as exc:
             if _conditional_failure(exc):
                 return None
             raise
-        return _record(out["Attributes"])
+        return _record(out["Attributes"]) if returns else None
 
     # --- intents ---------------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class Registry:
                 raise
 
     def start_failed(self, name: str, why: str) -> None:
-        self._write(name, "start_failed", {"error": why})
+        self._write(name, "start_failed", {"error": why}, returns=False)
 
     def begin_step(self, name: str, state: str, deadline: int) -> ClusterRecord:
         """Mark `state` in flight until `deadline` (epoch seconds) and return the record;
@@ -202,16 +205,18 @@ class Registry:
     def end_step(self, name: str, state: str, resources: Resources) -> None:
         """The step has ended: what it made (all of `resources` it set) and no lease."""
         values, paths = _made(resources)
-        self._write(name, remove=(f"inflight.{state}",), values=values, paths=paths)
+        self._write(name, remove=(f"inflight.{state}",), values=values, paths=paths,
+                    returns=False)
 
     def record_resources(self, name: str, resources: Resources) -> None:
         """Write what a step made the moment it exists, before the step goes on."""
         values, paths = _made(resources)
-        self._write(name, values=values, paths=paths)
+        self._write(name, values=values, paths=paths, returns=False)
 
     def await_images(self, name: str, token: str) -> None:
         """PrepareImages waits on an image build: its token, stored before the build starts."""
-        self._write(name, "await_images", {"image_token": token, "step": "BuildImages"})
+        self._write(name, "await_images", {"image_token": token, "step": "BuildImages"},
+                    returns=False)
 
     def finish_image_build(self, name: str, token: str, error: str) -> bool:
         """Clear the image wait, once: only the first delivery of the build's event wins."""
@@ -237,7 +242,7 @@ class Registry:
                            values={":task": task, ":o": order})
 
     def publish_notebook(self, name: str, ip: str, url: str) -> None:
-        self._write(name, None, {"notebook_ip": ip, "notebook_url": url})
+        self._write(name, None, {"notebook_ip": ip, "notebook_url": url}, returns=False)
 
     def mark_ready(self, name: str) -> ClusterRecord | None:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""
