@@ -120,3 +120,15 @@ def live(local_mode: LocalMode) -> Iterator[LocalMode]:
         local_mode.serve_api()
     yield local_mode
     local_mode.reset(processes=False)
+
+
+# The long tests first, and tests handed out one at a time (`--maxschedchunk 1` in
+# pyproject): the two workers then finish together, instead of one running a long test
+# at the end while the other idles (longest-first list scheduling).
+LONG_FIRST = ("tests/reliability/", "tests/e2e/", "tests/deploy/test_policy.py",
+              "tests/workflow/", "tests/functional/test_slack.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: next((rank for rank, prefix in enumerate(LONG_FIRST)
+                                      if item.nodeid.startswith(prefix)), len(LONG_FIRST)))
