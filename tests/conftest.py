@@ -122,7 +122,7 @@ def live(local_mode: LocalMode) -> Iterator[LocalMode]:
     local_mode.reset(processes=False)
 
 
-# The long tests first, and tests handed out one at a time (`--maxschedchunk 1` in
+# The long tests first, and tests handed out a few at a time (`--dist loadgroup` in
 # pyproject): the two workers then finish together, instead of one running a long test
 # at the end while the other idles (longest-first list scheduling).
 LONG_FIRST = ("tests/reliability/", "tests/e2e/", "tests/deploy/test_policy.py",

@@ -26,25 +26,17 @@ LIFECYCLE_POLICY = json.dumps({"rules": [
      "action": {"type": "expire"}}]})
 
 
-def _describe(ecr: Any, name: str) -> list[Any]:
-    try:
-        return list(ecr.describe_repositories(repositoryNames=[name])["repositories"])
-    except ClientError as exc:
-        if error_code(exc) != "RepositoryNotFoundException":
-            raise
-        return []
-
-
 def ensure_repositories(ecr: Any, names: list[str]) -> dict[str, str]:
-    """The shared repositories' URIs by name, making any that are missing."""
+    """The shared repositories' URIs by name, making any that are missing: one call
+    when all exist; else each is created, and one that exists already is described."""
     try:
         found = ecr.describe_repositories(repositoryNames=names)["repositories"]
-    except ClientError as exc:  # one is missing: which, only a call per name says
+        return {r["repositoryName"]: r["repositoryUri"] for r in found}
+    except ClientError as exc:  # at least one is missing
         if error_code(exc) != "RepositoryNotFoundException":
             raise
-        found = [repo for name in names for repo in _describe(ecr, name)]
-    uris = {r["repositoryName"]: r["repositoryUri"] for r in found}
-    for name in (n for n in names if n not in uris):
+    uris = {}
+    for name in names:
         try:
             repo = ecr.create_repository(
                 repositoryName=name, imageTagMutability="IMMUTABLE",
@@ -55,7 +47,7 @@ def ensure_repositories(ecr: Any, names: list[str]) -> dict[str, str]:
                 tags=naming.kv({naming.TAG_MANAGED: "true"}))["repository"]
             ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=LIFECYCLE_POLICY)
         except ClientError as exc:
-            if error_code(exc) != "RepositoryAlreadyExistsException":  # made meanwhile
+            if error_code(exc) != "RepositoryAlreadyExistsException":
                 raise
             repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
         uris[name] = repo["repositoryUri"]

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,11 +116,15 @@ def free_loopback_ips() -> Iterator[str]:
 
 class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
-                 interval: float = 0.2) -> None:
+                 interval: float = 0.2, resync: float = 2.0) -> None:
         self.clients = clients
         self.runner = runner
         self.efs_root = efs_root
+        # Tasks are checked for exits every `interval` s (locally); ECS is asked for its
+        # services when `wake` is set (a service changed) and at least every `resync` s.
         self.interval = interval
+        self.resync = resync
+        self.wake = threading.Event()
         self.tasks: dict[str, list[LocalTask]] = {}  # service ARN -> its tasks
         self.events: list[dict[str, Any]] = []
         self._ips = free_loopback_ips()
@@ -135,6 +140,7 @@ class EcsAgent:
 
     def stop(self) -> None:
         self._stop.set()
+        self.wake.set()
         if self._thread:
             self._thread.join(timeout=30)
         with self._lock:
@@ -152,11 +158,24 @@ class EcsAgent:
 
     # --- the loop --------------------------------------------------------------------
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        synced = 0.0
+        while not self._stop.is_set():
+            woken = self.wake.wait(self.interval)
+            self.wake.clear()
+            if self._stop.is_set():
+                return
+            if not (woken or time.monotonic() - synced >= self.resync or self._exited()):
+                continue
             try:
                 self.reconcile()
+                synced = time.monotonic()
             except Exception:  # the emulator may be resetting between tests
                 log.exception("ecs agent reconcile failed")
+
+    def _exited(self) -> bool:
+        """A task's process has ended (ECS would see its container stop)."""
+        with self._lock:
+            return any(self.runner.exited(t.handle) for ts in self.tasks.values() for t in ts)
 
     def reconcile(self) -> None:
         ecs = self.clients.ecs

@@ -222,6 +222,51 @@ def _running(execution: Any) -> bool:
         return False
 
 
+class EcsChanges:
+    """Tells listeners (the local ECS agent) when the emulator's ECS services change, as
+    ECS's control plane tells its agents: they act at once instead of at their next
+    poll, and poll seldom. moto's backend methods that change services are wrapped
+    once per process; the listeners are called after each returns."""
+
+    METHODS = ("create_service", "update_service", "delete_service", "delete_cluster")
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from moto.ecs.models import EC2ContainerServiceBackend as Backend
+
+        with self._lock:
+            for method in self.METHODS:
+                original = getattr(Backend, method)
+                if getattr(original, "__ecs_changes__", None) is self:
+                    continue
+
+                @functools.wraps(original)
+                def changed(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+                    result = __original(*args, **kwargs)
+                    for listener in list(self._listeners):
+                        listener()
+                    return result
+
+                changed.__ecs_changes__ = self  # type: ignore[attr-defined]
+                setattr(Backend, method, changed)
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self.install()
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+
+ECS_CHANGES = EcsChanges()
+
+
 def _list_services_once() -> None:
     """moto's server finds the service of every request by listing its own package
     directory (os.listdir and an isdir per entry, under a lock): a fifth of the CPU of

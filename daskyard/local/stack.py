@@ -30,7 +30,7 @@ from daskyard.local.deploy import (
     push_images,
     user_keys,
 )
-from daskyard.local.emulator import Emulator, LambdaRouter
+from daskyard.local.emulator import ECS_CHANGES, Emulator, LambdaRouter
 
 log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -126,7 +126,15 @@ class LocalMode:
 
         assert self.clients is not None
         from_env.cache_clear()  # the handlers read the environment deploy set, afresh
-        self.agent = EcsAgent(self.clients, self.runner, self.root / "efs").start()
+        self.agent = EcsAgent(self.clients, self.runner, self.root / "efs")
+        ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
+        self.agent.start()
+
+    def _stop_agent(self) -> None:
+        if self.agent:
+            ECS_CHANGES.unsubscribe(self.agent.wake.set)
+            self.agent.stop()
+            self.agent = None
 
     def _deployed(self) -> tuple[list[Any], ...]:
         """What the deployment made in the DEPLOYMENT_ONLY services, as listed there."""
@@ -164,9 +172,7 @@ class LocalMode:
         Should a DEPLOYMENT_ONLY service differ from the deployment, everything is reset
         and deployed again. `processes` switches between real entrypoint processes and
         control-plane-only tasks."""
-        if self.agent:
-            self.agent.stop()
-            self.agent = None
+        self._stop_agent()
         if processes is not None:
             self.runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.router.interceptor = None
@@ -246,9 +252,7 @@ class LocalMode:
         if self._api is not None:
             self._api.shutdown()
             self._api = None
-        if self.agent:
-            self.agent.stop()
-            self.agent = None
+        self._stop_agent()
         self.emulator.stop()
         if LocalMode._running is self:
             LocalMode._running = None

@@ -24,6 +24,10 @@ BIN = Path(sys.executable).parent
 ALSO_UNSCOPABLE = {"ecr:GetAuthorizationToken", "ecs:DiscoverPollEndpoint"}
 
 
+# One worker runs these: the package they share takes 10 s to build.
+pytestmark = pytest.mark.xdist_group("package")
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("package")
