@@ -222,25 +222,32 @@ def _running(execution: Any) -> bool:
         return False
 
 
-class EcsChanges:
-    """Tells listeners (the local ECS agent) when the emulator's ECS services change, as
-    ECS's control plane tells its agents: they act at once instead of at their next
-    poll, and poll seldom. moto's backend methods that change services are wrapped
-    once per process; the listeners are called after each returns."""
+# A moto backend method whose name starts so changes the service's state.
+WRITES = ("create_", "delete_", "put_", "update_", "batch_delete_", "tag_", "untag_",
+          "set_", "start_", "complete_", "initiate_", "upload_")
 
-    METHODS = ("create_service", "update_service", "delete_service", "delete_cluster")
 
-    def __init__(self) -> None:
+class BackendChanges:
+    """Tells listeners when a service's state in the emulator changes: moto's backend
+    methods that change it are wrapped once per process, and each listener is called
+    after such a method returns. The local ECS agent hears of service changes so, as
+    ECS's control plane tells its agents (it acts at once and polls seldom); a reset
+    hears of image changes so (it keeps the images unless they changed)."""
+
+    def __init__(self, backend: str, methods: tuple[str, ...] = ()) -> None:
+        self.backend = backend  # "module:Class"
+        self.methods = methods  # default: every method named as a write (WRITES)
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
     def install(self) -> None:
-        from moto.ecs.models import EC2ContainerServiceBackend as Backend
-
+        module, _, name = self.backend.partition(":")
+        backend = getattr(importlib.import_module(module), name)
+        methods = self.methods or tuple(m for m in vars(backend) if m.startswith(WRITES))
         with self._lock:
-            for method in self.METHODS:
-                original = getattr(Backend, method)
-                if getattr(original, "__ecs_changes__", None) is self:
+            for method in methods:
+                original = getattr(backend, method)
+                if getattr(original, "__backend_changes__", None) is self:
                     continue
 
                 @functools.wraps(original)
@@ -250,8 +257,8 @@ class EcsChanges:
                         listener()
                     return result
 
-                changed.__ecs_changes__ = self  # type: ignore[attr-defined]
-                setattr(Backend, method, changed)
+                changed.__backend_changes__ = self  # type: ignore[attr-defined]
+                setattr(backend, method, changed)
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         self.install()
@@ -264,7 +271,10 @@ class EcsChanges:
                 self._listeners.remove(listener)
 
 
-ECS_CHANGES = EcsChanges()
+ECS_CHANGES = BackendChanges("moto.ecs.models:EC2ContainerServiceBackend",
+                             ("create_service", "update_service", "delete_service",
+                              "delete_cluster"))
+ECR_CHANGES = BackendChanges("moto.ecr.models:ECRBackend")
 
 
 def _list_services_once() -> None:

@@ -30,7 +30,7 @@ from daskyard.local.deploy import (
     push_images,
     user_keys,
 )
-from daskyard.local.emulator import ECS_CHANGES, Emulator, LambdaRouter
+from daskyard.local.emulator import ECR_CHANGES, ECS_CHANGES, Emulator, LambdaRouter
 
 log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -46,6 +46,9 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
 # reset keeps them as deployed, once `_deployed` shows them unchanged. Executions are
 # dropped on every reset, so the state machines stay too.
 DEPLOYMENT_ONLY = ("iam", "lambda", "events", "stepfunctions")
+# The images the deployment pushed are kept too, unless something changed them (a test
+# deleting a tag or a repository): ECR_CHANGES says when.
+IMAGES = "ecr"
 
 
 def load_app() -> ModuleType:
@@ -97,12 +100,14 @@ class LocalMode:
         self._deployed_state: tuple[list[Any], ...] = ()
         self._listers: dict[str, Any] = {}
         self.admin: tuple[str, str, str] = ("", "", "")  # ARN, access key id, secret key
+        self._images_changed = True
 
     def start(self) -> LocalMode:
         if LocalMode._running is not None:
             raise AlreadyRunning("a local mode is already running in this process")
         LocalMode._running = self
         try:
+            ECR_CHANGES.subscribe(self._image_change)
             self.emulator.start()
             self.deploy()
         except BaseException:
@@ -116,6 +121,7 @@ class LocalMode:
         self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)
         self._lambda_role = _role(self.clients, f"daskyard-{STAGE}-lambda")
         self.admin = user_keys(self.clients)
+        self._images_changed = False  # as deployed
         if self.api_url:
             self.write_credentials()
         self._deployed_state = self._deployed()
@@ -152,9 +158,9 @@ class LocalMode:
                 sorted(m["stateMachineArn"] for m in
                        c.sfn.list_state_machines()["stateMachines"]))
 
-    def _restore_deployment(self) -> None:
+    def _restore_deployment(self, images: bool) -> None:
         """Put back what the deployment made in the services a reset empties: the
-        tables, the signing secrets, the image build project and the images."""
+        tables, the signing secrets, the image build project and (`images`) the images."""
         assert self.clients is not None and self.deployment is not None
         os.environ.update(self.deployment.env)
         settings = Settings.from_env()
@@ -163,7 +169,12 @@ class LocalMode:
             self.clients.secrets.create_secret(Name=secret_id,
                                                SecretString=secrets.token_hex(32))
         _image_build_project(self.clients, self._lambda_role)
-        push_images(self.clients, settings)
+        if images:
+            push_images(self.clients, settings)
+        self._images_changed = False
+
+    def _image_change(self) -> None:
+        self._images_changed = True
 
     def reset(self, processes: bool | None = None) -> None:
         """A clean world between tests: no record, cluster, execution, task, parameter
@@ -178,8 +189,9 @@ class LocalMode:
         self.router.interceptor = None
         self.router.stages.clear()
         if self._deployed() == self._deployed_state:
-            self.emulator.reset(keep=DEPLOYMENT_ONLY)
-            self._restore_deployment()
+            images = self._images_changed
+            self.emulator.reset(keep=DEPLOYMENT_ONLY + (() if images else (IMAGES,)))
+            self._restore_deployment(images)
             self._start_agent()
         else:
             log.warning("a service only the deployment writes to changed: deploying afresh")
@@ -253,6 +265,7 @@ class LocalMode:
             self._api.shutdown()
             self._api = None
         self._stop_agent()
+        ECR_CHANGES.unsubscribe(self._image_change)
         self.emulator.stop()
         if LocalMode._running is self:
             LocalMode._running = None
