@@ -156,8 +156,7 @@ class Resources(BaseModel):
 
     key_pair: str = ""
     private_key_parameter: str = ""
-    token_secret: str = ""
-    tls_secret: str = ""  # the ARN; the PEMs never enter the record
+    credentials_secret: str = ""  # the ARN; the PEMs and the token never enter the record
     network: Network | None = None
     drive: Drive | None = None
     launch_template: str = ""

@@ -55,12 +55,10 @@ class Names:
     def private_key_parameter(self) -> str:
         return f"/daskyard/{self.stage}/{self.cluster}/ssh-private-key"
 
-    def token_secret(self) -> str:
-        return f"daskyard/{self.stage}/{self.cluster}/jupyter-token"
-
-    def tls_secret(self) -> str:
-        """The cluster's CA and certificates (chalicelib.core.tls), one JSON secret."""
-        return f"daskyard/{self.stage}/{self.cluster}/tls"
+    def credentials_secret(self) -> str:
+        """The cluster's CA, certificates and Jupyter token (chalicelib.core.tls), one
+        JSON secret."""
+        return f"daskyard/{self.stage}/{self.cluster}/credentials"
 
     def log_group(self) -> str:
         return f"/daskyard/{self.stage}/{self.cluster}"

@@ -1,6 +1,7 @@
-"""A cluster's TLS material: its own CA, one certificate for its nodes (scheduler and
-workers: server and client auth) and one for clients (the owner, the notebook: client
-auth only, so peers refuse it from anything that listens, such as a fake scheduler).
+"""A cluster's credentials, kept in one secret: its own CA, one certificate for its
+nodes (scheduler and workers: server and client auth), one for clients (the owner, the
+notebook: client auth only, so peers refuse it from anything that listens, such as a
+fake scheduler), and the Jupyter token.
 
 The CA's private key is discarded once both certificates are signed: nobody, Daskyard
 included, can mint another certificate for the cluster. Certificates name no IP (a
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 # Keys of the secret's JSON; ECS `secrets` name them after the ARN (`...:node_cert::`).
-FIELDS = ("ca", "node_cert", "node_key", "client_cert", "client_key")
+FIELDS = ("ca", "node_cert", "node_key", "client_cert", "client_key", "jupyter_token")
 # A certificate valid from a little before now: task clocks may run behind the Lambda's.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -29,6 +30,7 @@ class ClusterTls:
     node_key: str
     client_cert: str
     client_key: str
+    jupyter_token: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -36,7 +38,7 @@ class ClusterTls:
     @classmethod
     def from_json(cls, text: str) -> ClusterTls:
         data = json.loads(text)
-        return cls(**{f: str(data[f]) for f in FIELDS})
+        return cls(**{f: str(data.get(f, "")) for f in FIELDS})
 
     def __repr__(self) -> str:
         return "ClusterTls(<PEM material>)"

@@ -1,11 +1,12 @@
-"""Seed step 1: the cluster's TLS CA and certificates and its Jupyter token in Secrets
-Manager and, for EC2 clusters (Fargate tasks take no SSH), an EC2 key pair whose private
-key is kept in SSM SecureString only. Each secret's name is derived from the cluster, so
-the delete twin removes one whose create crashed before it was recorded."""
+"""Seed step 1: the cluster's TLS CA and certificates and its Jupyter token, in one
+Secrets Manager secret, and, for EC2 clusters (Fargate tasks take no SSH), an EC2 key
+pair whose private key is kept in SSM SecureString only. Each name is derived from the
+cluster, so the delete twin removes what a create made before it crashed."""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from botocore.exceptions import ClientError
@@ -25,15 +26,14 @@ UNBOUNDED_LIFE = timedelta(days=365)
 def create(rt: Runtime, call: StepCall) -> StepResult:
     cluster = call.cluster
     tags = call.names.tags()
-    arn = _secret(rt, call.names.token_secret(), secrets.token_urlsafe(32), tags,
-                  f"Jupyter token for Daskyard cluster {cluster}")
-    call.remember(token_secret=arn)
-    material = tls.generate(cluster, tls_validity(call.spec))
-    call.remember(tls_secret=_secret(rt, call.names.tls_secret(), material.to_json(), tags,
-                                     f"TLS CA and certificates of Daskyard cluster {cluster}"))
+    material = replace(tls.generate(cluster, tls_validity(call.spec)),
+                       jupyter_token=secrets.token_urlsafe(32))
+    call.remember(credentials_secret=_secret(
+        rt, call.names.credentials_secret(), material.to_json(), tags,
+        f"TLS CA, certificates and Jupyter token of Daskyard cluster {cluster}"))
     if call.spec.launch_type == "EC2":
         _key_pair(rt, call, tags)
-    return {"token_secret": arn, "tls_secret": call.made.tls_secret,
+    return {"credentials_secret": call.made.credentials_secret,
             "key_pair": call.made.key_pair}
 
 
@@ -50,7 +50,7 @@ def tls_validity(spec: ClusterSpec) -> timedelta:
 def _secret(rt: Runtime, name: str, value: str, tags: dict[str, str],
             description: str) -> str:
     """The ARN of secret `name`, made with `value` unless a retried step made it before
-    (then it stays as it is: tasks may already hold the token and the certificates)."""
+    (then it stays as it is: tasks may already hold the certificates and the token)."""
     try:
         return str(rt.clients.secrets.create_secret(Name=name, SecretString=value,
                                                     Tags=naming.kv(tags),
@@ -86,9 +86,6 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
     with gone_ok("ParameterNotFound"):
         rt.clients.ssm.delete_parameter(Name=names.private_key_parameter())
     with gone_ok("ResourceNotFoundException"):
-        rt.clients.secrets.delete_secret(SecretId=names.token_secret(),
-                                          ForceDeleteWithoutRecovery=True)
-    with gone_ok("ResourceNotFoundException"):
-        rt.clients.secrets.delete_secret(SecretId=names.tls_secret(),
+        rt.clients.secrets.delete_secret(SecretId=names.credentials_secret(),
                                           ForceDeleteWithoutRecovery=True)
     return {}

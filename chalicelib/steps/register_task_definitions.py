@@ -54,23 +54,23 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
         "readonlyRootFilesystem": False,
         "user": "1000:1000",
     }
-    definition["secrets"] = tls_secrets(call.record.resources.tls_secret, role)
-    if role == "notebook":
-        token = call.record.resources.token_secret
-        definition["secrets"].append({"name": "JUPYTER_TOKEN", "valueFrom": token})
+    definition["secrets"] = task_secrets(call.record.resources.credentials_secret, role)
     return definition
 
 
-def tls_secrets(arn: str, role: str) -> list[dict[str, str]]:
+def task_secrets(arn: str, role: str) -> list[dict[str, str]]:
     """ECS `secrets` giving a task the CA and its certificate and key, each a JSON key
-    of the cluster's TLS secret (`<arn>:<json-key>::`). The notebook is a client of the
-    cluster, so it gets the client certificate; scheduler and workers the node's."""
+    of the cluster's credentials secret (`<arn>:<json-key>::`). The notebook is a client
+    of the cluster, so it gets the client certificate, and the Jupyter token; scheduler
+    and workers the node's certificate."""
     if not arn:  # GenerateSecurityKey runs first; without it no task may start
-        raise NotReady("no TLS secret recorded yet")
+        raise NotReady("no credentials secret recorded yet")
     kind = "client" if role == "notebook" else "node"
-    return [{"name": env, "valueFrom": f"{arn}:{field}::"} for env, field in (
-        ("DASKYARD_TLS_CA", "ca"), ("DASKYARD_TLS_CERT", f"{kind}_cert"),
-        ("DASKYARD_TLS_KEY", f"{kind}_key"))]
+    fields = [("DASKYARD_TLS_CA", "ca"), ("DASKYARD_TLS_CERT", f"{kind}_cert"),
+              ("DASKYARD_TLS_KEY", f"{kind}_key")]
+    if role == "notebook":
+        fields.append(("JUPYTER_TOKEN", "jupyter_token"))
+    return [{"name": env, "valueFrom": f"{arn}:{field}::"} for env, field in fields]
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:

@@ -40,13 +40,11 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
                           "credentials")
     secrets = rt.clients.secrets
     material = ClusterTls.from_json(secrets.get_secret_value(
-        SecretId=record.resources.tls_secret or rt.names(name).tls_secret())["SecretString"])
-    token = None
-    if record.spec.notebook:
-        token = secrets.get_secret_value(
-            SecretId=record.resources.token_secret or rt.names(name).token_secret())["SecretString"]
+        SecretId=record.resources.credentials_secret or rt.names(name).credentials_secret())[
+        "SecretString"])
     return {"address": record.scheduler_address, "ca": material.ca,
-            "cert": material.client_cert, "key": material.client_key, "jupyter_token": token}
+            "cert": material.client_cert, "key": material.client_key,
+            "jupyter_token": material.jupyter_token if record.spec.notebook else None}
 
 
 def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:

@@ -139,7 +139,8 @@ def stage_arns(stage: str) -> dict[str, str]:
         "state machine": f"arn:aws:states:{where}:stateMachine:daskyard-{stage}-destroy-cluster",
         "execution": f"arn:aws:states:{where}:execution:daskyard-{stage}-destroy-cluster:"
                      "demo-destroy-1",
-        "token secret": f"arn:aws:secretsmanager:{where}:secret:{n.token_secret()}-AbCdEf",
+        "credentials secret": f"arn:aws:secretsmanager:{where}:secret:"
+                              f"{n.credentials_secret()}-AbCdEf",
         "signing secret": f"arn:aws:secretsmanager:{where}:secret:daskyard/{stage}/"
                           "slack-signing-secret-AbCdEf",
         "ECS cluster": f"arn:aws:ecs:{where}:cluster/{n.base()}",

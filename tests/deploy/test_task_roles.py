@@ -57,6 +57,6 @@ def test_the_task_role_reads_scheduler_addresses_only(parameter: str, readable: 
 
 def test_the_execution_role_reads_daskyard_secrets_only() -> None:
     assert grants("TaskExecutionRole", "secretsmanager:GetSecretValue",
-                  f"{SECRET}:{Names('ci', 'demo').tls_secret()}-AbCdEf")
+                  f"{SECRET}:{Names('ci', 'demo').credentials_secret()}-AbCdEf")
     assert not grants("TaskExecutionRole", "secretsmanager:GetSecretValue",
                       f"{SECRET}:prod/database-AbCdEf")

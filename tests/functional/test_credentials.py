@@ -33,7 +33,7 @@ def step(rt: Runtime, name: str = "demo") -> StepCall:
 
 def stored(clients: Clients, name: str = "demo") -> ClusterTls:
     return ClusterTls.from_json(clients.secrets.get_secret_value(
-        SecretId=Names(STAGE, name).tls_secret())["SecretString"])
+        SecretId=Names(STAGE, name).credentials_secret())["SecretString"])
 
 
 def cert(pem: str) -> x509.Certificate:
@@ -47,9 +47,9 @@ def test_security_key_makes_a_ca_whose_certificates_chain_to_it_and_delete_remov
     out = generate_security_key.create(rt, made)
     rt.registry.end_step("demo", "GenerateSecurityKey", made.made)
     names = Names(STAGE, "demo")
-    described = clients.secrets.describe_secret(SecretId=names.tls_secret())
-    assert names.tls_secret() == f"daskyard/{STAGE}/demo/tls"
-    assert out["tls_secret"] == described["ARN"]
+    described = clients.secrets.describe_secret(SecretId=names.credentials_secret())
+    assert names.credentials_secret() == f"daskyard/{STAGE}/demo/credentials"
+    assert out["credentials_secret"] == described["ARN"]
     assert {t["Key"]: t["Value"] for t in described["Tags"]} == names.tags()
     tls = stored(clients)
     ca = cert(tls.ca)
@@ -67,9 +67,9 @@ def test_security_key_makes_a_ca_whose_certificates_chain_to_it_and_delete_remov
     assert timedelta(days=30) < expires < timedelta(days=31)
     # The record holds the secret's ARN, never the PEMs; a retried step keeps the CA.
     record = rt.registry.require("demo")
-    assert record.resources.tls_secret == described["ARN"]
+    assert record.resources.credentials_secret == described["ARN"]
     assert not any(m in json.dumps(record.model_dump(mode="json")) for m in KEY_MARKERS)
-    assert generate_security_key.create(rt, step(rt))["tls_secret"] == described["ARN"]
+    assert generate_security_key.create(rt, step(rt))["credentials_secret"] == described["ARN"]
     assert stored(clients).ca == tls.ca
     generate_security_key.delete(rt, step(rt))
     generate_security_key.delete(rt, step(rt))  # already gone is fine
@@ -83,8 +83,8 @@ def test_a_secret_made_before_a_crash_is_found_by_name_and_removed(
     it by its derived name, and the inventory of leftovers would have listed it."""
     rt.registry.create(spec("demo"), "test", [], "")
     generate_security_key.create(rt, step(rt))  # end_step never ran: nothing recorded
-    assert rt.registry.require("demo").resources.tls_secret == ""
-    assert f"secret daskyard/{STAGE}/demo/tls" in stack.leftovers("demo")
+    assert rt.registry.require("demo").resources.credentials_secret == ""
+    assert f"secret daskyard/{STAGE}/demo/credentials" in stack.leftovers("demo")
     generate_security_key.delete(rt, step(rt))
     assert stack.leftovers("demo") == []
 
@@ -106,17 +106,17 @@ def test_credentials_route_hands_out_a_client_certificate_for_a_ready_cluster_on
     status, creds, headers = get(http, "/clusters/demo/credentials")
     assert status == 200 and headers["Cache-Control"] == "no-store"
     tls, record = stored(clients), rt.registry.require("demo")
-    token = clients.secrets.get_secret_value(SecretId=Names(STAGE, "demo").token_secret())[
-        "SecretString"]
+    assert len(tls.jupyter_token) >= 32
     assert creds == {"address": record.scheduler_address, "ca": tls.ca,
-                     "cert": tls.client_cert, "key": tls.client_key, "jupyter_token": token}
+                     "cert": tls.client_cert, "key": tls.client_key,
+                     "jupyter_token": tls.jupyter_token}
     assert creds["address"].startswith("tls://")
     # Neither the record nor the list ever carries key material or the token.
     for path in ("/clusters/demo", "/clusters"):
         status, shown, _ = get(http, path)
         text = json.dumps(shown)
         assert status == 200 and "demo" in text
-        assert not any(m in text for m in KEY_MARKERS) and token not in text
+        assert not any(m in text for m in KEY_MARKERS) and tls.jupyter_token not in text
         assert tls.client_key not in text and tls.ca not in text
 
     assert destroy(rt, stack, "demo")["status"] == "SUCCEEDED"
@@ -142,12 +142,13 @@ def test_tasks_get_their_pems_and_token_by_ecs_secrets_never_in_plain_sight(
         # Only references: no PEM or token in the environment or the command.
         plain = json.dumps([container["environment"], container["command"]])
         assert not any(m in plain for m in KEY_MARKERS) and "TOKEN" not in plain
-        kind = "client" if role == "notebook" else "node"
+        kind, secret = "client" if role == "notebook" else "node", \
+            record.resources.credentials_secret
         assert {s["name"]: s["valueFrom"] for s in container["secrets"]} == {
-            "DASKYARD_TLS_CA": f"{record.resources.tls_secret}:ca::",
-            "DASKYARD_TLS_CERT": f"{record.resources.tls_secret}:{kind}_cert::",
-            "DASKYARD_TLS_KEY": f"{record.resources.tls_secret}:{kind}_key::",
-            **({"JUPYTER_TOKEN": record.resources.token_secret} if role == "notebook"
+            "DASKYARD_TLS_CA": f"{secret}:ca::",
+            "DASKYARD_TLS_CERT": f"{secret}:{kind}_cert::",
+            "DASKYARD_TLS_KEY": f"{secret}:{kind}_key::",
+            **({"JUPYTER_TOKEN": f"{secret}:jupyter_token::"} if role == "notebook"
                else {})}
         # The local agent resolves them as ECS does, JSON keys included.
         env = stack.agent._task_env(LocalTask(

@@ -84,5 +84,5 @@ def test_security_key_keeps_secrets_out_of_the_record(rt: Runtime, clients: Clie
 
 def test_fargate_clusters_get_no_key_pair(rt: Runtime, clients: Clients, record: Any) -> None:
     out = generate_security_key.create(rt, call(rt))
-    assert out["key_pair"] == "" and out["token_secret"]
+    assert out["key_pair"] == "" and out["credentials_secret"]
     assert clients.ec2.describe_key_pairs()["KeyPairs"] == []

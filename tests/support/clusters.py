@@ -19,8 +19,8 @@ CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive"
                  "RegisterTaskDefinitions", "StartScheduler", "WaitForScheduler",
                  "StartWorkers", "PublishEndpoints"]
 # What a Fargate cluster's record lists once READY (no key pair: Fargate takes no SSH).
-EXPECTED_RESOURCES = {"token_secret", "network", "drive", "ecs_cluster", "images", "log_group",
-                      "task_definitions", "services", "tls_secret"}
+EXPECTED_RESOURCES = {"credentials_secret", "network", "drive", "ecs_cluster", "images",
+                      "log_group", "task_definitions", "services"}
 
 
 def spec(name: str = "demo", **kw: Any) -> ClusterSpec:

@@ -36,4 +36,4 @@ def cluster_security(clients: Clients, cluster: str) -> Security:
     """The client side of a cluster GenerateSecurityKey made (as the credentials route
     hands it out)."""
     return client_security(ClusterTls.from_json(clients.secrets.get_secret_value(
-        SecretId=Names(STAGE, cluster).tls_secret())["SecretString"]))
+        SecretId=Names(STAGE, cluster).credentials_secret())["SecretString"]))

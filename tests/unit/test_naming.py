@@ -19,7 +19,7 @@ def test_every_name_derives_from_the_stage_and_the_cluster_name() -> None:
     assert DEV.task_family("worker") == "daskyard-dev-demo-worker"
     assert DEV.scheduler_parameter() == "/daskyard/dev/demo/scheduler-address"
     assert DEV.private_key_parameter() == "/daskyard/dev/demo/ssh-private-key"
-    assert DEV.token_secret() == "daskyard/dev/demo/jupyter-token"
+    assert DEV.credentials_secret() == "daskyard/dev/demo/credentials"
     assert DEV.log_group() == "/daskyard/dev/demo"
     assert DEV.drive("shared") == "daskyard-dev-drive-shared"
     # Images are the same whatever the stage: the repositories are shared.
@@ -28,7 +28,7 @@ def test_every_name_derives_from_the_stage_and_the_cluster_name() -> None:
 
 def test_the_same_cluster_name_in_two_stages_shares_no_name() -> None:
     prod = naming.Names("prod", "demo")
-    names = ("base", "scheduler_parameter", "private_key_parameter", "token_secret",
+    names = ("base", "scheduler_parameter", "private_key_parameter", "credentials_secret",
              "log_group")
     for name in names:
         assert getattr(DEV, name)() != getattr(prod, name)(), name
