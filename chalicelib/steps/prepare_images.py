@@ -60,16 +60,21 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         raise InvalidRequest("PrepareImages needs the task token ($$.Task.Token)")
     tag, ecr = rt.settings.image_tag, rt.clients.ecr
     names = {role: naming.repository(rt.settings.ecr_prefix, role) for role in naming.ROLES}
-    uris = ensure_repositories(ecr, list(names.values()))
-    images, missing = {}, []
+    images, absent = {}, []
     for role, name in names.items():
-        images[role] = f"{uris[name]}:{tag}"
         try:
-            ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])
+            found = ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])
         except ClientError as exc:
-            if error_code(exc) != "ImageNotFoundException":
+            if error_code(exc) not in ("ImageNotFoundException", "RepositoryNotFoundException"):
                 raise
-            missing.append(f"{name}:{tag}")
+            absent.append(role)
+            continue
+        registry = found["imageDetails"][0]["registryId"]
+        images[role] = f"{registry}.dkr.ecr.{rt.clients.region}.amazonaws.com/{name}:{tag}"
+    missing = [f"{names[role]}:{tag}" for role in absent]
+    if absent:  # a new account or region: the build pushes into these
+        uris = ensure_repositories(ecr, [names[role] for role in absent])
+        images.update({role: f"{uris[names[role]]}:{tag}" for role in absent})
     if not missing:  # the images go on in the machine's state (RegisterTaskDefinitions)
         rt.clients.sfn.send_task_success(taskToken=token, output=json.dumps(images))
         return images
