@@ -246,7 +246,7 @@ class BackendChanges:
         methods = self.methods or tuple(m for m in vars(backend) if m.startswith(WRITES))
         with self._lock:
             for method in methods:
-                original = getattr(backend, method)
+                original = backend.__dict__[method]  # its own: a subclass may override
                 if getattr(original, "__backend_changes__", None) is self:
                     continue
 
@@ -275,6 +275,20 @@ ECS_CHANGES = BackendChanges("moto.ecs.models:EC2ContainerServiceBackend",
                              ("create_service", "update_service", "delete_service",
                               "delete_cluster"))
 ECR_CHANGES = BackendChanges("moto.ecr.models:ECRBackend")
+# What only a deployment changes: roles, functions, event rules, state machines.
+DEPLOYMENT_CHANGES = (
+    BackendChanges("moto.iam.models:IAMBackend",
+                   ("create_role", "delete_role", "put_role_policy", "attach_role_policy")),
+    BackendChanges("moto.awslambda.models:LambdaBackend",
+                   ("create_function", "delete_function", "update_function_code",
+                    "update_function_configuration")),
+    BackendChanges("moto.events.models:EventsBackend",
+                   ("put_rule", "delete_rule", "put_targets", "remove_targets")),
+    BackendChanges("moto.stepfunctions.models:StepFunctionBackend", ("delete_state_machine",)),
+    # The interpreting backend makes and updates machines in its own methods.
+    BackendChanges("moto.stepfunctions.parser.models:StepFunctionsParserBackend",
+                   ("create_state_machine", "update_state_machine")),
+)
 
 
 def _list_services_once() -> None:

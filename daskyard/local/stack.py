@@ -30,7 +30,13 @@ from daskyard.local.deploy import (
     push_images,
     user_keys,
 )
-from daskyard.local.emulator import ECR_CHANGES, ECS_CHANGES, Emulator, LambdaRouter
+from daskyard.local.emulator import (
+    DEPLOYMENT_CHANGES,
+    ECR_CHANGES,
+    ECS_CHANGES,
+    Emulator,
+    LambdaRouter,
+)
 
 log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -43,8 +49,8 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              # Before the app is loaded: its event rules match its stage's resources.
              "DASKYARD_STAGE": STAGE}
 # Services only the deployment writes to (the app calls none of their write APIs): a
-# reset keeps them as deployed, once `_deployed` shows them unchanged. Executions are
-# dropped on every reset, so the state machines stay too.
+# reset keeps them as deployed unless DEPLOYMENT_CHANGES saw them change. Executions
+# are dropped on every reset, so the state machines stay too.
 DEPLOYMENT_ONLY = ("iam", "lambda", "events", "stepfunctions")
 # The images the deployment pushed are kept too, unless something changed them (a test
 # deleting a tag or a repository): ECR_CHANGES says when.
@@ -97,8 +103,7 @@ class LocalMode:
         self.deployment: Deployment | None = None
         self.clients: Clients | None = None
         self._lambda_role = ""
-        self._deployed_state: tuple[list[Any], ...] = ()
-        self._listers: dict[str, Any] = {}
+        self._deployment_changed = True
         self.admin: tuple[str, str, str] = ("", "", "")  # ARN, access key id, secret key
         self._images_changed = True
 
@@ -108,6 +113,8 @@ class LocalMode:
         LocalMode._running = self
         try:
             ECR_CHANGES.subscribe(self._image_change)
+            for changes in DEPLOYMENT_CHANGES:
+                changes.subscribe(self._deployment_change)
             self.emulator.start()
             self.deploy()
         except BaseException:
@@ -124,7 +131,7 @@ class LocalMode:
         self._images_changed = False  # as deployed
         if self.api_url:
             self.write_credentials()
-        self._deployed_state = self._deployed()
+        self._deployment_changed = False  # as deployed
         self._start_agent()
 
     def _start_agent(self) -> None:
@@ -142,21 +149,8 @@ class LocalMode:
             self.agent.stop()
             self.agent = None
 
-    def _deployed(self) -> tuple[list[Any], ...]:
-        """What the deployment made in the DEPLOYMENT_ONLY services, as listed there."""
-        assert self.clients is not None
-        c = self.clients
-        if not self._listers:
-            self._listers = {name: c.client(name) for name in ("iam", "lambda")}
-        rules = c.events.list_rules()["Rules"]
-        return (sorted(r["RoleName"] for r in self._listers["iam"].list_roles()["Roles"]),
-                sorted((f["FunctionName"], f.get("CodeSha256"), f.get("LastModified")) for f in
-                       self._listers["lambda"].list_functions()["Functions"]),
-                sorted((r["Name"], r.get("EventPattern", ""), r.get("State", ""),
-                        str(c.events.list_targets_by_rule(Rule=r["Name"])["Targets"]))
-                       for r in rules),
-                sorted(m["stateMachineArn"] for m in
-                       c.sfn.list_state_machines()["stateMachines"]))
+    def _deployment_change(self) -> None:
+        self._deployment_changed = True
 
     def _restore_deployment(self, images: bool) -> None:
         """Put back what the deployment made in the services a reset empties: the
@@ -188,7 +182,7 @@ class LocalMode:
             self.runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.router.interceptor = None
         self.router.stages.clear()
-        if self._deployed() == self._deployed_state:
+        if not self._deployment_changed:
             images = self._images_changed
             self.emulator.reset(keep=DEPLOYMENT_ONLY + (() if images else (IMAGES,)))
             self._restore_deployment(images)
@@ -266,6 +260,8 @@ class LocalMode:
             self._api = None
         self._stop_agent()
         ECR_CHANGES.unsubscribe(self._image_change)
+        for changes in DEPLOYMENT_CHANGES:
+            changes.unsubscribe(self._deployment_change)
         self.emulator.stop()
         if LocalMode._running is self:
             LocalMode._running = None
