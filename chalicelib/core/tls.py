@@ -38,7 +38,9 @@ class ClusterTls:
     @classmethod
     def from_json(cls, text: str) -> ClusterTls:
         data = json.loads(text)
-        return cls(**{f: str(data.get(f, "")) for f in FIELDS})
+        # Every PEM must be there; the token only where the secret carries one.
+        return cls(**{f: str(data[f] if f != "jupyter_token" else data.get(f, ""))
+                      for f in FIELDS})
 
     def __repr__(self) -> str:
         return "ClusterTls(<PEM material>)"
