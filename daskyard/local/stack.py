@@ -236,7 +236,7 @@ class LocalMode:
         taking only SigV4 signatures of the emulator's IAM keys (daskyard.local.gateway),
         and the admin's keys written for the CLI."""
         from chalice.config import Config
-        from chalice.local import LocalDevServer, ThreadedHTTPServer
+        from chalice.local import LocalChalice, LocalDevServer, ThreadedHTTPServer
 
         from daskyard.local.gateway import handler_class
 
@@ -244,6 +244,11 @@ class LocalMode:
             request_queue_size = 128  # bursts of clients, as API Gateway would take
             daemon_threads = True
 
+        app = self.app.app
+        if not isinstance(app, LocalChalice):
+            # A request per thread: each must see its own `current_request` (body, headers,
+            # caller), as in chalice's own local server; the app object is shared.
+            app.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app)), {})
         config = Config.create(chalice_app=self.app.app, chalice_stage="local",
                                app_name="daskyard")
         self._api = LocalDevServer(self.app.app, config, "127.0.0.1", port,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,8 @@ from chalicelib.core.errors import QuotaExceeded
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import ApiError, DaskyardApi
-from daskyard.credentials import load
+from daskyard.credentials import LocalCredentials, load
+from daskyard.local.deploy import user_keys
 from tests.support.callers import ALICE
 from tests.support.clusters import spec, wait_status
 from tests.support.signed import SignedHttp
@@ -176,3 +178,25 @@ def test_the_local_api_writes_the_admins_keys_0600_and_refuses_unsigned_requests
     with pytest.raises(ApiError, match="signature we calculated does not match") as refused:
         DaskyardApi(url, local=replace(keys, secret_access_key="z" * 40)).list()
     assert refused.value.status == 403
+
+
+def test_concurrent_requests_of_two_users_each_keep_their_own_caller(stack: Any) -> None:
+    """The local API serves each request in its own thread: every one must see its own
+    body and caller, never another request's."""
+    url = stack.api_url or stack.serve_api()
+    apis = {}
+    for user in ("alice", "bob"):
+        arn, key_id, secret = user_keys(stack.clients, user)
+        apis[user] = (arn, DaskyardApi(url, local=LocalCredentials(url, key_id, secret, arn)))
+    posts = [(user, f"{user}{i}") for i in range(5) for user in apis]
+    go = threading.Barrier(len(posts))
+
+    def post(user: str, name: str) -> str:
+        go.wait()
+        return str(apis[user][1].create({"name": name, "workers": 0})["owner"])
+
+    with ThreadPoolExecutor(len(posts)) as pool:
+        owners = list(pool.map(lambda p: post(*p), posts))
+    assert owners == [apis[user][0] for user, _ in posts]
+    assert {r.name: r.owner for r in runtime().registry.list()} == {
+        name: apis[user][0] for user, name in posts}
