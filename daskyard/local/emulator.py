@@ -222,6 +222,19 @@ def _running(execution: Any) -> bool:
         return False
 
 
+def _wrap_once(cls: type, methods: tuple[str, ...], mark: object,
+               around: Callable[[Any], Callable[..., Any]]) -> None:
+    """Replace each of `cls`'s own `methods` (a subclass may override one) by
+    `around(original)`, once: a method already wrapped under `mark` is left as it is."""
+    for method in methods:
+        original = cls.__dict__[method]
+        if getattr(original, "__daskyard_wrap__", None) is mark:
+            continue
+        wrapped = functools.wraps(original)(around(original))
+        wrapped.__daskyard_wrap__ = mark  # type: ignore[attr-defined]
+        setattr(cls, method, wrapped)
+
+
 # A moto backend method whose name starts so changes the service's state.
 WRITES = ("create_", "delete_", "put_", "update_", "batch_delete_", "tag_", "untag_",
           "set_", "start_", "complete_", "initiate_", "upload_")
@@ -245,20 +258,16 @@ class BackendChanges:
         backend = getattr(importlib.import_module(module), name)
         methods = self.methods or tuple(m for m in vars(backend) if m.startswith(WRITES))
         with self._lock:
-            for method in methods:
-                original = backend.__dict__[method]  # its own: a subclass may override
-                if getattr(original, "__backend_changes__", None) is self:
-                    continue
+            _wrap_once(backend, methods, self, self._notifying)
 
-                @functools.wraps(original)
-                def changed(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-                    result = __original(*args, **kwargs)
-                    for listener in list(self._listeners):
-                        listener()
-                    return result
+    def _notifying(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def changed(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            for listener in list(self._listeners):
+                listener()
+            return result
 
-                changed.__backend_changes__ = self  # type: ignore[attr-defined]
-                setattr(backend, method, changed)
+        return changed
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         self.install()
@@ -291,26 +300,25 @@ DEPLOYMENT_CHANGES = (
 )
 
 
+DYNAMODB_WRITES = threading.RLock()  # one DynamoDB write at a time (see below)
+
+
 def _atomic_conditional_writes() -> None:
     """DynamoDB checks a write's condition and writes in one step; moto's backend reads
     the item, checks and stores it with no lock, so under load two concurrent
     conditional puts of one name can both succeed (seen once in CI: 6 clusters from 50
     concurrent POSTs over 5 names). The write methods are serialized: atomic, as on AWS."""
-    from moto.dynamodb.models import DynamoDBBackend as Backend
+    from moto.dynamodb.models import DynamoDBBackend
 
-    if getattr(Backend.__dict__["put_item"], "__atomic__", False):
-        return
-    lock = threading.RLock()
-    for method in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = Backend.__dict__[method]
+    def atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with DYNAMODB_WRITES:
+                return original(*args, **kwargs)
 
-        @functools.wraps(original)
-        def atomic(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(*args, **kwargs)
+        return locked
 
-        atomic.__atomic__ = True  # type: ignore[attr-defined]
-        setattr(Backend, method, atomic)
+    _wrap_once(DynamoDBBackend, ("put_item", "update_item", "delete_item",
+                                 "transact_write_items"), DYNAMODB_WRITES, atomic)
 
 
 def _list_services_once() -> None:
