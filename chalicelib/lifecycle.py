@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import identity
+from chalicelib.core import identity, pricing
 from chalicelib.core.errors import ClusterBusy, ClusterNotFound, InvalidRequest, QuotaExceeded
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify, Status
@@ -71,7 +71,8 @@ def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
     machine = rt.settings.create_state_machine_arn
     name, arn = _execution(machine, spec.name, "create")
-    record = rt.registry.create(spec, caller.id, notify or [], arn)
+    record = rt.registry.create(spec, caller.id, notify or [], arn,
+                                cost_per_hour=pricing.hourly(spec, rt.settings.prices))
     try:
         _check_quota(rt, caller, spec.workers, adding=spec.name)
     except QuotaExceeded:
@@ -130,4 +131,5 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
     # The quota is the owner's, whoever scales (an admin scaling someone's cluster too).
     _check_quota(rt, identity.caller(record.owner, rt.settings), workers, replacing=name)
     scale(rt.clients.ecs, rt.names(name), "worker", workers)
-    return rt.registry.scale(name, record.spec.model_copy(update={"workers": workers}))
+    spec = record.spec.model_copy(update={"workers": workers})
+    return rt.registry.scale(name, spec, pricing.hourly(spec, rt.settings.prices))

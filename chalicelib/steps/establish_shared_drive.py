@@ -35,7 +35,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     efs, spec = rt.clients.efs, call.spec
     token = creation_token(call.names, spec.drive)
     tags = naming.tags(call.names.stage, None, **{naming.TAG_DRIVE: spec.drive}) \
-        if spec.drive else call.names.tags()
+        if spec.drive else call.tags()
     try:  # the creation token makes this idempotent: a retry or a named drive finds it
         fs = dict(efs.create_file_system(
             CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
@@ -68,7 +68,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         RootDirectory={"Path": f"/daskyard/{call.cluster}" if not spec.drive else "/shared",
                        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
                                         "Permissions": "0775"}},
-        Tags=naming.kv(call.names.tags()))["AccessPointId"]
+        Tags=naming.kv(call.tags()))["AccessPointId"]
     drive = Drive(file_system=fs_id, kept=bool(spec.drive), mount_targets=targets,
                   access_point=access_point, dns=f"{fs_id}.efs.{rt.clients.region}.amazonaws.com")
     call.remember(drive=drive)
