@@ -282,10 +282,22 @@ def _port_free(port: int) -> bool:
 def serve(local: Annotated[bool, typer.Option(
               "--local/--no-local", help="the embedded local mode (the only one served here)")]
           = True,
-          port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1")] = 8000) -> None:
+          port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1")] = 8000,
+          latency: Annotated[str, typer.Option(
+              help="act out AWS's delays: none, or aws (mount targets, task starts, cold "
+                   "starts; see daskyard/local/latency.py)")] = "none",
+          time_scale: Annotated[float, typer.Option(
+              help="with --latency: run the delays and the state machines' waits at this "
+                   "fraction of real time, e.g. 0.05")] = 1.0) -> None:
     """Run the API and the emulator until Ctrl-C."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
+    from daskyard.local.latency import UnknownProfile, profile
+
+    try:
+        delays = profile(latency, time_scale)
+    except UnknownProfile as exc:
+        fail(str(exc))
     if not _port_free(port):
         fail(f"port {port} on 127.0.0.1 is in use (another `daskyard serve`?); "
              f"pick another with --port, e.g. --port {port + 1}")
@@ -294,7 +306,7 @@ def serve(local: Annotated[bool, typer.Option(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may ignore it in `&`
         signal.signal(sig, lambda *_: stop.set())
-    with LocalMode(processes=True) as mode:
+    with LocalMode(processes=True, latency=delays) as mode:
         try:
             url = mode.serve_api(port)
         except OSError as exc:

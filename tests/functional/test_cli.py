@@ -104,3 +104,11 @@ def test_bad_options_are_refused_before_any_request(args: list[str], expected: s
 
 def test_serve_no_local_is_refused_plainly() -> None:
     one_line_error(["serve", "--no-local"], "only --local")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--latency", "azure"], "latency profile 'azure': one of none, aws"),
+    (["--latency", "aws", "--time-scale", "0"], "time scale 0.0: between 0 (exclusive) and 1"),
+])
+def test_serve_refuses_an_unknown_latency_profile(args: list[str], expected: str) -> None:
+    one_line_error(["serve", "--port", "1", *args], expected)
