@@ -73,6 +73,7 @@ def critical_path(spans: dict[str, tuple[float, float]]) -> list[str]:
 
 def create(local: LocalMode, spec: ClusterSpec) -> tuple[float, dict[str, tuple[float, float]]]:
     rt = runtime()
+    assert local.clients is not None
     started = time.perf_counter()
     made = lifecycle.create_cluster(rt, spec, caller=SYSTEM)
     out = wait_execution(local.clients, made.execution_arn, timeout=600)
@@ -93,6 +94,7 @@ def scenario(local: LocalMode, label: str, spec: dict[str, Any],
         if before:
             create(local, ClusterSpec.model_validate(before))
             gone = lifecycle.destroy_cluster(runtime(), before["name"], caller=SYSTEM)
+            assert local.clients is not None
             wait_execution(local.clients, gone.execution_arn, timeout=600)
         runs[latency.name] = create(local, ClusterSpec.model_validate(spec))
     (base, base_spans), (slow, slow_spans) = runs["none"], runs["aws"]

@@ -15,7 +15,6 @@ import pytest
 from distributed import Client
 
 import daskyard
-
 from daskyard.client import DaskyardApi
 from daskyard.cluster import ClusterFailed, DaskyardCluster
 from daskyard.local.asl import raw
