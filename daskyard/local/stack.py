@@ -38,6 +38,7 @@ from daskyard.local.emulator import (
     LambdaRouter,
 )
 from daskyard.local.latency import NONE, Latency
+from daskyard.local.standalone import Image, StandaloneTasks, attach
 
 log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -47,6 +48,8 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105  # emulator's fake keys
              "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",  # nosec B105  # emulator's fake token
              "AWS_REGION": "us-east-1",
+             # AWS's managed policies exist in every account (a peer attaches them).
+             "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
              # Before the app is loaded: its event rules match its stage's resources.
              "DASKYARD_STAGE": STAGE}
 # Services only the deployment writes to (the app calls none of their write APIs): a
@@ -102,6 +105,8 @@ class LocalMode:
         self.root = root or data_dir()
         self.runner: Runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.agent: EcsAgent | None = None
+        self.standalone: StandaloneTasks | None = None  # RunTask's tasks
+        self.images: dict[str, Image] = {}  # local images by name (default: this env)
         self.api_url = ""
         self._api: Any = None
         self.deployment: Deployment | None = None
@@ -160,8 +165,12 @@ class LocalMode:
         self.agent = EcsAgent(self.clients, self.runner, self.root / "efs")
         ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
         self.agent.start()
+        self.standalone = attach(self)
 
     def _stop_agent(self) -> None:
+        if self.standalone:
+            self.standalone.stop()
+            self.standalone = None
         if self.agent:
             ECS_CHANGES.unsubscribe(self.agent.wake.set)
             self.agent.stop()
