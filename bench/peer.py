@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from daskyard.local.latency import AWS
 from daskyard.local.stack import LocalMode
 from daskyard.local.standalone import Image, environment_bin
 
@@ -43,6 +44,7 @@ PEER_SIZE = {"worker_cpu": 256, "worker_mem": 512, "scheduler_cpu": 256,
              "scheduler_mem": 512}
 FAULT = "-worker"  # the task definition family ECS refuses, for the fault runs
 FAULT_MESSAGE = "injected fault: task definition refused"
+PROFILE_SCALE = 0.05  # the AWS profile's delays at 1/20: a Fargate task PENDING for 3 s
 
 
 def legacy_cli_image(folder: Path) -> Image:
@@ -209,6 +211,9 @@ def run_daskyard(local: LocalMode, name: str, fault: bool = False) -> dict[str, 
         out["total_s"] = round(time.perf_counter() - started, 2)
     out["calls"] = sum(calls.calls.values())
     out["calls_by_action"] = dict(sorted(calls.calls.items()))
+    # Which handler made them: the HTTP API's serve the client's status polls.
+    out["calls_by_handler"] = {handler or "(direct)": sum(n.values())
+                               for handler, n in sorted(calls.by_handler.items())}
     out["left_after_close"] = _left(local, before)
     out["left_after_collect"] = out["left_after_close"]  # nothing waits on collection
     return out
@@ -239,8 +244,10 @@ def peer_ready(local: LocalMode) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run(local: LocalMode) -> dict[str, Any]:
-    """Both sides, clean and with the fault, in one run on one emulator."""
+def run(local: LocalMode, scale: float = PROFILE_SCALE) -> dict[str, Any]:
+    """Both sides, clean and with the fault, in one run on one emulator; then both again
+    under the AWS latency profile at `scale` (a task PENDING for its image pull, EFS
+    mount targets, Lambda cold starts), where what grows with the wait shows."""
     local.reset(processes=True)
     if not local.api_url:
         local.serve_api()
@@ -248,6 +255,13 @@ def run(local: LocalMode) -> dict[str, Any]:
         rows = [run_peer(local, "peer-clean"), run_daskyard(local, "ours-clean"),
                 run_peer(local, "peer-fault", fault=True),
                 run_daskyard(local, "ours-fault", fault=True)]
+        before = (local.latency, local.time_scale)
+        local.act_out(AWS.scaled(scale), scale)
+        try:
+            profiled = [run_peer(local, "peer-aws"), run_daskyard(local, "ours-aws")]
+        finally:
+            local.act_out(*before)
     local.reset(processes=False)
-    return {"rows": rows, "fault": f"RegisterTaskDefinition refused for family *{FAULT}",
+    return {"rows": rows, "profiled": profiled, "profile_scale": scale,
+            "fault": f"RegisterTaskDefinition refused for family *{FAULT}",
             "peer_image": PEER_IMAGE}

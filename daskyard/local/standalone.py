@@ -231,7 +231,7 @@ class CommandRunner:
         finally:
             os.close(write)
         log.info("task %s runs %s on %s", task.arn.rsplit("/", 1)[-1][:8],
-                 " ".join(Path(argv[0]).name.split() + argv[1:3]), task.ip)
+                 " ".join([Path(argv[0]).name, *argv[1:3]]), task.ip)
         return TaskProcess(proc, LogPump(self.logs(), read,
                                          stream_of(container, task.arn.rsplit("/", 1)[-1])))
 
@@ -239,16 +239,18 @@ class CommandRunner:
         return handle.proc.poll() is not None
 
     def stop(self, handle: TaskProcess) -> None:
+        """SIGTERM to the task's process group, SIGKILL after 10 s (ECS waits 30 s), and
+        SIGKILL to what is left of the group (a nanny's worker), as a container's end
+        takes every process in it."""
         proc = handle.proc
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)  # ECS: SIGTERM, then SIGKILL after 30 s
-            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def settle(self, handle: TaskProcess) -> int | None:
         """Once ended: its output all sent; its exit code (128+n for signal n, as Docker)."""
@@ -317,13 +319,17 @@ class StandaloneTasks:
         return self
 
     def stop(self) -> None:
-        """Every task this ran is stopped, as when its cluster's capacity goes away."""
+        """Every task this ran is stopped, as when its cluster's capacity goes away: by
+        the loop's thread, which forked them (their death signal is its end)."""
         if StandaloneTasks.current is self:
             StandaloneTasks.current = None
         self._stop.set()
         self.wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=60)
+            self._thread.join(timeout=120)
+        self._stop_all()  # none left if the thread stopped them; else it never ran
+
+    def _stop_all(self) -> None:
         with self._lock:
             for task in list(self.tasks):
                 self._finish(task, "Task stopped: the local mode stopped", "TaskFailedToStart"
@@ -340,7 +346,8 @@ class StandaloneTasks:
 
         td = backend.describe_task_definition(task.task_definition_arn)
         containers = _with_overrides(td.container_definitions, task.overrides)
-        ip = next(self.agent._ips)
+        with self.agent._lock:  # one generator of addresses, the agent's
+            ip = next(self.agent._ips)
         eni_id = ""
         for attachment in task.attachments:
             details = {d["name"]: d for d in attachment["details"]}
@@ -379,6 +386,7 @@ class StandaloneTasks:
             self.wake.wait(self.interval)
             self.wake.clear()
             if self._stop.is_set():
+                self._stop_all()
                 return
             try:
                 self.reconcile()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import psutil
 import pytest
 
 from bench import peer
@@ -59,3 +60,15 @@ def test_a_standalone_task_runs_its_command_logs_to_cloudwatch_and_reports_its_e
         "lastStatus"] == "STOPPED" and t, timeout=30, what="task STOPPED")
     assert failed["stoppedReason"].startswith("CannotStartContainerError: exec: "
                                               '"no-such-program": executable file not found')
+
+
+@pytest.mark.e2e
+def test_a_standalone_task_process_ends_with_its_local_mode(live: LocalMode) -> None:
+    assert live.clients is not None and live.standalone is not None
+    register_and_run(live.clients, ["python", "-c", "import time; time.sleep(300)"])
+    standalone = live.standalone
+    [task] = eventually(lambda: [t for t in standalone.tasks if t.handle is not None],
+                        timeout=30, what="task process started")
+    process = psutil.Process(task.handle.proc.pid)
+    live.reset(processes=True)  # the agent and its standalone tasks stop, as at stop()
+    assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
