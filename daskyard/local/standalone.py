@@ -37,9 +37,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from daskyard.local.agent import EcsAgent, LocalTask
 from daskyard.local.emulator import _wrap_once
@@ -133,7 +133,7 @@ def _prctl() -> Callable[..., int] | None:
 _PRCTL = _prctl()
 
 
-def spawn(argv: Sequence[str], env: dict[str, str], stdout: int) -> subprocess.Popen[bytes]:
+def spawn(argv: Sequence[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """A task's process: a session (and process group) of its own, SIGKILLed when the
     thread that forks it ends (StandaloneTasks forks from its one long-lived thread,
     which ends only after every task was stopped)."""
@@ -145,9 +145,8 @@ def spawn(argv: Sequence[str], env: dict[str, str], stdout: int) -> subprocess.P
         if os.getppid() != parent:
             os._exit(1)
 
-    return subprocess.Popen(list(argv), env=env, stdout=stdout,  # nosec B603  # the task's own argv
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=preexec)  # the death signal: prctl only
+    return subprocess.Popen(list(argv), env=env, start_new_session=True,  # nosec B603  # the task's own argv
+                            preexec_fn=preexec, **kwargs)  # the death signal: prctl only
 
 
 class LogPump:
@@ -224,7 +223,7 @@ class CommandRunner:
             [*(str(p) for p in image.path), str(environment_bin()), env.get("PATH", "")])}
         read, write = os.pipe()
         try:
-            proc = self.spawn(argv, env, write)
+            proc = self.spawn(argv, env, stdout=write, stderr=subprocess.STDOUT)
         except BaseException:
             os.close(read)
             raise
@@ -289,16 +288,24 @@ class Standalone:
     due: float  # when its image is pulled (latency profile): RUNNING from then on
     handle: Any = None
     stopped: bool = False
-    env: dict[str, str] = field(default_factory=dict)
+
+
+class TaskRunner(Protocol):
+    """The agent's Runner, and what an ended task leaves: its output sent, its exit code."""
+
+    def start(self, task: LocalTask, env: dict[str, str]) -> Any: ...
+    def exited(self, handle: Any) -> bool: ...
+    def stop(self, handle: Any) -> None: ...
+    def settle(self, handle: Any) -> int | None: ...
 
 
 class StandaloneTasks:
-    """Runs the tasks RunTask starts, while the local mode's agent runs (one at a time
-    per process, as moto's state is per process: `install` makes it the current one)."""
+    """Runs the tasks RunTask starts, beside the local mode's agent (one at a time per
+    process, as moto's state is per process: `start` makes it the current one)."""
 
     current: StandaloneTasks | None = None
 
-    def __init__(self, agent: EcsAgent, runner: Any, latency: Callable[[], Latency],
+    def __init__(self, agent: EcsAgent, runner: TaskRunner, latency: Callable[[], Latency],
                  interval: float = 0.2) -> None:
         self.agent = agent
         self.runner = runner
@@ -540,6 +547,10 @@ def attach(local: Any) -> StandaloneTasks:
     processes when the agent's are, else none; the images it knows; its latency profile."""
     from daskyard.local.agent import ProcessRunner
 
-    runner = CommandRunner(lambda: local.clients.logs, local.images) \
+    # A local mode that guards its processes (one whose every task dies with it even
+    # when it is SIGKILLed) starts these through its guard too.
+    guard = getattr(local, "guard", None)
+    runner: TaskRunner = CommandRunner(lambda: local.clients.logs, local.images,
+                                       guard.spawn if guard is not None else spawn) \
         if isinstance(local.runner, ProcessRunner) else NoProcess()
     return StandaloneTasks(local.agent, runner, lambda: local.router.latency).start()
