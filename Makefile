@@ -22,6 +22,7 @@ test: install
 
 lint: install scan
 	$(BIN)/python -m deploy.asl --check
+	$(BIN)/python -m deploy.diagrams --check
 	npx asl-validator --json-path stepfunctions/create_cluster.asl.json --json-path stepfunctions/destroy_cluster.asl.json
 	$(BIN)/ruff check .
 	$(BIN)/mypy
