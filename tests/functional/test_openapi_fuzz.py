@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 import hypothesis
+import pytest
 import requests
 import schemathesis
 from botocore.auth import SigV4Auth
@@ -36,6 +37,7 @@ from chalicelib.triggers import slack
 from daskyard.local.deploy import user_keys
 from daskyard.local.stack import LocalMode
 from deploy.openapi import DOC
+from tests.conftest import summary
 from tests.support.waiting import eventually
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -113,7 +115,7 @@ def fuzz(strategy: Any, url: str, session: requests.Session, statuses: Counter[i
 
 
 def test_no_generated_request_gets_a_5xx_or_an_answer_the_contract_does_not_describe(
-        stack: LocalMode, stage_config: Any, record_property: Any) -> None:
+        stack: LocalMode, stage_config: Any, request: pytest.FixtureRequest) -> None:
     url = stack.api_url or stack.serve_api()
     # A user with a quota of two clusters, as the webhook key: the creates the fuzzer
     # gets accepted start real executions, so they are bounded.
@@ -142,9 +144,8 @@ def test_no_generated_request_gets_a_5xx_or_an_answer_the_contract_does_not_desc
             label = f"{operation.method.upper()} {operation.path} {mode.value}"
             cases[label] = fuzz(strategy, url, session, statuses)
     total = sum(cases.values())
-    record_property("schemathesis_cases", total)
-    print(f"\nschemathesis: {total} cases over {len(operations)} operations in "
-          f"{time.monotonic() - started:.1f}s, no failure; answers by status: "
-          f"{dict(sorted(statuses.items()))}")
+    summary(request, "schemathesis", f"{total} cases over {len(operations)} operations in "
+            f"{time.monotonic() - started:.1f}s, no failure; answers by status: "
+            f"{dict(sorted(statuses.items()))}")
     assert len(cases) == 2 * len(operations)
     assert statuses[200] and statuses[202], "no case got past the signatures"
