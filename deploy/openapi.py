@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chalice import IAMAuthorizer
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.core import errors, signing
@@ -44,10 +44,14 @@ Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]  # (model, mode) -> {"$r
 
 
 class GatewayError(BaseModel):
-    """API Gateway's own refusal of an IAM route: no, a bad or an expired SigV4
-    signature (locally, daskyard.local.gateway answers the same)."""
+    """API Gateway's own refusal of an IAM route: `message` for a missing, bad or
+    expired SigV4 signature (locally, daskyard.local.gateway answers the same),
+    `Message` for a signer without execute-api:Invoke on the route."""
 
-    message: str
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "anyOf": [{"required": ["message"]}, {"required": ["Message"]}]})
+    message: str = ""
+    Message: str = ""
 
 
 class UndocumentedRoute(Exception):
@@ -190,7 +194,7 @@ def _error_responses(op: Op, iam: bool, refs: Refs) -> dict[str, Any]:
         if status == 502:
             lines.append("`AwsError`: an AWS call failed; the answer names its error code only")
         if status == 403 and iam:
-            lines.insert(0, "API Gateway refused the SigV4 signature (`message`)")
+            lines.insert(0, "API Gateway refused the signature or the signer (`message`)")
             gateway = refs[(GatewayError, "serialization")]
             schema = {"anyOf": [error, gateway]} if by_status.get(403) else gateway
         out[str(status)] = {"description": "; ".join(lines),

@@ -208,8 +208,9 @@ PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_
 
 
 # The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in
-# every answer, so the schema requires them all.
-ANSWER = ConfigDict(json_schema_serialization_defaults_required=True)
+# every answer, so the schema requires them all; and no other, so an answer that leaked
+# a private field (a task token) would break the contract.
+ANSWER = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 # A cluster as the API shows it (ClusterRecord.public()): the record's fields but the
 # private ones, derived so that a field added to the record is in the contract too.

@@ -69,7 +69,7 @@ class Usage(InvalidRequest):
 class SlackReply(BaseModel):
     """The answer to a slash command: a message only its user sees."""
 
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
     response_type: Literal["ephemeral"] = "ephemeral"
     text: str
 
