@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import time
 from collections import Counter
@@ -149,3 +150,14 @@ def test_no_generated_request_gets_a_5xx_or_an_answer_the_contract_does_not_desc
             f"{dict(sorted(statuses.items()))}")
     assert len(cases) == 2 * len(operations)
     assert statuses[200] and statuses[202], "no case got past the signatures"
+
+
+def test_chalices_own_refusal_has_the_contracts_error_shape(http: Any) -> None:
+    """Chalice answers a Content-Type the route does not take before the view runs; the
+    middleware gives that answer the {error, code} shape every other error has."""
+    answer = http.post("/clusters", headers={"Content-Type": "text/plain"},
+                       body='{"name": "demo"}')
+    assert answer.status_code == 415
+    assert json.loads(answer.body) == {"error": "Unsupported media type: text/plain",
+                                       "code": "UnsupportedMediaType"}
+    assert http.get("/clusters/demo").status_code == 404
