@@ -1,4 +1,4 @@
-"""Names and tags that other parts rely on (see DESIGN.md, "Names that other parts rely on").
+"""Names and tags that other parts rely on (docs/architecture.md, "Names and tags").
 Every resource name is derived from the stage and the cluster name, so a delete twin can
 find what its create made even if the create crashed before recording it."""
 

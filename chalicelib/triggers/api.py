@@ -11,7 +11,7 @@ from pydantic import Field
 from chalicelib import lifecycle
 from chalicelib.core.errors import ClusterBusy
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import ClusterSpec, Status, Strict
+from chalicelib.core.models import ClusterSpec, Credentials, Status, Strict
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
@@ -42,9 +42,10 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     material = ClusterTls.from_json(secrets.get_secret_value(
         SecretId=record.resources.credentials_secret or rt.names(name).credentials_secret())[
         "SecretString"])
-    return {"address": record.scheduler_address, "ca": material.ca,
-            "cert": material.client_cert, "key": material.client_key,
-            "jupyter_token": material.jupyter_token if record.spec.notebook else None}
+    return Credentials(
+        address=record.scheduler_address, ca=material.ca, cert=material.client_cert,
+        key=material.client_key,
+        jupyter_token=material.jupyter_token if record.spec.notebook else None).model_dump()
 
 
 def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:
