@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -107,22 +107,46 @@ def scale(name: str, workers: int, api: ApiOption = DEFAULT_API) -> None:
 @app.command()
 def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mode")] = True,
           port: int = 8000) -> None:
-    """Run the API and the emulator until Ctrl-C."""
+    """Run the API and the emulator until Ctrl-C (or SIGTERM, SIGHUP)."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
     from daskyard.local.stack import LocalMode
 
-    with LocalMode(processes=True) as mode:
+    with stop_signals() as stopped, LocalMode(processes=True) as mode:
+        for reaped in mode.reaped:
+            console.print(f"[yellow]{reaped}[/yellow]")
         url = mode.serve_api(port)
         console.print(f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
                       f"keys:     {mode.root / 'credentials.json'} (the local admin, mode 0600)\n"
                       f"try:      daskyard up demo --api {url}\nCtrl-C stops everything.")
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may ignore it in `&`
-            signal.signal(sig, lambda *_: stop.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        stopped()
     console.print("stopped")
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[Callable[[], None]]:
+    """Yields a function that returns once SIGTERM, SIGINT or SIGHUP has arrived, at any
+    time since entering: the C-level handler writes the signal to a pipe at once
+    (signal.set_wakeup_fd), so none is lost however busy the main thread was. (Setting an
+    Event from a Python handler could deadlock on the Event's own lock, held by the
+    main thread inside `wait`: a SIGTERM lost.)"""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    previous = {sig: signal.signal(sig, lambda *_: None)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    old_fd = signal.set_wakeup_fd(write)
+
+    def stopped() -> None:
+        os.read(read, 1)
+
+    try:
+        yield stopped
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(read)
+        os.close(write)
 
 
 @app.command()

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from daskyard.local import SERVER_ROOT
+from daskyard.local.processes import Guard
 
 log = logging.getLogger("daskyard.local")
 ENTRYPOINT = SERVER_ROOT / "images" / "entrypoint.py"
@@ -73,18 +74,19 @@ class NullRunner:
 
 
 class ProcessRunner:
-    """Each task is the images' entrypoint run as a local process."""
+    """Each task is the images' entrypoint run as a local process, started by the local
+    mode's guard (daskyard.local.processes): it dies with the local mode."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, guard: Guard, log_dir: Path) -> None:
+        self.guard = guard
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, task: LocalTask, env: dict[str, str]) -> Any:
         role = task.container["command"][0]
-        out = open(self.log_dir / f"{role}-{task.arn.rsplit('/', 1)[-1][:8]}.log", "ab")  # noqa: SIM115
-        return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=env,  # nosec B603  # this interpreter, our entrypoint
-                                stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        with open(self.log_dir / f"{role}-{task.arn.rsplit('/', 1)[-1][:8]}.log", "ab") as out:
+            return self.guard.spawn([sys.executable, str(ENTRYPOINT), role], env=env,
+                                    stdout=out, stderr=subprocess.STDOUT)
 
     def exited(self, handle: Any) -> bool:
         return handle.poll() is not None

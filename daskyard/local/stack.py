@@ -37,6 +37,7 @@ from daskyard.local.emulator import (
     Emulator,
     LambdaRouter,
 )
+from daskyard.local.processes import Guard, Reaped, reap
 
 log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -96,7 +97,9 @@ class LocalMode:
         self.emulator = Emulator(self.router, port=port)
         self.time_scale = time_scale
         self.root = root or data_dir()
-        self.runner: Runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
+        self.guard = Guard(self.root)
+        self.reaped: list[Reaped] = []  # what start() cleaned up after earlier local modes
+        self.runner: Runner = self._runner(processes)
         self.agent: EcsAgent | None = None
         self.api_url = ""
         self._api: Any = None
@@ -107,11 +110,20 @@ class LocalMode:
         self.admin: tuple[str, str, str] = ("", "", "")  # ARN, access key id, secret key
         self._images_changed = True
 
+    def _runner(self, processes: bool) -> Runner:
+        return ProcessRunner(self.guard, self.root / "logs") if processes else NullRunner()
+
     def start(self) -> LocalMode:
         if LocalMode._running is not None:
             raise AlreadyRunning("a local mode is already running in this process")
         LocalMode._running = self
         try:
+            # Whatever an earlier local mode on this data directory left (it was killed),
+            # then this one's guard: from here on no task outlives this process.
+            self.reaped = reap(self.root)
+            for reaped in self.reaped:
+                log.info("%s", reaped)
+            self.guard.start()
             ECR_CHANGES.subscribe(self._image_change)
             for changes in DEPLOYMENT_CHANGES:
                 changes.subscribe(self._deployment_change)
@@ -179,7 +191,7 @@ class LocalMode:
         control-plane-only tasks."""
         self._stop_agent()
         if processes is not None:
-            self.runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
+            self.runner = self._runner(processes)
         self.router.interceptor = None
         self.router.stages.clear()
         if not self._deployment_changed:
@@ -264,6 +276,7 @@ class LocalMode:
             self._api.shutdown()
             self._api = None
         self._stop_agent()
+        self.guard.close()
         ECR_CHANGES.unsubscribe(self._image_change)
         for changes in DEPLOYMENT_CHANGES:
             changes.unsubscribe(self._deployment_change)
