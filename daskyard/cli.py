@@ -105,6 +105,32 @@ def scale(name: str, workers: int, api: ApiOption = DEFAULT_API) -> None:
 
 
 @app.command()
+def logs(name: str,
+         role: Annotated[str | None, typer.Option(
+             help="scheduler, worker or notebook (default: all)")] = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f",
+                                              help="keep printing new lines")] = False,
+         api: ApiOption = DEFAULT_API) -> None:
+    """What the cluster's tasks printed (CloudWatch Logs), oldest first."""
+    client = DaskyardApi(api)
+    since: int | None = None
+    seen: set[str] = set()  # lines at the latest timestamp, already printed
+    while True:
+        for event in call(client.log_lines, name, role, since):
+            if event["id"] in seen:
+                continue
+            if since is None or event["timestamp"] > since:
+                since, seen = event["timestamp"], set()
+            seen.add(event["id"])
+            console.print(f"{event['time']} {event['role']}/{event['task'][:8]} "
+                          f"{event['message']}", markup=False, highlight=False,
+                          soft_wrap=True)
+        if not follow:
+            return
+        time.sleep(1)  # the API has no push; CloudWatch's own tail polls likewise
+
+
+@app.command()
 def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mode")] = True,
           port: int = 8000) -> None:
     """Run the API and the emulator until Ctrl-C (or SIGTERM, SIGHUP)."""

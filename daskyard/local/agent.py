@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from daskyard.local import SERVER_ROOT
+from daskyard.local.awslogs import AwsLogs, Stream, stream_of
 from daskyard.local.processes import Guard
 
 log = logging.getLogger("daskyard.local")
@@ -48,6 +49,7 @@ class LocalTask:
     created_at: str = field(default_factory=_now)
     version: int = 0
     handle: Any = None
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def container(self) -> dict[str, Any]:
@@ -58,6 +60,9 @@ class Runner(Protocol):
     def start(self, task: LocalTask, env: dict[str, str]) -> Any: ...
     def exited(self, handle: Any) -> bool: ...
     def stop(self, handle: Any) -> None: ...
+    def settle(self, handle: Any) -> int | None:
+        """Once a task ended: its output all sent; its exit code if it has one."""
+    def close(self) -> None: ...
 
 
 class NullRunner:
@@ -72,33 +77,101 @@ class NullRunner:
     def stop(self, handle: Any) -> None:
         handle.set()
 
+    def settle(self, handle: Any) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class TaskProcess:
+    proc: subprocess.Popen[bytes]
+    stream: Stream | None  # where its output goes (awslogs), if its definition says
+
 
 class ProcessRunner:
-    """Each task is the images' entrypoint run as a local process, started by the local
-    mode's guard (daskyard.local.processes): it dies with the local mode."""
+    """Each task is its container's command run by the images' entrypoint as a local
+    process, started by the local mode's guard (daskyard.local.processes): it dies with
+    the local mode. Its output goes where the task definition's awslogs configuration
+    says, in the emulator's CloudWatch Logs."""
 
-    def __init__(self, guard: Guard, log_dir: Path) -> None:
+    def __init__(self, guard: Guard, logs: Callable[[], Any]) -> None:
         self.guard = guard
-        self.log_dir = log_dir
-        log_dir.mkdir(parents=True, exist_ok=True)
+        self.awslogs = AwsLogs(logs)
 
     def start(self, task: LocalTask, env: dict[str, str]) -> Any:
         role = task.container["command"][0]
-        with open(self.log_dir / f"{role}-{task.arn.rsplit('/', 1)[-1][:8]}.log", "ab") as out:
-            return self.guard.spawn([sys.executable, str(ENTRYPOINT), role], env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+        read, write = os.pipe()
+        try:
+            proc = self.guard.spawn([sys.executable, str(ENTRYPOINT), role], env=env,
+                                    stdout=write, stderr=subprocess.STDOUT)
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        target = stream_of(task.container, task.arn.rsplit("/", 1)[-1])
+        if target is None:  # no log driver: the output is read and dropped
+            target = ("", "")
+        return TaskProcess(proc, self.awslogs.attach(read, *target))
 
     def exited(self, handle: Any) -> bool:
-        return handle.poll() is not None
+        return handle.proc.poll() is not None
 
     def stop(self, handle: Any) -> None:
-        if handle.poll() is None:
-            os.killpg(handle.pid, signal.SIGTERM)
+        proc = handle.proc
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
-                handle.wait(timeout=10)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(handle.pid, signal.SIGKILL)
-                handle.wait()
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def settle(self, handle: Any) -> int | None:
+        if handle.stream is not None:
+            self.awslogs.drain(handle.stream)
+        code = handle.proc.poll()
+        return None if code is None else (128 - code if code < 0 else code)
+
+    def close(self) -> None:
+        self.awslogs.close()
+
+
+# ECS's service scheduler throttles a service whose tasks keep failing: "the time
+# between subsequent restart attempts is incrementally increased up to a maximum of 27
+# minutes" (docs.aws.amazon.com/AmazonECS/latest/developerguide/service-throttle-logic.html).
+# On Fargate a replacement also takes its 30-60 s to provision; here it would take none,
+# and a crashing task relaunched seventeen times in fifteen seconds. So every task that
+# ends on its own delays its service's next start, doubling from FIRST_DELAY up to
+# MAX_DELAY; a task that has run RESET_AFTER seconds clears the count.
+FIRST_DELAY = 1.0
+MAX_DELAY = 27 * 60.0
+RESET_AFTER = 60.0
+
+
+class Backoff:
+    def __init__(self) -> None:
+        self._failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
+
+    def failed(self, service: str, now: float) -> None:
+        failures = self._failures[service] = self._failures.get(service, 0) + 1
+        self._not_before[service] = now + min(FIRST_DELAY * 2 ** (failures - 1), MAX_DELAY)
+
+    def ran(self, service: str) -> None:
+        self._failures.pop(service, None)
+        self._not_before.pop(service, None)
+
+    def may_start(self, service: str, now: float) -> bool:
+        return now >= self._not_before.get(service, 0.0)
+
+    def due(self, now: float, since: float) -> bool:
+        """A delayed start has come due since the last look."""
+        return any(since < t <= now for t in self._not_before.values())
+
+    forget = ran
 
 
 def free_loopback_ips() -> Iterator[str]:
@@ -130,6 +203,7 @@ class EcsAgent:
         self.tasks: dict[str, list[LocalTask]] = {}  # service ARN -> its tasks
         self.events: list[dict[str, Any]] = []
         self._ips = free_loopback_ips()
+        self._backoff = Backoff()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -166,7 +240,9 @@ class EcsAgent:
             self.wake.clear()
             if self._stop.is_set():
                 return
-            if not (woken or time.monotonic() - synced >= self.resync or self._exited()):
+            now = time.monotonic()
+            if not (woken or now - synced >= self.resync or self._exited()
+                    or self._backoff.due(now, synced)):
                 continue
             try:
                 self.reconcile()
@@ -199,21 +275,32 @@ class EcsAgent:
     def _scale_to(self, service_arn: str, tasks: list[LocalTask], desired: int,
                   svc: dict[str, Any] | None) -> None:
         alive = []
+        now = time.monotonic()
         for task in tasks:
-            if self.runner.exited(task.handle):
-                self._emit(task, "STOPPED", "Essential container in task exited")
+            if self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
+                code = self.runner.settle(task.handle)
+                self._emit(task, "STOPPED", "Essential container in task exited",
+                           stop_code="EssentialContainerExited", exit_code=code)
+                self._backoff.failed(service_arn, now)
             else:
+                if now - task.started >= RESET_AFTER:
+                    self._backoff.ran(service_arn)
                 alive.append(task)
         while len(alive) > desired:
             task = alive.pop()
             self.runner.stop(task.handle)
-            self._emit(task, "STOPPED", "Scaling activity initiated by deployment")
-        while svc is not None and len(alive) < desired:
+            self._emit(task, "STOPPED", "Scaling activity initiated by deployment",
+                       stop_code="ServiceSchedulerInitiated",
+                       exit_code=self.runner.settle(task.handle))
+        while svc is not None and len(alive) < desired and self._backoff.may_start(
+                service_arn, now):
             alive.append(self._launch(svc))
         if alive:
             self.tasks[service_arn] = alive
         else:
             self.tasks.pop(service_arn, None)
+        if svc is None:
+            self._backoff.forget(service_arn)
 
     def _launch(self, svc: dict[str, Any]) -> LocalTask:
         td = self.clients.ecs.describe_task_definition(
@@ -258,7 +345,8 @@ class EcsAgent:
             **{k: v for k, v in request.items() if v})["SecretString"]
         return str(json.loads(text)[json_key]) if json_key else text
 
-    def _emit(self, task: LocalTask, status: str, reason: str = "") -> None:
+    def _emit(self, task: LocalTask, status: str, reason: str = "", stop_code: str = "",
+              exit_code: int | None = None) -> None:
         task.version += 1
         detail: dict[str, Any] = {
             "attachments": [{"id": str(uuid.uuid4()), "type": "eni",
@@ -283,8 +371,10 @@ class EcsAgent:
             "updatedAt": _now(), "version": task.version,
         }
         if status == "STOPPED":
-            detail.update({"stoppedReason": reason, "stopCode": "EssentialContainerExited",
+            detail.update({"stoppedReason": reason, "stopCode": stop_code,
                            "stoppedAt": _now()})
+            if exit_code is not None:
+                detail["containers"][0]["exitCode"] = exit_code
         self.events.append(detail)
         self.clients.events.put_events(Entries=[{
             "Source": "aws.ecs", "DetailType": "ECS Task State Change",

@@ -111,7 +111,11 @@ class LocalMode:
         self._images_changed = True
 
     def _runner(self, processes: bool) -> Runner:
-        return ProcessRunner(self.guard, self.root / "logs") if processes else NullRunner()
+        return ProcessRunner(self.guard, self._logs) if processes else NullRunner()
+
+    def _logs(self) -> Any:
+        assert self.clients is not None
+        return self.clients.logs
 
     def start(self) -> LocalMode:
         if LocalMode._running is not None:
@@ -191,6 +195,7 @@ class LocalMode:
         control-plane-only tasks."""
         self._stop_agent()
         if processes is not None:
+            self.runner.close()
             self.runner = self._runner(processes)
         self.router.interceptor = None
         self.router.stages.clear()
@@ -276,6 +281,7 @@ class LocalMode:
             self._api.shutdown()
             self._api = None
         self._stop_agent()
+        self.runner.close()
         self.guard.close()
         ECR_CHANGES.unsubscribe(self._image_change)
         for changes in DEPLOYMENT_CHANGES:
