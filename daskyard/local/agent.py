@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,6 +51,7 @@ class LocalTask:
     version: int = 0
     handle: Any = None
     started: float = field(default_factory=time.monotonic)
+    drive: Path | None = None  # its EFS volume, locally
 
     @property
     def container(self) -> dict[str, Any]:
@@ -191,10 +193,17 @@ def free_loopback_ips() -> Iterator[str]:
 
 class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
-                 interval: float = 0.2, resync: float = 2.0) -> None:
+                 interval: float = 0.2, resync: float = 2.0, guard: Guard | None = None,
+                 drives_root: Path | None = None) -> None:
         self.clients = clients
         self.runner = runner
+        # EFS, locally: a cluster's own drive is `efs_root/<cluster>`, removed when its
+        # file system is deleted; a named drive is `drives_root/<drive>`, kept.
         self.efs_root = efs_root
+        self.drives_root = drives_root or efs_root.parent / "drives"
+        self.guard = guard  # told of each cluster's own folder: reaped if we are killed
+        self.own_folders: dict[str, Path] = {}  # file system's creation token -> folder
+        self.efs_changed = threading.Event()
         # Tasks are checked for exits every `interval` s (locally); ECS is asked for its
         # services when `wake` is set (a service changed) and at least every `resync` s.
         self.interval = interval
@@ -271,6 +280,8 @@ class EcsAgent:
                                    svc["desiredCount"], svc)
             for gone in set(self.tasks) - seen:
                 self._scale_to(gone, self.tasks[gone], 0, None)
+            if self.efs_changed.is_set():
+                self._sweep_folders()
 
     def _scale_to(self, service_arn: str, tasks: list[LocalTask], desired: int,
                   svc: dict[str, Any] | None) -> None:
@@ -325,11 +336,45 @@ class EcsAgent:
         env.update({e["name"]: e["value"] for e in container.get("environment", [])})
         for secret in container.get("secrets", []):
             env[secret["name"]] = self._secret_value(secret["valueFrom"])
-        cluster = env.get("DASKYARD_CLUSTER", "unknown")
-        efs = self.efs_root / cluster
-        efs.mkdir(parents=True, exist_ok=True)
-        env.update({"DASKYARD_HOST": task.ip, "DASKYARD_EFS": str(efs)})
+        env["DASKYARD_HOST"] = task.ip
+        task.drive = self._mount(task, env.get("DASKYARD_CLUSTER", "unknown"))
+        if task.drive is not None:
+            env["DASKYARD_EFS"] = str(task.drive)
         return env
+
+    def _mount(self, task: LocalTask, cluster: str) -> Path | None:
+        """The task's EFS volume as a folder: the named drive's, shared by every cluster
+        naming it and kept, or the cluster's own (None without an EFS volume)."""
+        file_system = next((v["efsVolumeConfiguration"]["fileSystemId"]
+                            for v in task.task_definition.get("volumes", [])
+                            if v.get("efsVolumeConfiguration")), None)
+        if file_system is None:
+            return None
+        found = self.clients.efs.describe_file_systems(FileSystemId=file_system)["FileSystems"]
+        tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags", []) if found else [])}
+        if naming.TAG_DRIVE in tags:
+            folder = self.drives_root / tags[naming.TAG_DRIVE]
+        else:
+            folder = self.efs_root / cluster
+            if found:
+                self.own_folders[found[0]["CreationToken"]] = folder
+            if self.guard is not None:
+                self.guard.keep_folder(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _sweep_folders(self) -> None:
+        """A cluster's own folder goes with its file system (a named drive's stays)."""
+        self.efs_changed.clear()
+        tokens = {fs["CreationToken"] for page in
+                  self.clients.efs.get_paginator("describe_file_systems").paginate()
+                  for fs in page["FileSystems"]}
+        for token, folder in list(self.own_folders.items()):
+            if token not in tokens:
+                del self.own_folders[token]
+                shutil.rmtree(folder, ignore_errors=True)
+                if self.guard is not None:
+                    self.guard.drop_folder(folder)
 
     def _secret_value(self, value_from: str) -> str:
         """A container secret as ECS resolves it: a Secrets Manager ARN, optionally

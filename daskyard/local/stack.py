@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from daskyard.local.emulator import (
     DEPLOYMENT_CHANGES,
     ECR_CHANGES,
     ECS_CHANGES,
+    EFS_CHANGES,
     Emulator,
     LambdaRouter,
 )
@@ -155,15 +157,31 @@ class LocalMode:
 
         assert self.clients is not None
         from_env.cache_clear()  # the handlers read the environment deploy set, afresh
-        self.agent = EcsAgent(self.clients, self.runner, self.root / "efs")
+        self.agent = EcsAgent(self.clients, self.runner, self.root / "efs", guard=self.guard,
+                              drives_root=self.root / "drives")
         ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
+        EFS_CHANGES.subscribe(self._efs_change)
         self.agent.start()
+
+    def _efs_change(self) -> None:
+        if self.agent is not None:
+            self.agent.efs_changed.set()
+            self.agent.wake.set()
 
     def _stop_agent(self) -> None:
         if self.agent:
             ECS_CHANGES.unsubscribe(self.agent.wake.set)
+            EFS_CHANGES.unsubscribe(self._efs_change)
             self.agent.stop()
+            self._drop_own_folders(self.agent)
             self.agent = None
+
+    def _drop_own_folders(self, agent: EcsAgent) -> None:
+        """The clusters' own folders go with the emulator's state (a reset or a stop
+        ends their clusters); named drives stay."""
+        for folder in agent.own_folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+            self.guard.drop_folder(folder)
 
     def _deployment_change(self) -> None:
         self._deployment_changed = True
