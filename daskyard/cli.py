@@ -113,21 +113,16 @@ def logs(name: str,
          api: ApiOption = DEFAULT_API) -> None:
     """What the cluster's tasks printed (CloudWatch Logs), oldest first."""
     client = DaskyardApi(api)
-    since: int | None = None
-    seen: set[str] = set()  # lines at the latest timestamp, already printed
-    while True:
-        for event in call(client.log_lines, name, role, since):
-            if event["id"] in seen:
-                continue
-            if since is None or event["timestamp"] > since:
-                since, seen = event["timestamp"], set()
-            seen.add(event["id"])
+    events = client.follow(name, role) if follow else call(client.log_lines, name, role)
+    try:
+        for event in events:
             console.print(f"{event['time']} {event['role']}/{event['task'][:8]} "
                           f"{event['message']}", markup=False, highlight=False,
                           soft_wrap=True)
-        if not follow:
-            return
-        time.sleep(1)  # the API has no push; CloudWatch's own tail polls likewise
+    except ApiError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:  # the way to end --follow
+        raise typer.Exit(0) from None
 
 
 @app.command()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -108,6 +108,22 @@ class DaskyardApi:
             if not token:
                 break
         return events
+
+    def follow(self, name: str, role: str | None = None, poll: float = 1.0
+               ) -> Iterator[dict[str, Any]]:
+        """Every line, then each new one as it comes, once each (`aws logs tail
+        --follow` likewise polls from the latest timestamp and skips what it showed)."""
+        since: int | None = None
+        seen: set[str] = set()  # lines at the latest timestamp, already given
+        while True:
+            for event in self.log_lines(name, role, since):
+                if event["id"] in seen:
+                    continue
+                if since is None or event["timestamp"] > since:
+                    since, seen = event["timestamp"], set()
+                seen.add(event["id"])
+                yield event
+            time.sleep(poll)
 
     def list(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/clusters")["clusters"])

@@ -90,6 +90,7 @@ class NullRunner:
 class TaskProcess:
     proc: subprocess.Popen[bytes]
     stream: Stream | None  # where its output goes (awslogs), if its definition says
+    task_id: str
 
 
 class ProcessRunner:
@@ -104,19 +105,20 @@ class ProcessRunner:
 
     def start(self, task: LocalTask, env: dict[str, str]) -> Any:
         role = task.container["command"][0]
+        task_id = task.arn.rsplit("/", 1)[-1]
         read, write = os.pipe()
         try:
             proc = self.guard.spawn([sys.executable, str(ENTRYPOINT), role], env=env,
-                                    stdout=write, stderr=subprocess.STDOUT)
+                                    task=task_id, stdout=write, stderr=subprocess.STDOUT)
         except BaseException:
             os.close(read)
             raise
         finally:
             os.close(write)
-        target = stream_of(task.container, task.arn.rsplit("/", 1)[-1])
+        target = stream_of(task.container, task_id)
         if target is None:  # no log driver: the output is read and dropped
             target = ("", "")
-        return TaskProcess(proc, self.awslogs.attach(read, *target))
+        return TaskProcess(proc, self.awslogs.attach(read, *target), task_id)
 
     def exited(self, handle: Any) -> bool:
         return handle.proc.poll() is not None
@@ -132,6 +134,7 @@ class ProcessRunner:
                 proc.wait()
 
     def settle(self, handle: Any) -> int | None:
+        self.guard.end_task(handle.task_id)
         if handle.stream is not None:
             self.awslogs.drain(handle.stream)
         code = handle.proc.poll()

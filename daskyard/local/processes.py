@@ -39,6 +39,7 @@ from typing import Any
 import psutil
 
 RUN_ENV = "DASKYARD_LOCAL_RUN"
+TASK_ENV = "DASKYARD_LOCAL_TASK"
 RUNS = "runs"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # One thread forks every task, and never ends before the process (see line 1 above).
@@ -72,15 +73,17 @@ def _die_with(parent: int) -> Callable[[], None]:
     return preexec
 
 
-def marked(run: str, pid: int | None = None) -> list[psutil.Process]:
-    """This user's processes carrying run id `run` in their environment (not this one)."""
+def marked(run: str, task: str | None = None) -> list[psutil.Process]:
+    """This user's processes carrying run id `run` (and task id `task`, if given) in
+    their environment, this one excepted."""
     found = []
     me = os.getpid()
     for proc in psutil.process_iter(["pid"]):
-        if proc.pid == me or (pid is not None and proc.pid != pid):
+        if proc.pid == me:
             continue
         with contextlib.suppress(psutil.Error):
-            if proc.environ().get(RUN_ENV) == run:
+            env = proc.environ()
+            if env.get(RUN_ENV) == run and (task is None or env.get(TASK_ENV) == task):
                 found.append(proc)
     return found
 
@@ -93,13 +96,14 @@ def describe(proc: psutil.Process) -> str:
     return str(proc.pid)
 
 
-def kill_run(run: str, within: float = 10) -> list[str]:
-    """SIGKILL every process of run `run`, again until none is left (a parent may fork
-    between two looks), for up to `within` s. Returns what was killed."""
+def kill_run(run: str, within: float = 10, task: str | None = None) -> list[str]:
+    """SIGKILL every process of run `run` (of its task `task`, if given), again until
+    none is left (a parent may fork between two looks), for up to `within` s. Returns
+    what was killed."""
     killed: list[str] = []
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        procs = [p for p in marked(run) if p.status() != psutil.STATUS_ZOMBIE]
+        procs = [p for p in marked(run, task) if p.status() != psutil.STATUS_ZOMBIE]
         if not procs:
             break
         for proc in procs:
@@ -206,17 +210,17 @@ class Guard:
             # A session of its own: the terminal's signals and a kill of our process
             # group do not reach it. Not a task: it must outlive us, so no death signal.
             self._keeper = subprocess.Popen(  # nosec B603  # this interpreter, this file
-                [sys.executable, str(Path(__file__).resolve()), "keep", str(self.path)],
+                [sys.executable, "-P", str(Path(__file__).resolve()), "keep", str(self.path)],
                 stdin=read, start_new_session=True, env=_without_run(os.environ))
         finally:
             os.close(read)
         return self
 
-    def spawn(self, argv: Sequence[str], env: dict[str, str], **kwargs: Any
-              ) -> subprocess.Popen[bytes]:
-        """Start a task process: a session (and process group) of its own, the run's id
-        in its environment, SIGKILL when this process dies."""
-        full = {**env, RUN_ENV: self.run.run}
+    def spawn(self, argv: Sequence[str], env: dict[str, str], task: str = "",
+              **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start a task process: a session (and process group) of its own, the run's and
+        the task's ids in its environment, SIGKILL when this process dies."""
+        full = {**env, RUN_ENV: self.run.run, TASK_ENV: task}
         preexec = _die_with(os.getpid())
 
         def popen() -> subprocess.Popen[bytes]:
@@ -224,6 +228,12 @@ class Guard:
                                     preexec_fn=preexec, **kwargs)  # the death signal: prctl only
 
         return _SPAWNER.submit(popen).result()
+
+    def end_task(self, task: str) -> list[str]:
+        """Kill what is left of a task whose first process ended: as ECS stops every
+        container of a stopped task, nothing of it runs on (a Jupyter kernel, say, in a
+        session of its own)."""
+        return kill_run(self.run.run, within=5, task=task) if task else []
 
     def keep_folder(self, folder: Path) -> None:
         """A folder to remove if this run is reaped (a cluster's own drive)."""

@@ -13,6 +13,8 @@ from chalicelib import logs
 from chalicelib.core.aws import Clients
 from chalicelib.core.errors import InvalidRequest
 from chalicelib.core.runtime import Runtime
+from daskyard.client import DaskyardApi
+from daskyard.local.stack import LocalMode
 from tests.support.clusters import spec
 from tests.support.records import make
 from tests.support.signed import SignedHttp
@@ -78,3 +80,22 @@ def test_the_logs_route_answers_the_owner_and_admins_only_and_checks_its_query(
                          ("since=yesterday", "since"), ("tail=5", "tail")):
         answer = alice.get(f"/clusters/demo/logs?{query}")
         assert answer.status_code == 400 and field in json.loads(answer.body)["error"], query
+
+
+def test_following_gives_every_line_once_and_then_the_new_ones(
+        stack: LocalMode, rt: Runtime, clients: Clients) -> None:
+    """`daskyard logs --follow`'s reader, over the local API: new lines arrive, one at
+    the very millisecond of the last line seen, and none is given twice."""
+    url = stack.api_url or stack.serve_api()
+    make(rt, spec("demo"))
+    t = int(time.time() * 1000) - 60_000
+    awslogs(clients, t)
+    lines = DaskyardApi(url).follow("demo", poll=0.05)
+    assert len([next(lines) for _ in range(6)]) == 6
+    clients.logs.put_log_events(logGroupName=GROUP, logStreamName="worker/worker/ccc",
+                                logEvents=[{"timestamp": t + 40, "message": "same ms"},
+                                           {"timestamp": t + 50, "message": "later"}])
+    assert [next(lines)["message"] for _ in range(2)] == ["same ms", "later"]
+    clients.logs.put_log_events(logGroupName=GROUP, logStreamName="scheduler/scheduler/aaa",
+                                logEvents=[{"timestamp": t + 60, "message": "last"}])
+    assert next(lines)["message"] == "last"  # and not "later" again
