@@ -88,6 +88,14 @@ def marked(run: str, task: str | None = None) -> list[psutil.Process]:
     return found
 
 
+def running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie (a process may end between any two looks)."""
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def describe(proc: psutil.Process) -> str:
     with contextlib.suppress(psutil.Error):
         words = [Path(w).name if i == 0 or w.endswith(".py") else w
@@ -103,7 +111,7 @@ def kill_run(run: str, within: float = 10, task: str | None = None) -> list[str]
     killed: list[str] = []
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        procs = [p for p in marked(run, task) if p.status() != psutil.STATUS_ZOMBIE]
+        procs = [p for p in marked(run, task) if running(p)]
         if not procs:
             break
         for proc in procs:

@@ -19,7 +19,7 @@ import pytest
 
 from daskyard.client import DaskyardApi
 from daskyard.credentials import LocalCredentials
-from daskyard.local.processes import RUN_ENV, Guard, Run, marked, reap
+from daskyard.local.processes import RUN_ENV, Guard, Run, marked, reap, running
 from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,8 +84,7 @@ class Serve:
 
 def left(tree: list[psutil.Process], run: str) -> list[str]:
     """What of a killed serve still runs: its tree, or anything carrying its run id."""
-    alive = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    return [str(p) for p in alive + marked(run)]
+    return [str(p) for p in [*tree, *marked(run)] if running(p)]
 
 
 @pytest.fixture
@@ -103,13 +102,14 @@ def test_sigkill_mid_create_or_when_ready_leaves_no_process_and_a_restart_report
     api = first.api()
     api.create({"name": "early", "workers": 1, "allowed_cidrs": ["127.0.0.0/8"]})
 
-    # Mid-create: the scheduler's process exists and no worker's yet (workers start
-    # only once the scheduler's address is published, later in the workflow).
-    def scheduler_only() -> bool:
+    # Mid-create: a task's process exists while the cluster is still CREATING (the
+    # scheduler's, alone: workers start only once its address is published).
+    def mid_create() -> bool:
         lines = first.tasks()
-        return bool(lines) and all("scheduler" in line for line in lines)
+        return bool(lines) and (all("scheduler" in line for line in lines)
+                                or api.get("early")["status"] == "CREATING")
 
-    eventually(scheduler_only, 120, interval=0.01, what="the scheduler task alone")
+    eventually(mid_create, 120, interval=0.01, what="a task of a cluster being created")
     tree, run = first.sigkill()
     eventually(lambda: not left(tree, run), GONE_WITHIN, interval=0.1,
                what="no process of the killed serve (mid-create)")
