@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -131,6 +128,7 @@ def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mo
     """Run the API and the emulator until Ctrl-C (or SIGTERM, SIGHUP)."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
+    from daskyard.local.processes import stop_signals
     from daskyard.local.stack import LocalMode
 
     with stop_signals() as stopped, LocalMode(processes=True) as mode:
@@ -142,32 +140,6 @@ def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mo
                       f"try:      daskyard up demo --api {url}\nCtrl-C stops everything.")
         stopped()
     console.print("stopped")
-
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[Callable[[], None]]:
-    """Yields a function that returns once SIGTERM, SIGINT or SIGHUP has arrived, at any
-    time since entering: the C-level handler writes the signal to a pipe at once
-    (signal.set_wakeup_fd), so none is lost however busy the main thread was. (Setting an
-    Event from a Python handler could deadlock on the Event's own lock, held by the
-    main thread inside `wait`: a SIGTERM lost.)"""
-    read, write = os.pipe()
-    os.set_blocking(write, False)
-    previous = {sig: signal.signal(sig, lambda *_: None)
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    old_fd = signal.set_wakeup_fd(write)
-
-    def stopped() -> None:
-        os.read(read, 1)
-
-    try:
-        yield stopped
-    finally:
-        signal.set_wakeup_fd(old_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        os.close(read)
-        os.close(write)
 
 
 @app.command()

@@ -30,7 +30,7 @@ import subprocess  # nosec B404  # starts this interpreter and the tasks' fixed 
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -268,6 +268,32 @@ class Guard:
                 self._keeper.wait()
             self._keeper = None
         self.path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[Callable[[], None]]:
+    """Yields a function that returns once SIGTERM, SIGINT or SIGHUP has arrived, at any
+    time since entering: the C-level handler writes the signal to a pipe at once
+    (signal.set_wakeup_fd), so none is lost however busy the main thread was. (Setting an
+    Event from a Python handler could deadlock on the Event's own lock, held by the
+    main thread inside `wait`: a SIGTERM lost.)"""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    previous = {sig: signal.signal(sig, lambda *_: None)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    old_fd = signal.set_wakeup_fd(write)
+
+    def stopped() -> None:
+        os.read(read, 1)
+
+    try:
+        yield stopped
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(read)
+        os.close(write)
 
 
 def _without_run(env: Any) -> dict[str, str]:

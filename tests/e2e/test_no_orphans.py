@@ -19,7 +19,15 @@ import pytest
 
 from daskyard.client import DaskyardApi
 from daskyard.credentials import LocalCredentials
-from daskyard.local.processes import RUN_ENV, Guard, Run, marked, reap, running
+from daskyard.local.processes import (
+    RUN_ENV,
+    Guard,
+    Run,
+    marked,
+    reap,
+    running,
+    stop_signals,
+)
 from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,10 +141,8 @@ def test_sigkill_mid_create_or_when_ready_leaves_no_process_and_a_restart_report
 
 
 def test_a_sigterm_while_serve_is_busy_is_not_lost() -> None:
-    """serve's wait (daskyard.cli.stop_signals): a SIGTERM that comes while the main
+    """serve's wait (stop_signals): a SIGTERM that comes while the main
     thread is busy elsewhere (starting up, say) still ends the wait, at once."""
-    from daskyard.cli import stop_signals
-
     before = signal.getsignal(signal.SIGTERM)
     with stop_signals() as stopped:
         os.kill(os.getpid(), signal.SIGTERM)  # handled before the wait begins
