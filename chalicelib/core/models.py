@@ -229,6 +229,18 @@ class Resources(BaseModel):
     services: dict[str, str] = Field(default_factory=dict)  # role -> ARN
 
 
+class TaskCrash(BaseModel):
+    """The latest task of a role that ended on its own (ECS: stopCode
+    EssentialContainerExited), with its exit code, ECS's reason and its last lines."""
+
+    count: int  # such ends of this role's tasks since the cluster was made
+    at: str
+    task: str
+    exit_code: int | None = None
+    reason: str = ""
+    last_lines: list[str] = Field(default_factory=list)
+
+
 class ClusterRecord(BaseModel):
     """What the registry holds for a cluster. `task_token` never leaves chalicelib."""
 
@@ -252,6 +264,7 @@ class ClusterRecord(BaseModel):
     notebook_url: str = ""
     owner: str = ""  # the caller who created it (see core/identity.py)
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
+    crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
     task_token: str = Field(default="", repr=False)

@@ -63,6 +63,12 @@ class Names:
     def log_group(self) -> str:
         return f"/daskyard/{self.stage}/{self.cluster}"
 
+    @staticmethod
+    def log_stream(role: str, task_id: str) -> str:
+        """A task's stream, as awslogs names it: `<prefix>/<container name>/<task id>`,
+        the role being both (RegisterTaskDefinitions)."""
+        return f"{role}/{role}/{task_id}"
+
     def drive(self, name: str) -> str:
         """EFS creation token of a named drive: shared by the stage's clusters naming it."""
         return f"daskyard-{self.stage}-drive-{name}"
