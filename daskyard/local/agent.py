@@ -29,6 +29,7 @@ from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from daskyard.local import SERVER_ROOT
 from daskyard.local.awslogs import AwsLogs, Stream, stream_of
+from daskyard.local.latency import NONE, Latency
 from daskyard.local.processes import Guard
 
 log = logging.getLogger("daskyard.local")
@@ -49,8 +50,9 @@ class LocalTask:
     eni: str
     created_at: str = field(default_factory=_now)
     version: int = 0
-    handle: Any = None
+    handle: Any = None  # None while PENDING (its image being pulled)
     started: float = field(default_factory=time.monotonic)
+    starts_at: float = 0.0  # when a PENDING task's container starts (monotonic)
     drive: Path | None = None  # its EFS volume, locally
 
     @property
@@ -197,9 +199,11 @@ def free_loopback_ips() -> Iterator[str]:
 class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
                  interval: float = 0.2, resync: float = 2.0, guard: Guard | None = None,
-                 drives_root: Path | None = None) -> None:
+                 drives_root: Path | None = None, latency: Latency = NONE) -> None:
         self.clients = clients
         self.runner = runner
+        # A task stays PENDING as long as Fargate takes to pull its image and start it.
+        self.latency = latency
         # EFS, locally: a cluster's own drive is `efs_root/<cluster>`, removed when its
         # file system is deleted; a named drive is `drives_root/<drive>`, kept.
         self.efs_root = efs_root
@@ -242,7 +246,8 @@ class EcsAgent:
 
     def kill(self, task: LocalTask) -> None:
         """Stop a task's process from outside, as a crash would."""
-        self.runner.stop(task.handle)
+        if task.handle is not None:
+            self.runner.stop(task.handle)
 
     # --- the loop --------------------------------------------------------------------
     def _loop(self) -> None:
@@ -254,7 +259,7 @@ class EcsAgent:
                 return
             now = time.monotonic()
             if not (woken or now - synced >= self.resync or self._exited()
-                    or self._backoff.due(now, synced)):
+                    or self._backoff.due(now, synced) or self._pending_due(now)):
                 continue
             try:
                 self.reconcile()
@@ -265,7 +270,14 @@ class EcsAgent:
     def _exited(self) -> bool:
         """A task's process has ended (ECS would see its container stop)."""
         with self._lock:
-            return any(self.runner.exited(t.handle) for ts in self.tasks.values() for t in ts)
+            return any(t.handle is not None and self.runner.exited(t.handle)
+                       for ts in self.tasks.values() for t in ts)
+
+    def _pending_due(self, now: float) -> bool:
+        """A PENDING task's container is due to start."""
+        with self._lock:
+            return any(t.handle is None and t.starts_at <= now
+                       for ts in self.tasks.values() for t in ts)
 
     def reconcile(self) -> None:
         ecs = self.clients.ecs
@@ -291,7 +303,11 @@ class EcsAgent:
         alive = []
         now = time.monotonic()
         for task in tasks:
-            if self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
+            if task.handle is None:  # PENDING: its container starts when its time comes
+                if now >= task.starts_at:
+                    self._start(task)
+                alive.append(task)
+            elif self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
                 code = self.runner.settle(task.handle)
                 self._emit(task, "STOPPED", "Essential container in task exited",
                            stop_code="EssentialContainerExited", exit_code=code)
@@ -302,10 +318,12 @@ class EcsAgent:
                 alive.append(task)
         while len(alive) > desired:
             task = alive.pop()
-            self.runner.stop(task.handle)
+            code = None
+            if task.handle is not None:
+                self.runner.stop(task.handle)
+                code = self.runner.settle(task.handle)
             self._emit(task, "STOPPED", "Scaling activity initiated by deployment",
-                       stop_code="ServiceSchedulerInitiated",
-                       exit_code=self.runner.settle(task.handle))
+                       stop_code="ServiceSchedulerInitiated", exit_code=code)
         while svc is not None and len(alive) < desired and self._backoff.may_start(
                 service_arn, now):
             alive.append(self._launch(svc))
@@ -326,9 +344,16 @@ class EcsAgent:
             task_definition=dict(td), ip=next(self._ips), eni=f"eni-{uuid.uuid4().hex[:17]}")
         log.info("starting %s task on %s in %s", svc["serviceName"], task.ip, cluster_name)
         self._emit(task, "PENDING")
-        task.handle = self.runner.start(task, self._task_env(task))
-        self._emit(task, "RUNNING")
+        task.starts_at = time.monotonic() + self.latency.of("fargate_task_start")
+        if self.latency.of("fargate_task_start") <= 0:
+            self._start(task)
         return task
+
+    def _start(self, task: LocalTask) -> None:
+        """The container starts (its image pulled): PENDING becomes RUNNING."""
+        task.handle = self.runner.start(task, self._task_env(task))
+        task.started = time.monotonic()
+        self._emit(task, "RUNNING")
 
     def _task_env(self, task: LocalTask) -> dict[str, str]:
         """What ECS gives a container: its environment, its secrets resolved, the
