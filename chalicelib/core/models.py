@@ -191,6 +191,12 @@ class ClusterRecord(BaseModel):
     notebook_ip: str = ""
     dashboard_url: str = ""
     notebook_url: str = ""
+    # The notebook's task: STARTING (RUNNING, health check not passed yet), SERVING
+    # (Jupyter answers), STOPPED (its task exited: notebook_error says how).
+    notebook_status: str = ""
+    notebook_error: str = ""
+    notebook_stops: int = 0
+    notebook_task: str = Field(default="", repr=False)
     owner: str = ""  # the caller who created it (see core/identity.py)
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
@@ -204,7 +210,7 @@ class ClusterRecord(BaseModel):
 
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
-                  "scheduler_task"}
+                  "scheduler_task", "notebook_task"}
 
 
 class StepEvent(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from chalicelib import lifecycle
+from chalicelib import lifecycle, timeline
 from chalicelib.core.errors import ClusterBusy
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import ClusterSpec, Status, Strict
@@ -45,6 +45,16 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     return {"address": record.scheduler_address, "ca": material.ca,
             "cert": material.client_cert, "key": material.client_key,
             "jupyter_token": material.jupyter_token if record.spec.notebook else None}
+
+
+def events(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
+    """The steps of the cluster's latest execution (its create, or its destroy once one
+    began), from the execution's history: every state it entered, with start, end and
+    outcome. Owner or admin, as the record itself."""
+    record = lifecycle.owned(rt, check_name(name), caller)
+    steps = timeline.read(rt.clients.sfn, record.execution_arn) if record.execution_arn else []
+    return {"name": record.name, "status": record.status.value,
+            "execution_arn": record.execution_arn, "steps": steps}
 
 
 def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:

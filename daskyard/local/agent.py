@@ -47,16 +47,26 @@ class LocalTask:
     created_at: str = field(default_factory=_now)
     version: int = 0
     handle: Any = None
+    health: str = "UNKNOWN"  # the container health check's verdict, as ECS reports it
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    checked_at: float = 0.0
 
     @property
     def container(self) -> dict[str, Any]:
         return dict(self.task_definition["containerDefinitions"][0])
+
+    @property
+    def health_check(self) -> list[str]:
+        """The container's health check command (["CMD", ...]); [] when it has none."""
+        return list(self.container.get("healthCheck", {}).get("command", []))
 
 
 class Runner(Protocol):
     def start(self, task: LocalTask, env: dict[str, str]) -> Any: ...
     def exited(self, handle: Any) -> bool: ...
     def stop(self, handle: Any) -> None: ...
+    def healthy(self, task: LocalTask) -> bool: ...
+    def exit_code(self, handle: Any) -> int | None: ...
 
 
 class NullRunner:
@@ -70,6 +80,12 @@ class NullRunner:
 
     def stop(self, handle: Any) -> None:
         handle.set()
+
+    def healthy(self, task: LocalTask) -> bool:
+        return True
+
+    def exit_code(self, handle: Any) -> int | None:
+        return None
 
 
 class ProcessRunner:
@@ -88,6 +104,20 @@ class ProcessRunner:
 
     def exited(self, handle: Any) -> bool:
         return handle.poll() is not None
+
+    def healthy(self, task: LocalTask) -> bool:
+        """The task definition's health check, run as ECS runs it in the container: the
+        images' entrypoint (`daskyard-entrypoint health ROLE`), with the task's env."""
+        args = [a for a in task.health_check[1:] if a != "python"]
+        if len(args) != 3 or not args[0].endswith("daskyard-entrypoint"):
+            return False  # not a check this agent can run: never HEALTHY, as on ECS
+        done = subprocess.run([sys.executable, str(ENTRYPOINT), *args[1:]],  # nosec B603  # this interpreter, our entrypoint
+                              env=task.env, capture_output=True, timeout=10, check=False)
+        return done.returncode == 0
+
+    def exit_code(self, handle: Any) -> int | None:
+        code = handle.poll()
+        return None if code is None else int(code)
 
     def stop(self, handle: Any) -> None:
         if handle.poll() is None:
@@ -165,12 +195,33 @@ class EcsAgent:
             if self._stop.is_set():
                 return
             if not (woken or time.monotonic() - synced >= self.resync or self._exited()):
+                self._check_health()
                 continue
             try:
                 self.reconcile()
                 synced = time.monotonic()
             except Exception:  # the emulator may be resetting between tests
                 log.exception("ecs agent reconcile failed")
+            self._check_health()
+
+    def _check_health(self) -> None:
+        """Tasks with a health check that has not passed yet are checked, each at most
+        once a second; the first pass is reported in a task state change event."""
+        now = time.monotonic()
+        with self._lock:
+            waiting = [t for ts in self.tasks.values() for t in ts
+                       if t.health_check and t.health == "UNKNOWN" and now - t.checked_at >= 1
+                       and not self.runner.exited(t.handle)]
+        for task in waiting:
+            task.checked_at = now
+            try:
+                passed = self.runner.healthy(task)
+            except (OSError, subprocess.TimeoutExpired):
+                passed = False
+            if passed:
+                with self._lock:
+                    task.health = "HEALTHY"
+                    self._emit(task, "RUNNING")
 
     def _exited(self) -> bool:
         """A task's process has ended (ECS would see its container stop)."""
@@ -223,7 +274,8 @@ class EcsAgent:
             task_definition=dict(td), ip=next(self._ips), eni=f"eni-{uuid.uuid4().hex[:17]}")
         log.info("starting %s task on %s in %s", svc["serviceName"], task.ip, cluster_name)
         self._emit(task, "PENDING")
-        task.handle = self.runner.start(task, self._task_env(task))
+        task.env = self._task_env(task)
+        task.handle = self.runner.start(task, task.env)
         self._emit(task, "RUNNING")
         return task
 
@@ -240,6 +292,8 @@ class EcsAgent:
         efs = self.efs_root / cluster
         efs.mkdir(parents=True, exist_ok=True)
         env.update({"DASKYARD_HOST": task.ip, "DASKYARD_EFS": str(efs)})
+        if os.geteuid() == 0:  # the machine's user is root: Jupyter must be told it may be
+            env["DASKYARD_ALLOW_ROOT"] = "1"
         return env
 
     def _secret_value(self, value_from: str) -> str:
@@ -273,16 +327,21 @@ class EcsAgent:
                             "image": task.container["image"], "taskArn": task.arn,
                             "networkInterfaces": [{"attachmentId": "local",
                                                    "privateIpv4Address": task.ip}],
-                            "cpu": str(task.container.get("cpu", 0))}],
+                            "cpu": str(task.container.get("cpu", 0)),
+                            "healthStatus": task.health}],
             "createdAt": task.created_at,
             "desiredStatus": "STOPPED" if status == "STOPPED" else "RUNNING",
-            "group": task.group, "launchType": "FARGATE", "lastStatus": status,
+            "group": task.group, "healthStatus": task.health, "launchType": "FARGATE",
+            "lastStatus": status,
             "taskArn": task.arn, "taskDefinitionArn": task.task_definition["taskDefinitionArn"],
             "updatedAt": _now(), "version": task.version,
         }
         if status == "STOPPED":
             detail.update({"stoppedReason": reason, "stopCode": "EssentialContainerExited",
                            "stoppedAt": _now()})
+            code = self.runner.exit_code(task.handle)
+            if code is not None:
+                detail["containers"][0]["exitCode"] = code
         self.events.append(detail)
         self.clients.events.put_events(Entries=[{
             "Source": "aws.ecs", "DetailType": "ECS Task State Change",

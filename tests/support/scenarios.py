@@ -48,6 +48,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
             assert wait_execution(clients, made["execution_arn"])["status"] == "SUCCEEDED"
         call("get", "/clusters")
         call("get", "/clusters/fargate/credentials")
+        call("get", "/clusters/fargate/events")
         call("put", "/clusters/fargate/workers", {"workers": 3})
         for name in ("fargate", "ec2"):
             wait_execution(clients, call("delete", f"/clusters/{name}")["execution_arn"])
