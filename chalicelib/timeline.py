@@ -93,13 +93,14 @@ def steps(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def read(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """The steps of `execution_arn`, its whole history read page by page."""
+def read(sfn: Any, execution_arn: str) -> tuple[list[dict[str, Any]], bool]:
+    """The steps of `execution_arn` (its whole history, read page by page) and whether
+    the execution has ended."""
     events: list[dict[str, Any]] = []
     request: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
     while True:
         page = sfn.get_execution_history(**request)
         events.extend(page["events"])
         if not page.get("nextToken"):
-            return steps(events)
+            return steps(events), any(e["type"] in _EXECUTION_ENDS for e in events)
         request["nextToken"] = page["nextToken"]

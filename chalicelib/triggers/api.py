@@ -52,9 +52,10 @@ def events(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     began), from the execution's history: every state it entered, with start, end and
     outcome. Owner or admin, as the record itself."""
     record = lifecycle.owned(rt, check_name(name), caller)
-    steps = timeline.read(rt.clients.sfn, record.execution_arn) if record.execution_arn else []
+    steps, ended = timeline.read(rt.clients.sfn, record.execution_arn) \
+        if record.execution_arn else ([], True)
     return {"name": record.name, "status": record.status.value,
-            "execution_arn": record.execution_arn, "steps": steps}
+            "execution_arn": record.execution_arn, "execution_ended": ended, "steps": steps}
 
 
 def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:
