@@ -63,8 +63,9 @@ def steps(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             mine = next((i for i in range(len(out) - 1, -1, -1)
                          if out[i]["name"] == name and out[i]["end"] is None), mine)
             if mine is not None:
-                failed = out[mine]["outcome"] == FAILED
-                out[mine].update(end=at, outcome=FAILED if failed else SUCCEEDED)
+                failed = out[mine]["outcome"] == FAILED  # caught by its own Catch
+                out[mine].update(end=at, outcome=FAILED if failed else SUCCEEDED,
+                                 error=out[mine]["error"] if failed else "")
             continue
         if kind in _EXECUTION_ENDS:
             for step in out:

@@ -124,9 +124,12 @@ def notebook(name: str,
     record = call(client.get, name)
     if not record["spec"]["notebook"]:
         fail(f"{name} has no notebook: create one with `daskyard up {name} --notebook`")
-    if record["status"] != "READY" or not record.get("notebook_url"):
-        fail(f"{name} is {record['status']}: its notebook is not up "
-             f"({record.get('error') or record.get('notebook_error') or 'not serving yet'})")
+    if record["status"] != "READY":
+        fail(f"{name} is {record['status']}: only a READY cluster's notebook opens"
+             + (f" ({record['error']})" if record.get("error") else ""))
+    if record.get("notebook_status") != "SERVING":
+        fail(f"{name}'s notebook is not serving now: {record.get('notebook_status')}"
+             + (f" ({record['notebook_error']})" if record.get("notebook_error") else ""))
     token = call(client.credentials, name)["jupyter_token"]
     url = f"{record['notebook_url']}?token={token}"
     console.print(url, soft_wrap=True)
