@@ -1,11 +1,22 @@
 """The notebook end to end in local mode: real Jupyter Lab started by the local ECS agent
-from the images' entrypoint, as the machine's user (root included). The cluster is
-READY only once Jupyter answers; the token reaches its owner only; a notebook that
-cannot start fails the create with its reason in the record."""
+from the images' entrypoint, as the machine's user (root included), beside a real
+scheduler and workers. The cluster is READY only once Jupyter answers; the token reaches
+its owner only; in a real browser (headless Chromium: Debian's package driven by
+Playwright, no browser download) the dashboard shows the workers and a notebook cell
+with `Client()` and no argument computes on the cluster from a file on the shared drive;
+a notebook that cannot start fails the create with its reason in the record.
+
+The first three tests share one cluster (made once: a notebook cluster takes a while to
+start). The screenshots in docs/ come from the browser test:
+DASKYARD_UPDATE_SCREENSHOTS=1 writes them there (else they go to the test's tmp_path)."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -18,22 +29,72 @@ from daskyard.cli import app
 from daskyard.client import DaskyardApi
 from daskyard.local.stack import LocalMode
 
-SPEC = {"workers": 1, "notebook": True, "allowed_cidrs": ["10.1.0.0/16"]}
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("notebook")]
+SPEC = {"notebook": True, "allowed_cidrs": ["10.1.0.0/16"]}
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+VIEWPORT = {"width": 1200, "height": 720}
+CELL = """\
+import dask.dataframe as dd
+from distributed import Client
+
+client = Client()  # no argument: the address and TLS come from the notebook's environment
+numbers = dd.read_csv("numbers.csv")  # on the shared drive, read by the workers
+print("workers", len(client.scheduler_info()["workers"]), "total", numbers.n.sum().compute())
+"""
 
 
-@pytest.mark.e2e
-def test_a_notebook_cluster_is_ready_only_once_jupyter_answers(live: LocalMode) -> None:
-    api = DaskyardApi(live.api_url)
-    api.create({"name": "nb", **SPEC})
+def notebook_file(source: str) -> str:
+    return json.dumps({"cells": [{"cell_type": "code", "execution_count": None,
+                                  "id": "check", "metadata": {}, "outputs": [],
+                                  "source": source}],
+                       "metadata": {"kernelspec": {"display_name": "Python 3",
+                                                   "language": "python", "name": "python3"}},
+                       "nbformat": 4, "nbformat_minor": 5})
+
+
+
+@dataclass
+class NotebookCluster:
+    mode: LocalMode
+    api: DaskyardApi
+    record: dict[str, Any]  # as it was when READY
+    answered_when_ready: bool  # Jupyter's API, asked the moment the record said READY
+
+
+@pytest.fixture(scope="module")
+def notebook(local_mode: LocalMode) -> Iterator[NotebookCluster]:
+    """A READY cluster with two workers and a notebook, real processes (as `live`)."""
+    local_mode.reset(processes=True)
+    if not local_mode.api_url:
+        local_mode.serve_api()
+    api = DaskyardApi(local_mode.api_url)
+    api.create({"name": "nb", "workers": 2, **SPEC})
     record = api.wait("nb", {"READY", "FAILED"}, timeout=180)
-    assert record["status"] == "READY", record
-    # Jupyter answers the moment the cluster is READY: WaitForNotebook held it back
+    try:
+        answered = record["status"] == "READY" and requests.get(
+            record["notebook_url"].replace("/lab", "/api"), timeout=5).ok
+    except requests.ConnectionError:
+        answered = False
+    yield NotebookCluster(local_mode, api, record, answered)
+    local_mode.reset(processes=False)
+
+
+def test_a_notebook_cluster_is_ready_only_once_jupyter_answers(
+        notebook: NotebookCluster) -> None:
+    # Jupyter answered the moment the cluster was READY: WaitForNotebook held it back
     # until the notebook's health check passed.
-    assert record["notebook_status"] == "SERVING"
-    assert requests.get(record["notebook_url"].replace("/lab", "/api"), timeout=5).ok
-    # `daskyard notebook` gives the owner the URL with the token; the token opens the
-    # notebook's files, and nothing else does. It is in no record.
-    out = CliRunner().invoke(app, ["notebook", "nb", "--api", live.api_url])
+    assert notebook.record["status"] == "READY", notebook.record
+    assert notebook.record["notebook_status"] == "SERVING"
+    assert notebook.answered_when_ready
+
+
+def test_the_token_reaches_the_owner_only_and_opens_the_notebook(
+        notebook: NotebookCluster) -> None:
+    """`daskyard notebook` gives the owner the URL with the token; the token opens the
+    notebook's files and nothing else does; it is in no record."""
+    api, record = notebook.api, notebook.record
+    out = CliRunner().invoke(app, ["notebook", "nb", "--api", notebook.mode.api_url])
     assert out.exit_code == 0, out.output
     url = out.output.strip()
     assert url.startswith(record["notebook_url"] + "?token=")
@@ -45,11 +106,58 @@ def test_a_notebook_cluster_is_ready_only_once_jupyter_answers(live: LocalMode) 
     assert token not in json.dumps(api.get("nb")) + json.dumps(api.list())
 
 
-@pytest.mark.e2e
+def test_dashboard_and_notebook_in_a_real_browser(notebook: NotebookCluster,
+                                                  tmp_path: Path) -> None:
+    if not CHROMIUM.exists():  # CI installs it (.ci/run); never a silent skip
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    live, api, record = notebook.mode, notebook.api, notebook.record
+    token = api.credentials("nb")["jupyter_token"]
+    drive = live.root / "efs" / "nb"
+    (drive / "numbers.csv").write_text("n\n" + "\n".join(map(str, range(101))) + "\n")
+    (drive / "check.ipynb").write_text(notebook_file(CELL))
+    dashboard = record["dashboard_url"].removesuffix("/status")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            # Three tabs load at once: the dashboard's status page (open while the cell
+            # runs, its task stream shows the work), its list of workers, the notebook.
+            status = browser.new_page(viewport=VIEWPORT)
+            status.goto(f"{dashboard}/status", wait_until="commit")
+            workers = browser.new_page(viewport=VIEWPORT)
+            workers.goto(f"{dashboard}/info/main/workers.html", wait_until="commit")
+            page = browser.new_page(viewport=VIEWPORT)
+            # The notebook: the token opens it, the cell computes on the cluster.
+            page.goto(f"{record['notebook_url']}/tree/check.ipynb?token={token}")
+            page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+                   ).to_be_attached(timeout=60_000)
+            page.keyboard.press("Shift+Enter")
+            output = page.locator(".jp-OutputArea-output").first
+            expect(output).to_contain_text("workers 2 total 5050", timeout=60_000)
+            news = page.get_by_role("button", name="No", exact=True)
+            if news.is_visible():  # JupyterLab's first-run question about its news feed
+                news.click()
+            page.screenshot(path=str(shots / "notebook.png"))
+            # The dashboard lists both workers, by their task's address; its status
+            # page renders.
+            assert live.agent is not None
+            for task in live.agent.running("-workers"):
+                expect(workers.locator("body")).to_contain_text(f"tls://{task.ip}:")
+            status.bring_to_front()
+            expect(status.locator(".bk-Canvas, canvas").first).to_be_attached(timeout=30_000)
+            status.screenshot(path=str(shots / "dashboard.png"))
+        finally:
+            browser.close()
+
+
 def test_a_notebook_that_cannot_start_fails_the_create_with_its_reason(
         live: LocalMode, monkeypatch: pytest.MonkeyPatch) -> None:
     """A notebook task without its token (a broken secret reference) exits at once, and
-    ECS would start it again and again: the create fails, saying so."""
+    ECS would start it again and again: the create fails, saying so. (Last in this
+    module: `live` resets the world the tests above share.)"""
     real = register_task_definitions.task_secrets
 
     def without_token(arn: str, role: str) -> list[dict[str, str]]:
@@ -57,7 +165,7 @@ def test_a_notebook_that_cannot_start_fails_the_create_with_its_reason(
 
     monkeypatch.setattr(register_task_definitions, "task_secrets", without_token)
     api = DaskyardApi(live.api_url)
-    api.create({"name": "nb-broken", **SPEC})
+    api.create({"name": "nb-broken", "workers": 1, **SPEC})
     record: dict[str, Any] = api.wait("nb-broken", {"READY", "FAILED", "DELETE_FAILED"},
                                       timeout=180)
     assert record["status"] == "FAILED", record
