@@ -112,9 +112,15 @@ def notebook_command(address: str, host: str, efs: str) -> list[str]:
               file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
     # Client() with no argument reads dask config: the address and (use_tls) the TLS
-    # material, all in the environment that Jupyter's kernels and terminals inherit. No
-    # file under $HOME: a local task shares its home with the machine's user.
+    # material, all in the environment that Jupyter's kernels and terminals inherit.
     os.environ["DASK_SCHEDULER_ADDRESS"] = address
+    # Jupyter's and IPython's own files (settings, workspaces, history, runtime) on the
+    # shared drive, not under $HOME: they outlive a restarted task, and a local task
+    # leaves nothing in the machine user's home.
+    state = Path(efs) / ".jupyter"
+    for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        os.environ[name] = str(state / folder)
     # Jupyter reads JUPYTER_TOKEN itself: the token is never on a command line.
     return ["jupyter", "lab", "--no-browser", "--port", str(NOTEBOOK_PORT),
             "--ip", host or "0.0.0.0",  # nosec B104  # the task's ENI; its security group limits access

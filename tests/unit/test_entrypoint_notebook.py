@@ -33,14 +33,19 @@ def test_allow_root_only_when_the_agent_says_so_and_the_process_is_root(
     assert entrypoint.root_option() == expected
 
 
-def test_the_notebook_command_carries_no_token_and_leaves_no_file_in_home(
+def test_the_notebook_command_carries_no_token_and_keeps_jupyter_out_of_home(
         entrypoint: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("JUPYTER_TOKEN", "s3cret-token")
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("DASKYARD_ALLOW_ROOT", raising=False)
-    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    for name in ("DASK_SCHEDULER_ADDRESS", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
+                 "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        monkeypatch.delenv(name, raising=False)
     command = entrypoint.notebook_command("tls://127.0.9.1:8786", "127.0.9.3", "/efs")
     assert command[:2] == ["jupyter", "lab"] and "--ServerApp.root_dir=/efs" in command
     assert not any("s3cret-token" in part for part in command)
     assert os.environ["DASK_SCHEDULER_ADDRESS"] == "tls://127.0.9.1:8786"
     assert not list(tmp_path.iterdir())
+    # Jupyter's and IPython's own files go to the shared drive instead.
+    assert os.environ["JUPYTER_CONFIG_DIR"] == "/efs/.jupyter/config"
+    assert os.environ["IPYTHONDIR"] == "/efs/.jupyter/ipython"
