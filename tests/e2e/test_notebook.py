@@ -6,16 +6,15 @@ Playwright, no browser download) the dashboard shows the workers and a notebook 
 with `Client()` and no argument computes on the cluster from a file on the shared drive;
 a notebook that cannot start fails the create with its reason in the record.
 
-The first three tests share one cluster (made once: a notebook cluster takes a while to
-start). The screenshots in docs/ come from the browser test:
+One test walks a working notebook cluster from READY to the browser: a notebook cluster
+takes a while to start, so it is made once (pytest-xdist's groups cannot be relied on to
+keep tests that share one together). The screenshots in docs/ come from it:
 DASKYARD_UPDATE_SCREENSHOTS=1 writes them there (else they go to the test's tmp_path)."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -29,7 +28,7 @@ from daskyard.cli import app
 from daskyard.client import DaskyardApi
 from daskyard.local.stack import LocalMode
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("notebook")]
+pytestmark = pytest.mark.e2e
 SPEC = {"notebook": True, "allowed_cidrs": ["10.1.0.0/16"]}
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -53,111 +52,82 @@ def notebook_file(source: str) -> str:
                        "nbformat": 4, "nbformat_minor": 5})
 
 
-
-@dataclass
-class NotebookCluster:
-    mode: LocalMode
-    api: DaskyardApi
-    record: dict[str, Any]  # as it was when READY
-    answered_when_ready: bool  # Jupyter's API, asked the moment the record said READY
-
-
-@pytest.fixture(scope="module")
-def notebook(local_mode: LocalMode) -> Iterator[NotebookCluster]:
-    """A READY cluster with two workers and a notebook, real processes (as `live`)."""
-    local_mode.reset(processes=True)
-    if not local_mode.api_url:
-        local_mode.serve_api()
-    api = DaskyardApi(local_mode.api_url)
-    api.create({"name": "nb", "workers": 2, **SPEC})
-    record = api.wait("nb", {"READY", "FAILED"}, timeout=180)
-    try:
-        answered = record["status"] == "READY" and requests.get(
-            record["notebook_url"].replace("/lab", "/api"), timeout=5).ok
-    except requests.ConnectionError:
-        answered = False
-    yield NotebookCluster(local_mode, api, record, answered)
-    local_mode.reset(processes=False)
-
-
-def test_a_notebook_cluster_is_ready_only_once_jupyter_answers(
-        notebook: NotebookCluster) -> None:
-    # Jupyter answered the moment the cluster was READY: WaitForNotebook held it back
-    # until the notebook's health check passed.
-    assert notebook.record["status"] == "READY", notebook.record
-    assert notebook.record["notebook_status"] == "SERVING"
-    assert notebook.answered_when_ready
-
-
-def test_the_token_reaches_the_owner_only_and_opens_the_notebook(
-        notebook: NotebookCluster) -> None:
-    """`daskyard notebook` gives the owner the URL with the token; the token opens the
-    notebook's files and nothing else does; it is in no record."""
-    api, record = notebook.api, notebook.record
-    out = CliRunner().invoke(app, ["notebook", "nb", "--api", notebook.mode.api_url])
-    assert out.exit_code == 0, out.output
-    url = out.output.strip()
-    assert url.startswith(record["notebook_url"] + "?token=")
-    token = parse_qs(urlparse(url).query)["token"][0]
-    contents = record["notebook_url"].replace("/lab", "/api/contents")
-    assert requests.get(contents, params={"token": token}, timeout=5).status_code == 200
-    assert requests.get(contents, timeout=5).status_code == 403
-    assert requests.get(contents, params={"token": "x" + token}, timeout=5).status_code == 403
-    assert token not in json.dumps(api.get("nb")) + json.dumps(api.list())
-
-
-def test_dashboard_and_notebook_in_a_real_browser(notebook: NotebookCluster,
-                                                  tmp_path: Path) -> None:
+def test_a_notebook_cluster_is_ready_once_jupyter_answers_and_works_in_a_real_browser(
+        live: LocalMode, tmp_path: Path) -> None:
     if not CHROMIUM.exists():  # CI installs it (.ci/run); never a silent skip
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     from playwright.sync_api import expect, sync_playwright
 
-    shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
-    live, api, record = notebook.mode, notebook.api, notebook.record
-    token = api.credentials("nb")["jupyter_token"]
-    drive = live.root / "efs" / "nb"
-    (drive / "numbers.csv").write_text("n\n" + "\n".join(map(str, range(101))) + "\n")
-    (drive / "check.ipynb").write_text(notebook_file(CELL))
-    dashboard = record["dashboard_url"].removesuffix("/status")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            # Three tabs load at once: the dashboard's status page (open while the cell
-            # runs, its task stream shows the work), its list of workers, the notebook.
-            status = browser.new_page(viewport=VIEWPORT)
-            status.goto(f"{dashboard}/status", wait_until="commit")
-            workers = browser.new_page(viewport=VIEWPORT)
-            workers.goto(f"{dashboard}/info/main/workers.html", wait_until="commit")
-            page = browser.new_page(viewport=VIEWPORT)
-            # The notebook: the token opens it, the cell computes on the cluster.
-            page.goto(f"{record['notebook_url']}/tree/check.ipynb?token={token}")
-            page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-                   ).to_be_attached(timeout=60_000)
-            page.keyboard.press("Shift+Enter")
-            output = page.locator(".jp-OutputArea-output").first
-            expect(output).to_contain_text("workers 2 total 5050", timeout=60_000)
-            # Hidden, not answered: JupyterLab's first-run toast asking about its news
-            # feed (an answer is a setting written to the machine user's ~/.jupyter).
-            page.add_style_tag(content=".Toastify { display: none !important; }")
-            page.screenshot(path=str(shots / "notebook.png"))
-            # The dashboard lists both workers, by their task's address; its status
-            # page renders.
-            assert live.agent is not None
-            for task in live.agent.running("-workers"):
-                expect(workers.locator("body")).to_contain_text(f"tls://{task.ip}:")
-            status.bring_to_front()
-            expect(status.locator(".bk-Canvas, canvas").first).to_be_attached(timeout=30_000)
-            status.screenshot(path=str(shots / "dashboard.png"))
-        finally:
-            browser.close()
+    api = DaskyardApi(live.api_url)
+    api.create({"name": "nb", "workers": 2, **SPEC})
+    # The browser starts while the cluster is being made.
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+    try:
+        record = api.wait("nb", {"READY", "FAILED"}, timeout=180)
+        # READY: Jupyter answers at once, as WaitForNotebook held the cluster back until the
+        # notebook's health check passed.
+        assert record["status"] == "READY", record
+        assert requests.get(record["notebook_url"].replace("/lab", "/api"), timeout=5).ok
+        assert record["notebook_status"] == "SERVING"
+
+        # `daskyard notebook` gives the owner the URL with the token; the token opens the
+        # notebook's files and nothing else does; it is in no record.
+        out = CliRunner().invoke(app, ["notebook", "nb", "--api", live.api_url])
+        assert out.exit_code == 0, out.output
+        url = out.output.strip()
+        assert url.startswith(record["notebook_url"] + "?token=")
+        token = parse_qs(urlparse(url).query)["token"][0]
+        contents = record["notebook_url"].replace("/lab", "/api/contents")
+        assert requests.get(contents, params={"token": token}, timeout=5).status_code == 200
+        assert requests.get(contents, timeout=5).status_code == 403
+        assert requests.get(contents, params={"token": "x" + token}, timeout=5).status_code == 403
+        assert token not in json.dumps(api.get("nb")) + json.dumps(api.list())
+
+        # In a real browser: the dashboard with its workers, the notebook computing.
+        shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
+        drive = live.root / "efs" / "nb"
+        (drive / "numbers.csv").write_text("n\n" + "\n".join(map(str, range(101))) + "\n")
+        (drive / "check.ipynb").write_text(notebook_file(CELL))
+        dashboard = record["dashboard_url"].removesuffix("/status")
+        # Three tabs load at once: the dashboard's status page (open while the cell
+        # runs, its task stream shows the work), its list of workers, the notebook.
+        status = browser.new_page(viewport=VIEWPORT)
+        status.goto(f"{dashboard}/status", wait_until="commit")
+        workers = browser.new_page(viewport=VIEWPORT)
+        workers.goto(f"{dashboard}/info/main/workers.html", wait_until="commit")
+        page = browser.new_page(viewport=VIEWPORT)
+        # The notebook: the token opens it, the cell computes on the cluster.
+        page.goto(f"{record['notebook_url']}/tree/check.ipynb?token={token}")
+        page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+               ).to_be_attached(timeout=60_000)
+        page.keyboard.press("Shift+Enter")
+        output = page.locator(".jp-OutputArea-output").first
+        expect(output).to_contain_text("workers 2 total 5050", timeout=60_000)
+        # Hidden, not answered: JupyterLab's first-run toast asking about its news
+        # feed (the screenshot is of the notebook; an answer would be a setting).
+        page.add_style_tag(content=".Toastify { display: none !important; }")
+        page.screenshot(path=str(shots / "notebook.png"))
+        # The dashboard lists both workers, by their task's address; its status
+        # page renders.
+        assert live.agent is not None
+        tasks = live.agent.running("-workers")
+        assert len(tasks) == 2
+        for task in tasks:
+            expect(workers.locator("body")).to_contain_text(f"tls://{task.ip}:")
+        status.bring_to_front()
+        expect(status.locator(".bk-Canvas, canvas").first).to_be_attached(timeout=30_000)
+        status.screenshot(path=str(shots / "dashboard.png"))
+    finally:
+        browser.close()
+        playwright.stop()
 
 
 def test_a_notebook_that_cannot_start_fails_the_create_with_its_reason(
         live: LocalMode, monkeypatch: pytest.MonkeyPatch) -> None:
     """A notebook task without its token (a broken secret reference) exits at once, and
-    ECS would start it again and again: the create fails, saying so. (Last in this
-    module: `live` resets the world the tests above share.)"""
+    ECS would start it again and again: the create fails, saying so."""
     real = register_task_definitions.task_secrets
 
     def without_token(arn: str, role: str) -> list[dict[str, str]]:
