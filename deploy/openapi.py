@@ -23,6 +23,7 @@ from chalice import IAMAuthorizer
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib import logs as task_logs
 from chalicelib.core import errors, signing
 from chalicelib.core.models import (
     Cluster,
@@ -30,6 +31,8 @@ from chalicelib.core.models import (
     ClusterSpec,
     Credentials,
     ErrorBody,
+    LogPage,
+    Timeline,
 )
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.triggers import slack
@@ -66,6 +69,13 @@ class Header:
 
 
 @dataclass(frozen=True)
+class Query:
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Op:
     """One route: what it does, what it takes, what it answers."""
 
@@ -78,6 +88,7 @@ class Op:
     request: type[BaseModel] | None = None
     headers: tuple[Header, ...] = ()
     ok_headers: dict[str, str] = field(default_factory=dict)
+    query: tuple[Query, ...] = ()
 
 
 BODY_ERRORS = (E.InvalidRequest, E.PayloadTooLarge, E.UnsupportedMediaType)
@@ -131,6 +142,28 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "clusters", (200, "The credentials", Credentials),
         (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound, E.ClusterBusy),
         ok_headers={"Cache-Control": "no-store"}),
+    ("GET", "/clusters/{name}/logs"): Op(
+        "getClusterLogs", "Read what the cluster's tasks printed",
+        "A page of the scheduler's, workers' and notebook's output from CloudWatch Logs "
+        "(the awslogs streams of the cluster's log group; locally the same), oldest "
+        "first. The owner's or an admin's only.",
+        "clusters", (200, "A page of lines", LogPage),
+        (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound),
+        query=(Query("role", "only this role's tasks",
+                     {"type": "string", "enum": ["scheduler", "worker", "notebook"]}),
+               Query("since", "lines from this time on, ms since the epoch",
+                     {"type": "string", "pattern": "^[0-9]{1,15}$"}),
+               Query("limit", f"at most this many lines (1-{task_logs.MAX_LIMIT}, "
+                     f"default {task_logs.DEFAULT_LIMIT})",
+                     {"type": "string", "pattern": "^[0-9]{1,15}$"}),
+               Query("next_token", "the previous page's next_token", {"type": "string"}))),
+    ("GET", "/clusters/{name}/events"): Op(
+        "getClusterEvents", "List the steps of the cluster's latest execution",
+        "Every state its create (or, once one began, its destroy) entered, from the "
+        "execution's history, in order: start, end, outcome, attempts, error. None is "
+        "skipped however short. The owner's or an admin's only.",
+        "clusters", (200, "The steps", Timeline),
+        (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound)),
     ("PUT", "/clusters/{name}/workers"): Op(
         "scaleCluster", "Set the number of workers",
         "A READY cluster's worker service scaled to `workers`, within the stage's limit "
@@ -214,6 +247,8 @@ def _operation(method: str, path: str, op: Op, entry: Any,
     params += [{"name": h.name, "in": "header", "required": h.required,
                 "description": h.description, "schema": {"type": "string"}}
                for h in op.headers]
+    params += [{"name": q.name, "in": "query", "required": False,
+                "description": q.description, "schema": q.schema} for q in op.query]
     if params:
         out["parameters"] = params
     if op.request is not None:
@@ -249,6 +284,7 @@ def document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (Cluster, "serialization"), (ClusterList, "serialization"),
         (Credentials, "serialization"), (ErrorBody, "serialization"),
+        (LogPage, "serialization"), (Timeline, "serialization"),
         (GatewayError, "serialization"), (slack.SlackReply, "serialization"),
         (ClusterSpec, "validation"), (ScaleRequest, "validation"),
         (WebhookRequest, "validation"), (slack.SlashCommand, "validation")]

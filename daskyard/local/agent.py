@@ -54,10 +54,18 @@ class LocalTask:
     started: float = field(default_factory=time.monotonic)
     starts_at: float = 0.0  # when a PENDING task's container starts (monotonic)
     drive: Path | None = None  # its EFS volume, locally
+    health: str = "UNKNOWN"  # the container health check's verdict, as ECS reports it
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    checked_at: float = 0.0
 
     @property
     def container(self) -> dict[str, Any]:
         return dict(self.task_definition["containerDefinitions"][0])
+
+    @property
+    def health_check(self) -> list[str]:
+        """The container's health check command (["CMD", ...]); [] when it has none."""
+        return list(self.container.get("healthCheck", {}).get("command", []))
 
 
 class Runner(Protocol):
@@ -66,6 +74,7 @@ class Runner(Protocol):
     def stop(self, handle: Any) -> None: ...
     def settle(self, handle: Any) -> int | None:
         """Once a task ended: its output all sent; its exit code if it has one."""
+    def healthy(self, task: LocalTask) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -83,6 +92,9 @@ class NullRunner:
 
     def settle(self, handle: Any) -> int | None:
         return None
+
+    def healthy(self, task: LocalTask) -> bool:
+        return True
 
     def close(self) -> None:
         pass
@@ -124,6 +136,16 @@ class ProcessRunner:
 
     def exited(self, handle: Any) -> bool:
         return handle.proc.poll() is not None
+
+    def healthy(self, task: LocalTask) -> bool:
+        """The task definition's health check, run as ECS runs it in the container: the
+        images' entrypoint (`daskyard-entrypoint health ROLE`), with the task's env."""
+        args = [a for a in task.health_check[1:] if a != "python"]
+        if len(args) != 3 or not args[0].endswith("daskyard-entrypoint"):
+            return False  # not a check this agent can run: never HEALTHY, as on ECS
+        done = subprocess.run([sys.executable, str(ENTRYPOINT), *args[1:]],  # nosec B603  # this interpreter, our entrypoint
+                              env=task.env, capture_output=True, timeout=10, check=False)
+        return done.returncode == 0
 
     def stop(self, handle: Any) -> None:
         proc = handle.proc
@@ -260,12 +282,33 @@ class EcsAgent:
             now = time.monotonic()
             if not (woken or now - synced >= self.resync or self._exited()
                     or self._backoff.due(now, synced) or self._pending_due(now)):
+                self._check_health()
                 continue
             try:
                 self.reconcile()
                 synced = time.monotonic()
             except Exception:  # the emulator may be resetting between tests
                 log.exception("ecs agent reconcile failed")
+            self._check_health()
+
+    def _check_health(self) -> None:
+        """Tasks with a health check that has not passed yet are checked, each at most
+        once a second; the first pass is reported in a task state change event."""
+        now = time.monotonic()
+        with self._lock:
+            waiting = [t for ts in self.tasks.values() for t in ts
+                       if t.health_check and t.health == "UNKNOWN" and now - t.checked_at >= 1
+                       and t.handle is not None and not self.runner.exited(t.handle)]
+        for task in waiting:
+            task.checked_at = now
+            try:
+                passed = self.runner.healthy(task)
+            except (OSError, subprocess.TimeoutExpired):
+                passed = False
+            if passed:
+                with self._lock:
+                    task.health = "HEALTHY"
+                    self._emit(task, "RUNNING")
 
     def _exited(self) -> bool:
         """A task's process has ended (ECS would see its container stop)."""
@@ -351,7 +394,8 @@ class EcsAgent:
 
     def _start(self, task: LocalTask) -> None:
         """The container starts (its image pulled): PENDING becomes RUNNING."""
-        task.handle = self.runner.start(task, self._task_env(task))
+        task.env = self._task_env(task)
+        task.handle = self.runner.start(task, task.env)
         task.started = time.monotonic()
         self._emit(task, "RUNNING")
 
@@ -368,6 +412,8 @@ class EcsAgent:
         task.drive = self._mount(task, env.get("DASKYARD_CLUSTER", "unknown"))
         if task.drive is not None:
             env["DASKYARD_EFS"] = str(task.drive)
+        if os.geteuid() == 0:  # the machine's user is root: Jupyter must be told it may be
+            env["DASKYARD_ALLOW_ROOT"] = "1"
         return env
 
     def _mount(self, task: LocalTask, cluster: str) -> Path | None:
@@ -436,10 +482,12 @@ class EcsAgent:
                             "image": task.container["image"], "taskArn": task.arn,
                             "networkInterfaces": [{"attachmentId": "local",
                                                    "privateIpv4Address": task.ip}],
-                            "cpu": str(task.container.get("cpu", 0))}],
+                            "cpu": str(task.container.get("cpu", 0)),
+                            "healthStatus": task.health}],
             "createdAt": task.created_at,
             "desiredStatus": "STOPPED" if status == "STOPPED" else "RUNNING",
-            "group": task.group, "launchType": "FARGATE", "lastStatus": status,
+            "group": task.group, "healthStatus": task.health, "launchType": "FARGATE",
+            "lastStatus": status,
             "taskArn": task.arn, "taskDefinitionArn": task.task_definition["taskDefinitionArn"],
             "updatedAt": _now(), "version": task.version,
         }
