@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.core.settings import (
@@ -229,6 +229,18 @@ class Resources(BaseModel):
     services: dict[str, str] = Field(default_factory=dict)  # role -> ARN
 
 
+class TaskCrash(BaseModel):
+    """The latest task of a role that ended on its own (ECS: stopCode
+    EssentialContainerExited), with its exit code, ECS's reason and its last lines."""
+
+    count: int  # such ends of this role's tasks since the cluster was made
+    at: str
+    task: str
+    exit_code: int | None = None
+    reason: str = ""
+    last_lines: list[str] = Field(default_factory=list)
+
+
 class ClusterRecord(BaseModel):
     """What the registry holds for a cluster. `task_token` never leaves chalicelib."""
 
@@ -250,8 +262,15 @@ class ClusterRecord(BaseModel):
     notebook_ip: str = ""
     dashboard_url: str = ""
     notebook_url: str = ""
+    # The notebook's task: STARTING (RUNNING, health check not passed yet), SERVING
+    # (Jupyter answers), STOPPED (its task exited: notebook_error says how).
+    notebook_status: str = ""
+    notebook_error: str = ""
+    notebook_stops: int = 0
+    notebook_task: str = Field(default="", repr=False)
     owner: str = ""  # the caller who created it (see core/identity.py)
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
+    crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
     task_token: str = Field(default="", repr=False)
@@ -264,7 +283,92 @@ class ClusterRecord(BaseModel):
 
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
-                  "scheduler_task"}
+                  "scheduler_task", "notebook_task"}
+
+
+# The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in
+# every answer, so the schema requires them all; and no other, so an answer that leaked
+# a private field (a task token) would break the contract.
+ANSWER = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+# A cluster as the API shows it (ClusterRecord.public()): the record's fields but the
+# private ones, derived so that a field added to the record is in the contract too.
+Cluster: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "Cluster", __config__=ANSWER, __doc__="A cluster's record as the API shows it.",
+    **{name: (field.annotation, field) for name, field in ClusterRecord.model_fields.items()
+       if name not in PRIVATE_FIELDS})
+
+
+class ClusterList(BaseModel):
+    """`GET /clusters`: the caller's clusters (an admin's: all)."""
+
+    model_config = ANSWER
+    clusters: list[Cluster]  # type: ignore[valid-type]
+
+
+class Credentials(BaseModel):
+    """What a client needs to connect to a READY cluster over TLS. Secret."""
+
+    model_config = ANSWER
+    address: str = Field(description="the scheduler's address, tls://<ip>:8786")
+    ca: str = Field(description="the cluster's CA certificate, PEM")
+    cert: str = Field(description="the client certificate, PEM")
+    key: str = Field(description="the client certificate's private key, PEM")
+    jupyter_token: str | None = Field(description="the notebook's token; null without one")
+
+
+class LogLine(BaseModel):
+    """A line a task printed, as CloudWatch Logs holds it (chalicelib/logs.py)."""
+
+    model_config = ANSWER
+    timestamp: int = Field(description="milliseconds since the epoch")
+    time: str = Field(description="the same, ISO 8601 UTC")
+    role: str = Field(description="scheduler, worker or notebook")
+    task: str = Field(description="the ECS task's id")
+    id: str = Field(description="the log event's id")
+    message: str
+
+
+class LogPage(BaseModel):
+    """`GET /clusters/{name}/logs`: a page of what the cluster's tasks printed."""
+
+    model_config = ANSWER
+    cluster: str
+    events: list[LogLine]
+    next_token: str | None = Field(description="for the next page; null on the last")
+
+
+class Step(BaseModel):
+    """A state the cluster's execution entered (chalicelib/timeline.py)."""
+
+    model_config = ANSWER
+    name: str
+    type: str = Field(description="Task, Parallel, Choice, Fail...")
+    start: str = Field(description="ISO 8601 UTC")
+    end: str | None = Field(description="null while it runs")
+    outcome: str = Field(description="SUCCEEDED, FAILED, RUNNING or STOPPED")
+    attempts: int = Field(description="Lambda invocations, retries included")
+    error: str = Field(description="the error it ended with, if any")
+
+
+class Timeline(BaseModel):
+    """`GET /clusters/{name}/events`: every step of the cluster's latest execution."""
+
+    model_config = ANSWER
+    name: str
+    status: Status
+    execution_arn: str
+    execution_ended: bool
+    steps: list[Step]
+
+
+class ErrorBody(BaseModel):
+    """Every refusal and failure the app answers: the status comes from the error's
+    class (chalicelib/core/errors.py), `code` is its name."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+    error: str = Field(description="what was wrong and why, naming the field")
+    code: str = Field(description="the error's name, e.g. InvalidRequest, ClusterNotFound")
 
 
 class StepEvent(BaseModel):

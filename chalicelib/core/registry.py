@@ -14,7 +14,14 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound
-from chalicelib.core.models import ClusterRecord, ClusterSpec, Notify, Resources, Status
+from chalicelib.core.models import (
+    ClusterRecord,
+    ClusterSpec,
+    Notify,
+    Resources,
+    Status,
+    TaskCrash,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,6 +41,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "mark_ready": (frozenset({S.CREATING}), S.READY),
     "start_failed": (frozenset({S.CREATING}), S.FAILED),
     "scale": (frozenset({S.READY}), None),
+    "record_crash": (frozenset({S.CREATING, S.READY}), None),
     "begin_rollback": (frozenset({S.CREATING, S.READY}), S.DELETING),
     "request_destroy": (frozenset({S.CREATING, S.READY, S.FAILED, S.DELETE_FAILED}),
                         S.DELETING),
@@ -253,8 +261,50 @@ class Registry:
                            condition="scheduler_task = :task AND scheduler_order < :o",
                            values={":task": task, ":o": order})
 
-    def publish_notebook(self, name: str, ip: str, url: str) -> None:
-        self._write(name, None, {"notebook_ip": ip, "notebook_url": url}, returns=False)
+    def publish_notebook(self, name: str, task: str, ip: str, url: str,
+                         serving: bool) -> None:
+        """A notebook task runs: its address, and SERVING once its health check passed.
+        A late event saying it is merely running does not undo SERVING for that task."""
+        fields = {"notebook_ip": ip, "notebook_url": url, "notebook_task": task,
+                  "notebook_status": "SERVING" if serving else "STARTING"}
+        condition = "" if serving else \
+            "attribute_not_exists(notebook_task) OR notebook_task <> :t OR notebook_status <> :s"
+        self._write(name, None, fields, condition=condition, returns=False,
+                    values={} if serving else {":t": task, ":s": "SERVING"})
+
+    def notebook_serving(self, name: str, task: str) -> None:
+        self._write(name, None, {"notebook_status": "SERVING"}, condition="notebook_task = :t",
+                    values={":t": task}, returns=False)
+
+    def notebook_stopped(self, name: str, task: str, why: str) -> None:
+        """A notebook task stopped: one more stop counted (ECS starts another), and the
+        status says so when it was the current task. Counted atomically: events of two
+        tasks may be handled at once."""
+        self._write(name, None, {"notebook_error": why}, returns=False)
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table, Key=_to_item({"name": name}),
+                UpdateExpression="ADD notebook_stops :one",
+                ConditionExpression="attribute_exists(#n)",
+                ExpressionAttributeNames={"#n": "name"},
+                ExpressionAttributeValues=_to_item({":one": 1}))
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        self._write(name, None, {"notebook_status": "STOPPED"},
+                    condition="notebook_task = :t", values={":t": task}, returns=False)
+
+    def record_crash(self, name: str, role: str, crash: TaskCrash) -> bool:
+        """A role's latest crash (one per role: the record stays small), while the
+        cluster is CREATING or READY (else False)."""
+        value = crash.model_dump(mode="json")
+        try:
+            return self._write(name, "record_crash", paths={f"crashes.{role}": ":c"},
+                               values={":c": value}) is not None
+        except ClientError as exc:  # a record from before crashes were kept: no map yet
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
+        return self._write(name, "record_crash", {"crashes": {role: value}}) is not None
 
     def mark_ready(self, name: str) -> ClusterRecord | None:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from chalice import Blueprint
 from chalice.app import CloudWatchEvent
 
-from chalicelib import scheduler
+from chalicelib import crashes, scheduler
 from chalicelib.core.runtime import runtime
 from chalicelib.core.settings import settings
 
@@ -33,8 +33,10 @@ IMAGE_BUILD_EVENTS = {
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
     rt = runtime()
-    return scheduler.handle_task_event(event.detail, rt.clients, rt.registry,
-                                       rt.settings.stage)
+    outcome = scheduler.handle_task_event(event.detail, rt.clients, rt.registry,
+                                          rt.settings.stage)
+    crash = crashes.record(event.detail, rt.clients, rt.registry, rt.settings.stage)
+    return f"{outcome}; {crash}" if crash else outcome
 
 
 @bp.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")

@@ -72,12 +72,26 @@ def get_cluster(name: str) -> Response:
     return _json(api.get(rt, _caller(rt), name))
 
 
+@bp.route("/clusters/{name}/events", methods=["GET"], authorizer=iam)
+def cluster_events(name: str) -> Response:
+    rt = runtime()
+    return _json(api.events(rt, _caller(rt), name))
+
+
 @bp.route("/clusters/{name}/credentials", methods=["GET"], authorizer=iam)
 def cluster_credentials(name: str) -> Response:
     # Key material: no cache may keep it (and nothing here logs a response).
     rt = runtime()
     return Response(body=api.credentials(rt, _caller(rt), name), status_code=200, headers={
         "Content-Type": "application/json", "Cache-Control": "no-store"})
+
+
+@bp.route("/clusters/{name}/logs", methods=["GET"], authorizer=iam)
+def cluster_logs(name: str) -> Response:
+    rt = runtime()
+    request = bp.current_request
+    query = dict((request.query_params if request is not None else None) or {})
+    return _json(api.logs(rt, _caller(rt), name, query))
 
 
 @bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)

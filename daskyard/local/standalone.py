@@ -26,24 +26,32 @@ unless one was put, where AWS answers the account's effective (default) ones:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from daskyard.local.agent import EcsAgent, LocalTask
+from botocore.exceptions import ClientError
+
+from daskyard.local.agent import (
+    EcsAgent,
+    LocalTask,
+    NullRunner,
+    ProcessRunner,
+    Runner,
+    TaskProcess,
+)
+from daskyard.local.awslogs import stream_of
 from daskyard.local.emulator import _wrap_once
 from daskyard.local.latency import Latency
+from daskyard.local.processes import Guard
 
 log = logging.getLogger("daskyard.local")
 
@@ -57,7 +65,6 @@ INHERITED = ("AWS_", "PATH", "HOME", "LANG", "LC_", "PYTHON", "VIRTUAL_ENV", "TM
 # dask's CLIs, and the dashboard port each binds by default (0: any free one).
 DASK_ROLES = {("dask-scheduler",): 8787, ("dask", "scheduler"): 8787,
               ("dask-worker",): 0, ("dask", "worker"): 0}
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class CannotStartContainer(RuntimeError):
@@ -108,176 +115,45 @@ def on_own_address(argv: list[str], ip: str) -> list[str]:
     return [*argv, *extra]
 
 
-def stream_of(container: dict[str, Any], task_id: str) -> tuple[str, str, bool] | None:
-    """(group, stream, create the group?) from a container's awslogs configuration."""
-    config = container.get("logConfiguration") or {}
-    options = config.get("options") or {}
-    if config.get("logDriver") != "awslogs" or "awslogs-group" not in options:
-        return None
-    prefix = options.get("awslogs-stream-prefix")
-    name = f"{prefix}/{container['name']}/{task_id}" if prefix else task_id
-    return (options["awslogs-group"], name,
-            str(options.get("awslogs-create-group", "")).lower() == "true")
+def create_group(container: dict[str, Any]) -> bool:
+    """The awslogs option `awslogs-create-group`: the driver makes the group if needed."""
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    return str(options.get("awslogs-create-group", "")).lower() == "true"
 
 
-def _prctl() -> Callable[..., int] | None:
-    """libc's prctl, looked up before any fork (a lookup in the child could deadlock)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    with contextlib.suppress(OSError, AttributeError):
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-        return prctl
-    return None
+class CommandRunner(ProcessRunner):
+    """The agent's runner for any task definition: the container's command (after its
+    image's entrypoint, with its image's executables), not Daskyard's entrypoint; started
+    by the local mode's guard, its output sent by the awslogs driver, as ProcessRunner's."""
 
-
-_PRCTL = _prctl()
-
-
-def spawn(argv: Sequence[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    """A task's process: a session (and process group) of its own, SIGKILLed when the
-    thread that forks it ends (StandaloneTasks forks from its one long-lived thread,
-    which ends only after every task was stopped)."""
-    parent = os.getpid()
-
-    def preexec() -> None:
-        if _PRCTL is not None:
-            _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return subprocess.Popen(list(argv), env=env, start_new_session=True,  # nosec B603  # the task's own argv
-                            preexec_fn=preexec, **kwargs)  # the death signal: prctl only
-
-
-class LogPump:
-    """One task's output (stdout and stderr, one pipe) to CloudWatch Logs, as the awslogs
-    driver sends it: lines in batches, at most every `interval` seconds."""
-
-    def __init__(self, logs: Any, fd: int, target: tuple[str, str, bool] | None,
-                 interval: float = 0.2) -> None:
-        self.logs, self.fd, self.target, self.interval = logs, fd, target, interval
-        if target is not None:
-            group, stream, create = target
-            if create:
-                with contextlib.suppress(Exception):  # exists already
-                    logs.create_log_group(logGroupName=group)
-            with contextlib.suppress(Exception):
-                logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        self.thread = threading.Thread(target=self._run, name="task-logs", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        partial, pending, last = b"", [], time.monotonic()
-        while True:
-            ready, _, _ = select.select([self.fd], [], [], self.interval)
-            data = os.read(self.fd, 65536) if ready else None
-            if data is not None:
-                *lines, partial = (partial + data).split(b"\n")
-                if not data and partial:
-                    lines, partial = [*lines, partial], b""
-                pending += [line.decode(errors="replace").rstrip("\r") for line in lines]
-            if pending and (data == b"" or time.monotonic() - last >= self.interval):
-                self._send([p for p in pending if p])
-                pending, last = [], time.monotonic()
-            if data == b"":
-                os.close(self.fd)
-                return
-
-    def _send(self, lines: list[str]) -> None:
-        if self.target is None or not lines:
-            return
-        group, stream, _ = self.target
-        now = int(time.time() * 1000)
-        try:
-            self.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
-                {"timestamp": now, "message": line[:65536]} for line in lines])
-        except Exception as exc:  # the group was deleted, the emulator reset
-            log.debug("task logs %s/%s: %d lines dropped: %s", group, stream, len(lines), exc)
-
-    def drain(self, timeout: float = 5) -> None:
-        self.thread.join(timeout)
-
-
-@dataclass
-class TaskProcess:
-    proc: subprocess.Popen[bytes]
-    pump: LogPump
-
-
-class CommandRunner:
-    """The agent's Runner for any task definition: the container's command (not
-    Daskyard's entrypoint) as a local process, its output to CloudWatch Logs."""
-
-    def __init__(self, logs: Callable[[], Any], images: dict[str, Image],
-                 spawn: Callable[..., subprocess.Popen[bytes]] = spawn) -> None:
-        self.logs, self.images, self.spawn = logs, images, spawn
-
-    def image(self, name: str) -> Image:
-        return self.images.get(name, Image())
+    def __init__(self, guard: Guard, logs: Callable[[], Any], images: dict[str, Image]) -> None:
+        super().__init__(guard, logs)
+        self.logs = logs
+        self.images = images
 
     def start(self, task: LocalTask, env: dict[str, str]) -> TaskProcess:
         container = task.container
-        image = self.image(str(container.get("image", "")))
+        image = self.images.get(str(container.get("image", "")), Image())
         argv = on_own_address(command_of(container, image), task.ip)
         env = {**env, "PATH": os.pathsep.join(
             [*(str(p) for p in image.path), str(environment_bin()), env.get("PATH", "")])}
+        task_id = task.arn.rsplit("/", 1)[-1]
+        target = stream_of(container, task_id)
+        if target is not None and create_group(container):
+            with contextlib.suppress(ClientError):  # it exists
+                self.logs().create_log_group(logGroupName=target[0])
         read, write = os.pipe()
         try:
-            proc = self.spawn(argv, env, stdout=write, stderr=subprocess.STDOUT)
+            proc = self.guard.spawn(argv, env=env, task=task_id, stdout=write,
+                                    stderr=subprocess.STDOUT)
         except BaseException:
             os.close(read)
             raise
         finally:
             os.close(write)
-        log.info("task %s runs %s on %s", task.arn.rsplit("/", 1)[-1][:8],
-                 " ".join([Path(argv[0]).name, *argv[1:3]]), task.ip)
-        return TaskProcess(proc, LogPump(self.logs(), read,
-                                         stream_of(container, task.arn.rsplit("/", 1)[-1])))
-
-    def exited(self, handle: TaskProcess) -> bool:
-        return handle.proc.poll() is not None
-
-    def stop(self, handle: TaskProcess) -> None:
-        """SIGTERM to the task's process group, SIGKILL after 10 s (ECS waits 30 s), and
-        SIGKILL to what is left of the group (a nanny's worker), as a container's end
-        takes every process in it."""
-        proc = handle.proc
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def settle(self, handle: TaskProcess) -> int | None:
-        """Once ended: its output all sent; its exit code (128+n for signal n, as Docker)."""
-        handle.pump.drain()
-        code = handle.proc.poll()
-        return None if code is None else (128 - code if code < 0 else code)
-
-    def close(self) -> None:
-        pass
-
-
-class NoProcess:
-    """Control-plane-only local mode: a task runs nothing until it is stopped."""
-
-    def start(self, task: LocalTask, env: dict[str, str]) -> threading.Event:
-        return threading.Event()
-
-    def exited(self, handle: threading.Event) -> bool:
-        return handle.is_set()
-
-    def stop(self, handle: threading.Event) -> None:
-        handle.set()
-
-    def settle(self, handle: threading.Event) -> int | None:
-        return None
-
-    def close(self) -> None:
-        pass
+        log.info("task %s runs %s on %s", task_id[:8], " ".join([Path(argv[0]).name,
+                                                                   *argv[1:3]]), task.ip)
+        return TaskProcess(proc, self.awslogs.attach(read, *(target or ("", ""))), task_id)
 
 
 @dataclass
@@ -290,22 +166,13 @@ class Standalone:
     stopped: bool = False
 
 
-class TaskRunner(Protocol):
-    """The agent's Runner, and what an ended task leaves: its output sent, its exit code."""
-
-    def start(self, task: LocalTask, env: dict[str, str]) -> Any: ...
-    def exited(self, handle: Any) -> bool: ...
-    def stop(self, handle: Any) -> None: ...
-    def settle(self, handle: Any) -> int | None: ...
-
-
 class StandaloneTasks:
     """Runs the tasks RunTask starts, beside the local mode's agent (one at a time per
     process, as moto's state is per process: `start` makes it the current one)."""
 
     current: StandaloneTasks | None = None
 
-    def __init__(self, agent: EcsAgent, runner: TaskRunner, latency: Callable[[], Latency],
+    def __init__(self, agent: EcsAgent, runner: Runner, latency: Callable[[], Latency],
                  interval: float = 0.2) -> None:
         self.agent = agent
         self.runner = runner
@@ -326,8 +193,8 @@ class StandaloneTasks:
         return self
 
     def stop(self) -> None:
-        """Every task this ran is stopped, as when its cluster's capacity goes away: by
-        the loop's thread, which forked them (their death signal is its end)."""
+        """Every task this ran is stopped, as when its cluster's capacity goes away (and
+        the local mode's guard kills them should this process die first)."""
         if StandaloneTasks.current is self:
             StandaloneTasks.current = None
         self._stop.set()
@@ -544,13 +411,8 @@ def install() -> None:
 
 def attach(local: Any) -> StandaloneTasks:
     """Standalone tasks beside a LocalMode's agent (started with it, stopped with it): real
-    processes when the agent's are, else none; the images it knows; its latency profile."""
-    from daskyard.local.agent import ProcessRunner
-
-    # A local mode that guards its processes (one whose every task dies with it even
-    # when it is SIGKILLed) starts these through its guard too.
-    guard = getattr(local, "guard", None)
-    runner: TaskRunner = CommandRunner(lambda: local.clients.logs, local.images,
-                                       guard.spawn if guard is not None else spawn) \
-        if isinstance(local.runner, ProcessRunner) else NoProcess()
+    processes, through its guard, when the agent's are, else none; the images it knows;
+    its latency profile."""
+    runner: Runner = CommandRunner(local.guard, lambda: local.clients.logs, local.images) \
+        if isinstance(local.runner, ProcessRunner) else NullRunner()
     return StandaloneTasks(local.agent, runner, lambda: local.router.latency).start()

@@ -42,6 +42,8 @@ INDIRECT: dict[str, dict[str, str]] = {
               "iam:CreateServiceLinkedRole": "first ECS/Auto Scaling/EFS use in an account",
               "codebuild:BatchGetBuilds": "joining a running build (tests/workflow)",
               "ecs:UpdateService": "a retried StartScheduler/StartWorkers finds its service",
+              "ecs:DescribeTasks": "WaitForNotebook asks ECS for the notebook's health while "
+                                   "no task event has said it (events need not carry it)",
               "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)"},
     "api": {**OWN_LOGS,
             "dynamodb:DeleteItem": "powertools drops the record of a failed request"},
