@@ -7,12 +7,14 @@ container's command, its own loopback address on its ENI, its output in CloudWat
 Daskyard runs as a user runs it, `DaskyardCluster` over the local HTTP API.
 
 For each: seconds from the constructor until one worker is connected, one task computed,
-the AWS calls the orchestrating side made (the peer's aiobotocore calls; Daskyard's
-Lambdas' calls), and what is left in the emulator, by listing every service before and
-after: after `close()`, and after a fault injected mid-create. The fault is the same for
-both: ECS refuses the worker's task definition (RegisterTaskDefinition answers
-ClientException for a family ending `-worker`), after the cluster, roles or security
-group, and the scheduler's definition exist.
+the AWS calls the orchestrating side made (the peer's aiobotocore calls, from the user's
+process; Daskyard's from its Lambdas and its HTTP API, by handler: the API's serve the
+client's status polls), and what is left in the emulator, by listing every service
+before and after: after `close()` (and, for the peer, after the object is collected: it
+deletes what it made in finalizers), and after a fault injected mid-create. The fault is
+the same for both: ECS refuses the worker's task definition (RegisterTaskDefinition
+answers ClientException for a family ending `-worker`), after the cluster, roles or
+security group, and the scheduler's definition exist.
 
 What the peer needs from its image: dask-cloudprovider 2025.9.0 runs `dask-scheduler`
 and `dask-worker`, which distributed no longer installs since 2026.6.0 (dask/distributed
