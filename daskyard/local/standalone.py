@@ -290,7 +290,13 @@ class StandaloneTasks:
             if now < task.due:
                 return
             try:
-                task.handle = self.runner.start(task.local, self._environment(task))
+                env = self._environment(task)
+            except ClientError as exc:  # as ECS says when a secret cannot be read
+                self._finish(task, "ResourceInitializationError: unable to pull secrets or "
+                             f"registry auth: {exc}", "TaskFailedToStart")
+                return
+            try:
+                task.handle = self.runner.start(task.local, env)
             except CannotStartContainer as exc:
                 self._finish(task, f"CannotStartContainerError: {exc}", "TaskFailedToStart")
                 return
