@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api_calls, cold_start, modeled, test_suite, throughput, time_to_ready
+from bench import api_calls, cold_start, modeled, peer, test_suite, throughput, time_to_ready
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -92,6 +92,29 @@ def _modeled_section(found: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _peer_section(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return []
+
+    def row(r: dict[str, Any], where: str) -> str:
+        ready = r["ready_s"] if r["ready_s"] is not None else "failed"
+        return (f"| {r['side']} | {where} | {ready} | {r['calls']} | "
+                f"{len(r['left_after_close'])} | {len(r['left_after_collect'])} |")
+
+    return ["## 7. dask-cloudprovider's FargateCluster beside Daskyard", "",
+            "Both on one emulator in one run (`bench/peer.py`): FargateCluster unmodified, "
+            "its tasks run by local mode as ECS runs them; DaskyardCluster over the local "
+            "API. Seconds until one worker computed a task, AWS calls made by the "
+            "orchestrating side (Daskyard's include the API serving the client's status "
+            "polls), and resources left. The fault: "
+            f"{found['fault']}. The last two rows run the AWS latency profile at "
+            f"{found['profile_scale']} of real time.", "",
+            "| side | run | ready (s) | AWS calls | left after close() | left after GC |",
+            "|---|---|---|---|---|---|",
+            *(row(r, "fault" if r["fault"] else "clean") for r in found["rows"]),
+            *(row(r, "AWS profile") for r in found["profiled"]), ""]
+
+
 def report(results: dict[str, Any]) -> str:
     ttr, calls, cold, tp = (results[k] for k in ("time_to_ready", "api_calls", "cold_start",
                                                   "throughput"))
@@ -140,6 +163,7 @@ def report(results: dict[str, Any]) -> str:
         f"{tp['speedup_vs_serial']}x |", "",
         *_suite_section(results.get("test_suite")),
         *_modeled_section(results.get("modeled")),
+        *_peer_section(results.get("peer")),
         "## Reading the figures", "",
         f"- Time to ready misses the 1.3x target: {min(r['ratio'] for r in ttr['rows'])}x "
         f"to {max(r['ratio'] for r in ttr['rows'])}x. LocalCluster runs its scheduler in the "
@@ -189,6 +213,10 @@ def main(argv: list[str]) -> None:
         results["time_to_ready"] = time_to_ready.run(local, repeats=1 if quick else 3)
         for row in results["time_to_ready"]["rows"]:
             print("time to ready:", json.dumps(row))
+        results["peer"] = peer.run(local)
+        for row in [*results["peer"]["rows"], *results["peer"]["profiled"]]:
+            print("peer:", json.dumps({k: row[k] for k in ("side", "fault", "ready_s",
+                                                           "calls")}))
         results["modeled"] = modeled.run(local)
         for row in results["modeled"]["rows"]:
             print("modeled:", json.dumps({k: v for k, v in row.items() if k != "critical_path"}))
