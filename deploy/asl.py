@@ -106,7 +106,9 @@ TASKS: States = dict([
     task("EstablishSharedDrive", "EstablishSharedDrive", "create", retry=SETTLING,
          result_selector={"file_system.$": "$.Payload.file_system"}, result_path="$.drive"),
     task("WaitForSharedDrive", "EstablishSharedDrive", "wait", retry=SETTLING,
-         extra_payload={"file_system.$": "$.drive.file_system"}),
+         comment="The mount targets AWS takes a minute and a half to make, waited for "
+                 "while the scheduler (which mounts no drive) starts; the file system is "
+                 "the one the record holds."),
     task("SetUpEcsCluster", "SetUpEcsCluster", "create"),
     task("PrepareImages", "PrepareImages", "create", token=True, timeout=1800,
          result_path="$.images",
@@ -228,8 +230,7 @@ def create_machine() -> State:
             "Foundation": parallel(
                 "Steps 1, 3+4+2 and 5 do not depend on each other.",
                 chain("GenerateSecurityKey"),
-                chain("ArrangeNetwork", "EstablishSharedDrive", "WaitForSharedDrive",
-                      "SetUpEcsCluster"),
+                chain("ArrangeNetwork", "EstablishSharedDrive", "SetUpEcsCluster"),
                 {**chain("PrepareImages"),
                  "ImageBuildTimedOut": fail(
                      "ImageBuildTimeout", "the images were not built within 30 minutes; see "
@@ -239,10 +240,11 @@ def create_machine() -> State:
             **chain("RegisterTaskDefinitions", "StartScheduler",
                     then="AwaitSchedulerStartWorkers", catch=failed),
             "AwaitSchedulerStartWorkers": parallel(
-                "Workers start while the scheduler does: they wait for its address in SSM "
-                "themselves.",
+                "The scheduler's task starts (its image pulled) while the drive's mount "
+                "targets are made; workers start once they are, and wait for the "
+                "scheduler's address in SSM themselves.",
                 chain("WaitForScheduler"),
-                chain("StartWorkers", "WaitForNotebook"),
+                chain("WaitForSharedDrive", "StartWorkers", "WaitForNotebook"),
                 then="PublishEndpoints", catch=failed),
             **chain("PublishEndpoints", catch=failed),
             **chain("RecordFailure", then="RollBackOrStop"),

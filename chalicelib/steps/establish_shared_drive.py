@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
-from chalicelib.core.errors import InvalidRequest, NotReady
+from chalicelib.core.errors import NotReady
 from chalicelib.core.models import Drive, Network
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
@@ -122,9 +122,7 @@ def _admit(rt: Runtime, call: StepCall, drive: str, network: Network) -> str:
 
 def wait(rt: Runtime, call: StepCall) -> StepResult:
     """Mount targets take a minute or two to become available; NotReady is retried."""
-    fs_id = call.event.file_system
-    if not fs_id:
-        raise InvalidRequest("WaitForSharedDrive needs the file system EstablishSharedDrive made")
+    fs_id = call.event.file_system or call.drive.file_system
     pending = [mt["MountTargetId"] for mt in
                rt.clients.efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
                if mt["LifeCycleState"] != "available"]

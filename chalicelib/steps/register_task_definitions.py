@@ -51,7 +51,9 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
             {"name": "DASKYARD_WORKER_MEMORY", "value": f"{memory}MiB"},
             {"name": "AWS_REGION", "value": rt.clients.region},
             *_variables(call, role)],
-        "mountPoints": [{"sourceVolume": "efs", "containerPath": "/efs"}],
+        # The scheduler mounts no drive: it starts before the mount targets exist.
+        "mountPoints": [] if role == "scheduler" else [
+            {"sourceVolume": "efs", "containerPath": "/efs"}],
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": names.log_group(), "awslogs-region": rt.clients.region,
             "awslogs-stream-prefix": role}},
@@ -113,7 +115,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
             cpu=str(cpu), memory=str(memory),
             executionRoleArn=settings.task_execution_role_arn, taskRoleArn=settings.task_role_arn,
             containerDefinitions=[container(rt, call, role)],
-            volumes=[{"name": "efs", "efsVolumeConfiguration": {
+            volumes=[] if role == "scheduler" else [{"name": "efs", "efsVolumeConfiguration": {
                 "fileSystemId": drive.file_system, "transitEncryption": "ENABLED",
                 "authorizationConfig": {"accessPointId": drive.access_point,
                                         "iam": "ENABLED"}}}],

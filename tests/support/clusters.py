@@ -15,9 +15,9 @@ from tests.support.waiting import eventually
 
 # Every Lambda-backed state of the create machine, in the order they run.
 CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive",
-                 "WaitForSharedDrive", "SetUpEcsCluster", "PrepareImages",
-                 "RegisterTaskDefinitions", "StartScheduler", "WaitForScheduler",
-                 "StartWorkers", "WaitForNotebook", "PublishEndpoints"]
+                 "SetUpEcsCluster", "PrepareImages", "RegisterTaskDefinitions",
+                 "StartScheduler", "WaitForScheduler", "WaitForSharedDrive", "StartWorkers",
+                 "WaitForNotebook", "PublishEndpoints"]
 # What a Fargate cluster's record lists once READY (no key pair: Fargate takes no SSH).
 EXPECTED_RESOURCES = {"credentials_secret", "network", "drive", "ecs_cluster", "images",
                       "log_group", "task_definitions", "services"}
