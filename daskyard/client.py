@@ -93,6 +93,16 @@ class DaskyardApi:
     def scale(self, name: str, workers: int) -> dict[str, Any]:
         return dict(self.call("PUT", f"/clusters/{name}/workers", {"workers": workers}))
 
+    def adapt(self, name: str, minimum: int, maximum: int) -> dict[str, Any]:
+        """Adaptive scaling, carried out by the cluster's scheduler (it goes on when this
+        process is gone); a later `scale` turns it off."""
+        return dict(self.call("PUT", f"/clusters/{name}/adapt",
+                              {"minimum": minimum, "maximum": maximum}))
+
+    def adapt_off(self, name: str) -> dict[str, Any]:
+        """No more adaptive scaling: the workers stay as many as they are."""
+        return dict(self.call("DELETE", f"/clusters/{name}/adapt"))
+
     def delete(self, name: str) -> dict[str, Any]:
         return dict(self.call("DELETE", f"/clusters/{name}"))
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Daskyard's one entrypoint for the scheduler, worker and notebook images.
 
-  entrypoint.py scheduler   dask scheduler on 8786, dashboard on 8787
+  entrypoint.py scheduler   dask scheduler on 8786, dashboard on 8787, with Daskyard's
+                            plugin (daskyard_scheduler.py: adaptive scaling, idle shutdown)
   entrypoint.py worker      waits for the scheduler's address in SSM, then dask worker
   entrypoint.py notebook    waits likewise, then Jupyter Lab on 8888 with Client() preset
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 EXIT_NO_SCHEDULER = 3
 EXIT_USAGE = 2
+SCHEDULER_PLUGIN = "daskyard_scheduler"  # a module beside this file
 TLS_VARIABLES = ("DASKYARD_TLS_CA", "DASKYARD_TLS_CERT", "DASKYARD_TLS_KEY")
 
 
@@ -90,8 +92,18 @@ def use_tls(role: str) -> None:
 
 def scheduler_command(host: str) -> list[str]:
     return ["dask", "scheduler", "--protocol", "tls", "--port", "8786",
-            "--dashboard-address", f"{host}:8787",
+            "--dashboard-address", f"{host}:8787", "--preload", SCHEDULER_PLUGIN,
             *option("--host", host), *option("--idle-timeout", env("DASKYARD_IDLE_TIMEOUT"))]
+
+
+def run_scheduler(cmd: list[str]) -> None:
+    """The scheduler in this process (not exec'd): its exit code then says why it ended,
+    EXIT_IDLE after an idle timeout (see daskyard_scheduler), which ECS reports."""
+    import daskyard_scheduler
+    from distributed.cli.dask_scheduler import main as dask_scheduler
+
+    dask_scheduler.main(args=cmd[2:], prog_name="dask scheduler", standalone_mode=False)
+    raise SystemExit(daskyard_scheduler.exit_code())
 
 
 def worker_command(address: str, host: str) -> list[str]:
@@ -146,6 +158,8 @@ def main(argv: list[str]) -> None:
     efs = env("DASKYARD_EFS", "/efs")
     if Path(efs).is_dir():
         os.chdir(efs)
+    if argv[1] == "scheduler":
+        run_scheduler(cmd)
     # Resolve `dask`/`jupyter` next to this interpreter first, then on PATH.
     local = Path(sys.executable).parent / cmd[0]
     os.execv(str(local), cmd) if local.exists() else os.execvp(cmd[0], cmd)  # nosec B606  # fixed argv from command(), no shell

@@ -50,6 +50,9 @@ class ClusterSpec(Strict):
     teardown: Literal["nightly", "never"] = "nightly"
     ttl_hours: Annotated[int, Field(ge=1, le=24 * 14)] | None = None
     drive: Annotated[str, Field(pattern=CLUSTER_NAME.pattern)] | None = None
+    # Minutes without tasks and without a client before the cluster destroys itself;
+    # 0 = never, None = the stage's default (Settings.idle_timeout_minutes).
+    idle_timeout_minutes: Annotated[int, Field(ge=0, le=24 * 60 * 14)] | None = None
 
     @field_validator("allowed_cidrs")
     @classmethod
@@ -126,6 +129,19 @@ class ClusterSpec(Strict):
         return problems
 
 
+class Adapt(Strict):
+    """Adaptive scaling bounds: the scheduler keeps its workers within them."""
+
+    minimum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
+    maximum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Adapt:
+        if self.minimum > self.maximum:
+            raise ValueError(f"minimum ({self.minimum}) is above maximum ({self.maximum})")
+        return self
+
+
 class Notify(BaseModel):
     """Where to announce READY, FAILED or DELETED: a Slack response_url or a webhook's
     callback_url. These URLs are capabilities, so records never show them."""
@@ -167,6 +183,7 @@ class Resources(BaseModel):
     image_build: str = ""
     log_group: str = ""
     task_definitions: dict[str, str] = Field(default_factory=dict)  # role -> ARN
+    scheduler_role: str = ""  # the scheduler's own task role (steps/scheduler_task.py)
     services: dict[str, str] = Field(default_factory=dict)  # role -> ARN
 
 
@@ -192,6 +209,8 @@ class ClusterRecord(BaseModel):
     dashboard_url: str = ""
     notebook_url: str = ""
     owner: str = ""  # the caller who created it (see core/identity.py)
+    adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
+    destroy_reason: str = ""  # why the system destroyed it (e.g. idle), told to the owner
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
     task_token: str = Field(default="", repr=False)

@@ -1,4 +1,5 @@
-"""EventBridge rules: ECS task state changes (the scheduler's address) and CodeBuild
+"""EventBridge rules: ECS task state changes (the scheduler's address; an idle
+scheduler's exit) and CodeBuild
 build state changes (the end of an image build PrepareImages waits on)."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from chalice import Blueprint
 from chalice.app import CloudWatchEvent
 
-from chalicelib import scheduler
+from chalicelib import idle
 from chalicelib.core.runtime import runtime
 from chalicelib.core.settings import settings
 
@@ -32,9 +33,7 @@ IMAGE_BUILD_EVENTS = {
 
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
-    rt = runtime()
-    return scheduler.handle_task_event(event.detail, rt.clients, rt.registry,
-                                       rt.settings.stage)
+    return idle.handle_task_event(runtime(), event.detail)
 
 
 @bp.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")

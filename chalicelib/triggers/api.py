@@ -11,7 +11,7 @@ from pydantic import Field
 from chalicelib import lifecycle
 from chalicelib.core.errors import ClusterBusy
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import ClusterSpec, Status, Strict
+from chalicelib.core.models import Adapt, ClusterSpec, Status, Strict
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
@@ -55,6 +55,16 @@ def scale(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[st
     request = parse(ScaleRequest, body)
     return lifecycle.scale_cluster(rt, check_name(name), request.workers,
                                    caller=caller).public()
+
+
+def adapt(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[str, Any]:
+    """Adaptive scaling on, within {"minimum", "maximum"}."""
+    bounds = parse(Adapt, body)
+    return lifecycle.adapt_cluster(rt, check_name(name), bounds, caller=caller).public()
+
+
+def adapt_off(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
+    return lifecycle.adapt_cluster(rt, check_name(name), None, caller=caller).public()
 
 
 def delete(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:

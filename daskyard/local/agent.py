@@ -283,6 +283,9 @@ class EcsAgent:
         if status == "STOPPED":
             detail.update({"stoppedReason": reason, "stopCode": "EssentialContainerExited",
                            "stoppedAt": _now()})
+            code = getattr(task.handle, "returncode", None)  # a process's, as ECS reports it
+            if code is not None:
+                detail["containers"][0]["exitCode"] = code
         self.events.append(detail)
         self.clients.events.put_events(Entries=[{
             "Source": "aws.ecs", "DetailType": "ECS Task State Change",

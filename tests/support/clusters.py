@@ -20,7 +20,7 @@ CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive"
                  "StartWorkers", "PublishEndpoints"]
 # What a Fargate cluster's record lists once READY (no key pair: Fargate takes no SSH).
 EXPECTED_RESOURCES = {"credentials_secret", "network", "drive", "ecs_cluster", "images",
-                      "log_group", "task_definitions", "services"}
+                      "log_group", "task_definitions", "scheduler_role", "services"}
 
 
 def spec(name: str = "demo", **kw: Any) -> ClusterSpec:
