@@ -42,7 +42,7 @@ def destroy_idle(rt: Runtime, cluster: str, task: str) -> str:
         return "idle exit ignored: not the current scheduler of a READY cluster"
     minutes = record.spec.idle_timeout_minutes
     minutes = rt.settings.idle_timeout_minutes if minutes is None else minutes
-    reason = f"idle for {minutes} minutes (no tasks, no client)"
+    reason = f"idle for {minutes} minute{'' if minutes == 1 else 's'} (no tasks, no client)"
     try:
         lifecycle.destroy_cluster(rt, cluster, caller=SYSTEM, reason=reason)
     except (ClusterBusy, ClusterNotFound) as exc:  # a destroy began meanwhile, or a duplicate event
