@@ -28,8 +28,9 @@ TRUST = {"Version": "2012-10-17", "Statement": [{
     "Action": "sts:AssumeRole"}]}
 
 
-def policy(rt: Runtime, names: naming.Names) -> dict[str, Any]:
-    boundary, region = rt.settings.scheduler_role_boundary_arn, rt.clients.region
+def policy(boundary: str, region: str, names: naming.Names) -> dict[str, Any]:
+    """The role's own policy: its cluster's parameter and workers service only. The
+    partition and account are the boundary's (`arn:aws:iam::123456789012:policy/...`)."""
     partition, account = boundary.split(":")[1], boundary.split(":")[4]
     base = f"arn:{partition}"
     return {"Version": "2012-10-17", "Statement": [
@@ -63,7 +64,7 @@ def ensure_role(rt: Runtime, call: StepCall) -> str:
         arn = f"{boundary.split(':policy/')[0]}:role{names.role_path()}{names.scheduler_role()}"
     call.remember(scheduler_role=arn)  # recorded before anything else may fail
     iam.put_role_policy(RoleName=names.scheduler_role(), PolicyName=POLICY,
-                        PolicyDocument=json.dumps(policy(rt, names)))
+                        PolicyDocument=json.dumps(policy(boundary, rt.clients.region, names)))
     return str(arn)
 
 

@@ -16,8 +16,7 @@ from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime
 from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
-from tests.support.clusters import wait_status
-from tests.support.data import fixture_json
+from tests.support.clusters import scheduler_stopped, wait_status
 from tests.support.signed import SignedHttp
 
 JSON = {"Content-Type": "application/json"}
@@ -89,22 +88,9 @@ def lambdas(stack: LocalMode) -> Iterator[Client]:
         yield c
 
 
-def scheduler_stopped(stack: LocalMode, rt: Runtime, name: str, exit_code: int) -> str:
-    """The STOPPED event ECS sends when the cluster's scheduler container exits."""
-    assert stack.agent is not None
-    [task] = stack.agent.running(rt.names(name).service("scheduler"))
-    detail = fixture_json("fargate_task_running.json")
-    detail.update(taskArn=task.arn, clusterArn=task.cluster_arn, group=task.group,
-                  createdAt=task.created_at, version=task.version + 1, lastStatus="STOPPED",
-                  stoppedReason="Essential container in task exited")
-    detail["containers"][0].update(lastStatus="STOPPED", exitCode=exit_code)
-    return json.dumps(detail)
-
-
-def deliver(lambdas: Client, detail: str) -> str:
+def deliver(lambdas: Client, detail: dict[str, Any]) -> str:
     event = lambdas.events.generate_cw_event(
-        source="aws.ecs", detail_type="ECS Task State Change", detail=json.loads(detail),
-        resources=[])
+        source="aws.ecs", detail_type="ECS Task State Change", detail=detail, resources=[])
     return str(lambdas.lambda_.invoke("OnEcsTaskStateChange", event).payload)
 
 
