@@ -23,9 +23,17 @@ from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, error_code, gone_ok
 
 POLICY = "scheduler"
-TRUST = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-    "Action": "sts:AssumeRole"}]}
+
+
+def trust(boundary: str, region: str) -> dict[str, Any]:
+    """ECS tasks of this account and region only (the confused-deputy guard AWS
+    recommends for task roles)."""
+    partition, account = boundary.split(":")[1], boundary.split(":")[4]
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:{partition}:ecs:{region}:{account}:*"},
+                      "StringEquals": {"aws:SourceAccount": account}}}]}
 
 
 def policy(boundary: str, region: str, names: naming.Names) -> dict[str, Any]:
@@ -55,7 +63,8 @@ def ensure_role(rt: Runtime, call: StepCall) -> str:
     try:
         arn = iam.create_role(
             RoleName=names.scheduler_role(), Path=names.role_path(),
-            AssumeRolePolicyDocument=json.dumps(TRUST), PermissionsBoundary=boundary,
+            AssumeRolePolicyDocument=json.dumps(trust(boundary, rt.clients.region)),
+            PermissionsBoundary=boundary,
             Description=f"Daskyard scheduler of {names.cluster} ({names.stage})",
             Tags=naming.kv(names.tags()))["Role"]["Arn"]
     except ClientError as exc:
