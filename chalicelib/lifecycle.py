@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import identity, naming
+from chalicelib.core import identity, naming, pricing
 from chalicelib.core.errors import ClusterBusy, ClusterNotFound, InvalidRequest, QuotaExceeded
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
@@ -84,7 +84,8 @@ def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
     machine = rt.settings.create_state_machine_arn
     name, arn = _execution(machine, spec.name, "create")
-    record = rt.registry.create(spec, caller.id, notify or [], arn)
+    record = rt.registry.create(spec, caller.id, notify or [], arn,
+                                cost_per_hour=pricing.hourly(spec, rt.settings.prices))
     try:
         _check_quota(rt, caller, spec.workers, adding=spec.name)
     except QuotaExceeded:
@@ -146,7 +147,8 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
     if record.adapt:  # a fixed size turns adaptive scaling off, as dask-gateway does
         delete_adapt(rt.clients, rt.names(name))
     scale(rt.clients.ecs, rt.names(name), "worker", workers)
-    return rt.registry.scale(name, record.spec.model_copy(update={"workers": workers}))
+    spec = record.spec.model_copy(update={"workers": workers})
+    return rt.registry.scale(name, spec, pricing.hourly(spec, rt.settings.prices))
 
 
 def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,

@@ -33,6 +33,8 @@ class Report(BaseModel):
     kept: list[str] = Field(default_factory=list)
     swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> resource ARNs
     errors: dict[str, str] = Field(default_factory=dict)
+    # Estimated USD the clusters that were live at this run have cost since created.
+    cost: float = 0.0
 
     def text(self) -> str:
         parts = [f"destroyed {len(self.destroyed)}: " + ", ".join(
@@ -40,6 +42,7 @@ class Report(BaseModel):
         parts.append(f"kept {len(self.kept)}: " + ", ".join(sorted(self.kept)))
         parts.append(f"swept {len(self.swept)}: " + ", ".join(
             f"{n} ({len(arns)} resources)" for n, arns in sorted(self.swept.items())))
+        parts.append(f"estimated cost of these clusters so far ${self.cost:,.2f}")
         if self.errors:
             parts.append("errors: " + ", ".join(f"{n}: {e}" for n, e in self.errors.items()))
         return "Daskyard teardown: " + "; ".join(parts)
@@ -69,9 +72,17 @@ def nightly(rt: Runtime, at: datetime | None = None) -> Report:
     return report
 
 
+def cost_so_far(record: ClusterRecord, at: datetime) -> float:
+    """The estimate per hour times the hours since the cluster was created."""
+    hours = max(0.0, (at - record.created_at).total_seconds() / 3600)
+    return round(record.cost_per_hour * hours, 2)
+
+
 def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
     report = Report()
     for record in rt.registry.list():
+        if record.status in LIVE_STATUSES:
+            report.cost += cost_so_far(record, at)
         why = due(record, at, nightly)
         if why is None:
             if record.status in LIVE_STATUSES:

@@ -3,125 +3,323 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
+import re
 import signal
+import socket
 import threading
 import time
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from daskyard.client import ApiError, DaskyardApi
+from daskyard.client import DEFAULT_API, ApiError, DaskyardApi
 
 app = typer.Typer(help="Dask clusters on AWS ECS, vended by Daskyard.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 console = Console()
 err = Console(stderr=True)
 ApiOption = Annotated[str, typer.Option("--api", envvar="DASKYARD_API",
-                                        help="Daskyard API URL (signed with SigV4 unless local)")]
-DEFAULT_API = "http://127.0.0.1:8000"
+                                        help="Daskyard API URL (signed with SigV4)")]
+# The TTL as Slack's `ttl=8h` spells it (the API's ttl_hours), "8" meaning hours too.
+TTL = re.compile(r"([0-9]{1,3})h?")
+ASSIGNMENT = re.compile(r"([^=]+)=(.*)", re.DOTALL)
 
 
-def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+OutputOption = Annotated[Output, typer.Option(
+    "--output", "-o", help="table for people, json for scripts (full records, no wrapping)")]
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, printed literally (no markup), and exit 1."""
+    err.print(Text("error: ", style="red") + Text(message.replace("\n", " ")), soft_wrap=True)
     raise typer.Exit(1)
 
 
-def call(fn: Any, *args: Any) -> Any:
+def api_client(url: str) -> DaskyardApi:
     try:
-        return fn(*args)
+        return DaskyardApi(url)
     except ApiError as exc:
         fail(str(exc))
 
 
+def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as exc:
+        fail(str(exc))
+
+
+def emit(value: Any, output: Output) -> None:
+    """JSON to stdout for `-o json`, else a table."""
+    if output is Output.json:
+        print(json.dumps(value, indent=2, sort_keys=True))
+    elif isinstance(value, list):
+        listing(value)
+    else:
+        show(value)
+
+
+def _cell(value: Any) -> Text:
+    return Text(str(value))  # literal: a value with [brackets] is not rich markup
+
+
 def show(record: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
+    spec = record["spec"]
     for key in ("name", "status", "step", "scheduler_address", "dashboard_url", "notebook_url",
-                "created_at", "expires_at", "error"):
+                "owner", "created_at", "error"):
         if record.get(key):
-            table.add_row(key, str(record[key]))
-    table.add_row("workers", str(record["spec"]["workers"]))
+            table.add_row(key, _cell(record[key]))
+    table.add_row("workers", _cell(spec["workers"]))
+    if record.get("adapt"):
+        table.add_row("adapt", _cell(f"{record['adapt']['minimum']}-"
+                                     f"{record['adapt']['maximum']} workers"))
+    table.add_row("teardown", _cell(teardown_text(record)))
+    if record.get("cost_per_hour"):
+        table.add_row("cost", _cell(cost_text(record)))
     console.print(table)
 
 
+def teardown_text(record: dict[str, Any]) -> str:
+    spec = record["spec"]
+    parts = ["never at night" if spec.get("teardown") == "never" else "nightly at 02:00 UTC"]
+    if record.get("expires_at"):
+        parts.append(f"expires {record['expires_at']}")
+    if spec.get("idle_timeout_minutes") is not None:
+        minutes = spec["idle_timeout_minutes"]
+        parts.append("no idle timeout" if minutes == 0 else f"idle timeout {minutes} min")
+    return "; ".join(parts)
+
+
+def cost_text(record: dict[str, Any]) -> str:
+    """'$0.271/h estimated, 1.5 h so far: about $0.41' while it runs."""
+    rate = float(record["cost_per_hour"])
+    text = f"${rate:.3f}/h estimated"
+    if record["status"] in ("CREATING", "READY", "DELETING"):
+        created = datetime.fromisoformat(record["created_at"])
+        hours = max(0.0, (datetime.now(UTC) - created).total_seconds() / 3600)
+        text += f", {hours:.1f} h so far: about ${rate * hours:.2f}"
+    return text
+
+
+def listing(records: list[dict[str, Any]]) -> None:
+    table = Table("name", "status", "step", "workers", "scheduler", "created")
+    for r in records:
+        table.add_row(*map(_cell, (r["name"], r["status"], r["step"], r["spec"]["workers"],
+                                   r["scheduler_address"], r["created_at"])))
+    console.print(table)
+
+
+def pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """['A=1', 'B=x=y'] -> {'A': '1', 'B': 'x=y'}."""
+    out = {}
+    for value in values or []:
+        match = ASSIGNMENT.fullmatch(value)
+        if not match:
+            fail(f"{option} takes KEY=VALUE, not {value!r}")
+        out[match.group(1)] = match.group(2)
+    return out
+
+
+def ttl_hours(value: str | None) -> int | None:
+    if value is None:
+        return None
+    match = TTL.fullmatch(value.strip())
+    if not match:
+        fail(f"--ttl takes hours, as 8h or 8, not {value!r}")
+    hours = int(match.group(1))
+    if hours == 0:
+        fail("--ttl must be at least 1h (leave it out for no TTL)")
+    return hours
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            print(f"daskyard {version('daskyard')}")
+        except PackageNotFoundError:
+            print("daskyard (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False
+                 ) -> None:
+    """Dask clusters on AWS ECS, vended by Daskyard."""
+
+
 @app.command()
-def up(name: str, workers: Annotated[int, typer.Option(help="number of workers")] = 2,
+def up(name: str,
+       workers: Annotated[int, typer.Option(help="number of workers")] = 2,
        notebook: Annotated[bool, typer.Option(help="also run Jupyter Lab")] = False,
        launch_type: Annotated[str, typer.Option(help="FARGATE, FARGATE_SPOT or EC2")] = "FARGATE",
+       instance_type: Annotated[str | None, typer.Option(
+           help="EC2 instance type (with --launch-type EC2)")] = None,
+       worker_cpu: Annotated[int | None, typer.Option(
+           help="CPU units per worker (1024 = 1 vCPU)")] = None,
+       worker_memory: Annotated[int | None, typer.Option(help="MiB per worker")] = None,
+       worker_threads: Annotated[int | None, typer.Option(
+           help="threads per worker (default: one per vCPU)")] = None,
+       image: Annotated[str | None, typer.Option(
+           help="an image of the stage's allowed list, instead of its own")] = None,
+       env: Annotated[list[str] | None, typer.Option(
+           help="KEY=VALUE for every task (repeatable)")] = None,
+       tag: Annotated[list[str] | None, typer.Option(
+           help="KEY=VALUE tag on the cluster's resources (repeatable)")] = None,
        allowed_cidr: Annotated[list[str] | None, typer.Option(
            help="CIDR allowed to reach the dashboard and notebook (repeatable)")] = None,
-       ttl_hours: Annotated[int | None, typer.Option(help="destroy after this many hours")] = None,
+       ttl: Annotated[str | None, typer.Option(help="destroy after this long, as 8h")] = None,
+       teardown: Annotated[str, typer.Option(
+           help="nightly (destroyed at 02:00 UTC) or never")] = "nightly",
+       idle_timeout: Annotated[int | None, typer.Option(
+           help="minutes without tasks or clients before it is destroyed (0 = never)")] = None,
+       drive: Annotated[str | None, typer.Option(
+           help="a named shared drive that outlives the cluster")] = None,
        wait: Annotated[bool, typer.Option(help="follow the steps until READY")] = True,
+       output: OutputOption = Output.table,
        api: ApiOption = DEFAULT_API) -> None:
     """Create a cluster and follow its steps live, with timings."""
-    client = DaskyardApi(api)
-    spec: dict[str, Any] = {"name": name, "workers": workers, "notebook": notebook,
-                            "launch_type": launch_type, "allowed_cidrs": allowed_cidr or []}
-    if ttl_hours:
-        spec["ttl_hours"] = ttl_hours
-    call(client.create, spec)
+    client = api_client(api)
+    optional = {"instance_type": instance_type, "worker_cpu": worker_cpu,
+                "worker_memory": worker_memory, "worker_threads": worker_threads,
+                "image": image, "ttl_hours": ttl_hours(ttl), "drive": drive,
+                "idle_timeout_minutes": idle_timeout}
+    spec: dict[str, Any] = {
+        "name": name, "workers": workers, "notebook": notebook, "launch_type": launch_type,
+        "allowed_cidrs": allowed_cidr or [], "teardown": teardown,
+        "environment": pairs(env, "--env"), "tags": pairs(tag, "--tag"),
+        **{k: v for k, v in optional.items() if v is not None}}
+    record = call(client.create, spec)
     if not wait:
+        emit(record, output)
+        if output is Output.table:
+            console.print(Text(f"follow it with: daskyard status {name}"))
         return
     t0 = time.monotonic()
-    record = call(lambda: client.wait(name, {"READY", "FAILED"}, on_change=lambda r: console.print(
+    progress = None if output is Output.json else (lambda r: console.print(Text(
         f"  {time.monotonic() - t0:7.2f}s  {r['status']:<9} {r['step']}")))
-    show(record)
+    record = call(client.wait, name, {"READY", "FAILED"}, on_change=progress)
+    emit(record, output)
     if record["status"] != "READY":
         raise typer.Exit(1)
 
 
 @app.command()
-def down(name: str, wait: bool = True, api: ApiOption = DEFAULT_API) -> None:
+def down(name: str, wait: bool = True, output: OutputOption = Output.table,
+         api: ApiOption = DEFAULT_API) -> None:
     """Destroy a cluster."""
-    client = DaskyardApi(api)
-    call(client.delete, name)
+    client = api_client(api)
+    record = call(client.delete, name)
     if wait:
-        record = call(lambda: client.wait(name, {"DELETED", "FAILED"}))
-        console.print(f"{name}: {record['status']}")
+        record = call(client.wait, name, {"DELETED", "FAILED", "DELETE_FAILED"})
+    if output is Output.json:
+        emit(record, output)
+    else:
+        console.print(Text(f"{name}: {record['status']}"))
 
 
 @app.command("ls")
-def list_clusters(api: ApiOption = DEFAULT_API) -> None:
-    """List clusters."""
-    table = Table("name", "status", "step", "workers", "scheduler", "created")
-    for r in call(DaskyardApi(api).list):
-        table.add_row(r["name"], r["status"], r["step"], str(r["spec"]["workers"]),
-                      r["scheduler_address"], r["created_at"])
-    console.print(table)
+def list_clusters(output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+    """List clusters (yours; an admin sees all)."""
+    emit(call(api_client(api).list), output)
 
 
 @app.command()
-def status(name: str, api: ApiOption = DEFAULT_API) -> None:
-    """Show one cluster."""
-    show(call(DaskyardApi(api).get, name))
+def status(name: str, output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+    """Show one cluster: its step, addresses, teardown, expiry and estimated cost."""
+    emit(call(api_client(api).get, name), output)
 
 
 @app.command()
-def scale(name: str, workers: int, api: ApiOption = DEFAULT_API) -> None:
-    """Set the number of workers."""
-    show(call(DaskyardApi(api).scale, name, workers))
+def scale(name: str, workers: int, output: OutputOption = Output.table,
+          api: ApiOption = DEFAULT_API) -> None:
+    """Set the number of workers (turns adaptive scaling off)."""
+    emit(call(api_client(api).scale, name, workers), output)
 
 
 @app.command()
-def serve(local: Annotated[bool, typer.Option("--local", help="embedded local mode")] = True,
-          port: int = 8000) -> None:
+def adapt(name: str,
+          minimum: Annotated[int, typer.Option(help="fewest workers")] = 0,
+          maximum: Annotated[int | None, typer.Option(help="most workers")] = None,
+          off: Annotated[bool, typer.Option("--off", help="stop adapting")] = False,
+          output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+    """Let the cluster size itself from its scheduler's load, between --minimum and
+    --maximum workers; it goes on with no client connected."""
+    client = api_client(api)
+    if off:
+        emit(call(client.adapt, name, None, None), output)
+        return
+    if maximum is None:
+        fail("adapt needs --maximum (or --off)")
+    emit(call(client.adapt, name, minimum, maximum), output)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@app.command()
+def serve(local: Annotated[bool, typer.Option(
+              "--local/--no-local", help="the embedded local mode (the only one served here)")]
+          = True,
+          port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1")] = 8000,
+          latency: Annotated[str, typer.Option(
+              help="act out AWS's delays: none, or aws (mount targets, task starts, cold "
+                   "starts; see daskyard/local/latency.py)")] = "none",
+          time_scale: Annotated[float, typer.Option(
+              help="with --latency: run the delays and the state machines' waits at this "
+                   "fraction of real time, e.g. 0.05")] = 1.0) -> None:
     """Run the API and the emulator until Ctrl-C."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
+    from daskyard.local.latency import UnknownProfile, profile
+
+    try:
+        delays = profile(latency, time_scale)
+    except UnknownProfile as exc:
+        fail(str(exc))
+    if not _port_free(port):
+        fail(f"port {port} on 127.0.0.1 is in use (another `daskyard serve`?); "
+             f"pick another with --port, e.g. --port {port + 1}")
     from daskyard.local.stack import LocalMode
 
-    with LocalMode(processes=True) as mode:
-        url = mode.serve_api(port)
-        console.print(f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
-                      f"keys:     {mode.root / 'credentials.json'} (the local admin, mode 0600)\n"
-                      f"try:      daskyard up demo --api {url}\nCtrl-C stops everything.")
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may ignore it in `&`
-            signal.signal(sig, lambda *_: stop.set())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may ignore it in `&`
+        signal.signal(sig, lambda *_: stop.set())
+    with LocalMode(processes=True, latency=delays) as mode:
+        try:
+            url = mode.serve_api(port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            fail(f"port {port} was taken meanwhile; pick another with --port")
+        console.print(Text(
+            f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
+            f"keys:     {mode.root / 'credentials.json'} (the local admin, mode 0600)\n"
+            f"try:      daskyard up demo --api {url}\nCtrl-C stops everything."))
         with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+            while not stop.wait(1.0):  # a timed wait: signal handlers run between waits
+                pass
     console.print("stopped")
 
 

@@ -5,6 +5,7 @@ with the keys `daskyard serve --local` wrote (see credentials.py) for a local on
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ class ApiError(Exception):
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_API = "http://127.0.0.1:8000"  # `daskyard serve --local`
 
 
 class DaskyardApi:
@@ -31,7 +33,11 @@ class DaskyardApi:
     def __init__(self, url: str, timeout: float = 30,
                  local: credentials.LocalCredentials | None = None) -> None:
         self.url = url.rstrip("/")
-        self.is_local = (urlparse(self.url).hostname or "") in LOOPBACK
+        parsed = urlparse(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ApiError(0, f"the API URL must be http(s)://host[:port][/stage], "
+                              f"not {url!r}")
+        self.is_local = parsed.hostname in LOOPBACK
         self.local = local or (credentials.load(self.url) if self.is_local else None)
         self.timeout = timeout
         self.session = requests.Session()
@@ -60,8 +66,18 @@ class DaskyardApi:
         SigV4Auth(keys, "execute-api", region).add_auth(request)
         return dict(request.headers)
 
+    def _reachable(self) -> None:
+        parsed = urlparse(self.url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=2).close()
+        except OSError as exc:
+            raise ApiError(0, f"cannot reach {self.url}: is the API running?") from exc
+
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self.url}{path}"
+        if self.is_local and self.local is None:
+            self._reachable()  # "not running" says more than "no credentials for it"
         data = json.dumps(body) if body is not None else None
         headers = self._signed_headers(method, url, data)
         try:
@@ -93,15 +109,11 @@ class DaskyardApi:
     def scale(self, name: str, workers: int) -> dict[str, Any]:
         return dict(self.call("PUT", f"/clusters/{name}/workers", {"workers": workers}))
 
-    def adapt(self, name: str, minimum: int, maximum: int) -> dict[str, Any]:
-        """Adaptive scaling, carried out by the cluster's scheduler (it goes on when this
-        process is gone); a later `scale` turns it off."""
+    def adapt(self, name: str, minimum: int | None, maximum: int | None) -> dict[str, Any]:
+        """Adaptive scaling between the bounds, carried out by the cluster itself;
+        None for both turns it off."""
         return dict(self.call("PUT", f"/clusters/{name}/adapt",
                               {"minimum": minimum, "maximum": maximum}))
-
-    def adapt_off(self, name: str) -> dict[str, Any]:
-        """No more adaptive scaling: the workers stay as many as they are."""
-        return dict(self.call("DELETE", f"/clusters/{name}/adapt"))
 
     def delete(self, name: str) -> dict[str, Any]:
         return dict(self.call("DELETE", f"/clusters/{name}"))

@@ -108,6 +108,7 @@ def run_scheduler(cmd: list[str]) -> None:
 
 def worker_command(address: str, host: str) -> list[str]:
     return ["dask", "worker", address, "--nworkers", "1",
+            *option("--nthreads", env("DASKYARD_WORKER_THREADS")),
             "--death-timeout", env("DASKYARD_DEATH_TIMEOUT", "60"),
             "--dashboard-address", f"{host}:8789",
             "--local-directory", env("DASKYARD_SCRATCH", "/tmp/dask-worker-space"),  # nosec B108  # the container's own scratch default

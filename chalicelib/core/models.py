@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -31,6 +32,17 @@ class Status(StrEnum):
 LIVE_STATUSES = {Status.CREATING, Status.READY, Status.DELETING}
 
 
+# AWS's tag characters; container variable names as shells take them.
+TAG_TEXT = re.compile(r"[\w .:/=+@-]+")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+RESERVED_ENV_PREFIXES = ("DASKYARD_", "AWS_", "ECS_", "DASK_DISTRIBUTED__COMM__")
+RESERVED_ENV = {"JUPYTER_TOKEN", "DASK_SCHEDULER_ADDRESS", "PATH", "HOME"}
+MAX_ENVIRONMENT = 50
+MAX_ENV_VALUE = 4096
+MAX_USER_TAGS = 40
+MAX_WORKER_THREADS = 64
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -50,6 +62,49 @@ class ClusterSpec(Strict):
     teardown: Literal["nightly", "never"] = "nightly"
     ttl_hours: Annotated[int, Field(ge=1, le=24 * 14)] | None = None
     drive: Annotated[str, Field(pattern=CLUSTER_NAME.pattern)] | None = None
+    # An image URI from the stage's `allowed_images`, run by every role (None = the
+    # stage's own build of images/).
+    image: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    # Extra variables for every task; Daskyard's own and the TLS ones cannot be set.
+    environment: dict[str, str] = Field(default_factory=dict)
+    # The owner's tags, put on the cluster's resources beside Daskyard's own.
+    tags: dict[str, str] = Field(default_factory=dict)
+    # Threads per worker; None = one per vCPU of `worker_cpu` (at least one).
+    worker_threads: Annotated[int, Field(ge=1, le=MAX_WORKER_THREADS)] | None = None
+
+    @property
+    def threads(self) -> int:
+        return self.worker_threads or max(1, self.worker_cpu // 1024)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_ENVIRONMENT:
+            raise ValueError(f"at most {MAX_ENVIRONMENT} variables")
+        for name, text in value.items():
+            if not ENV_NAME.fullmatch(name):
+                raise ValueError(f"{name[:40]!r} is not a variable name ({ENV_NAME.pattern})")
+            if name.upper().startswith(RESERVED_ENV_PREFIXES) or name.upper() in RESERVED_ENV:
+                raise ValueError(f"{name} is Daskyard's own or AWS's; it cannot be set")
+            if len(text) > MAX_ENV_VALUE:
+                raise ValueError(f"{name}: at most {MAX_ENV_VALUE} characters")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_USER_TAGS:
+            raise ValueError(f"at most {MAX_USER_TAGS} tags (AWS allows 50 with Daskyard's)")
+        for key, text in value.items():
+            if not TAG_TEXT.fullmatch(key) or len(key) > 128:
+                raise ValueError(f"tag key {key[:40]!r}: 1-128 letters, digits, "
+                                 "spaces and _ . : / = + - @")
+            if key.lower().startswith(("aws:", "daskyard:")):
+                raise ValueError(f"tag key {key}: the aws: and daskyard: prefixes are reserved")
+            if len(text) > 256 or (text and not TAG_TEXT.fullmatch(text)):
+                raise ValueError(f"tag {key}: the value must be at most 256 letters, digits, "
+                                 "spaces and _ . : / = + - @")
+        return value
     # Minutes without tasks and without a client before the cluster destroys itself;
     # 0 = never, None = the stage's default (Settings.idle_timeout_minutes).
     idle_timeout_minutes: Annotated[int, Field(ge=0, le=24 * 60 * 14)] | None = None
@@ -116,6 +171,10 @@ class ClusterSpec(Strict):
         if self.launch_type == "EC2" and self.instance_type not in settings.allowed_instance_types:
             allowed_types = ", ".join(settings.allowed_instance_types)
             problems.append(("instance_type", f"allowed instance types: {allowed_types}"))
+        if self.image is not None and self.image not in settings.allowed_images:
+            problems.append(("image", "not one of the stage's allowed images"
+                             + (f": {', '.join(settings.allowed_images)}"
+                                if settings.allowed_images else " (the stage allows none)")))
         allowed = [ipaddress.ip_network(c) for c in settings.allowed_cidrs]
         for cidr in self.allowed_cidrs:
             net = ipaddress.ip_network(cidr)
@@ -209,6 +268,7 @@ class ClusterRecord(BaseModel):
     dashboard_url: str = ""
     notebook_url: str = ""
     owner: str = ""  # the caller who created it (see core/identity.py)
+    cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
     adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
     destroy_reason: str = ""  # why the system destroyed it (e.g. idle), told to the owner
     # Building steps running now -> the epoch second their Lambda must have ended by.

@@ -59,13 +59,24 @@ def now() -> datetime:
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
+    return {k: _ser.serialize(_numbers(v)) for k, v in values.items() if v is not None}
+
+
+def _numbers(value: Any) -> Any:
+    """DynamoDB takes numbers as Decimal, not float (the cost estimate is one)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; we only store integers."""
+    """DynamoDB numbers come back as Decimal: integers as int, the rest as float."""
     if isinstance(value, Decimal):
-        return int(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -169,13 +180,14 @@ class Registry:
     # --- intents ---------------------------------------------------------------------
 
     def create(self, spec: ClusterSpec, owner: str, notify: list[Notify],
-               execution_arn: str) -> ClusterRecord:
+               execution_arn: str, cost_per_hour: float = 0.0) -> ClusterRecord:
         """Record a new cluster as CREATING; a name exists once while it is live."""
         at = now()
         record = ClusterRecord(
             name=spec.name, status=S.CREATING, step="Queued", spec=spec, created_at=at,
             updated_at=at, expires_at=at + timedelta(hours=spec.ttl_hours) if spec.ttl_hours
-            else None, owner=owner, notify=notify, execution_arn=execution_arn)
+            else None, owner=owner, notify=notify, execution_arn=execution_arn,
+            cost_per_hour=cost_per_hour)
         reusable = {f":r{i}": s.value for i, s in enumerate(sorted(REUSABLE))}
         try:
             self.dynamodb.put_item(
@@ -261,9 +273,10 @@ class Registry:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""
         return self._write(name, "mark_ready", {"step": "Ready"})
 
-    def scale(self, name: str, spec: ClusterSpec) -> ClusterRecord:
+    def scale(self, name: str, spec: ClusterSpec, cost_per_hour: float) -> ClusterRecord:
         """A fixed size: adaptive scaling, if on, is off from now on."""
-        record = self._write(name, "scale", {"spec": spec.model_dump(mode="json")},
+        record = self._write(name, "scale", {"spec": spec.model_dump(mode="json"),
+                                             "cost_per_hour": cost_per_hour},
                              remove=("adapt",))
         if record is None:
             raise ClusterBusy(f"cluster {name!r} is not READY")

@@ -38,6 +38,27 @@ EC2_SIZES: dict[str, tuple[int, int]] = {
     "m5.xlarge": (4096, 16384 - 256),
     "c5.xlarge": (4096, 8192 - 256),
 }
+# Task sizes (CPU units, MiB) of the roles whose size the owner does not choose.
+SCHEDULER_SIZE = (1024, 4096)
+NOTEBOOK_SIZE = (1024, 4096)
+
+
+class Prices(BaseModel):
+    """On-demand USD prices, us-east-1, Linux/x86, from the AWS price list as of
+    `as_of` (Fargate: aws.amazon.com/fargate/pricing; EC2: aws.amazon.com/ec2/pricing),
+    for cost estimates (core/pricing.py). A stage in another region, or on later prices,
+    sets its own: DASKYARD_PRICES, JSON."""
+
+    as_of: str = "2025-01-01"
+    fargate_vcpu_hour: float = 0.04048
+    fargate_gb_hour: float = 0.004445
+    # Fargate Spot has run at about 70% below on-demand; it varies by the hour.
+    fargate_spot_discount: float = Field(default=0.7, ge=0, le=1)
+    ec2_hour: dict[str, float] = Field(default_factory=lambda: {
+        "t3.medium": 0.0416, "t3.large": 0.0832, "m5.large": 0.096, "m5.xlarge": 0.192,
+        "c5.xlarge": 0.17})
+
+
 # AWS limits no request may pass: tasks per ECS service, inbound rules per security group.
 MAX_SERVICE_TASKS = 5000
 MAX_GROUP_RULES = 60
@@ -56,6 +77,9 @@ class Settings(BaseModel):
     ecr_prefix: str = "daskyard"
     # CodeBuild project that builds images/ into ECR when a tag is missing ("" = none).
     image_build_project: str = ""
+    # Image URIs a create may name instead of the stage's build (`image`): images built
+    # FROM Daskyard's, in repositories the task execution role may pull from.
+    allowed_images: list[str] = Field(default_factory=list)
     task_execution_role_arn: str = ""
     task_role_arn: str = ""
     instance_profile_arn: str = ""
@@ -89,6 +113,7 @@ class Settings(BaseModel):
     slack_teams: list[str] = Field(default_factory=list)
     # Channels the command may be used in; empty allows any channel of an allowed team.
     slack_channels: list[str] = Field(default_factory=list)
+    prices: Prices = Field(default_factory=Prices)
     # Minutes a cluster may sit without tasks and without a client before it is
     # destroyed (0 = never); a create may set its own (ClusterSpec.idle_timeout_minutes).
     idle_timeout_minutes: int = Field(default=60, ge=0)
@@ -118,7 +143,12 @@ class Settings(BaseModel):
             raw = env.get(f"DASKYARD_{name.upper()}")
             if raw is None:
                 continue
-            values[name] = _csv(raw) if get_origin(field.annotation) is list else raw
+            if get_origin(field.annotation) is list:
+                values[name] = _csv(raw)
+            elif field.annotation is Prices:
+                values[name] = Prices.model_validate_json(raw)
+            else:
+                values[name] = raw
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
         values.setdefault("region", region)
         return cls.model_validate(values)

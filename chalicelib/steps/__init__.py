@@ -61,6 +61,10 @@ class StepCall:
     def spec(self) -> ClusterSpec:
         return self.record.spec
 
+    def tags(self) -> dict[str, str]:
+        """The owner's tags and Daskyard's (which win: the sweeper finds by them)."""
+        return {**self.spec.tags, **self.names.tags()}
+
     @property
     def network(self) -> Network:
         return _needed(self.record.resources.network, "network")

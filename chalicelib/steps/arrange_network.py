@@ -73,7 +73,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
             GroupName=call.names.base(), VpcId=vpc,
             Description=f"Daskyard cluster {call.cluster}",
             TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": naming.kv(call.names.tags())}])["GroupId"]
+                                "Tags": naming.kv(call.tags())}])["GroupId"]
     except ClientError as exc:
         found = find_group(rt, call) if error_code(exc) == "InvalidGroup.Duplicate" else None
         if found is None:  # a retried step finds its group; anything else is an error

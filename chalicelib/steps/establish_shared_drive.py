@@ -2,8 +2,11 @@
 cluster's security group, so NFS is open only within it) and an access point.
 
 A cluster's own drive goes with it. A named drive (`drive` in the request) is tagged
-`daskyard:drive` instead of `daskyard:cluster` and outlives the cluster: only the
-cluster's mount targets and access point are removed."""
+`daskyard:drive` instead of `daskyard:cluster` and outlives the cluster, with its mount
+targets, in a security group of its own (`daskyard-<stage>-drive-<name>`) that lets in
+NFS from each cluster naming it while that cluster lives: the cluster's access point
+and its way in are removed with it. (Mount targets made in a cluster's group by earlier
+versions go with that cluster, as they did.)"""
 
 from __future__ import annotations
 
@@ -13,13 +16,14 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
-from chalicelib.core.models import Drive
+from chalicelib.core.models import Drive, Network
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 from chalicelib.steps.arrange_network import find_group
 
 LEASED = True  # its create makes the cluster's resources (see run_step)
+NFS_PORT = 2049
 
 
 def creation_token(names: Names, drive: str | None) -> str:
@@ -35,7 +39,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     efs, spec = rt.clients.efs, call.spec
     token = creation_token(call.names, spec.drive)
     tags = naming.tags(call.names.stage, None, **{naming.TAG_DRIVE: spec.drive}) \
-        if spec.drive else call.names.tags()
+        if spec.drive else call.tags()
     try:  # the creation token makes this idempotent: a retry or a named drive finds it
         fs = dict(efs.create_file_system(
             CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
@@ -53,14 +57,17 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         raise NotReady(f"file system {fs_id} is {fs['LifeCycleState']}")
 
     network = call.network
+    # A named drive's mount targets are the drive's, in a group of its own that lets in
+    # each cluster naming it: they outlive the clusters, so the next one does not wait
+    # the minute and a half AWS takes to make mount targets.
+    group = _admit(rt, call, spec.drive, network) if spec.drive else network.security_group
     existing = set() if fresh else {
         mt["SubnetId"] for mt in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
     targets = []
     for subnet in network.subnets:
         if subnet not in existing:
             targets.append(efs.create_mount_target(
-                FileSystemId=fs_id, SubnetId=subnet,
-                SecurityGroups=[network.security_group])["MountTargetId"])
+                FileSystemId=fs_id, SubnetId=subnet, SecurityGroups=[group])["MountTargetId"])
 
     access_point = efs.create_access_point(
         ClientToken=call.names.base(), FileSystemId=fs_id,
@@ -68,11 +75,49 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         RootDirectory={"Path": f"/daskyard/{call.cluster}" if not spec.drive else "/shared",
                        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
                                         "Permissions": "0775"}},
-        Tags=naming.kv(call.names.tags()))["AccessPointId"]
+        Tags=naming.kv(call.tags()))["AccessPointId"]
     drive = Drive(file_system=fs_id, kept=bool(spec.drive), mount_targets=targets,
                   access_point=access_point, dns=f"{fs_id}.efs.{rt.clients.region}.amazonaws.com")
     call.remember(drive=drive)
     return drive.model_dump()
+
+
+def _drive_group(rt: Runtime, names: Names, drive: str, vpc: str | None = None) -> str | None:
+    """The named drive's security group; made in `vpc` when given and missing."""
+    ec2, name = rt.clients.ec2, names.drive(drive)
+    found = ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": [name]},
+        {"Name": f"tag:{naming.TAG_STAGE}", "Values": [names.stage]}])["SecurityGroups"]
+    if found or vpc is None:
+        return str(found[0]["GroupId"]) if found else None
+    try:
+        return str(ec2.create_security_group(
+            GroupName=name, VpcId=vpc, Description=f"Daskyard named drive {drive}",
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": naming.kv(
+                naming.tags(names.stage, None, **{naming.TAG_DRIVE: drive}))}])["GroupId"])
+    except ClientError as exc:
+        if error_code(exc) != "InvalidGroup.Duplicate":  # another cluster made it meanwhile
+            raise
+        return _drive_group(rt, names, drive)
+
+
+def _nfs_from(cluster_group: str, cluster: str) -> list[dict[str, Any]]:
+    return [{"IpProtocol": "tcp", "FromPort": NFS_PORT, "ToPort": NFS_PORT,
+             "UserIdGroupPairs": [{"GroupId": cluster_group,
+                                   "Description": f"NFS from cluster {cluster}"}]}]
+
+
+def _admit(rt: Runtime, call: StepCall, drive: str, network: Network) -> str:
+    """The drive's group, letting in NFS from this cluster's group."""
+    group = _drive_group(rt, call.names, drive, network.vpc)
+    assert group is not None
+    try:
+        rt.clients.ec2.authorize_security_group_ingress(
+            GroupId=group, IpPermissions=_nfs_from(network.security_group, call.cluster))
+    except ClientError as exc:
+        if error_code(exc) != "InvalidPermission.Duplicate":  # a retried step
+            raise
+    return group
 
 
 def wait(rt: Runtime, call: StepCall) -> StepResult:
@@ -101,7 +146,14 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
             with gone_ok("AccessPointNotFound"):
                 efs.delete_access_point(AccessPointId=ap["AccessPointId"])
     group = find_group(rt, call)
-    kept = naming.TAG_DRIVE in {t["Key"] for t in fs.get("Tags", [])}
+    drive_tag = {t["Key"]: t["Value"] for t in fs.get("Tags", [])}.get(naming.TAG_DRIVE)
+    kept = drive_tag is not None
+    if drive_tag and group:  # the drive stays; this cluster's way in goes
+        drive_group = _drive_group(rt, call.names, drive_tag)
+        if drive_group:
+            with gone_ok("InvalidPermission.NotFound", "InvalidGroup.NotFound"):
+                rt.clients.ec2.revoke_security_group_ingress(
+                    GroupId=drive_group, IpPermissions=_nfs_from(group, call.cluster))
     remaining = []
     for mt in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
         mine = group in efs.describe_mount_target_security_groups(

@@ -25,7 +25,7 @@ UNBOUNDED_LIFE = timedelta(days=365)
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     cluster = call.cluster
-    tags = call.names.tags()
+    tags = call.tags()
     material = replace(tls.generate(cluster, tls_validity(call.spec)),
                        jupyter_token=secrets.token_urlsafe(32))
     call.remember(credentials_secret=_secret(

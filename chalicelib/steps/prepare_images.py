@@ -58,6 +58,10 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     token = call.event.token
     if not token:
         raise InvalidRequest("PrepareImages needs the task token ($$.Task.Token)")
+    if call.spec.image:  # the owner's choice, from the stage's allowed list: no build
+        images = dict.fromkeys(naming.ROLES, call.spec.image)
+        rt.clients.sfn.send_task_success(taskToken=token, output=json.dumps(images))
+        return images
     tag, ecr = rt.settings.image_tag, rt.clients.ecr
     names = {role: naming.repository(rt.settings.ecr_prefix, role) for role in naming.ROLES}
     images, absent = {}, []

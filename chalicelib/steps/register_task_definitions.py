@@ -13,13 +13,11 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.runtime import Runtime
-from chalicelib.core.settings import EC2_SIZES
+from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE, SCHEDULER_SIZE
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, scheduler_task
 
 LEASED = True  # its create makes the cluster's resources (see run_step)
 
-SCHEDULER_SIZE = (1024, 4096)
-NOTEBOOK_SIZE = (1024, 4096)
 PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],
          "notebook": [naming.NOTEBOOK_PORT]}
@@ -46,7 +44,8 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
             {"name": "DASKYARD_CLUSTER", "value": cluster},
             {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": names.scheduler_parameter()},
             {"name": "DASKYARD_WORKER_MEMORY", "value": f"{memory}MiB"},
-            {"name": "AWS_REGION", "value": rt.clients.region}],
+            {"name": "AWS_REGION", "value": rt.clients.region},
+            *_variables(call, role)],
         "mountPoints": [{"sourceVolume": "efs", "containerPath": "/efs"}],
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": names.log_group(), "awslogs-region": rt.clients.region,
@@ -58,6 +57,13 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     if role == "scheduler":
         definition["environment"] += scheduler_task.environment(rt, call)
     return definition
+
+
+def _variables(call: StepCall, role: str) -> list[dict[str, str]]:
+    """The owner's variables (checked not to shadow ours) and the worker's threads."""
+    spec = call.spec
+    own = {"DASKYARD_WORKER_THREADS": str(spec.threads)} if role == "worker" else {}
+    return [{"name": k, "value": v} for k, v in sorted({**spec.environment, **own}.items())]
 
 
 def task_secrets(arn: str, role: str) -> list[dict[str, str]]:
@@ -81,7 +87,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     if len(found) != 1 or set(found[0]) != set(naming.ROLES):
         raise InvalidRequest("RegisterTaskDefinitions needs the images PrepareImages found")
     call.remember(images=found[0])  # the record lists what the cluster runs
-    tags = names.tags()
+    tags = call.tags()
     try:
         logs.create_log_group(logGroupName=names.log_group(), tags=tags)
     except ClientError as exc:

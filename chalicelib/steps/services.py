@@ -36,7 +36,7 @@ def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:
             taskDefinition=call.record.resources.task_definitions[role],
             desiredCount=count, networkConfiguration={"awsvpcConfiguration": vpc},
             propagateTags="SERVICE", enableECSManagedTags=True,
-            tags=naming.ecs_kv(call.names.tags()),
+            tags=naming.ecs_kv(call.tags()),
             **_placement(rt, call, role))["service"]["serviceArn"]
     except ClientError as exc:
         if "already exists" not in str(exc) and error_code(exc) != "InvalidParameterException":

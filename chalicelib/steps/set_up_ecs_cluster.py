@@ -47,7 +47,7 @@ echo ECS_ENABLE_TASK_IAM_ROLE=true >> /etc/ecs/ecs.config
 
 
 def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
-    spec, tags = call.spec, call.names.tags()
+    spec, tags = call.spec, call.tags()
     ec2, asg = rt.clients.ec2, rt.clients.autoscaling
     image = rt.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
     data = base64.b64encode(user_data(name, call.drive.dns).encode()).decode()
@@ -103,7 +103,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         clusterName=name, capacityProviders=providers,
         defaultCapacityProviderStrategy=[{"capacityProvider": providers[0], "weight": 1}],
         settings=[{"name": "containerInsights", "value": "disabled"}],
-        tags=naming.ecs_kv(call.names.tags()))["cluster"]["clusterArn"]
+        tags=naming.ecs_kv(call.tags()))["cluster"]["clusterArn"]
     call.remember(ecs_cluster=arn)
     return {"ecs_cluster": arn, "capacity_providers": providers}
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from chalicelib import lifecycle
-from chalicelib.core.errors import ClusterBusy
+from chalicelib.core.errors import ClusterBusy, InvalidRequest
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import Adapt, ClusterSpec, Status, Strict
 from chalicelib.core.runtime import Runtime
@@ -57,9 +57,18 @@ def scale(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[st
                                    caller=caller).public()
 
 
+class AdaptOff(Strict):
+    minimum: None
+    maximum: None
+
+
 def adapt(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[str, Any]:
-    """Adaptive scaling on, within {"minimum", "maximum"}."""
-    bounds = parse(Adapt, body)
+    """Adaptive scaling within {"minimum", "maximum"}; both null turns it off."""
+    try:
+        parse(AdaptOff, body)
+        bounds = None
+    except InvalidRequest:
+        bounds = parse(Adapt, body)  # its errors name the field and why
     return lifecycle.adapt_cluster(rt, check_name(name), bounds, caller=caller).public()
 
 

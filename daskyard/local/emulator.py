@@ -22,6 +22,7 @@ import requests
 from chalice.local import LambdaContext
 
 from chalicelib.core.runtime import Runtime, serving
+from daskyard.local.latency import NONE, Latency
 
 Handler = Callable[[dict[str, Any], Any], Any]
 # Tests wrap handlers to inject faults: (function name, event, real handler) -> result.
@@ -46,6 +47,9 @@ class LambdaRouter:
             module, _, attribute = fn.handler_string.rpartition(".")
             self.handlers[fn.name] = getattr(importlib.import_module(module), attribute)
         self.interceptor: Interceptor | None = None
+        # AWS's delays to act out (daskyard.local.latency): a cold start per function.
+        self.latency: Latency = NONE
+        self._warm: set[str] = set()
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()
         self._running = 0
@@ -66,7 +70,11 @@ class LambdaRouter:
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
             self._running += 1
+            cold = name not in self._warm
+            self._warm.add(name)
         try:
+            if cold:  # a new execution environment initialises before the handler runs
+                self.latency.wait("lambda_cold_start")
             # Each invocation gets a Lambda context, as Lambda gives one (60 s, as deployed).
             context = LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
             rt = self.runtime_for(function_name)
@@ -83,6 +91,11 @@ class LambdaRouter:
             with self._lock:
                 self._running -= 1
                 self._idle.notify_all()
+
+    def cool(self) -> None:
+        """Every function's next invocation is a cold start again."""
+        with self._lock:
+            self._warm.clear()
 
     def wait_idle(self, timeout: float) -> bool:
         """True once no handler is running; False if one still runs after `timeout` s."""
@@ -329,6 +342,36 @@ def _atomic_conditional_writes() -> None:
                                  "transact_write_items"), DYNAMODB_WRITES, atomic)
 
 
+def _mount_targets_take_time() -> None:
+    """EFS mount targets as AWS makes them: `creating` until the active latency profile's
+    delay has passed, then `available` (moto makes them available at once)."""
+    from moto.efs.models import EFSBackend
+
+    def create(original: Callable[..., Any]) -> Callable[..., Any]:
+        def creating(*args: Any, **kwargs: Any) -> Any:
+            target = original(*args, **kwargs)
+            router = ADAPTER.router
+            delay = router.latency.of("efs_mount_target") if router else 0.0
+            if delay > 0:
+                target.life_cycle_state = "creating"
+                target._available_at = time.monotonic() + delay
+            return target
+        return creating
+
+    def describe(original: Callable[..., Any]) -> Callable[..., Any]:
+        def settled(*args: Any, **kwargs: Any) -> Any:
+            marker, targets = original(*args, **kwargs)
+            for target in targets:
+                if target.life_cycle_state == "creating" \
+                        and time.monotonic() >= target._available_at:
+                    target.life_cycle_state = "available"
+            return marker, targets
+        return settled
+
+    _wrap_once(EFSBackend, ("create_mount_target",), _mount_targets_take_time, create)
+    _wrap_once(EFSBackend, ("describe_mount_targets",), _mount_targets_take_time, describe)
+
+
 def _list_services_once() -> None:
     """moto's server finds the service of every request by listing its own package
     directory (os.listdir and an isdir per entry, under a lock): a fifth of the CPU of
@@ -392,6 +435,7 @@ class Emulator:
         _list_services_once()
         _parse_each_definition_once()
         _atomic_conditional_writes()
+        _mount_targets_take_time()
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port,

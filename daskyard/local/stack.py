@@ -37,6 +37,7 @@ from daskyard.local.emulator import (
     Emulator,
     LambdaRouter,
 )
+from daskyard.local.latency import NONE, Latency
 
 log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -94,7 +95,7 @@ class LocalMode:
     _running: LocalMode | None = None
 
     def __init__(self, processes: bool = True, time_scale: float = 1.0, port: int = 0,
-                 root: Path | None = None) -> None:
+                 root: Path | None = None, latency: Latency = NONE) -> None:
         os.environ.update(LOCAL_ENV)
         self.app = load_app()
         # The Lambdas' logger may exist from before the environment was set (an import
@@ -103,8 +104,11 @@ class LocalMode:
 
         logger.setLevel(LOCAL_ENV["POWERTOOLS_LOG_LEVEL"])
         self.router = LambdaRouter(self.app)
+        self.router.latency = latency
         self.emulator = Emulator(self.router, port=port)
-        self.time_scale = time_scale
+        # AWS's delays are acted out at the profile's scale, and the state machines'
+        # waits and retry intervals shrink with them.
+        self.time_scale = latency.scale if latency.active else time_scale
         self.root = root or data_dir()
         self.runner: Runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
         self.agent: EcsAgent | None = None
@@ -143,6 +147,20 @@ class LocalMode:
             self.write_credentials()
         self._deployment_changed = False  # as deployed
         self._start_agent()
+
+    @property
+    def latency(self) -> Latency:
+        return self.router.latency
+
+    def act_out(self, latency: Latency, time_scale: float) -> None:
+        """A clean world with another latency profile and ASL time scale (deployed again
+        when the scale changes: the state machines' waits are set at deploy)."""
+        self.router.latency = latency
+        self.router.cool()  # a new deployment's functions start cold
+        if time_scale != self.time_scale:
+            self.time_scale = time_scale
+            self._deployment_changed = True  # the next reset deploys again
+        self.reset()
 
     def _start_agent(self) -> None:
         from chalicelib.core.runtime import from_env

@@ -3,12 +3,18 @@ create, Client(cluster), scale, attach by name, close destroys what it made."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from distributed import Client
 
+import daskyard
 from daskyard.client import DaskyardApi
 from daskyard.cluster import ClusterFailed, DaskyardCluster
 from daskyard.local.asl import raw
@@ -65,3 +71,67 @@ def test_a_failed_create_raises_with_the_reason_and_leaves_nothing(live: LocalMo
         DaskyardCluster("doomed", workers=1, api=str(live.api_url),
                         allowed_cidrs=["127.0.0.0/8"])
     assert live.leftovers("doomed", settle=30) == []
+
+
+@pytest.mark.e2e
+def test_async_with_creates_with_the_options_and_destroys(live: LocalMode) -> None:
+    url = str(live.api_url)
+
+    async def use() -> tuple[Any, ...]:
+        async with DaskyardCluster("asyncy", workers=1, api=url, asynchronous=True,
+                                   worker_threads=3, environment={"MODEL": "v2"},
+                                   tags={"team": "data"}, quiet=True) as cluster:
+            async with Client(cluster, asynchronous=True, timeout=30) as client:
+                await client.wait_for_workers(1, timeout=60)
+                threads = await client.run(lambda dask_worker: dask_worker.state.nthreads)
+                model = await client.run(lambda: __import__("os").environ.get("MODEL"))
+                total = await client.submit(sum, range(11))
+            return cluster.name, list(threads.values()), model, total, \
+                DaskyardApi(url).get("asyncy")
+
+    name, threads, model, total, record = asyncio.run(use())
+    assert (name, threads, list(model.values()), total) == ("asyncy", [3], ["v2"], 55)
+    ecs = live.clients.ecs
+    cluster_arn = record["resources"]["ecs_cluster"]
+    tags = {t["key"]: t["value"] for t in ecs.list_tags_for_resource(
+        resourceArn=cluster_arn)["tags"]}
+    assert tags["team"] == "data" and tags["daskyard:cluster"] == "asyncy"
+    assert DaskyardApi(url).get("asyncy")["status"] == "DELETED"  # __aexit__ waited
+
+
+@pytest.mark.e2e
+def test_a_script_that_never_closes_leaves_nothing_running(live: LocalMode,
+                                                           tmp_path: Path) -> None:
+    script = ("import sys\nfrom daskyard import DaskyardCluster\n"
+              "c = DaskyardCluster('forgotten', workers=0, api=sys.argv[1], quiet=True)\n"
+              "print(c.record['status'], flush=True)\n")  # and exits without close()
+    done = subprocess.run([sys.executable, "-c", script, str(live.api_url)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "DASKYARD_CREDENTIALS":
+                               str(live.root / "credentials.json")})
+    assert done.returncode == 0 and done.stdout.strip() == "READY", done.stderr
+    # At exit the destroy was asked for; the orchestrator carries it out.
+    assert DaskyardApi(str(live.api_url)).get("forgotten")["status"] in ("DELETING", "DELETED")
+    record = DaskyardApi(str(live.api_url)).wait("forgotten", {"DELETED"}, timeout=60)
+    assert record["status"] == "DELETED"
+
+
+@pytest.mark.e2e
+def test_attaching_says_so_and_changes_nothing(live: LocalMode,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    url = str(live.api_url)
+    api = DaskyardApi(url)
+    api.create({"name": "kept", "workers": 1})
+    api.wait("kept", {"READY"}, timeout=120)
+    with DaskyardCluster("kept", workers=3, api=url) as attached:  # as the README's demo
+        assert attached.shutdown_on_close is False
+    out = capsys.readouterr().out
+    assert "attached to the live cluster 'kept'" in out and "not applied: ['workers']" in out
+    record = api.get("kept")
+    assert (record["status"], record["spec"]["workers"]) == ("READY", 1)
+    with DaskyardCluster.from_name("kept", api=url, quiet=True) as again:
+        assert again.scheduler_address == attached.scheduler_address
+    assert [r["name"] for r in daskyard.list_clusters(api=url)
+            if r["status"] == "READY"] == ["kept"]
+    api.delete("kept")
+    api.wait("kept", {"DELETED"}, timeout=120)

@@ -73,9 +73,16 @@ def test_adapt_is_checked_recorded_and_turned_off_by_scale_or_delete(
     assert out.status_code == 200 and json.loads(out.body)["adapt"] is None
     assert adapt_parameter(clients, rt, "elastic") is None
 
+    # Off by DELETE, or by null bounds (DaskyardApi.adapt(name, None, None)).
     assert adapt(alice, {"minimum": 0, "maximum": 2})[0] == 200
     out = alice.delete("/clusters/elastic/adapt")
     assert out.status_code == 200 and json.loads(out.body)["adapt"] is None
+    assert adapt_parameter(clients, rt, "elastic") is None
+    assert adapt(alice, {"minimum": 0, "maximum": 2})[0] == 200
+    code, answer = adapt(alice, {"minimum": None, "maximum": 2})
+    assert (code, "minimum: Input should be a valid integer" in str(answer)) == (400, True)
+    code, answer = adapt(alice, {"minimum": None, "maximum": None})
+    assert (code, answer["adapt"]) == (200, None)
     assert adapt_parameter(clients, rt, "elastic") is None
 
     assert alice.delete("/clusters/elastic").status_code == 202

@@ -108,3 +108,34 @@ def test_scaling_a_cluster_that_is_not_ready_is_409(http: Any, rt: Runtime) -> N
     response = http.put("/clusters/idle/workers", headers={"Content-Type": "application/json"},
                         body=json.dumps({"workers": 3}))
     assert response.status_code == 409
+
+
+CUSTOM = "123456789012.dkr.ecr.us-east-1.amazonaws.com/daskyard-custom:2026.8.0"
+
+
+def test_a_create_runs_the_allowed_image_with_the_owners_variables_and_tags(
+        http: Any, rt: Runtime, clients: Clients, stage_config: Any) -> None:
+    stage_config(allowed_images=[CUSTOM])
+    body = {**GOOD, "image": CUSTOM, "environment": {"MODEL": "v2"}, "tags": {"team": "data"},
+            "worker_threads": 3}
+    assert post(http, body).status_code == 202
+    record = wait_status(rt, "demo", {Status.READY, Status.FAILED})
+    assert record.status == Status.READY, record.error
+    assert set(record.resources.images.values()) == {CUSTOM}  # no build, no ECR lookup
+    worker = clients.ecs.describe_task_definition(
+        taskDefinition=record.resources.task_definitions["worker"])["taskDefinition"]
+    env = {e["name"]: e["value"] for e in worker["containerDefinitions"][0]["environment"]}
+    assert (env["MODEL"], env["DASKYARD_WORKER_THREADS"]) == ("v2", "3")
+    tags = {t["key"]: t["value"] for t in clients.ecs.list_tags_for_resource(
+        resourceArn=worker["taskDefinitionArn"])["tags"]}
+    assert tags["team"] == "data" and tags["daskyard:cluster"] == "demo"
+    assert record.cost_per_hour > 0
+
+
+def test_an_image_the_stage_does_not_allow_is_refused_before_anything(
+        http: Any, rt: Runtime, clients: Clients, stage_config: Any) -> None:
+    stage_config(allowed_images=[CUSTOM])
+    response = post(http, {**GOOD, "image": "docker.io/someone/miner:latest"})
+    assert response.status_code == 400
+    assert "image: not one of the stage's allowed images" in response.json_body["error"]
+    assert rt.registry.get("demo") is None and executions(clients, rt) == 0

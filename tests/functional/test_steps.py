@@ -66,6 +66,40 @@ def test_drive_is_encrypted_tagged_and_deleted(rt: Runtime, clients: Clients,
     establish_shared_drive.delete(rt, call(rt))  # already gone is fine
 
 
+def test_a_named_drive_keeps_its_mount_targets_and_lets_in_each_cluster_while_it_lives(
+        rt: Runtime, clients: Clients) -> None:
+    made = {}
+    for name in ("first", "second"):
+        rt.registry.create(spec(name, drive="data"), "test", [], "")
+        step = call(rt, name)
+        arrange_network.create(rt, step)
+        made[name] = (establish_shared_drive.create(rt, step), step.network.security_group)
+    (first, first_group), (second, second_group) = made["first"], made["second"]
+    assert first["file_system"] == second["file_system"]
+    assert first["mount_targets"] and second["mount_targets"] == []  # the first's serve both
+    efs, ec2 = clients.efs, clients.ec2
+    targets = efs.describe_mount_targets(FileSystemId=first["file_system"])["MountTargets"]
+    drive_group = efs.describe_mount_target_security_groups(
+        MountTargetId=targets[0]["MountTargetId"])["SecurityGroups"]
+    assert len(drive_group) == 1 and drive_group[0] not in (first_group, second_group)
+
+    def admitted() -> set[str]:
+        group = ec2.describe_security_groups(GroupIds=drive_group)["SecurityGroups"][0]
+        assert {(p["FromPort"], p["ToPort"]) for p in group["IpPermissions"]} == {(2049, 2049)}
+        return {pair["GroupId"] for p in group["IpPermissions"]
+                for pair in p["UserIdGroupPairs"]}
+
+    assert admitted() == {first_group, second_group}
+    establish_shared_drive.delete(rt, call(rt, "first"))
+    arrange_network.delete(rt, call(rt, "first"))  # its group is no longer referenced
+    assert admitted() == {second_group}
+    assert [t["MountTargetId"] for t in efs.describe_mount_targets(
+        FileSystemId=first["file_system"])["MountTargets"]] == first["mount_targets"]
+    assert tags_of(efs.describe_file_systems(FileSystemId=first["file_system"])[
+        "FileSystems"][0]["Tags"]) == {"daskyard:drive": "data", "daskyard:managed": "true",
+                                       "daskyard:stage": "local"}
+
+
 def test_security_key_keeps_secrets_out_of_the_record(rt: Runtime, clients: Clients) -> None:
     rt.registry.create(spec("demo", launch_type="EC2"), "test", [], "")
     step = call(rt)

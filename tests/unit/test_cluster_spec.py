@@ -90,3 +90,40 @@ def test_ingress_outside_the_stage_ranges_is_refused() -> None:
 def test_a_stage_that_allows_public_ingress_allows_any_range() -> None:
     public = SETTINGS.model_copy(update={"allow_public_ingress": True})
     assert spec(allowed_cidrs=["0.0.0.0/0", "11.0.0.0/8", "::/0"]).check_limits(public) == []
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"environment": {"DASKYARD_SCHEDULER_PARAMETER": "/x"}}, "Daskyard's own or AWS's"),
+    ({"environment": {"aws_region": "eu-west-1"}}, "Daskyard's own or AWS's"),
+    ({"environment": {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "False"}},
+     "Daskyard's own or AWS's"),
+    ({"environment": {"JUPYTER_TOKEN": "known"}}, "Daskyard's own or AWS's"),
+    ({"environment": {"1BAD": "x"}}, "is not a variable name"),
+    ({"environment": {f"V{i}": "x" for i in range(51)}}, "at most 50 variables"),
+    ({"environment": {"BIG": "x" * 4097}}, "at most 4096 characters"),
+    ({"tags": {"daskyard:cluster": "other"}}, "prefixes are reserved"),
+    ({"tags": {"AWS:cloudformation": "x"}}, "prefixes are reserved"),
+    ({"tags": {"team": "a;b"}}, "the value must be"),
+    ({"tags": {f"k{i}": "v" for i in range(41)}}, "at most 40 tags"),
+    ({"worker_threads": 0}, "greater than or equal to 1"),
+    ({"image": ""}, "at least 1 character"),
+])
+def test_options_that_could_break_or_impersonate_are_refused(fields: dict[str, Any],
+                                                             message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        spec(**fields)
+
+
+def test_threads_default_to_one_per_vcpu_and_at_least_one() -> None:
+    assert [spec(worker_cpu=c, worker_memory=m).threads
+            for c, m in ((256, 512), (1024, 2048), (4096, 8192))] == [1, 1, 4]
+    assert spec(worker_threads=3).threads == 3
+
+
+def test_an_image_must_be_on_the_stages_list() -> None:
+    allowed = "123.dkr.ecr.us-east-1.amazonaws.com/daskyard-custom:1"
+    assert spec(image=allowed).check_limits(Settings(allowed_images=[allowed])) == []
+    assert spec(image="evil/miner:latest").check_limits(Settings(allowed_images=[allowed])) \
+        == [("image", f"not one of the stage's allowed images: {allowed}")]
+    assert spec(image=allowed).check_limits(Settings()) == [
+        ("image", "not one of the stage's allowed images (the stage allows none)")]
