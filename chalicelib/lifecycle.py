@@ -85,7 +85,7 @@ def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
     machine = rt.settings.create_state_machine_arn
     name, arn = _execution(machine, spec.name, "create")
     record = rt.registry.create(spec, caller.id, notify or [], arn,
-                                cost_per_hour=pricing.hourly(spec, rt.settings.prices))
+                                cost_per_hour=_cost(rt, spec))
     try:
         _check_quota(rt, caller, spec.workers, adding=spec.name)
     except QuotaExceeded:
@@ -148,8 +148,11 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
         delete_adapt(rt.clients, rt.names(name))
     scale(rt.clients.ecs, rt.names(name), "worker", workers)
     spec = record.spec.model_copy(update={"workers": workers})
-    return rt.registry.scale(name, spec, pricing.hourly(spec, rt.settings.prices))
+    return rt.registry.scale(name, spec, _cost(rt, spec))
 
+
+def _cost(rt: Runtime, spec: ClusterSpec) -> float:
+    return pricing.hourly(spec, rt.settings.prices, public_ips=rt.settings.assign_public_ip)
 
 def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
                   caller: Caller) -> ClusterRecord:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import re
-import signal
 import socket
-import threading
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -91,6 +88,10 @@ def show(record: dict[str, Any]) -> None:
     table.add_row("teardown", _cell(teardown_text(record)))
     if record.get("cost_per_hour"):
         table.add_row("cost", _cell(cost_text(record)))
+    for role, crash in sorted((record.get("crashes") or {}).items()):
+        table.add_row(f"{role} crashed", _cell(
+            f"{crash['count']}x, last {crash['at']} exit {crash.get('exit_code')}: "
+            f"{crash.get('reason', '')} (daskyard logs {record['name']} --role {role})"))
     console.print(table)
 
 
@@ -279,6 +280,27 @@ def _port_free(port: int) -> bool:
 
 
 @app.command()
+def logs(name: str,
+         role: Annotated[str | None, typer.Option(
+             help="scheduler, worker or notebook (default: all)")] = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f",
+                                              help="keep printing new lines")] = False,
+         api: ApiOption = DEFAULT_API) -> None:
+    """What the cluster's tasks printed (CloudWatch Logs), oldest first."""
+    client = api_client(api)
+    events = client.follow(name, role) if follow else call(client.log_lines, name, role)
+    try:
+        for event in events:
+            console.print(f"{event['time']} {event['role']}/{event['task'][:8]} "
+                          f"{event['message']}", markup=False, highlight=False,
+                          soft_wrap=True)
+    except ApiError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:  # the way to end --follow
+        raise typer.Exit(0) from None
+
+
+@app.command()
 def serve(local: Annotated[bool, typer.Option(
               "--local/--no-local", help="the embedded local mode (the only one served here)")]
           = True,
@@ -289,7 +311,7 @@ def serve(local: Annotated[bool, typer.Option(
           time_scale: Annotated[float, typer.Option(
               help="with --latency: run the delays and the state machines' waits at this "
                    "fraction of real time, e.g. 0.05")] = 1.0) -> None:
-    """Run the API and the emulator until Ctrl-C."""
+    """Run the API and the emulator until Ctrl-C (or SIGTERM, SIGHUP)."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
     from daskyard.local.latency import UnknownProfile, profile
@@ -301,12 +323,12 @@ def serve(local: Annotated[bool, typer.Option(
     if not _port_free(port):
         fail(f"port {port} on 127.0.0.1 is in use (another `daskyard serve`?); "
              f"pick another with --port, e.g. --port {port + 1}")
+    from daskyard.local.processes import stop_signals
     from daskyard.local.stack import LocalMode
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may ignore it in `&`
-        signal.signal(sig, lambda *_: stop.set())
-    with LocalMode(processes=True, latency=delays) as mode:
+    with stop_signals() as stopped, LocalMode(processes=True, latency=delays) as mode:
+        for reaped in mode.reaped:
+            console.print(Text(str(reaped), style="yellow"))
         try:
             url = mode.serve_api(port)
         except OSError as exc:
@@ -317,9 +339,7 @@ def serve(local: Annotated[bool, typer.Option(
             f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
             f"keys:     {mode.root / 'credentials.json'} (the local admin, mode 0600)\n"
             f"try:      daskyard up demo --api {url}\nCtrl-C stops everything."))
-        with contextlib.suppress(KeyboardInterrupt):
-            while not stop.wait(1.0):  # a timed wait: signal handlers run between waits
-                pass
+        stopped()
     console.print("stopped")
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 import requests
 
@@ -102,6 +102,44 @@ class DaskyardApi:
         """The scheduler's address, the cluster's CA, a client certificate and key, and
         the Jupyter token (None without a notebook). Keep them out of logs and output."""
         return dict(self.call("GET", f"/clusters/{name}/credentials"))
+
+    def logs(self, name: str, role: str | None = None, since: int | None = None,
+             limit: int | None = None, next_token: str | None = None) -> dict[str, Any]:
+        """One page of what the cluster's tasks printed, oldest first: {"events":
+        [{"timestamp" (ms), "time", "role", "task", "id", "message"}], "next_token"}."""
+        query = {k: str(v) for k, v in (("role", role), ("since", since), ("limit", limit),
+                                         ("next_token", next_token)) if v is not None}
+        path = f"/clusters/{name}/logs" + (f"?{urlencode(query)}" if query else "")
+        return dict(self.call("GET", path))
+
+    def log_lines(self, name: str, role: str | None = None, since: int | None = None,
+                  max_pages: int = 50) -> list[dict[str, Any]]:
+        """Every line from `since` on (at most `max_pages` pages of the API's bound)."""
+        events: list[dict[str, Any]] = []
+        token = None
+        for _ in range(max_pages):
+            page = self.logs(name, role=role, since=since, next_token=token)
+            events += page["events"]
+            token = page.get("next_token")
+            if not token:
+                break
+        return events
+
+    def follow(self, name: str, role: str | None = None, poll: float = 1.0
+               ) -> Iterator[dict[str, Any]]:
+        """Every line, then each new one as it comes, once each (`aws logs tail
+        --follow` likewise polls from the latest timestamp and skips what it showed)."""
+        since: int | None = None
+        seen: set[str] = set()  # lines at the latest timestamp, already given
+        while True:
+            for event in self.log_lines(name, role, since):
+                if event["id"] in seen:
+                    continue
+                if since is None or event["timestamp"] > since:
+                    since, seen = event["timestamp"], set()
+                seen.add(event["id"])
+                yield event
+            time.sleep(poll)
 
     def list(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/clusters")["clusters"])

@@ -242,6 +242,22 @@ class DaskyardCluster(Cluster):
             self.shutdown_on_close = False
             await asyncio.to_thread(self._destroy)
 
+    async def _get_logs(self, cluster: bool = True, scheduler: bool = True,
+                        workers: Any = True) -> Any:
+        """distributed's logs (this object's, and what the scheduler and workers keep in
+        memory) and each task's container output from CloudWatch Logs, keyed
+        `<role>/<task id>`: what a task printed before dask started, or as it died."""
+        from distributed.utils import Log
+
+        logs = await super()._get_logs(cluster=cluster, scheduler=scheduler, workers=workers)
+        lines = await asyncio.get_running_loop().run_in_executor(
+            None, self.api.log_lines, self.name)
+        for event in lines:
+            key = f"{event['role']}/{event['task']}"
+            logs[key] = Log(f"{logs[key]}\n{event['message']}" if key in logs
+                            else event["message"])
+        return logs
+
     def __repr__(self) -> str:
         workers = self.record.get("spec", {}).get("workers", self._request.get("workers"))
         return (f"DaskyardCluster({self.name!r}, workers={workers}, "

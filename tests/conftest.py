@@ -88,7 +88,14 @@ def stage_config(stack: LocalMode, monkeypatch: pytest.MonkeyPatch) -> Any:
     from_env.cache_clear()
 
 
-RELIABILITY: list[str] = []
+# A test's one-line result for the end of the run (`summary(request, section, text)`):
+# carried in the report's user_properties, which xdist hands from its workers to the
+# process that prints the summary.
+SUMMARY = "daskyard-summary"
+
+
+def summary(request: pytest.FixtureRequest, section: str, text: str) -> None:
+    request.node.user_properties.append((SUMMARY, (section, text)))
 
 
 @pytest.fixture
@@ -96,17 +103,26 @@ def reliability(request: pytest.FixtureRequest) -> Any:
     """Report "N faults, N recovered, 0 resources leaked" for a reliability test."""
 
     def report(faults: int, recovered: int, leaked: int) -> None:
-        RELIABILITY.append(f"{request.node.name}: {faults} faults, {recovered} recovered, "
-                           f"{leaked} resources leaked")
-        assert recovered == faults and leaked == 0, RELIABILITY[-1]
+        line = f"{request.node.name}: {faults} faults, {recovered} recovered, {leaked} " \
+               "resources leaked"
+        summary(request, "reliability", line)
+        assert recovered == faults and leaked == 0, line
 
     return report
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if RELIABILITY:
-        terminalreporter.section("reliability")
-        for line in RELIABILITY:
+    sections: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", []):
+                if name == SUMMARY:
+                    sections.setdefault(value[0], []).append(value[1])
+    for section, lines in sorted(sections.items()):
+        terminalreporter.section(section)
+        for line in lines:
             terminalreporter.write_line(line)
 
 
@@ -126,7 +142,8 @@ def live(local_mode: LocalMode) -> Iterator[LocalMode]:
 # pyproject): the two workers then finish together, instead of one running a long test
 # at the end while the other idles (longest-first list scheduling).
 LONG_FIRST = ("tests/reliability/", "tests/e2e/", "tests/deploy/test_policy.py",
-              "tests/workflow/", "tests/functional/test_slack.py")
+              "tests/workflow/", "tests/functional/test_openapi_fuzz.py",
+              "tests/functional/test_slack.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.core.settings import (
@@ -246,6 +246,18 @@ class Resources(BaseModel):
     services: dict[str, str] = Field(default_factory=dict)  # role -> ARN
 
 
+class TaskCrash(BaseModel):
+    """The latest task of a role that ended on its own (ECS: stopCode
+    EssentialContainerExited), with its exit code, ECS's reason and its last lines."""
+
+    count: int  # such ends of this role's tasks since the cluster was made
+    at: str
+    task: str
+    exit_code: int | None = None
+    reason: str = ""
+    last_lines: list[str] = Field(default_factory=list)
+
+
 class ClusterRecord(BaseModel):
     """What the registry holds for a cluster. `task_token` never leaves chalicelib."""
 
@@ -269,6 +281,7 @@ class ClusterRecord(BaseModel):
     notebook_url: str = ""
     owner: str = ""  # the caller who created it (see core/identity.py)
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
+    crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
     destroy_reason: str = ""  # why the system destroyed it (e.g. idle), told to the owner
     # Building steps running now -> the epoch second their Lambda must have ended by.
@@ -284,6 +297,46 @@ class ClusterRecord(BaseModel):
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
                   "scheduler_task"}
+
+
+# The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in
+# every answer, so the schema requires them all; and no other, so an answer that leaked
+# a private field (a task token) would break the contract.
+ANSWER = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+# A cluster as the API shows it (ClusterRecord.public()): the record's fields but the
+# private ones, derived so that a field added to the record is in the contract too.
+Cluster: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "Cluster", __config__=ANSWER, __doc__="A cluster's record as the API shows it.",
+    **{name: (field.annotation, field) for name, field in ClusterRecord.model_fields.items()
+       if name not in PRIVATE_FIELDS})
+
+
+class ClusterList(BaseModel):
+    """`GET /clusters`: the caller's clusters (an admin's: all)."""
+
+    model_config = ANSWER
+    clusters: list[Cluster]  # type: ignore[valid-type]
+
+
+class Credentials(BaseModel):
+    """What a client needs to connect to a READY cluster over TLS. Secret."""
+
+    model_config = ANSWER
+    address: str = Field(description="the scheduler's address, tls://<ip>:8786")
+    ca: str = Field(description="the cluster's CA certificate, PEM")
+    cert: str = Field(description="the client certificate, PEM")
+    key: str = Field(description="the client certificate's private key, PEM")
+    jupyter_token: str | None = Field(description="the notebook's token; null without one")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal and failure the app answers: the status comes from the error's
+    class (chalicelib/core/errors.py), `code` is its name."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+    error: str = Field(description="what was wrong and why, naming the field")
+    code: str = Field(description="the error's name, e.g. InvalidRequest, ClusterNotFound")
 
 
 class StepEvent(BaseModel):

@@ -1,4 +1,4 @@
-"""Names and tags that other parts rely on (see DESIGN.md, "Names that other parts rely on").
+"""Names and tags that other parts rely on (docs/architecture.md, "Names and tags").
 Every resource name is derived from the stage and the cluster name, so a delete twin can
 find what its create made even if the create crashed before recording it."""
 
@@ -77,6 +77,12 @@ class Names:
 
     def log_group(self) -> str:
         return f"/daskyard/{self.stage}/{self.cluster}"
+
+    @staticmethod
+    def log_stream(role: str, task_id: str) -> str:
+        """A task's stream, as awslogs names it: `<prefix>/<container name>/<task id>`,
+        the role being both (RegisterTaskDefinitions)."""
+        return f"{role}/{role}/{task_id}"
 
     def drive(self, name: str) -> str:
         """EFS creation token of a named drive: shared by the stage's clusters naming it."""

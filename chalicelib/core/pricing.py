@@ -11,8 +11,9 @@ from chalicelib.core.models import ClusterSpec
 from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE, SCHEDULER_SIZE, Prices
 
 
-def hourly(spec: ClusterSpec, prices: Prices) -> float:
-    """Estimated USD per hour for `spec` while it runs, rounded to a tenth of a cent."""
+def hourly(spec: ClusterSpec, prices: Prices, public_ips: bool = False) -> float:
+    """Estimated USD per hour for `spec` while it runs, rounded to a tenth of a cent;
+    `public_ips`: each Fargate task has one (the stage's assign_public_ip)."""
     sizes = [SCHEDULER_SIZE, *[(spec.worker_cpu, spec.worker_memory)] * spec.workers]
     if spec.notebook:
         sizes.append(NOTEBOOK_SIZE)
@@ -28,4 +29,6 @@ def hourly(spec: ClusterSpec, prices: Prices) -> float:
         worker_share = spec.workers * (spec.worker_cpu / 1024 * prices.fargate_vcpu_hour
                                        + spec.worker_memory / 1024 * prices.fargate_gb_hour)
         task_hour -= worker_share * prices.fargate_spot_discount  # workers only run on Spot
+    if public_ips:
+        task_hour += len(sizes) * prices.public_ipv4_hour
     return round(task_hour, 3)

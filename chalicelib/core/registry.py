@@ -21,6 +21,7 @@ from chalicelib.core.models import (
     Notify,
     Resources,
     Status,
+    TaskCrash,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "start_failed": (frozenset({S.CREATING}), S.FAILED),
     "scale": (frozenset({S.READY}), None),
     "adapt": (frozenset({S.READY}), None),
+    "record_crash": (frozenset({S.CREATING, S.READY}), None),
     "begin_rollback": (frozenset({S.CREATING, S.READY}), S.DELETING),
     "request_destroy": (frozenset({S.CREATING, S.READY, S.FAILED, S.DELETE_FAILED}),
                         S.DELETING),
@@ -268,6 +270,18 @@ class Registry:
 
     def publish_notebook(self, name: str, ip: str, url: str) -> None:
         self._write(name, None, {"notebook_ip": ip, "notebook_url": url}, returns=False)
+
+    def record_crash(self, name: str, role: str, crash: TaskCrash) -> bool:
+        """A role's latest crash (one per role: the record stays small), while the
+        cluster is CREATING or READY (else False)."""
+        value = crash.model_dump(mode="json")
+        try:
+            return self._write(name, "record_crash", paths={f"crashes.{role}": ":c"},
+                               values={":c": value}) is not None
+        except ClientError as exc:  # a record from before crashes were kept: no map yet
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
+        return self._write(name, "record_crash", {"crashes": {role: value}}) is not None
 
     def mark_ready(self, name: str) -> ClusterRecord | None:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""

@@ -52,6 +52,7 @@ class Prices(BaseModel):
     as_of: str = "2025-01-01"
     fargate_vcpu_hour: float = 0.04048
     fargate_gb_hour: float = 0.004445
+    public_ipv4_hour: float = 0.005  # each Fargate task with a public IP
     # Fargate Spot has run at about 70% below on-demand; it varies by the hour.
     fargate_spot_discount: float = Field(default=0.7, ge=0, le=1)
     ec2_hour: dict[str, float] = Field(default_factory=lambda: {

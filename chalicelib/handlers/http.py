@@ -80,6 +80,14 @@ def cluster_credentials(name: str) -> Response:
         "Content-Type": "application/json", "Cache-Control": "no-store"})
 
 
+@bp.route("/clusters/{name}/logs", methods=["GET"], authorizer=iam)
+def cluster_logs(name: str) -> Response:
+    rt = runtime()
+    request = bp.current_request
+    query = dict((request.query_params if request is not None else None) or {})
+    return _json(api.logs(rt, _caller(rt), name, query))
+
+
 @bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
 def scale_cluster(name: str) -> Response:
     rt = runtime()

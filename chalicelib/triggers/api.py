@@ -11,7 +11,7 @@ from pydantic import Field
 from chalicelib import lifecycle
 from chalicelib.core.errors import ClusterBusy, InvalidRequest
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import Adapt, ClusterSpec, Status, Strict
+from chalicelib.core.models import Adapt, ClusterSpec, Credentials, Status, Strict
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
@@ -42,9 +42,34 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     material = ClusterTls.from_json(secrets.get_secret_value(
         SecretId=record.resources.credentials_secret or rt.names(name).credentials_secret())[
         "SecretString"])
-    return {"address": record.scheduler_address, "ca": material.ca,
-            "cert": material.client_cert, "key": material.client_key,
-            "jupyter_token": material.jupyter_token if record.spec.notebook else None}
+    return Credentials(
+        address=record.scheduler_address, ca=material.ca, cert=material.client_cert,
+        key=material.client_key,
+        jupyter_token=material.jupyter_token if record.spec.notebook else None).model_dump()
+
+
+def logs(rt: Runtime, caller: Caller, name: str, query: dict[str, str]) -> dict[str, Any]:
+    """A page of what the cluster's tasks printed (chalicelib.logs), owner or admin only:
+    `role`, `since` (ms since the epoch), `limit`, `next_token` from the query."""
+    from chalicelib import logs as task_logs
+
+    record = lifecycle.owned(rt, check_name(name), caller)
+    unknown = set(query) - {"role", "since", "limit", "next_token"}
+    if unknown:
+        raise InvalidRequest(f"{sorted(unknown)[0]}: not a parameter (role, since, limit, "
+                             "next_token)")
+    numbers = {}
+    for key in ("since", "limit"):
+        if key in query:
+            if not query[key].isdigit() or len(query[key]) > 15:
+                raise InvalidRequest(f"{key}: a whole number")
+            numbers[key] = int(query[key])
+    group = record.resources.log_group or rt.names(name).log_group()
+    page = task_logs.read(rt.clients.logs, group, role=query.get("role"),
+                          since=numbers.get("since"),
+                          limit=numbers.get("limit", task_logs.DEFAULT_LIMIT),
+                          token=query.get("next_token"))
+    return {"cluster": name, **page}
 
 
 def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.signature import SignatureVerifier
@@ -66,8 +66,16 @@ class Usage(InvalidRequest):
     """A command the user mistyped; answered with the usage."""
 
 
+class SlackReply(BaseModel):
+    """The answer to a slash command: a message only its user sees."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+    response_type: Literal["ephemeral"] = "ephemeral"
+    text: str
+
+
 def ephemeral(text: str) -> dict[str, Any]:
-    return {"response_type": "ephemeral", "text": text}
+    return SlackReply(text=text).model_dump()
 
 
 def verify(rt: Runtime, body: bytes, headers: Mapping[str, str]) -> None:

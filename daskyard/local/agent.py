@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,8 @@ from typing import Any, Protocol
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from daskyard.local import SERVER_ROOT
+from daskyard.local.awslogs import AwsLogs, Stream, stream_of
+from daskyard.local.processes import Guard
 
 log = logging.getLogger("daskyard.local")
 ENTRYPOINT = SERVER_ROOT / "images" / "entrypoint.py"
@@ -47,6 +50,8 @@ class LocalTask:
     created_at: str = field(default_factory=_now)
     version: int = 0
     handle: Any = None
+    started: float = field(default_factory=time.monotonic)
+    drive: Path | None = None  # its EFS volume, locally
 
     @property
     def container(self) -> dict[str, Any]:
@@ -57,6 +62,9 @@ class Runner(Protocol):
     def start(self, task: LocalTask, env: dict[str, str]) -> Any: ...
     def exited(self, handle: Any) -> bool: ...
     def stop(self, handle: Any) -> None: ...
+    def settle(self, handle: Any) -> int | None:
+        """Once a task ended: its output all sent; its exit code if it has one."""
+    def close(self) -> None: ...
 
 
 class NullRunner:
@@ -71,32 +79,104 @@ class NullRunner:
     def stop(self, handle: Any) -> None:
         handle.set()
 
+    def settle(self, handle: Any) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class TaskProcess:
+    proc: subprocess.Popen[bytes]
+    stream: Stream | None  # where its output goes (awslogs), if its definition says
+    task_id: str
+
 
 class ProcessRunner:
-    """Each task is the images' entrypoint run as a local process."""
+    """Each task is its container's command run by the images' entrypoint as a local
+    process, started by the local mode's guard (daskyard.local.processes): it dies with
+    the local mode. Its output goes where the task definition's awslogs configuration
+    says, in the emulator's CloudWatch Logs."""
 
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        log_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, guard: Guard, logs: Callable[[], Any]) -> None:
+        self.guard = guard
+        self.awslogs = AwsLogs(logs)
 
     def start(self, task: LocalTask, env: dict[str, str]) -> Any:
         role = task.container["command"][0]
-        out = open(self.log_dir / f"{role}-{task.arn.rsplit('/', 1)[-1][:8]}.log", "ab")  # noqa: SIM115
-        return subprocess.Popen([sys.executable, str(ENTRYPOINT), role], env=env,  # nosec B603  # this interpreter, our entrypoint
-                                stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        task_id = task.arn.rsplit("/", 1)[-1]
+        read, write = os.pipe()
+        try:
+            proc = self.guard.spawn([sys.executable, str(ENTRYPOINT), role], env=env,
+                                    task=task_id, stdout=write, stderr=subprocess.STDOUT)
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        target = stream_of(task.container, task_id)
+        if target is None:  # no log driver: the output is read and dropped
+            target = ("", "")
+        return TaskProcess(proc, self.awslogs.attach(read, *target), task_id)
 
     def exited(self, handle: Any) -> bool:
-        return handle.poll() is not None
+        return handle.proc.poll() is not None
 
     def stop(self, handle: Any) -> None:
-        if handle.poll() is None:
-            os.killpg(handle.pid, signal.SIGTERM)
+        proc = handle.proc
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
-                handle.wait(timeout=10)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(handle.pid, signal.SIGKILL)
-                handle.wait()
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def settle(self, handle: Any) -> int | None:
+        self.guard.end_task(handle.task_id)
+        if handle.stream is not None:
+            self.awslogs.drain(handle.stream)
+        code = handle.proc.poll()
+        return None if code is None else (128 - code if code < 0 else code)
+
+    def close(self) -> None:
+        self.awslogs.close()
+
+
+# ECS's service scheduler throttles a service whose tasks keep failing: "the time
+# between subsequent restart attempts is incrementally increased up to a maximum of 27
+# minutes" (docs.aws.amazon.com/AmazonECS/latest/developerguide/service-throttle-logic.html).
+# On Fargate a replacement also takes its 30-60 s to provision; here it would take none,
+# and a crashing task relaunched seventeen times in fifteen seconds. So every task that
+# ends on its own delays its service's next start, doubling from FIRST_DELAY up to
+# MAX_DELAY; a task that has run RESET_AFTER seconds clears the count.
+FIRST_DELAY = 1.0
+MAX_DELAY = 27 * 60.0
+RESET_AFTER = 60.0
+
+
+class Backoff:
+    def __init__(self) -> None:
+        self._failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
+
+    def failed(self, service: str, now: float) -> None:
+        failures = self._failures[service] = self._failures.get(service, 0) + 1
+        self._not_before[service] = now + min(FIRST_DELAY * 2 ** (failures - 1), MAX_DELAY)
+
+    def ran(self, service: str) -> None:
+        self._failures.pop(service, None)
+        self._not_before.pop(service, None)
+
+    def may_start(self, service: str, now: float) -> bool:
+        return now >= self._not_before.get(service, 0.0)
+
+    def due(self, now: float, since: float) -> bool:
+        """A delayed start has come due since the last look."""
+        return any(since < t <= now for t in self._not_before.values())
+
+    forget = ran
 
 
 def free_loopback_ips() -> Iterator[str]:
@@ -116,10 +196,17 @@ def free_loopback_ips() -> Iterator[str]:
 
 class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
-                 interval: float = 0.2, resync: float = 2.0) -> None:
+                 interval: float = 0.2, resync: float = 2.0, guard: Guard | None = None,
+                 drives_root: Path | None = None) -> None:
         self.clients = clients
         self.runner = runner
+        # EFS, locally: a cluster's own drive is `efs_root/<cluster>`, removed when its
+        # file system is deleted; a named drive is `drives_root/<drive>`, kept.
         self.efs_root = efs_root
+        self.drives_root = drives_root or efs_root.parent / "drives"
+        self.guard = guard  # told of each cluster's own folder: reaped if we are killed
+        self.own_folders: dict[str, Path] = {}  # file system's creation token -> folder
+        self.efs_changed = threading.Event()
         # Tasks are checked for exits every `interval` s (locally); ECS is asked for its
         # services when `wake` is set (a service changed) and at least every `resync` s.
         self.interval = interval
@@ -128,6 +215,7 @@ class EcsAgent:
         self.tasks: dict[str, list[LocalTask]] = {}  # service ARN -> its tasks
         self.events: list[dict[str, Any]] = []
         self._ips = free_loopback_ips()
+        self._backoff = Backoff()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -164,7 +252,9 @@ class EcsAgent:
             self.wake.clear()
             if self._stop.is_set():
                 return
-            if not (woken or time.monotonic() - synced >= self.resync or self._exited()):
+            now = time.monotonic()
+            if not (woken or now - synced >= self.resync or self._exited()
+                    or self._backoff.due(now, synced)):
                 continue
             try:
                 self.reconcile()
@@ -193,25 +283,38 @@ class EcsAgent:
                                    svc["desiredCount"], svc)
             for gone in set(self.tasks) - seen:
                 self._scale_to(gone, self.tasks[gone], 0, None)
+            if self.efs_changed.is_set():
+                self._sweep_folders()
 
     def _scale_to(self, service_arn: str, tasks: list[LocalTask], desired: int,
                   svc: dict[str, Any] | None) -> None:
         alive = []
+        now = time.monotonic()
         for task in tasks:
-            if self.runner.exited(task.handle):
-                self._emit(task, "STOPPED", "Essential container in task exited")
+            if self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
+                code = self.runner.settle(task.handle)
+                self._emit(task, "STOPPED", "Essential container in task exited",
+                           stop_code="EssentialContainerExited", exit_code=code)
+                self._backoff.failed(service_arn, now)
             else:
+                if now - task.started >= RESET_AFTER:
+                    self._backoff.ran(service_arn)
                 alive.append(task)
         while len(alive) > desired:
             task = alive.pop()
             self.runner.stop(task.handle)
-            self._emit(task, "STOPPED", "Scaling activity initiated by deployment")
-        while svc is not None and len(alive) < desired:
+            self._emit(task, "STOPPED", "Scaling activity initiated by deployment",
+                       stop_code="ServiceSchedulerInitiated",
+                       exit_code=self.runner.settle(task.handle))
+        while svc is not None and len(alive) < desired and self._backoff.may_start(
+                service_arn, now):
             alive.append(self._launch(svc))
         if alive:
             self.tasks[service_arn] = alive
         else:
             self.tasks.pop(service_arn, None)
+        if svc is None:
+            self._backoff.forget(service_arn)
 
     def _launch(self, svc: dict[str, Any]) -> LocalTask:
         td = self.clients.ecs.describe_task_definition(
@@ -236,11 +339,45 @@ class EcsAgent:
         env.update({e["name"]: e["value"] for e in container.get("environment", [])})
         for secret in container.get("secrets", []):
             env[secret["name"]] = self._secret_value(secret["valueFrom"])
-        cluster = env.get("DASKYARD_CLUSTER", "unknown")
-        efs = self.efs_root / cluster
-        efs.mkdir(parents=True, exist_ok=True)
-        env.update({"DASKYARD_HOST": task.ip, "DASKYARD_EFS": str(efs)})
+        env["DASKYARD_HOST"] = task.ip
+        task.drive = self._mount(task, env.get("DASKYARD_CLUSTER", "unknown"))
+        if task.drive is not None:
+            env["DASKYARD_EFS"] = str(task.drive)
         return env
+
+    def _mount(self, task: LocalTask, cluster: str) -> Path | None:
+        """The task's EFS volume as a folder: the named drive's, shared by every cluster
+        naming it and kept, or the cluster's own (None without an EFS volume)."""
+        file_system = next((v["efsVolumeConfiguration"]["fileSystemId"]
+                            for v in task.task_definition.get("volumes", [])
+                            if v.get("efsVolumeConfiguration")), None)
+        if file_system is None:
+            return None
+        found = self.clients.efs.describe_file_systems(FileSystemId=file_system)["FileSystems"]
+        tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags", []) if found else [])}
+        if naming.TAG_DRIVE in tags:
+            folder = self.drives_root / tags[naming.TAG_DRIVE]
+        else:
+            folder = self.efs_root / cluster
+            if found:
+                self.own_folders[found[0]["CreationToken"]] = folder
+            if self.guard is not None:
+                self.guard.keep_folder(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _sweep_folders(self) -> None:
+        """A cluster's own folder goes with its file system (a named drive's stays)."""
+        self.efs_changed.clear()
+        tokens = {fs["CreationToken"] for page in
+                  self.clients.efs.get_paginator("describe_file_systems").paginate()
+                  for fs in page["FileSystems"]}
+        for token, folder in list(self.own_folders.items()):
+            if token not in tokens:
+                del self.own_folders[token]
+                shutil.rmtree(folder, ignore_errors=True)
+                if self.guard is not None:
+                    self.guard.drop_folder(folder)
 
     def _secret_value(self, value_from: str) -> str:
         """A container secret as ECS resolves it: a Secrets Manager ARN, optionally
@@ -256,7 +393,8 @@ class EcsAgent:
             **{k: v for k, v in request.items() if v})["SecretString"]
         return str(json.loads(text)[json_key]) if json_key else text
 
-    def _emit(self, task: LocalTask, status: str, reason: str = "") -> None:
+    def _emit(self, task: LocalTask, status: str, reason: str = "", stop_code: str = "",
+              exit_code: int | None = None) -> None:
         task.version += 1
         detail: dict[str, Any] = {
             "attachments": [{"id": str(uuid.uuid4()), "type": "eni",
@@ -281,11 +419,10 @@ class EcsAgent:
             "updatedAt": _now(), "version": task.version,
         }
         if status == "STOPPED":
-            detail.update({"stoppedReason": reason, "stopCode": "EssentialContainerExited",
+            detail.update({"stoppedReason": reason, "stopCode": stop_code,
                            "stoppedAt": _now()})
-            code = getattr(task.handle, "returncode", None)  # a process's, as ECS reports it
-            if code is not None:
-                detail["containers"][0]["exitCode"] = code
+            if exit_code is not None:
+                detail["containers"][0]["exitCode"] = exit_code
         self.events.append(detail)
         self.clients.events.put_events(Entries=[{
             "Source": "aws.ecs", "DetailType": "ECS Task State Change",

@@ -302,6 +302,8 @@ ECS_CHANGES = BackendChanges("moto.ecs.models:EC2ContainerServiceBackend",
                              ("create_service", "update_service", "delete_service",
                               "delete_cluster"))
 ECR_CHANGES = BackendChanges("moto.ecr.models:ECRBackend")
+# A deleted file system: the local agent removes a cluster's own folder with it.
+EFS_CHANGES = BackendChanges("moto.efs.models:EFSBackend", ("delete_file_system",))
 # What only a deployment changes: roles, functions, event rules, state machines.
 DEPLOYMENT_CHANGES = (
     # Each cluster's scheduler role is the app's, made and deleted as clusters come and go.

@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -34,10 +35,12 @@ from daskyard.local.emulator import (
     DEPLOYMENT_CHANGES,
     ECR_CHANGES,
     ECS_CHANGES,
+    EFS_CHANGES,
     Emulator,
     LambdaRouter,
 )
 from daskyard.local.latency import NONE, Latency
+from daskyard.local.processes import Guard, Reaped, reap
 
 log = logging.getLogger("daskyard.local")
 LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -110,7 +113,9 @@ class LocalMode:
         # waits and retry intervals shrink with them.
         self.time_scale = latency.scale if latency.active else time_scale
         self.root = root or data_dir()
-        self.runner: Runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
+        self.guard = Guard(self.root)
+        self.reaped: list[Reaped] = []  # what start() cleaned up after earlier local modes
+        self.runner: Runner = self._runner(processes)
         self.agent: EcsAgent | None = None
         self.api_url = ""
         self._api: Any = None
@@ -121,11 +126,24 @@ class LocalMode:
         self.admin: tuple[str, str, str] = ("", "", "")  # ARN, access key id, secret key
         self._images_changed = True
 
+    def _runner(self, processes: bool) -> Runner:
+        return ProcessRunner(self.guard, self._logs) if processes else NullRunner()
+
+    def _logs(self) -> Any:
+        assert self.clients is not None
+        return self.clients.logs
+
     def start(self) -> LocalMode:
         if LocalMode._running is not None:
             raise AlreadyRunning("a local mode is already running in this process")
         LocalMode._running = self
         try:
+            # Whatever an earlier local mode on this data directory left (it was killed),
+            # then this one's guard: from here on no task outlives this process.
+            self.reaped = reap(self.root)
+            for reaped in self.reaped:
+                log.info("%s", reaped)
+            self.guard.start()
             ECR_CHANGES.subscribe(self._image_change)
             for changes in DEPLOYMENT_CHANGES:
                 changes.subscribe(self._deployment_change)
@@ -167,15 +185,31 @@ class LocalMode:
 
         assert self.clients is not None
         from_env.cache_clear()  # the handlers read the environment deploy set, afresh
-        self.agent = EcsAgent(self.clients, self.runner, self.root / "efs")
+        self.agent = EcsAgent(self.clients, self.runner, self.root / "efs", guard=self.guard,
+                              drives_root=self.root / "drives")
         ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
+        EFS_CHANGES.subscribe(self._efs_change)
         self.agent.start()
+
+    def _efs_change(self) -> None:
+        if self.agent is not None:
+            self.agent.efs_changed.set()
+            self.agent.wake.set()
 
     def _stop_agent(self) -> None:
         if self.agent:
             ECS_CHANGES.unsubscribe(self.agent.wake.set)
+            EFS_CHANGES.unsubscribe(self._efs_change)
             self.agent.stop()
+            self._drop_own_folders(self.agent)
             self.agent = None
+
+    def _drop_own_folders(self, agent: EcsAgent) -> None:
+        """The clusters' own folders go with the emulator's state (a reset or a stop
+        ends their clusters); named drives stay."""
+        for folder in agent.own_folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+            self.guard.drop_folder(folder)
 
     def _deployment_change(self) -> None:
         self._deployment_changed = True
@@ -208,7 +242,8 @@ class LocalMode:
         control-plane-only tasks."""
         self._stop_agent()
         if processes is not None:
-            self.runner = ProcessRunner(self.root / "logs") if processes else NullRunner()
+            self.runner.close()
+            self.runner = self._runner(processes)
         self.router.interceptor = None
         self.router.stages.clear()
         if not self._deployment_changed:
@@ -293,6 +328,8 @@ class LocalMode:
             self._api.shutdown()
             self._api = None
         self._stop_agent()
+        self.runner.close()
+        self.guard.close()
         ECR_CHANGES.unsubscribe(self._image_change)
         for changes in DEPLOYMENT_CHANGES:
             changes.unsubscribe(self._deployment_change)

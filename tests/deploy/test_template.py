@@ -154,3 +154,19 @@ def test_each_function_role_carries_its_groups_policy(template: dict[str, Any]) 
         assert policy["PolicyDocument"]["Statement"] == statements(group), (name, group)
     assert {groups.get(n, groups["*"]) for n in [*functions, "api_handler"]} >= {
         "steps", "api", "events", "teardown"}
+
+
+def test_every_api_method_has_its_openapi_documentation(template: dict[str, Any]) -> None:
+    """docs/openapi.json, as API Gateway documentation parts of the API Chalice makes."""
+    doc = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    parts = {(p["Properties"]["Location"].get("Path"), p["Properties"]["Location"].get(
+        "Method")): json.loads(p["Properties"]["Properties"])
+        for p in resources(template, "AWS::ApiGateway::DocumentationPart").values()}
+    methods = {(path, method.upper()) for path, ops in body["paths"].items()
+               for method in ops if method != "options"}
+    assert methods <= set(parts), methods - set(parts)
+    for path, method in methods:
+        assert parts[(path, method)]["summary"] == \
+            doc["paths"][path][method.lower()]["summary"]
+    assert parts[(None, None)]["info"]["description"] == doc["info"]["description"]

@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 from distributed import Client
+from typer.testing import CliRunner
 
 import daskyard
+from daskyard import cli
 from daskyard.client import DaskyardApi
 from daskyard.cluster import ClusterFailed, DaskyardCluster
 from daskyard.local.asl import raw
 from daskyard.local.stack import LocalMode
+from tests.support.waiting import eventually
 
 
 @pytest.mark.e2e
@@ -41,6 +44,22 @@ def test_create_compute_scale_attach_and_close(live: LocalMode) -> None:
             cluster.scale(2)
             client.wait_for_workers(2, timeout=60)
             assert len(cluster.scheduler_info["workers"]) == 2
+
+            # The scheduler's own start-up lines, from CloudWatch Logs: by the CLI, and
+            # among the cluster's logs beside what distributed keeps in memory.
+            def scheduler_lines() -> str:
+                out = CliRunner().invoke(cli.app, ["logs", "klass", "--role", "scheduler",
+                                                   "--api", url]).output
+                return out if "Scheduler at:" in out else ""
+
+            shown = eventually(scheduler_lines, 10, what="the scheduler's start-up lines")
+            assert all(line.split()[1].startswith("scheduler/")
+                       for line in shown.splitlines() if line.strip()), shown
+            logs = cluster.get_logs()
+            assert "Scheduler" in logs  # distributed's own
+            [task] = [key for key in logs if key.startswith("scheduler/")]
+            assert "Scheduler at:" in logs[task]
+            assert any(key.startswith("worker/") for key in logs), list(logs)
 
             attached = DaskyardCluster("klass", api=url, create=False)
             assert attached.scheduler_address == cluster.scheduler_address

@@ -94,12 +94,12 @@ def test_only_clients_with_the_clusters_certificate_run_anything(live: LocalMode
         print(f"TLS, another CA's certificate: {refused(address, impostor)}")
         # It is the scheduler that refused them, at the handshake (its log may trail the
         # client's failure by a moment).
-        log = max((live.root / "logs").glob("scheduler-*.log"), key=lambda p: p.stat().st_mtime)
+        api = DaskyardApi(str(live.api_url))
         reasons = ("TLS handshake failed with remote 'tls://127.0.0.1:", "WRONG_VERSION_NUMBER",
                    "PEER_DID_NOT_RETURN_A_CERTIFICATE", "CERTIFICATE_VERIFY_FAILED")
 
-        def unlogged() -> list[str]:
-            text = log.read_text()
+        def unlogged() -> list[str]:  # its output, as CloudWatch Logs holds it
+            text = "\n".join(e["message"] for e in api.log_lines("secure", role="scheduler"))
             return [reason for reason in reasons if reason not in text]
 
         eventually(lambda: not unlogged(), 10, what=f"the scheduler's log names {reasons}")

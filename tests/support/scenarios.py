@@ -48,6 +48,13 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
             assert wait_execution(clients, made["execution_arn"])["status"] == "SUCCEEDED"
         call("get", "/clusters")
         call("get", "/clusters/fargate/credentials")
+        call("get", "/clusters/fargate/logs")
+        call("get", "/clusters/fargate/logs?role=worker&limit=10")
+        # A worker that ends on its own: ECS's event, recorded with its last lines.
+        assert stack.agent is not None
+        stack.agent.kill(stack.agent.running(rt.names("fargate").service("worker"))[0])
+        eventually(lambda: "worker" in rt.registry.require("fargate").crashes, 30,
+                   what="the crash recorded")
         call("put", "/clusters/fargate/workers", {"workers": 3})
         # Adaptive scaling on, off by a fixed size, on, off.
         call("put", "/clusters/fargate/adapt", {"minimum": 1, "maximum": 3})

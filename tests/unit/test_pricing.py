@@ -24,6 +24,12 @@ def test_fargate_counts_the_scheduler_each_worker_and_the_notebook() -> None:
     assert hourly(spec(workers=0), ROUND) == pytest.approx(0.06)
 
 
+def test_each_fargate_task_pays_for_its_public_ip_when_it_has_one() -> None:
+    with_ips = ROUND.model_copy(update={"public_ipv4_hour": 0.01})
+    assert hourly(spec(workers=2), with_ips, public_ips=True) == pytest.approx(0.21)
+    assert hourly(spec(workers=2), with_ips, public_ips=False) == pytest.approx(0.18)
+
+
 def test_spot_discounts_the_workers_only() -> None:
     # The scheduler stays on demand (0.06); two workers at half price (0.06).
     assert hourly(spec(workers=2, launch_type="FARGATE_SPOT"), ROUND) == pytest.approx(0.12)

@@ -1,0 +1,222 @@
+"""No task process outlives its local mode: `daskyard serve --local` killed with SIGKILL
+(mid-create, and with a READY cluster) leaves nothing running, and the next start on
+the data directory says what it reaped. Real `serve` processes, real dask tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from daskyard.client import DaskyardApi
+from daskyard.credentials import LocalCredentials
+from daskyard.local.processes import (
+    RUN_ENV,
+    Guard,
+    Run,
+    marked,
+    reap,
+    running,
+    stop_signals,
+)
+from tests.support.waiting import eventually
+
+REPO = Path(__file__).resolve().parents[2]
+GONE_WITHIN = 10  # seconds: the issue's bound
+
+
+class Serve:
+    """`python -m daskyard.cli serve --local` on a data directory of its own (this
+    checkout's code, as `-m` puts the working directory first on the path)."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.out = data / f"serve-{time.monotonic_ns()}.out"
+        env = {**os.environ, "XDG_DATA_HOME": str(data), "COLUMNS": "250"}
+        for name in ("DASKYARD_CREDENTIALS", "AWS_ENDPOINT_URL", RUN_ENV):
+            env.pop(name, None)
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "daskyard.cli", "serve",
+                                          "--local", "--port", "0"], cwd=REPO, env=env,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.out.read_text()
+
+    def api(self) -> DaskyardApi:
+        def url() -> str | None:
+            assert self.proc.poll() is None, self.text()
+            found = re.search(r"API:\s+(\S+)", self.text())
+            return found.group(1) if found else None
+
+        api_url = eventually(url, 120, interval=0.1, what="serve's API line")
+        keys = json.loads((self.data / "daskyard" / "credentials.json").read_text())
+        return DaskyardApi(api_url, local=LocalCredentials(**keys))
+
+    def run_id(self) -> str:
+        runs = [Run.read(p) for p in (self.data / "daskyard" / "runs").glob("*.json")]
+        return next(r.run for r in runs if r is not None and r.pid == self.proc.pid)
+
+    def tasks(self) -> list[str]:
+        """Its task processes' command lines (the entrypoints, dask once they exec)."""
+        out = []
+        for proc in marked(self.run_id()):
+            try:
+                out.append(" ".join(proc.cmdline()))
+            except psutil.Error:
+                continue
+        return out
+
+    def sigkill(self) -> tuple[list[psutil.Process], str]:
+        """Everything it started (its whole tree) and its run id, then SIGKILL."""
+        run = self.run_id()
+        tree = psutil.Process(self.proc.pid).children(recursive=True)
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        return tree, run
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+
+def left(tree: list[psutil.Process], run: str) -> list[str]:
+    """What of a killed serve still runs: its tree, or anything carrying its run id."""
+    return [str(p) for p in [*tree, *marked(run)] if running(p)]
+
+
+@pytest.fixture
+def serves(tmp_path: Path) -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for serve in started:
+        serve.stop()
+
+
+@pytest.mark.e2e
+def test_sigkill_mid_create_or_when_ready_leaves_no_process_and_a_restart_reports(
+        tmp_path: Path, serves: list[Serve]) -> None:
+    serves.append(first := Serve(tmp_path))
+    api = first.api()
+    api.create({"name": "early", "workers": 1, "allowed_cidrs": ["127.0.0.0/8"]})
+
+    # Mid-create: a task's process exists while the cluster is still CREATING (the
+    # scheduler's, alone: workers start only once its address is published).
+    def mid_create() -> bool:
+        lines = first.tasks()
+        return bool(lines) and (all("scheduler" in line for line in lines)
+                                or api.get("early")["status"] == "CREATING")
+
+    eventually(mid_create, 120, interval=0.01, what="a task of a cluster being created")
+    tree, run = first.sigkill()
+    eventually(lambda: not left(tree, run), GONE_WITHIN, interval=0.1,
+               what="no process of the killed serve (mid-create)")
+
+    # The next start on the directory reaps the first run and says so.
+    serves.append(second := Serve(tmp_path))
+    api = second.api()
+    report = " ".join(second.text().split())
+    assert f"reaped the local mode of pid {first.proc.pid}" in report
+    early = tmp_path / "daskyard" / "efs" / "early"  # the cluster's own drive, as a folder
+    assert f"removed 1 cluster folders ({early})" in report and not early.exists()
+
+    # With a READY cluster of real dask processes.
+    api.create({"name": "ready", "workers": 1, "allowed_cidrs": ["127.0.0.0/8"]})
+    assert api.wait("ready", {"READY", "FAILED"}, timeout=180)["status"] == "READY"
+    eventually(lambda: len(second.tasks()) >= 2, 60, what="the scheduler and the worker")
+    tree, run = second.sigkill()
+    assert len(tree) >= 2
+    eventually(lambda: not left(tree, run), GONE_WITHIN, interval=0.1,
+               what="no process of the killed serve (READY)")
+
+
+def test_a_sigterm_while_serve_is_busy_is_not_lost() -> None:
+    """serve's wait (stop_signals): a SIGTERM that comes while the main
+    thread is busy elsewhere (starting up, say) still ends the wait, at once."""
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_signals() as stopped:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled before the wait begins
+        sum(range(100_000))  # busy
+        stopped()  # returns: the signal was kept for it
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+SLEEPER = "import time; time.sleep(300)"
+# A task that starts a process in a session of its own, as Jupyter starts its kernels:
+# neither its process group nor a parent-death signal reaches that one.
+DETACHING = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+             f"{SLEEPER!r}], start_new_session=True); print('started', flush=True); "
+             "time.sleep(300)")
+GUARDED = ("import sys; from pathlib import Path; from daskyard.local.processes import Guard; "
+           "g = Guard(Path(sys.argv[1])).start(); "
+           f"t = g.spawn([sys.executable, '-c', {DETACHING!r}], env=dict(PATH=''), "
+           "stdout=sys.stdout); sys.stdout.flush(); import time; time.sleep(300)")
+
+
+def test_the_keeper_kills_what_escaped_the_process_group_when_its_mode_is_killed(
+        tmp_path: Path) -> None:
+    """A guarded process (the local mode's stand-in, a real Guard) starts a task that
+    detaches a child into its own session; SIGKILL the guarded process: the keeper
+    kills the task's detached child too."""
+    proc = subprocess.Popen([sys.executable, "-c", GUARDED, str(tmp_path)], cwd=REPO,
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"started"
+        run = Run.read(next((tmp_path / "runs").glob("*.json")))
+        assert run is not None
+        detached = eventually(lambda: [p for p in marked(run.run)
+                                       if SLEEPER in " ".join(p.cmdline())], 10)
+        assert os.getsid(detached[0].pid) == detached[0].pid  # a session of its own
+    finally:
+        proc.kill()
+        proc.wait()
+    eventually(lambda: not marked(run.run), GONE_WITHIN, interval=0.1,
+               what="the detached child killed by the keeper")
+    # It notes what it killed, for the next start to report.
+    ended = eventually(lambda: Run.read(next((tmp_path / "runs").glob("*.json"))), 10,
+                       what="the run's file")
+    eventually(lambda: (Run.read(tmp_path / "runs" / f"{run.run}.json") or ended).ended, 10,
+               what="the keeper's note")
+    noted = Run.read(tmp_path / "runs" / f"{run.run}.json")
+    assert noted is not None and len(noted.killed) == 1, noted
+
+
+def test_a_start_reaps_processes_of_a_run_whose_process_is_gone(tmp_path: Path) -> None:
+    """The last line: the keeper was killed too. A run's file names a process that is
+    gone; processes still carrying its id are killed by the next start, and reported."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    run = Run(run="deadbeef", pid=int(dead.stdout), started=time.time() - 60,
+              folders=[str(tmp_path / "efs" / "gone")])
+    (tmp_path / "efs" / "gone").mkdir(parents=True)
+    (tmp_path / "runs").mkdir()
+    run.write(tmp_path / "runs" / "deadbeef.json")
+    survivor = subprocess.Popen([sys.executable, "-c", SLEEPER], start_new_session=True,
+                                env={**os.environ, RUN_ENV: "deadbeef"})
+    try:
+        assert [p.pid for p in marked("deadbeef")] == [survivor.pid]
+        reaped = reap(tmp_path)
+        # (Reaping waits on what it kills: that reaps our child, whose code Popen loses.)
+        assert not marked("deadbeef") and not psutil.pid_exists(survivor.pid)
+    finally:
+        if survivor.poll() is None:
+            survivor.kill()
+    assert len(reaped) == 1 and [k.split()[0] for k in reaped[0].killed] == [str(survivor.pid)]
+    report = str(reaped[0])
+    assert f"pid {run.pid}" in report and "killed 1 left running" in report
+    assert "removed 1 cluster folders" in report and not (tmp_path / "efs" / "gone").exists()
+    assert not (tmp_path / "runs" / "deadbeef.json").exists()
+    # A live run's file is left alone.
+    Guard(tmp_path).run.write(tmp_path / "runs" / "live.json")
+    assert reap(tmp_path) == [] and (tmp_path / "runs" / "live.json").exists()
