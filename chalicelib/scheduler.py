@@ -61,6 +61,8 @@ class TaskDetail(_Loose):
     attachments: list[Attachment] = []
     containers: list[Container] = []
     containerInstanceArn: str | None = None
+    healthStatus: str = "UNKNOWN"
+    stoppedReason: str = ""
 
 
 class Endpoint(BaseModel):
@@ -234,11 +236,29 @@ def handle_task_event(detail: dict[str, Any], clients: Clients, registry: Regist
         return _scheduler_running(task, naming.Names(stage, cluster), clients, registry)
     if role == "scheduler" and task.lastStatus == "STOPPED":
         return _scheduler_stopped(task, naming.Names(stage, cluster), clients, registry)
-    if role == "notebook" and task.lastStatus == "RUNNING":
-        found = endpoint(task, clients, naming.NOTEBOOK_PORT)
-        if found:
-            host = found.public_ip or found.private_ip
-            registry.publish_notebook(cluster, found.private_ip,
-                                      f"http://{host}:{naming.NOTEBOOK_PORT}/lab")
-            return "notebook published"
+    if role == "notebook":
+        return _notebook_event(task, cluster, clients, registry)
     return f"ignored: {role} {task.lastStatus}"
+
+
+def _notebook_event(task: TaskDetail, cluster: str, clients: Clients,
+                    registry: Registry) -> str:
+    """RUNNING: its URL (STARTING); RUNNING and HEALTHY: Jupyter answers (SERVING), which
+    WaitForNotebook waits for; STOPPED: why, counted, so a crash loop fails the create
+    with its reason instead of a READY cluster whose notebook never answers."""
+    if task.lastStatus == "STOPPED":
+        exit_codes = [c.exitCode for c in task.containers if c.exitCode is not None]
+        why = (task.stoppedReason or "stopped") + \
+            (f" (exit code {exit_codes[0]})" if exit_codes else "")
+        registry.notebook_stopped(cluster, task.taskArn, why)
+        return f"notebook stopped: {why}"
+    if task.lastStatus != "RUNNING":
+        return f"ignored: notebook {task.lastStatus}"
+    found = endpoint(task, clients, naming.NOTEBOOK_PORT)
+    if found is None:
+        return "ignored: no address in event"
+    host = found.public_ip or found.private_ip
+    serving = task.healthStatus == "HEALTHY"
+    registry.publish_notebook(cluster, task.taskArn, found.private_ip,
+                              f"http://{host}:{naming.NOTEBOOK_PORT}/lab", serving)
+    return "notebook serving" if serving else "notebook published"

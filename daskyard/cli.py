@@ -78,7 +78,7 @@ def show(record: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
     spec = record["spec"]
     for key in ("name", "status", "step", "scheduler_address", "dashboard_url", "notebook_url",
-                "owner", "created_at", "error"):
+                "notebook_status", "notebook_error", "owner", "created_at", "error"):
         if record.get(key):
             table.add_row(key, _cell(record[key]))
     table.add_row("workers", _cell(spec["workers"]))
@@ -211,13 +211,82 @@ def up(name: str,
         if output is Output.table:
             console.print(Text(f"follow it with: daskyard status {name}"))
         return
-    t0 = time.monotonic()
-    progress = None if output is Output.json else (lambda r: console.print(Text(
-        f"  {time.monotonic() - t0:7.2f}s  {r['status']:<9} {r['step']}")))
-    record = call(client.wait, name, {"READY", "FAILED"}, on_change=progress)
+    if output is Output.json:  # nothing but the record on stdout
+        record = call(client.wait, name, {"READY", "FAILED"})
+    else:
+        record = follow(client, name, {"READY", "FAILED"})
     emit(record, output)
     if record["status"] != "READY":
         raise typer.Exit(1)
+
+
+def _when(iso: str | None) -> datetime:
+    """An ISO time from the API (UTC when it names no zone); None: now."""
+    at = datetime.fromisoformat(iso) if iso else datetime.now(UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _seconds(start: str, end: str | None) -> float:
+    return (_when(end) - _when(start)).total_seconds()
+
+
+def step_line(step: dict[str, Any], t0: str) -> Text:
+    """`  +offset  name  duration  outcome [attempts] [error]`, times in seconds."""
+    tries = f" ({step['attempts']} attempts)" if step.get("attempts", 0) > 1 else ""
+    error = f"  {step['error']}" if step.get("error") else ""
+    offset = f"+{_seconds(t0, step['start']):.2f}s"
+    return Text(f"  {offset:>9}  {step['name']:<28} "
+                f"{_seconds(step['start'], step['end']):7.2f}s  {step['outcome']}{tries}{error}")
+
+
+def follow(client: DaskyardApi, name: str, statuses: set[str],
+           timeout: float = 900) -> dict[str, Any]:
+    """Print every step of the cluster's execution as it ends, in the order the states
+    were entered (a step is shown once it and every earlier one have ended), until the
+    record's status is one of `statuses` and the execution has ended. The steps come from
+    the execution's history, so none is skipped however short, however seldom this looks."""
+    printed, deadline = 0, time.monotonic() + timeout
+    with err.status(f"{name}: starting") as live:
+        while True:
+            timeline = call(client.events, name)
+            steps = timeline["steps"]
+            while printed < len(steps) and steps[printed]["end"]:
+                console.print(step_line(steps[printed], steps[0]["start"]))
+                printed += 1
+            if printed < len(steps):
+                step = steps[printed]
+                live.update(Text(f"{name}: {step['name']} "
+                                 f"({_seconds(step['start'], None):.0f} s)"))
+            if timeline["status"] in statuses and timeline["execution_ended"] \
+                    and printed == len(steps):
+                return dict(call(client.get, name))
+            if time.monotonic() > deadline:
+                fail(f"{name} is still {timeline['status']} after {timeout:.0f} s")
+            time.sleep(0.5)
+
+
+@app.command()
+def notebook(name: str,
+             open_: Annotated[bool, typer.Option("--open", help="open it in a browser")] = False,
+             api: ApiOption = DEFAULT_API) -> None:
+    """The cluster's Jupyter Lab URL with its token (the owner's only: keep it to yourself)."""
+    client = api_client(api)
+    record = call(client.get, name)
+    if not record["spec"]["notebook"]:
+        fail(f"{name} has no notebook: create one with `daskyard up {name} --notebook`")
+    if record["status"] != "READY":
+        fail(f"{name} is {record['status']}: only a READY cluster's notebook opens"
+             + (f" ({record['error']})" if record.get("error") else ""))
+    if record.get("notebook_status") != "SERVING":
+        fail(f"{name}'s notebook is not serving now: {record.get('notebook_status')}"
+             + (f" ({record['notebook_error']})" if record.get("notebook_error") else ""))
+    token = call(client.credentials, name)["jupyter_token"]
+    url = f"{record['notebook_url']}?token={token}"
+    console.print(Text(url), soft_wrap=True)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(url)
 
 
 @app.command()
@@ -242,8 +311,15 @@ def list_clusters(output: OutputOption = Output.table, api: ApiOption = DEFAULT_
 
 @app.command()
 def status(name: str, output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
-    """Show one cluster: its step, addresses, teardown, expiry and estimated cost."""
-    emit(call(api_client(api).get, name), output)
+    """Show one cluster (addresses, teardown, expiry, estimated cost) and every step of
+    its latest execution, with its duration."""
+    client = api_client(api)
+    record = call(client.get, name)
+    emit(record, output)
+    if output is Output.table:
+        steps = call(client.events, name)["steps"]
+        for step in steps:
+            console.print(step_line(step, steps[0]["start"]))
 
 
 @app.command()

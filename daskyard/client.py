@@ -141,6 +141,11 @@ class DaskyardApi:
                 yield event
             time.sleep(poll)
 
+    def events(self, name: str) -> dict[str, Any]:
+        """The steps of the cluster's latest execution: name, type, start, end (ISO
+        times), outcome, attempts, error; in the order the states were entered."""
+        return dict(self.call("GET", f"/clusters/{name}/events"))
+
     def list(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/clusters")["clusters"])
 

@@ -48,8 +48,14 @@ STEPS_IN_FLIGHT: State = {
     "IntervalSeconds": 1, "MaxAttempts": 30, "BackoffRate": 1.5, "MaxDelaySeconds": 10,
     "JitterStrategy": "FULL",
 }
+NOTEBOOK_STARTING: State = {
+    "Comment": "The notebook task runs but Jupyter does not answer yet (image pull, first "
+               "start): look again, 5 s apart at most (full jitter), up to 120 times.",
+    "ErrorEquals": ["NotReady"],
+    "IntervalSeconds": 5, "MaxAttempts": 120, "BackoffRate": 1.0, "JitterStrategy": "FULL",
+}
 RETRIERS = {"THROTTLED": THROTTLED, "AWS_NOT_READY": AWS_NOT_READY,
-            "STEPS_IN_FLIGHT": STEPS_IN_FLIGHT}
+            "STEPS_IN_FLIGHT": STEPS_IN_FLIGHT, "NOTEBOOK_STARTING": NOTEBOOK_STARTING}
 SETTLING = (AWS_NOT_READY, THROTTLED)
 
 
@@ -118,6 +124,9 @@ TASKS: States = dict([
          result_path="$.scheduler",
          comment="Ends when discovery sends this token its success: a callback, not a poll."),
     task("StartWorkers", "StartWorkers", "create"),
+    task("WaitForNotebook", "StartWorkers", "wait", retry=(NOTEBOOK_STARTING, THROTTLED),
+         comment="READY only once the notebook it promised answers (its health check "
+                 "passed); NotebookFailed, with the reason, when its task keeps stopping."),
     task("PublishEndpoints", "PublishEndpoints", "create"),
     # The teardown: each step's idempotent delete twin, what is gone is done.
     task("MarkDeleting", "RecordStatus", "mark", retry=(STEPS_IN_FLIGHT, THROTTLED),
@@ -233,7 +242,7 @@ def create_machine() -> State:
                 "Workers start while the scheduler does: they wait for its address in SSM "
                 "themselves.",
                 chain("WaitForScheduler"),
-                chain("StartWorkers"),
+                chain("StartWorkers", "WaitForNotebook"),
                 then="PublishEndpoints", catch=failed),
             **chain("PublishEndpoints", catch=failed),
             **chain("RecordFailure", then="RollBackOrStop"),

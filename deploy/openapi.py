@@ -23,13 +23,17 @@ from chalice import IAMAuthorizer
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib import logs as task_logs
 from chalicelib.core import errors, signing
 from chalicelib.core.models import (
+    Adapt,
     Cluster,
     ClusterList,
     ClusterSpec,
     Credentials,
     ErrorBody,
+    LogPage,
+    Timeline,
 )
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.triggers import slack
@@ -66,6 +70,13 @@ class Header:
 
 
 @dataclass(frozen=True)
+class Query:
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Op:
     """One route: what it does, what it takes, what it answers."""
 
@@ -78,6 +89,7 @@ class Op:
     request: type[BaseModel] | None = None
     headers: tuple[Header, ...] = ()
     ok_headers: dict[str, str] = field(default_factory=dict)
+    query: tuple[Query, ...] = ()
 
 
 BODY_ERRORS = (E.InvalidRequest, E.PayloadTooLarge, E.UnsupportedMediaType)
@@ -131,6 +143,28 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "clusters", (200, "The credentials", Credentials),
         (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound, E.ClusterBusy),
         ok_headers={"Cache-Control": "no-store"}),
+    ("GET", "/clusters/{name}/logs"): Op(
+        "getClusterLogs", "Read what the cluster's tasks printed",
+        "A page of the scheduler's, workers' and notebook's output from CloudWatch Logs "
+        "(the awslogs streams of the cluster's log group; locally the same), oldest "
+        "first. The owner's or an admin's only.",
+        "clusters", (200, "A page of lines", LogPage),
+        (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound),
+        query=(Query("role", "only this role's tasks",
+                     {"type": "string", "enum": ["scheduler", "worker", "notebook"]}),
+               Query("since", "lines from this time on, ms since the epoch",
+                     {"type": "string", "pattern": "^[0-9]{1,15}$"}),
+               Query("limit", f"at most this many lines (1-{task_logs.MAX_LIMIT}, "
+                     f"default {task_logs.DEFAULT_LIMIT})",
+                     {"type": "string", "pattern": "^[0-9]{1,15}$"}),
+               Query("next_token", "the previous page's next_token", {"type": "string"}))),
+    ("GET", "/clusters/{name}/events"): Op(
+        "getClusterEvents", "List the steps of the cluster's latest execution",
+        "Every state its create (or, once one began, its destroy) entered, from the "
+        "execution's history, in order: start, end, outcome, attempts, error. None is "
+        "skipped however short. The owner's or an admin's only.",
+        "clusters", (200, "The steps", Timeline),
+        (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound)),
     ("PUT", "/clusters/{name}/workers"): Op(
         "scaleCluster", "Set the number of workers",
         "A READY cluster's worker service scaled to `workers`, within the stage's limit "
@@ -138,6 +172,21 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "clusters", (200, "The record with its new worker count", Cluster),
         (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterNotFound, E.ClusterBusy),
         request=ScaleRequest),
+    ("PUT", "/clusters/{name}/adapt"): Op(
+        "adaptCluster", "Scale adaptively between bounds",
+        "Recorded on the cluster and carried out by its scheduler, whatever client comes "
+        "or goes: it keeps its workers between `minimum` and `maximum` after its own "
+        "adaptive target. READY clusters only; `maximum` is within the stage's limit and "
+        "counts against the owner's worker quota. Both null turns it off; so does "
+        "DELETE, and so does setting a number of workers.",
+        "clusters", (200, "The record with its adapt bounds", Cluster),
+        (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterNotFound, E.ClusterBusy),
+        request=Adapt),
+    ("DELETE", "/clusters/{name}/adapt"): Op(
+        "stopAdapting", "Stop scaling adaptively",
+        "The workers stay as many as they are. READY clusters only.",
+        "clusters", (200, "The record, adapt null", Cluster),
+        (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound, E.ClusterBusy)),
     ("POST", "/slack/commands"): Op(
         "slackCommand", "Slack slash command",
         "`/dask up NAME [workers=N] [notebook=yes] [ttl=8h] [teardown=never] [cidr=CIDR]`, "
@@ -214,6 +263,8 @@ def _operation(method: str, path: str, op: Op, entry: Any,
     params += [{"name": h.name, "in": "header", "required": h.required,
                 "description": h.description, "schema": {"type": "string"}}
                for h in op.headers]
+    params += [{"name": q.name, "in": "query", "required": False,
+                "description": q.description, "schema": q.schema} for q in op.query]
     if params:
         out["parameters"] = params
     if op.request is not None:
@@ -249,8 +300,9 @@ def document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (Cluster, "serialization"), (ClusterList, "serialization"),
         (Credentials, "serialization"), (ErrorBody, "serialization"),
+        (LogPage, "serialization"), (Timeline, "serialization"),
         (GatewayError, "serialization"), (slack.SlackReply, "serialization"),
-        (ClusterSpec, "validation"), (ScaleRequest, "validation"),
+        (ClusterSpec, "validation"), (ScaleRequest, "validation"), (Adapt, "validation"),
         (WebhookRequest, "validation"), (slack.SlashCommand, "validation")]
     refs, schemas = models_json_schema(models, ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}

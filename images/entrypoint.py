@@ -5,6 +5,7 @@
                             plugin (daskyard_scheduler.py: adaptive scaling, idle shutdown)
   entrypoint.py worker      waits for the scheduler's address in SSM, then dask worker
   entrypoint.py notebook    waits likewise, then Jupyter Lab on 8888 with Client() preset
+  entrypoint.py health ROLE the container health check: 0 when ROLE answers on its port
 
 The address is read from the SSM parameter named by DASKYARD_SCHEDULER_PARAMETER,
 which discovery writes when the scheduler task runs: nobody types an IP. Waiting is
@@ -30,6 +31,8 @@ from pathlib import Path
 EXIT_NO_SCHEDULER = 3
 EXIT_USAGE = 2
 SCHEDULER_PLUGIN = "daskyard_scheduler"  # a module beside this file
+DASHBOARD_PORT = 8787
+NOTEBOOK_PORT = 8888
 TLS_VARIABLES = ("DASKYARD_TLS_CA", "DASKYARD_TLS_CERT", "DASKYARD_TLS_KEY")
 
 
@@ -121,15 +124,46 @@ def notebook_command(address: str, host: str, efs: str) -> list[str]:
         print("daskyard: JUPYTER_TOKEN is not set (ECS injects it from Secrets Manager)",
               file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-    # Client() with no argument reads this config, in the kernel and in any terminal;
-    # the TLS part is in the environment they inherit (use_tls).
-    config = Path.home() / ".config" / "dask" / "daskyard.yaml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"scheduler-address: {address}\n")
+    # Client() with no argument reads dask config: the address and (use_tls) the TLS
+    # material, all in the environment that Jupyter's kernels and terminals inherit.
     os.environ["DASK_SCHEDULER_ADDRESS"] = address
+    # Jupyter's and IPython's own files (settings, workspaces, history, runtime) on the
+    # shared drive, not under $HOME: they outlive a restarted task, and a local task
+    # leaves nothing in the machine user's home.
+    state = Path(efs) / ".jupyter"
+    for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        os.environ[name] = str(state / folder)
     # Jupyter reads JUPYTER_TOKEN itself: the token is never on a command line.
-    return ["jupyter", "lab", "--no-browser", "--port", "8888", "--ip", host or "0.0.0.0",  # nosec B104  # the task's ENI; its security group limits access
-            f"--ServerApp.root_dir={efs}"]
+    return ["jupyter", "lab", "--no-browser", "--port", str(NOTEBOOK_PORT),
+            "--ip", host or "0.0.0.0",  # nosec B104  # the task's ENI; its security group limits access
+            f"--ServerApp.root_dir={efs}", *root_option()]
+
+
+def root_option() -> list[str]:
+    """Jupyter refuses to run as root. The image runs as uid 1000 and never needs this;
+    local mode runs tasks as the machine's user, who may be root (a CI container), and
+    says so with DASKYARD_ALLOW_ROOT. Both must hold: the variable alone changes nothing."""
+    return ["--allow-root"] if env("DASKYARD_ALLOW_ROOT") == "1" and os.geteuid() == 0 else []
+
+
+def health(role: str) -> int:
+    """The container health check: 0 when the role answers on its port on this task's
+    address (ECS runs it in the container; the local agent runs it beside the task)."""
+    import urllib.request
+
+    url = {"scheduler": f"http://{{}}:{DASHBOARD_PORT}/health",
+           "notebook": f"http://{{}}:{NOTEBOOK_PORT}/api"}.get(role)
+    if url is None:
+        print(f"usage: entrypoint.py health scheduler|notebook (not {role!r})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with urllib.request.urlopen(url.format(env("DASKYARD_HOST") or "127.0.0.1"),  # nosec B310  # a fixed http URL on this task's own address
+                                    timeout=4) as answer:
+            return 0 if answer.status == 200 else 1
+    except OSError as exc:
+        print(f"daskyard: {role} not answering: {exc}", file=sys.stderr)
+        return 1
 
 
 def command(role: str) -> list[str]:
@@ -152,6 +186,8 @@ def command(role: str) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
+    if len(argv) == 3 and argv[1] == "health":
+        raise SystemExit(health(argv[2]))
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         raise SystemExit(EXIT_USAGE)

@@ -32,6 +32,10 @@ class ImageMissing(DaskyardError):
     """The image tag a cluster needs is not in its ECR repository."""
 
 
+class NotebookFailed(DaskyardError):
+    """The notebook task a cluster promised keeps stopping before Jupyter answers."""
+
+
 class InvalidRequest(DaskyardError):
     """A request that must be refused before anything is created."""
 

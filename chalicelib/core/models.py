@@ -279,6 +279,12 @@ class ClusterRecord(BaseModel):
     notebook_ip: str = ""
     dashboard_url: str = ""
     notebook_url: str = ""
+    # The notebook's task: STARTING (RUNNING, health check not passed yet), SERVING
+    # (Jupyter answers), STOPPED (its task exited: notebook_error says how).
+    notebook_status: str = ""
+    notebook_error: str = ""
+    notebook_stops: int = 0
+    notebook_task: str = Field(default="", repr=False)
     owner: str = ""  # the caller who created it (see core/identity.py)
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
     crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
@@ -296,7 +302,7 @@ class ClusterRecord(BaseModel):
 
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
-                  "scheduler_task"}
+                  "scheduler_task", "notebook_task"}
 
 
 # The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in
@@ -328,6 +334,51 @@ class Credentials(BaseModel):
     cert: str = Field(description="the client certificate, PEM")
     key: str = Field(description="the client certificate's private key, PEM")
     jupyter_token: str | None = Field(description="the notebook's token; null without one")
+
+
+class LogLine(BaseModel):
+    """A line a task printed, as CloudWatch Logs holds it (chalicelib/logs.py)."""
+
+    model_config = ANSWER
+    timestamp: int = Field(description="milliseconds since the epoch")
+    time: str = Field(description="the same, ISO 8601 UTC")
+    role: str = Field(description="scheduler, worker or notebook")
+    task: str = Field(description="the ECS task's id")
+    id: str = Field(description="the log event's id")
+    message: str
+
+
+class LogPage(BaseModel):
+    """`GET /clusters/{name}/logs`: a page of what the cluster's tasks printed."""
+
+    model_config = ANSWER
+    cluster: str
+    events: list[LogLine]
+    next_token: str | None = Field(description="for the next page; null on the last")
+
+
+class Step(BaseModel):
+    """A state the cluster's execution entered (chalicelib/timeline.py)."""
+
+    model_config = ANSWER
+    name: str
+    type: str = Field(description="Task, Parallel, Choice, Fail...")
+    start: str = Field(description="ISO 8601 UTC")
+    end: str | None = Field(description="null while it runs")
+    outcome: str = Field(description="SUCCEEDED, FAILED, RUNNING or STOPPED")
+    attempts: int = Field(description="Lambda invocations, retries included")
+    error: str = Field(description="the error it ended with, if any")
+
+
+class Timeline(BaseModel):
+    """`GET /clusters/{name}/events`: every step of the cluster's latest execution."""
+
+    model_config = ANSWER
+    name: str
+    status: Status
+    execution_arn: str
+    execution_ended: bool
+    steps: list[Step]
 
 
 class ErrorBody(BaseModel):

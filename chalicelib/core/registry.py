@@ -268,8 +268,38 @@ class Registry:
                            condition="scheduler_task = :task AND scheduler_order < :o",
                            values={":task": task, ":o": order})
 
-    def publish_notebook(self, name: str, ip: str, url: str) -> None:
-        self._write(name, None, {"notebook_ip": ip, "notebook_url": url}, returns=False)
+    def publish_notebook(self, name: str, task: str, ip: str, url: str,
+                         serving: bool) -> None:
+        """A notebook task runs: its address, and SERVING once its health check passed.
+        A late event saying it is merely running does not undo SERVING for that task."""
+        fields = {"notebook_ip": ip, "notebook_url": url, "notebook_task": task,
+                  "notebook_status": "SERVING" if serving else "STARTING"}
+        condition = "" if serving else \
+            "attribute_not_exists(notebook_task) OR notebook_task <> :t OR notebook_status <> :s"
+        self._write(name, None, fields, condition=condition, returns=False,
+                    values={} if serving else {":t": task, ":s": "SERVING"})
+
+    def notebook_serving(self, name: str, task: str) -> None:
+        self._write(name, None, {"notebook_status": "SERVING"}, condition="notebook_task = :t",
+                    values={":t": task}, returns=False)
+
+    def notebook_stopped(self, name: str, task: str, why: str) -> None:
+        """A notebook task stopped: one more stop counted (ECS starts another), and the
+        status says so when it was the current task. Counted atomically: events of two
+        tasks may be handled at once."""
+        self._write(name, None, {"notebook_error": why}, returns=False)
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table, Key=_to_item({"name": name}),
+                UpdateExpression="ADD notebook_stops :one",
+                ConditionExpression="attribute_exists(#n)",
+                ExpressionAttributeNames={"#n": "name"},
+                ExpressionAttributeValues=_to_item({":one": 1}))
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        self._write(name, None, {"notebook_status": "STOPPED"},
+                    condition="notebook_task = :t", values={":t": task}, returns=False)
 
     def record_crash(self, name: str, role: str, crash: TaskCrash) -> bool:
         """A role's latest crash (one per role: the record stays small), while the

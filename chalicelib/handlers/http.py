@@ -72,6 +72,12 @@ def get_cluster(name: str) -> Response:
     return _json(api.get(rt, _caller(rt), name))
 
 
+@bp.route("/clusters/{name}/events", methods=["GET"], authorizer=iam)
+def cluster_events(name: str) -> Response:
+    rt = runtime()
+    return _json(api.events(rt, _caller(rt), name))
+
+
 @bp.route("/clusters/{name}/credentials", methods=["GET"], authorizer=iam)
 def cluster_credentials(name: str) -> Response:
     # Key material: no cache may keep it (and nothing here logs a response).

@@ -22,6 +22,11 @@ PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],
          "notebook": [naming.NOTEBOOK_PORT]}
 
+# Jupyter answering on its port, checked by the images' entrypoint (no curl in the image).
+NOTEBOOK_HEALTH_CHECK = {
+    "command": ["CMD", "python", "/usr/local/bin/daskyard-entrypoint", "health", "notebook"],
+    "interval": 10, "timeout": 5, "retries": 3, "startPeriod": 60}
+
 
 def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
     spec = call.spec
@@ -56,6 +61,8 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     definition["secrets"] = task_secrets(call.record.resources.credentials_secret, role)
     if role == "scheduler":
         definition["environment"] += scheduler_task.environment(rt, call)
+    if role == "notebook":  # WaitForNotebook waits for this check to pass (HEALTHY)
+        definition["healthCheck"] = NOTEBOOK_HEALTH_CHECK
     return definition
 
 

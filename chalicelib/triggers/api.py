@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from chalicelib import lifecycle
+from chalicelib import lifecycle, timeline
 from chalicelib.core.errors import ClusterBusy, InvalidRequest
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import Adapt, ClusterSpec, Credentials, Status, Strict
@@ -70,6 +70,17 @@ def logs(rt: Runtime, caller: Caller, name: str, query: dict[str, str]) -> dict[
                           limit=numbers.get("limit", task_logs.DEFAULT_LIMIT),
                           token=query.get("next_token"))
     return {"cluster": name, **page}
+
+
+def events(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
+    """The steps of the cluster's latest execution (its create, or its destroy once one
+    began), from the execution's history: every state it entered, with start, end and
+    outcome. Owner or admin, as the record itself."""
+    record = lifecycle.owned(rt, check_name(name), caller)
+    steps, ended = timeline.read(rt.clients.sfn, record.execution_arn) \
+        if record.execution_arn else ([], True)
+    return {"name": record.name, "status": record.status.value,
+            "execution_arn": record.execution_arn, "execution_ended": ended, "steps": steps}
 
 
 def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from daskyard.local import SERVER_ROOT
 from daskyard.local.awslogs import AwsLogs, Stream, stream_of
+from daskyard.local.latency import NONE, Latency
 from daskyard.local.processes import Guard
 
 log = logging.getLogger("daskyard.local")
@@ -49,13 +50,22 @@ class LocalTask:
     eni: str
     created_at: str = field(default_factory=_now)
     version: int = 0
-    handle: Any = None
+    handle: Any = None  # None while PENDING (its image being pulled)
     started: float = field(default_factory=time.monotonic)
+    starts_at: float = 0.0  # when a PENDING task's container starts (monotonic)
     drive: Path | None = None  # its EFS volume, locally
+    health: str = "UNKNOWN"  # the container health check's verdict, as ECS reports it
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    checked_at: float = 0.0
 
     @property
     def container(self) -> dict[str, Any]:
         return dict(self.task_definition["containerDefinitions"][0])
+
+    @property
+    def health_check(self) -> list[str]:
+        """The container's health check command (["CMD", ...]); [] when it has none."""
+        return list(self.container.get("healthCheck", {}).get("command", []))
 
 
 class Runner(Protocol):
@@ -64,6 +74,7 @@ class Runner(Protocol):
     def stop(self, handle: Any) -> None: ...
     def settle(self, handle: Any) -> int | None:
         """Once a task ended: its output all sent; its exit code if it has one."""
+    def healthy(self, task: LocalTask) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -81,6 +92,9 @@ class NullRunner:
 
     def settle(self, handle: Any) -> int | None:
         return None
+
+    def healthy(self, task: LocalTask) -> bool:
+        return True
 
     def close(self) -> None:
         pass
@@ -122,6 +136,16 @@ class ProcessRunner:
 
     def exited(self, handle: Any) -> bool:
         return handle.proc.poll() is not None
+
+    def healthy(self, task: LocalTask) -> bool:
+        """The task definition's health check, run as ECS runs it in the container: the
+        images' entrypoint (`daskyard-entrypoint health ROLE`), with the task's env."""
+        args = [a for a in task.health_check[1:] if a != "python"]
+        if len(args) != 3 or not args[0].endswith("daskyard-entrypoint"):
+            return False  # not a check this agent can run: never HEALTHY, as on ECS
+        done = subprocess.run([sys.executable, str(ENTRYPOINT), *args[1:]],  # nosec B603  # this interpreter, our entrypoint
+                              env=task.env, capture_output=True, timeout=10, check=False)
+        return done.returncode == 0
 
     def stop(self, handle: Any) -> None:
         proc = handle.proc
@@ -197,9 +221,11 @@ def free_loopback_ips() -> Iterator[str]:
 class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
                  interval: float = 0.2, resync: float = 2.0, guard: Guard | None = None,
-                 drives_root: Path | None = None) -> None:
+                 drives_root: Path | None = None, latency: Latency = NONE) -> None:
         self.clients = clients
         self.runner = runner
+        # A task stays PENDING as long as Fargate takes to pull its image and start it.
+        self.latency = latency
         # EFS, locally: a cluster's own drive is `efs_root/<cluster>`, removed when its
         # file system is deleted; a named drive is `drives_root/<drive>`, kept.
         self.efs_root = efs_root
@@ -242,7 +268,8 @@ class EcsAgent:
 
     def kill(self, task: LocalTask) -> None:
         """Stop a task's process from outside, as a crash would."""
-        self.runner.stop(task.handle)
+        if task.handle is not None:
+            self.runner.stop(task.handle)
 
     # --- the loop --------------------------------------------------------------------
     def _loop(self) -> None:
@@ -254,18 +281,46 @@ class EcsAgent:
                 return
             now = time.monotonic()
             if not (woken or now - synced >= self.resync or self._exited()
-                    or self._backoff.due(now, synced)):
+                    or self._backoff.due(now, synced) or self._pending_due(now)):
+                self._check_health()
                 continue
             try:
                 self.reconcile()
                 synced = time.monotonic()
             except Exception:  # the emulator may be resetting between tests
                 log.exception("ecs agent reconcile failed")
+            self._check_health()
+
+    def _check_health(self) -> None:
+        """Tasks with a health check that has not passed yet are checked, each at most
+        once a second; the first pass is reported in a task state change event."""
+        now = time.monotonic()
+        with self._lock:
+            waiting = [t for ts in self.tasks.values() for t in ts
+                       if t.health_check and t.health == "UNKNOWN" and now - t.checked_at >= 1
+                       and t.handle is not None and not self.runner.exited(t.handle)]
+        for task in waiting:
+            task.checked_at = now
+            try:
+                passed = self.runner.healthy(task)
+            except (OSError, subprocess.TimeoutExpired):
+                passed = False
+            if passed:
+                with self._lock:
+                    task.health = "HEALTHY"
+                    self._emit(task, "RUNNING")
 
     def _exited(self) -> bool:
         """A task's process has ended (ECS would see its container stop)."""
         with self._lock:
-            return any(self.runner.exited(t.handle) for ts in self.tasks.values() for t in ts)
+            return any(t.handle is not None and self.runner.exited(t.handle)
+                       for ts in self.tasks.values() for t in ts)
+
+    def _pending_due(self, now: float) -> bool:
+        """A PENDING task's container is due to start."""
+        with self._lock:
+            return any(t.handle is None and t.starts_at <= now
+                       for ts in self.tasks.values() for t in ts)
 
     def reconcile(self) -> None:
         ecs = self.clients.ecs
@@ -291,7 +346,11 @@ class EcsAgent:
         alive = []
         now = time.monotonic()
         for task in tasks:
-            if self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
+            if task.handle is None:  # PENDING: its container starts when its time comes
+                if now >= task.starts_at:
+                    self._start(task)
+                alive.append(task)
+            elif self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
                 code = self.runner.settle(task.handle)
                 self._emit(task, "STOPPED", "Essential container in task exited",
                            stop_code="EssentialContainerExited", exit_code=code)
@@ -302,10 +361,12 @@ class EcsAgent:
                 alive.append(task)
         while len(alive) > desired:
             task = alive.pop()
-            self.runner.stop(task.handle)
+            code = None
+            if task.handle is not None:
+                self.runner.stop(task.handle)
+                code = self.runner.settle(task.handle)
             self._emit(task, "STOPPED", "Scaling activity initiated by deployment",
-                       stop_code="ServiceSchedulerInitiated",
-                       exit_code=self.runner.settle(task.handle))
+                       stop_code="ServiceSchedulerInitiated", exit_code=code)
         while svc is not None and len(alive) < desired and self._backoff.may_start(
                 service_arn, now):
             alive.append(self._launch(svc))
@@ -326,9 +387,17 @@ class EcsAgent:
             task_definition=dict(td), ip=next(self._ips), eni=f"eni-{uuid.uuid4().hex[:17]}")
         log.info("starting %s task on %s in %s", svc["serviceName"], task.ip, cluster_name)
         self._emit(task, "PENDING")
-        task.handle = self.runner.start(task, self._task_env(task))
-        self._emit(task, "RUNNING")
+        task.starts_at = time.monotonic() + self.latency.of("fargate_task_start")
+        if self.latency.of("fargate_task_start") <= 0:
+            self._start(task)
         return task
+
+    def _start(self, task: LocalTask) -> None:
+        """The container starts (its image pulled): PENDING becomes RUNNING."""
+        task.env = self._task_env(task)
+        task.handle = self.runner.start(task, task.env)
+        task.started = time.monotonic()
+        self._emit(task, "RUNNING")
 
     def _task_env(self, task: LocalTask) -> dict[str, str]:
         """What ECS gives a container: its environment, its secrets resolved, the
@@ -343,6 +412,8 @@ class EcsAgent:
         task.drive = self._mount(task, env.get("DASKYARD_CLUSTER", "unknown"))
         if task.drive is not None:
             env["DASKYARD_EFS"] = str(task.drive)
+        if os.geteuid() == 0:  # the machine's user is root: Jupyter must be told it may be
+            env["DASKYARD_ALLOW_ROOT"] = "1"
         return env
 
     def _mount(self, task: LocalTask, cluster: str) -> Path | None:
@@ -411,10 +482,12 @@ class EcsAgent:
                             "image": task.container["image"], "taskArn": task.arn,
                             "networkInterfaces": [{"attachmentId": "local",
                                                    "privateIpv4Address": task.ip}],
-                            "cpu": str(task.container.get("cpu", 0))}],
+                            "cpu": str(task.container.get("cpu", 0)),
+                            "healthStatus": task.health}],
             "createdAt": task.created_at,
             "desiredStatus": "STOPPED" if status == "STOPPED" else "RUNNING",
-            "group": task.group, "launchType": "FARGATE", "lastStatus": status,
+            "group": task.group, "healthStatus": task.health, "launchType": "FARGATE",
+            "lastStatus": status,
             "taskArn": task.arn, "taskDefinitionArn": task.task_definition["taskDefinitionArn"],
             "updatedAt": _now(), "version": task.version,
         }

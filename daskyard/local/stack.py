@@ -186,7 +186,7 @@ class LocalMode:
         assert self.clients is not None
         from_env.cache_clear()  # the handlers read the environment deploy set, afresh
         self.agent = EcsAgent(self.clients, self.runner, self.root / "efs", guard=self.guard,
-                              drives_root=self.root / "drives")
+                              drives_root=self.root / "drives", latency=self.router.latency)
         ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
         EFS_CHANGES.subscribe(self._efs_change)
         self.agent.start()

@@ -43,6 +43,8 @@ INDIRECT: dict[str, dict[str, str]] = {
               "iam:CreateServiceLinkedRole": "first ECS/Auto Scaling/EFS use in an account",
               "codebuild:BatchGetBuilds": "joining a running build (tests/workflow)",
               "ecs:UpdateService": "a retried StartScheduler/StartWorkers finds its service",
+              "ecs:DescribeTasks": "WaitForNotebook asks ECS for the notebook's health while "
+                                   "no task event has said it (events need not carry it)",
               "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)"},
     "api": {**OWN_LOGS,
             "ssm:AddTagsToResource": "PutParameter with tags (adaptive bounds)",

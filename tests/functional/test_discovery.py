@@ -142,3 +142,30 @@ def test_malformed_details_are_ignored_without_failing(client: Client, clients: 
         detail["attachments"][0]["details"] = []
     assert deliver(client, detail).startswith("ignored")
     assert address(clients) is None
+
+
+def notebook_event(task: str, status: str, health: str = "UNKNOWN",
+                   **extra: Any) -> dict[str, Any]:
+    detail = task_event(task, "2026-11-27T10:00:00Z", 2, status, "10.0.0.7")
+    detail.update(group="service:daskyard-local-demo-notebook", healthStatus=health, **extra)
+    return detail
+
+
+def test_notebook_events_say_whether_jupyter_serves_and_count_its_stops(
+        client: Client, rt: Runtime) -> None:
+    assert deliver(client, notebook_event("n1", "RUNNING")) == "notebook published"
+    record = rt.registry.require("demo")
+    assert (record.notebook_status, record.notebook_url) == \
+        ("STARTING", "http://10.0.0.7:8888/lab")
+    assert deliver(client, notebook_event("n1", "RUNNING", "HEALTHY")) == "notebook serving"
+    # A late, duplicate RUNNING without the health verdict does not undo SERVING.
+    assert deliver(client, notebook_event("n1", "RUNNING")) == "notebook published"
+    assert rt.registry.require("demo").notebook_status == "SERVING"
+    stopped = notebook_event("n1", "STOPPED", stoppedReason="Essential container in task "
+                             "exited")
+    stopped["containers"][0]["exitCode"] = 1
+    assert deliver(client, stopped).startswith("notebook stopped")
+    record = rt.registry.require("demo")
+    assert (record.notebook_status, record.notebook_stops) == ("STOPPED", 1)
+    assert record.notebook_error == "Essential container in task exited (exit code 1)"
+    assert "notebook_task" not in record.public()

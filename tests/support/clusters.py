@@ -18,7 +18,7 @@ from tests.support.waiting import eventually
 CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive",
                  "WaitForSharedDrive", "SetUpEcsCluster", "PrepareImages",
                  "RegisterTaskDefinitions", "StartScheduler", "WaitForScheduler",
-                 "StartWorkers", "PublishEndpoints"]
+                 "StartWorkers", "WaitForNotebook", "PublishEndpoints"]
 # What a Fargate cluster's record lists once READY (no key pair: Fargate takes no SSH).
 EXPECTED_RESOURCES = {"credentials_secret", "network", "drive", "ecs_cluster", "images",
                       "log_group", "task_definitions", "scheduler_role", "services"}

@@ -55,6 +55,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         stack.agent.kill(stack.agent.running(rt.names("fargate").service("worker"))[0])
         eventually(lambda: "worker" in rt.registry.require("fargate").crashes, 30,
                    what="the crash recorded")
+        call("get", "/clusters/fargate/events")
         call("put", "/clusters/fargate/workers", {"workers": 3})
         # Adaptive scaling on, off by a fixed size, on, off.
         call("put", "/clusters/fargate/adapt", {"minimum": 1, "maximum": 3})
