@@ -1,6 +1,6 @@
 """Daskyard's scheduler plugin, loaded by the entrypoint (`dask scheduler --preload
-daskyard_scheduler`). It does two things the cluster must do on its own, with no client
-around:
+daskyard_scheduler`, run as `python daskyard_scheduler.py ARGS`: see `main`). It does two
+things the cluster must do on its own, with no client around:
 
 Adaptive scaling. Every DASKYARD_ADAPT_INTERVAL seconds it reads its bounds, the JSON
 `{"minimum", "maximum"}` the API writes to the SSM parameter DASKYARD_ADAPT_PARAMETER
@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -183,3 +184,18 @@ async def dask_setup(scheduler: Scheduler) -> None:
 def exit_code() -> int:
     """What the scheduler's process exits with: EXIT_IDLE after an idle timeout."""
     return EXIT_IDLE if PLUGIN is not None and PLUGIN.idle_closed else 0
+
+
+def main(argv: list[str]) -> None:
+    """`dask scheduler ARGS` in this process, then exit with `exit_code()`: a process
+    that exec'd `dask scheduler` could not tell an idle timeout from any other end."""
+    from distributed.cli.dask_scheduler import main as dask_scheduler
+
+    dask_scheduler.main(args=argv, prog_name="dask scheduler", standalone_mode=False)
+    # This file runs as __main__; the preload imported it again as daskyard_scheduler.
+    loaded = sys.modules.get("daskyard_scheduler")
+    raise SystemExit(loaded.exit_code() if loaded is not None else 0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

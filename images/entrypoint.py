@@ -100,13 +100,11 @@ def scheduler_command(host: str) -> list[str]:
 
 
 def run_scheduler(cmd: list[str]) -> None:
-    """The scheduler in this process (not exec'd): its exit code then says why it ended,
-    EXIT_IDLE after an idle timeout (see daskyard_scheduler), which ECS reports."""
-    import daskyard_scheduler
-    from distributed.cli.dask_scheduler import main as dask_scheduler
-
-    dask_scheduler.main(args=cmd[2:], prog_name="dask scheduler", standalone_mode=False)
-    raise SystemExit(daskyard_scheduler.exit_code())
+    """`dask scheduler` run by the plugin's file (it runs the scheduler in its process),
+    so that the exit code says why the scheduler ended: EXIT_IDLE after an idle timeout
+    (see daskyard_scheduler), which ECS reports."""
+    plugin = str(Path(__file__).resolve().with_name(f"{SCHEDULER_PLUGIN}.py"))
+    os.execv(sys.executable, [sys.executable, plugin, *cmd[2:]])  # nosec B606  # this interpreter, our plugin, fixed argv
 
 
 def worker_command(address: str, host: str) -> list[str]:
