@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from daskyard.local import SERVER_ROOT
@@ -347,9 +349,10 @@ class EcsAgent:
         now = time.monotonic()
         for task in tasks:
             if task.handle is None:  # PENDING: its container starts when its time comes
-                if now >= task.starts_at:
-                    self._start(task)
-                alive.append(task)
+                if now < task.starts_at or self._start(task):
+                    alive.append(task)
+                else:
+                    self._backoff.failed(service_arn, now)
             elif self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
                 code = self.runner.settle(task.handle)
                 self._emit(task, "STOPPED", "Essential container in task exited",
@@ -369,7 +372,11 @@ class EcsAgent:
                        stop_code="ServiceSchedulerInitiated", exit_code=code)
         while svc is not None and len(alive) < desired and self._backoff.may_start(
                 service_arn, now):
-            alive.append(self._launch(svc))
+            task = self._launch(svc, now)
+            if task.starts_at <= now and not self._start(task):
+                self._backoff.failed(service_arn, now)
+                break
+            alive.append(task)
         if alive:
             self.tasks[service_arn] = alive
         else:
@@ -377,7 +384,8 @@ class EcsAgent:
         if svc is None:
             self._backoff.forget(service_arn)
 
-    def _launch(self, svc: dict[str, Any]) -> LocalTask:
+    def _launch(self, svc: dict[str, Any], now: float) -> LocalTask:
+        """A new task of the service, PENDING until `now` plus the image pull's delay."""
         td = self.clients.ecs.describe_task_definition(
             taskDefinition=svc["taskDefinition"])["taskDefinition"]
         cluster_name = svc["clusterArn"].rsplit("/", 1)[-1]
@@ -387,17 +395,23 @@ class EcsAgent:
             task_definition=dict(td), ip=next(self._ips), eni=f"eni-{uuid.uuid4().hex[:17]}")
         log.info("starting %s task on %s in %s", svc["serviceName"], task.ip, cluster_name)
         self._emit(task, "PENDING")
-        task.starts_at = time.monotonic() + self.latency.of("fargate_task_start")
-        if self.latency.of("fargate_task_start") <= 0:
-            self._start(task)
+        task.starts_at = now + self.latency.of("fargate_task_start")
         return task
 
-    def _start(self, task: LocalTask) -> None:
-        """The container starts (its image pulled): PENDING becomes RUNNING."""
-        task.env = self._task_env(task)
+    def _start(self, task: LocalTask) -> bool:
+        """The container starts (its image pulled): PENDING becomes RUNNING. A secret
+        that cannot be read stops the task before it starts, as on ECS."""
+        try:
+            task.env = self._task_env(task)
+        except ClientError as exc:
+            self._emit(task, "STOPPED", "ResourceInitializationError: unable to pull "
+                       f"secrets: {exc.response['Error']['Code']}",
+                       stop_code="TaskFailedToStart")
+            return False
         task.handle = self.runner.start(task, task.env)
         task.started = time.monotonic()
         self._emit(task, "RUNNING")
+        return True
 
     def _task_env(self, task: LocalTask) -> dict[str, str]:
         """What ECS gives a container: its environment, its secrets resolved, the

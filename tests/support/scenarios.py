@@ -41,8 +41,8 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
             assert out.status_code < 300, out.body
             return json.loads(out.body)
 
-        # Fargate and EC2 clusters: create, scale, destroy.
-        for name, kw in (("fargate", {}), ("ec2", {"launch_type": "EC2"})):
+        # Fargate and EC2 clusters (the latter on a named drive): create, scale, destroy.
+        for name, kw in (("fargate", {}), ("ec2", {"launch_type": "EC2", "drive": "shared"})):
             made = call("post", "/clusters", {"name": name, "workers": 2,
                                               "allowed_cidrs": ["10.1.0.0/16"], **kw})
             assert wait_execution(clients, made["execution_arn"])["status"] == "SUCCEEDED"

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NEW_ROUTE = """
 import sys
 import app
-app.app.route("/clusters/{name}/logs", methods=["GET"])(lambda name: {})
+app.app.route("/clusters/{name}/diagnostics", methods=["GET"])(lambda name: {})
 from deploy import openapi
 sys.exit(openapi.main(["--check"]))
 """
@@ -40,7 +40,7 @@ def test_regenerating_gives_the_checked_in_document_byte_for_byte() -> None:
 def test_a_route_served_without_a_description_stops_the_generation() -> None:
     result = generator("-c", NEW_ROUTE)
     assert result.returncode == 1
-    assert "GET /clusters/{name}/logs is served but not described in deploy/openapi.py " \
+    assert "GET /clusters/{name}/diagnostics is served but not described in deploy/openapi.py " \
            "OPERATIONS" in result.stderr
 
 
