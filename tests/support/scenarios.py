@@ -62,9 +62,8 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         call("put", "/clusters/fargate/workers", {"workers": 2})
         call("put", "/clusters/fargate/adapt", {"minimum": 0, "maximum": 2})
         call("delete", "/clusters/fargate/adapt")
-        # An idle scheduler's exit destroys its cluster; it named a drive, which stays
-        # (its way in to the drive is revoked).
-        made = call("post", "/clusters", {"name": "sleepy", "workers": 1, "drive": "shared",
+        # An idle scheduler's exit destroys its cluster.
+        made = call("post", "/clusters", {"name": "sleepy", "workers": 1,
                                           "allowed_cidrs": ["10.1.0.0/16"]})
         wait_execution(clients, made["execution_arn"])
         chalice.lambda_.invoke("OnEcsTaskStateChange", chalice.events.generate_cw_event(
