@@ -9,13 +9,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import identity, pricing
+from chalicelib.core import identity, naming, pricing
 from chalicelib.core.errors import ClusterBusy, ClusterNotFound, InvalidRequest, QuotaExceeded
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify, Status
+from chalicelib.core.models import (
+    LIVE_STATUSES,
+    Adapt,
+    ClusterRecord,
+    ClusterSpec,
+    Notify,
+    Status,
+)
 from chalicelib.core.observability import count
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
+from chalicelib.scheduler import delete_adapt
 from chalicelib.steps.services import scale
 
 
@@ -39,6 +47,11 @@ def visible(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
     return [r for r in rt.registry.list() if caller.owns(r.owner)]
 
 
+def most_workers(record: ClusterRecord) -> int:
+    """The workers a cluster may run: its adaptive maximum when it adapts."""
+    return record.adapt.maximum if record.adapt else record.spec.workers
+
+
 def _check_quota(rt: Runtime, owner: Caller, workers: int, *, adding: str = "",
                  replacing: str = "") -> None:
     """QuotaExceeded if the owner's live clusters, with `adding` (a new cluster) and
@@ -50,7 +63,7 @@ def _check_quota(rt: Runtime, owner: Caller, workers: int, *, adding: str = "",
     live = [r for r in rt.registry.list()
             if r.owner == owner.id and r.status in LIVE_STATUSES and r.name != replacing]
     clusters = len({r.name for r in live} | ({adding} if adding else set()))
-    total = sum(r.spec.workers for r in live if r.name != adding) + workers
+    total = sum(most_workers(r) for r in live if r.name != adding) + workers
     if clusters > settings.quota_clusters:
         raise QuotaExceeded(f"quota: at most {settings.quota_clusters} live clusters per "
                             f"owner; {owner.id} has {clusters - 1 if adding else clusters}")
@@ -89,13 +102,14 @@ def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
 
 
 def destroy_cluster(rt: Runtime, name: str, *, caller: Caller,
-                    notify: list[Notify] | None = None) -> ClusterRecord:
+                    notify: list[Notify] | None = None, reason: str = "") -> ClusterRecord:
     """Stop a create still running (so it makes nothing more), then start the destroy.
-    `notify`, when given, replaces who hears the outcome (the destroy's requester)."""
+    `notify`, when given, replaces who hears the outcome (the destroy's requester);
+    `reason`, why the system destroys it, is recorded and told to the owner."""
     before = owned(rt, name, caller)
     machine = rt.settings.destroy_state_machine_arn
     execution, arn = _execution(machine, name, "destroy")
-    record = rt.registry.request_destroy(name, notify, arn)
+    record = rt.registry.request_destroy(name, notify, arn, reason)
     if before.status == Status.CREATING and before.execution_arn:
         try:
             rt.clients.sfn.stop_execution(executionArn=before.execution_arn,
@@ -130,6 +144,8 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
         raise InvalidRequest(f"workers: at most {rt.settings.max_workers} workers are allowed")
     # The quota is the owner's, whoever scales (an admin scaling someone's cluster too).
     _check_quota(rt, identity.caller(record.owner, rt.settings), workers, replacing=name)
+    if record.adapt:  # a fixed size turns adaptive scaling off, as dask-gateway does
+        delete_adapt(rt.clients, rt.names(name))
     scale(rt.clients.ecs, rt.names(name), "worker", workers)
     spec = record.spec.model_copy(update={"workers": workers})
     return rt.registry.scale(name, spec, _cost(rt, spec))
@@ -137,3 +153,33 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
 
 def _cost(rt: Runtime, spec: ClusterSpec) -> float:
     return pricing.hourly(spec, rt.settings.prices, public_ips=rt.settings.assign_public_ip)
+
+def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
+                  caller: Caller) -> ClusterRecord:
+    """Adaptive scaling within `adapt` (None: off), carried out by the scheduler, which
+    reads its bounds from the cluster's adapt parameter. The maximum counts against the
+    owner's worker quota as if the cluster ran that many workers."""
+    record = owned(rt, name, caller)
+    if record.status != Status.READY:
+        raise ClusterBusy(f"cluster {name!r} is {record.status.value}, not READY")
+    names = rt.names(name)
+    if adapt is None:
+        delete_adapt(rt.clients, names)
+        return rt.registry.adapt(name, None)
+    if adapt.maximum > rt.settings.max_workers:
+        raise InvalidRequest(f"maximum: at most {rt.settings.max_workers} workers are allowed")
+    _check_quota(rt, identity.caller(record.owner, rt.settings), adapt.maximum,
+                 replacing=name)
+    # The parameter first: should the record's write fail (a destroy began), the
+    # destroy removes the parameter with the scheduler.
+    value = adapt.model_dump_json()
+    try:
+        rt.clients.ssm.put_parameter(Name=names.adapt_parameter(), Value=value,
+                                     Type="String", Tags=naming.kv(names.tags()))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterAlreadyExists":
+            raise
+        rt.clients.ssm.put_parameter(Name=names.adapt_parameter(), Value=value,
+                                     Type="String", Overwrite=True)
+    return rt.registry.adapt(name, adapt)
+

@@ -30,6 +30,8 @@ def summary(record: ClusterRecord) -> str:
     if status == Status.DELETE_FAILED:
         return (f"Cluster *{name}* could not be fully removed: {record.error}. "
                 "Destroy it again: the destroy is idempotent.")
+    if status == Status.DELETED and record.destroy_reason:
+        return f"Cluster *{name}* is DELETED: {record.destroy_reason}."
     return f"Cluster *{name}* is {status.value}."
 
 

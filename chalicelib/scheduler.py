@@ -46,7 +46,7 @@ class Binding(_Loose):
 class Container(_Loose):
     name: str = ""
     networkBindings: list[Binding] = []
-    exitCode: int | None = None
+    exitCode: int | None = None  # in STOPPED events, once the container has exited
 
 
 class TaskDetail(_Loose):
@@ -165,6 +165,15 @@ def delete_address(clients: Clients, names: naming.Names) -> None:
     """Delete the scheduler's address parameter; already gone is fine."""
     try:
         clients.ssm.delete_parameter(Name=names.scheduler_parameter())
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+
+
+def delete_adapt(clients: Clients, names: naming.Names) -> None:
+    """Delete the scheduler's adaptive bounds (adaptive scaling off); none is fine."""
+    try:
+        clients.ssm.delete_parameter(Name=names.adapt_parameter())
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ParameterNotFound":
             raise

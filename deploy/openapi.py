@@ -26,6 +26,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib import logs as task_logs
 from chalicelib.core import errors, signing
 from chalicelib.core.models import (
+    Adapt,
     Cluster,
     ClusterList,
     ClusterSpec,
@@ -171,6 +172,21 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "clusters", (200, "The record with its new worker count", Cluster),
         (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterNotFound, E.ClusterBusy),
         request=ScaleRequest),
+    ("PUT", "/clusters/{name}/adapt"): Op(
+        "adaptCluster", "Scale adaptively between bounds",
+        "Recorded on the cluster and carried out by its scheduler, whatever client comes "
+        "or goes: it keeps its workers between `minimum` and `maximum` after its own "
+        "adaptive target. READY clusters only; `maximum` is within the stage's limit and "
+        "counts against the owner's worker quota. Both null turns it off; so does "
+        "DELETE, and so does setting a number of workers.",
+        "clusters", (200, "The record with its adapt bounds", Cluster),
+        (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterNotFound, E.ClusterBusy),
+        request=Adapt),
+    ("DELETE", "/clusters/{name}/adapt"): Op(
+        "stopAdapting", "Stop scaling adaptively",
+        "The workers stay as many as they are. READY clusters only.",
+        "clusters", (200, "The record, adapt null", Cluster),
+        (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound, E.ClusterBusy)),
     ("POST", "/slack/commands"): Op(
         "slackCommand", "Slack slash command",
         "`/dask up NAME [workers=N] [notebook=yes] [ttl=8h] [teardown=never] [cidr=CIDR]`, "
@@ -286,7 +302,7 @@ def document() -> dict[str, Any]:
         (Credentials, "serialization"), (ErrorBody, "serialization"),
         (LogPage, "serialization"), (Timeline, "serialization"),
         (GatewayError, "serialization"), (slack.SlackReply, "serialization"),
-        (ClusterSpec, "validation"), (ScaleRequest, "validation"),
+        (ClusterSpec, "validation"), (ScaleRequest, "validation"), (Adapt, "validation"),
         (WebhookRequest, "validation"), (slack.SlashCommand, "validation")]
     refs, schemas = models_json_schema(models, ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}

@@ -1,6 +1,6 @@
 """Parliament (an IAM policy linter) over every policy Daskyard deploys: each
 .chalice/policy-<group>.json (the Lambdas' policies, rendered for STAGE by
-deploy/policies.py) and every AWS::IAM::Role inline policy of
+deploy/policies.py), every AWS::IAM::Role inline policy and managed policy of
 deploy/template.py's merge template (the tasks', instances', state machines' and image
 build's roles). CloudFormation intrinsics in those are replaced by plausible plain ARNs
 first, as parliament only reads strings.
@@ -57,6 +57,9 @@ def ref_of(name: str, resources: dict[str, Any]) -> str:
         return PARAMETERS[name]
     if name.endswith(".Arn"):
         return arn_of(name.removesuffix(".Arn"), resources)
+    if name in resources and resources[name]["Type"] == "AWS::IAM::ManagedPolicy":
+        props = resources[name]["Properties"]
+        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:policy/{props['ManagedPolicyName']}"
     if name in resources:
         props = resources[name].get("Properties", {})
         for key in ("RoleName", "TableName", "Name", "StateMachineName"):
@@ -91,6 +94,8 @@ def plain(value: Any, resources: dict[str, Any]) -> Any:
 
 def policies() -> Iterator[tuple[str, str]]:
     """(name, policy JSON text) for every policy scanned."""
+    from chalicelib.core.naming import Names
+    from chalicelib.steps import scheduler_task
     from deploy import policies as lambda_policies
     from deploy.template import merge_template
 
@@ -100,7 +105,13 @@ def policies() -> Iterator[tuple[str, str]]:
                lambda_policies.text(lambda_policies.render(group, STAGE)))
 
     resources = merge_template(STAGE)["Resources"]
+    boundary = plain({"Ref": "SchedulerRoleBoundary"}, resources)
+    yield "steps:scheduler_task.policy", json.dumps(scheduler_task.policy(
+        boundary, PSEUDO["AWS::Region"], Names(STAGE, "demo")), indent=2) + "\n"
     for logical, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            document = plain(resource["Properties"]["PolicyDocument"], resources)
+            yield f"template:{logical}", json.dumps(document, indent=2) + "\n"
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for policy in resource["Properties"].get("Policies", []):

@@ -106,6 +106,24 @@ def merge_template(stage: str) -> dict[str, Any]:
                 ARN + ":elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/*")],
                 {"StringEquals": {"aws:ResourceTag/daskyard:managed": "true",
                                   "aws:ResourceTag/daskyard:stage": stage}})]),
+        # The most any cluster's scheduler role may do (the steps make one per cluster,
+        # only with this boundary; steps/scheduler_task.py narrows it to the cluster):
+        # read adaptive bounds, read and set the desired count of workers services, mount
+        # the stage's drives.
+        "SchedulerRoleBoundary": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+            "ManagedPolicyName": f"{base}-scheduler-boundary",
+            "Description": "Permissions boundary of Daskyard's per-cluster scheduler roles",
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                allow(["ssm:GetParameter"], [sub(
+                    ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/" + stage
+                    + "/*/adapt")]),
+                allow(["ecs:DescribeServices", "ecs:UpdateService"], [sub(
+                    ARN + ":ecs:${AWS::Region}:${AWS::AccountId}:service/" + base + "-*/"
+                    + base + "-*-workers")]),
+                allow(["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], [sub(
+                    ARN + ":elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/*")],
+                    {"StringEquals": {"aws:ResourceTag/daskyard:managed": "true",
+                                      "aws:ResourceTag/daskyard:stage": stage}})]}}},
         "InstanceRole": role(f"{base}-instance", "ec2.amazonaws.com", [
             allow(["ecs:DiscoverPollEndpoint"], "*"),  # AWS offers no narrower resource
             allow(["ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance",
@@ -172,6 +190,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         "DASKYARD_TASK_EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
         "DASKYARD_TASK_ROLE_ARN": {"Fn::GetAtt": ["TaskRole", "Arn"]},
         "DASKYARD_INSTANCE_PROFILE_ARN": {"Fn::GetAtt": ["InstanceProfile", "Arn"]},
+        "DASKYARD_SCHEDULER_ROLE_BOUNDARY_ARN": {"Ref": "SchedulerRoleBoundary"},
         "DASKYARD_IMAGE_BUILD_PROJECT": {"Ref": "ImageBuild"},
         "DASKYARD_SLACK_SECRET_ID": {"Ref": "SlackSigningSecret"},
         "DASKYARD_WEBHOOK_SECRET_ID": {"Ref": "WebhookSecret"},

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Daskyard's one entrypoint for the scheduler, worker and notebook images.
 
-  entrypoint.py scheduler   dask scheduler on 8786, dashboard on 8787
+  entrypoint.py scheduler   dask scheduler on 8786, dashboard on 8787, with Daskyard's
+                            plugin (daskyard_scheduler.py: adaptive scaling, idle shutdown)
   entrypoint.py worker      waits for the scheduler's address in SSM, then dask worker
   entrypoint.py notebook    waits likewise, then Jupyter Lab on 8888 with Client() preset
   entrypoint.py health ROLE the container health check: 0 when ROLE answers on its port
@@ -29,6 +30,7 @@ from pathlib import Path
 
 EXIT_NO_SCHEDULER = 3
 EXIT_USAGE = 2
+SCHEDULER_PLUGIN = "daskyard_scheduler"  # a module beside this file
 DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
 TLS_VARIABLES = ("DASKYARD_TLS_CA", "DASKYARD_TLS_CERT", "DASKYARD_TLS_KEY")
@@ -93,8 +95,16 @@ def use_tls(role: str) -> None:
 
 def scheduler_command(host: str) -> list[str]:
     return ["dask", "scheduler", "--protocol", "tls", "--port", "8786",
-            "--dashboard-address", f"{host}:8787",
+            "--dashboard-address", f"{host}:8787", "--preload", SCHEDULER_PLUGIN,
             *option("--host", host), *option("--idle-timeout", env("DASKYARD_IDLE_TIMEOUT"))]
+
+
+def run_scheduler(cmd: list[str]) -> None:
+    """`dask scheduler` run by the plugin's file (it runs the scheduler in its process),
+    so that the exit code says why the scheduler ended: EXIT_IDLE after an idle timeout
+    (see daskyard_scheduler), which ECS reports."""
+    plugin = str(Path(__file__).resolve().with_name(f"{SCHEDULER_PLUGIN}.py"))
+    os.execv(sys.executable, [sys.executable, plugin, *cmd[2:]])  # nosec B606  # this interpreter, our plugin, fixed argv
 
 
 def worker_command(address: str, host: str) -> list[str]:
@@ -183,6 +193,8 @@ def main(argv: list[str]) -> None:
     efs = env("DASKYARD_EFS", "/efs")
     if Path(efs).is_dir():
         os.chdir(efs)
+    if argv[1] == "scheduler":
+        run_scheduler(cmd)
     # Resolve `dask`/`jupyter` next to this interpreter first, then on PATH.
     local = Path(sys.executable).parent / cmd[0]
     os.execv(str(local), cmd) if local.exists() else os.execvp(cmd[0], cmd)  # nosec B606  # fixed argv from command(), no shell

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_efs import EFSClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -105,6 +106,10 @@ class Clients:
     @cached_property
     def events(self) -> EventBridgeClient:
         return self.client("events")
+
+    @cached_property
+    def iam(self) -> IAMClient:
+        return self.client("iam")
 
     @cached_property
     def tagging(self) -> ResourceGroupsTaggingAPIClient:

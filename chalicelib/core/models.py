@@ -105,6 +105,9 @@ class ClusterSpec(Strict):
                 raise ValueError(f"tag {key}: the value must be at most 256 letters, digits, "
                                  "spaces and _ . : / = + - @")
         return value
+    # Minutes without tasks and without a client before the cluster destroys itself;
+    # 0 = never, None = the stage's default (Settings.idle_timeout_minutes).
+    idle_timeout_minutes: Annotated[int, Field(ge=0, le=24 * 60 * 14)] | None = None
 
     @field_validator("allowed_cidrs")
     @classmethod
@@ -185,6 +188,19 @@ class ClusterSpec(Strict):
         return problems
 
 
+class Adapt(Strict):
+    """Adaptive scaling bounds: the scheduler keeps its workers within them."""
+
+    minimum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
+    maximum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Adapt:
+        if self.minimum > self.maximum:
+            raise ValueError(f"minimum ({self.minimum}) is above maximum ({self.maximum})")
+        return self
+
+
 class Notify(BaseModel):
     """Where to announce READY, FAILED or DELETED: a Slack response_url or a webhook's
     callback_url. These URLs are capabilities, so records never show them."""
@@ -226,6 +242,7 @@ class Resources(BaseModel):
     image_build: str = ""
     log_group: str = ""
     task_definitions: dict[str, str] = Field(default_factory=dict)  # role -> ARN
+    scheduler_role: str = ""  # the scheduler's own task role (steps/scheduler_task.py)
     services: dict[str, str] = Field(default_factory=dict)  # role -> ARN
 
 
@@ -271,6 +288,8 @@ class ClusterRecord(BaseModel):
     owner: str = ""  # the caller who created it (see core/identity.py)
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
     crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
+    adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
+    destroy_reason: str = ""  # why the system destroyed it (e.g. idle), told to the owner
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
     task_token: str = Field(default="", repr=False)

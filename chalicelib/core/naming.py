@@ -20,6 +20,9 @@ ROLES = ("scheduler", "worker", "notebook")
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
+# The scheduler exits with this when its idle timeout fired (the same number is in
+# images/daskyard_scheduler.py): the task event handler then destroys the cluster.
+EXIT_IDLE = 75
 
 
 def repository(prefix: str, role: str) -> str:
@@ -51,6 +54,18 @@ class Names:
 
     def scheduler_parameter(self) -> str:
         return f"/daskyard/{self.stage}/{self.cluster}/scheduler-address"
+
+    def adapt_parameter(self) -> str:
+        """The adaptive scaling bounds the scheduler reads, as JSON; absent = off."""
+        return f"/daskyard/{self.stage}/{self.cluster}/adapt"
+
+    def role_path(self) -> str:
+        """IAM path of the roles made per cluster (the template's roles have none)."""
+        return f"/daskyard/{self.stage}/"
+
+    def scheduler_role(self) -> str:
+        """The scheduler's task role: it may scale its own workers service, nothing else."""
+        return f"{self.base()}-scheduler"
 
     def private_key_parameter(self) -> str:
         return f"/daskyard/{self.stage}/{self.cluster}/ssh-private-key"

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound
 from chalicelib.core.models import (
+    Adapt,
     ClusterRecord,
     ClusterSpec,
     Notify,
@@ -41,6 +42,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "mark_ready": (frozenset({S.CREATING}), S.READY),
     "start_failed": (frozenset({S.CREATING}), S.FAILED),
     "scale": (frozenset({S.READY}), None),
+    "adapt": (frozenset({S.READY}), None),
     "record_crash": (frozenset({S.CREATING, S.READY}), None),
     "begin_rollback": (frozenset({S.CREATING, S.READY}), S.DELETING),
     "request_destroy": (frozenset({S.CREATING, S.READY, S.FAILED, S.DELETE_FAILED}),
@@ -156,10 +158,15 @@ class Registry:
             sets.append(f"#p{i}.#q{i} = {key}")
         expr = "SET " + ", ".join(sets)
         if remove:
+            removed = []
             for i, path in enumerate(remove):
                 head, _, tail = path.partition(".")
-                names[f"#r{i}"], names[f"#s{i}"] = head, tail
-            expr += " REMOVE " + ", ".join(f"#r{i}.#s{i}" for i in range(len(remove)))
+                names[f"#r{i}"] = head
+                removed.append(f"#r{i}")
+                if tail:
+                    names[f"#s{i}"] = tail
+                    removed[-1] += f".#s{i}"
+            expr += " REMOVE " + ", ".join(removed)
         try:
             out = self.dynamodb.update_item(
                 TableName=self.table, Key=_to_item({"name": name}), UpdateExpression=expr,
@@ -311,8 +318,18 @@ class Registry:
         return self._write(name, "mark_ready", {"step": "Ready"})
 
     def scale(self, name: str, spec: ClusterSpec, cost_per_hour: float) -> ClusterRecord:
+        """A fixed size: adaptive scaling, if on, is off from now on."""
         record = self._write(name, "scale", {"spec": spec.model_dump(mode="json"),
-                                             "cost_per_hour": cost_per_hour})
+                                             "cost_per_hour": cost_per_hour},
+                             remove=("adapt",))
+        if record is None:
+            raise ClusterBusy(f"cluster {name!r} is not READY")
+        return record
+
+    def adapt(self, name: str, adapt: Adapt | None) -> ClusterRecord:
+        """Adaptive scaling within `adapt`'s bounds, or off (None)."""
+        record = self._write(name, "adapt", {"adapt": adapt.model_dump()} if adapt else {},
+                             remove=() if adapt else ("adapt",))
         if record is None:
             raise ClusterBusy(f"cluster {name!r} is not READY")
         return record
@@ -322,10 +339,12 @@ class Registry:
         return self._write(name, "begin_rollback", {"step": state, "error": error, **CLEAR_TOKENS})
 
     def request_destroy(self, name: str, notify: list[Notify] | None,
-                        execution_arn: str) -> ClusterRecord:
-        """`notify`, when given, replaces who hears the outcome (the destroy's requester)."""
+                        execution_arn: str, reason: str = "") -> ClusterRecord:
+        """`notify`, when given, replaces who hears the outcome (the destroy's requester);
+        `reason` says why the system destroys it (the owner is told)."""
         fields: dict[str, Any] = {"step": "Queued", "execution_arn": execution_arn,
-                                  **CLEAR_TOKENS}
+                                  **CLEAR_TOKENS, **({"destroy_reason": reason} if reason
+                                                     else {})}
         if notify is not None:
             fields["notify"] = [n.model_dump() for n in notify]
         record = self._write(name, "request_destroy", fields)

@@ -115,6 +115,15 @@ class Settings(BaseModel):
     # Channels the command may be used in; empty allows any channel of an allowed team.
     slack_channels: list[str] = Field(default_factory=list)
     prices: Prices = Field(default_factory=Prices)
+    # Minutes a cluster may sit without tasks and without a client before it is
+    # destroyed (0 = never); a create may set its own (ClusterSpec.idle_timeout_minutes).
+    idle_timeout_minutes: int = Field(default=60, ge=0)
+    # Seconds between two adaptive scaling decisions of a scheduler.
+    adapt_interval_seconds: float = Field(default=10.0, gt=0)
+    # Multiplies the scheduler's idle timeout and adapt interval: tests shorten them.
+    scheduler_time_scale: float = Field(default=1.0, gt=0, le=1)
+    # The permissions boundary of every per-cluster scheduler role (the template's).
+    scheduler_role_boundary_arn: str = ""
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 

@@ -1,12 +1,13 @@
-"""EventBridge rules: ECS task state changes (the scheduler's address) and CodeBuild
-build state changes (the end of an image build PrepareImages waits on)."""
+"""EventBridge rules: ECS task state changes (the scheduler's address, an idle
+scheduler's exit, crashes) and CodeBuild build state changes (the end of an image build
+PrepareImages waits on)."""
 
 from __future__ import annotations
 
 from chalice import Blueprint
 from chalice.app import CloudWatchEvent
 
-from chalicelib import crashes, scheduler
+from chalicelib import crashes, idle
 from chalicelib.core.runtime import runtime
 from chalicelib.core.settings import settings
 
@@ -33,8 +34,8 @@ IMAGE_BUILD_EVENTS = {
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
     rt = runtime()
-    outcome = scheduler.handle_task_event(event.detail, rt.clients, rt.registry,
-                                          rt.settings.stage)
+    outcome = idle.handle_task_event(rt, event.detail)  # discovery, then an idle exit
+    # After an idle exit's destroy has begun, the exit is no crash: none is recorded.
     crash = crashes.record(event.detail, rt.clients, rt.registry, rt.settings.stage)
     return f"{outcome}; {crash}" if crash else outcome
 

@@ -100,6 +100,18 @@ def scale_cluster(name: str) -> Response:
     return _json(api.scale(rt, _caller(rt), name, _json_body()))
 
 
+@bp.route("/clusters/{name}/adapt", methods=["PUT"], authorizer=iam)
+def adapt_cluster(name: str) -> Response:
+    rt = runtime()
+    return _json(api.adapt(rt, _caller(rt), name, _json_body()))
+
+
+@bp.route("/clusters/{name}/adapt", methods=["DELETE"], authorizer=iam)
+def adapt_off(name: str) -> Response:
+    rt = runtime()
+    return _json(api.adapt_off(rt, _caller(rt), name))
+
+
 @bp.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)
 def delete_cluster(name: str) -> Response:
     rt = runtime()

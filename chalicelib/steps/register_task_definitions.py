@@ -14,7 +14,7 @@ from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE, SCHEDULER_SIZE
-from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
+from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, scheduler_task
 
 LEASED = True  # its create makes the cluster's resources (see run_step)
 
@@ -61,6 +61,8 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
         "user": "1000:1000",
     }
     definition["secrets"] = task_secrets(call.record.resources.credentials_secret, role)
+    if role == "scheduler":
+        definition["environment"] += scheduler_task.environment(rt, call)
     if role == "notebook":  # WaitForNotebook waits for this check to pass (HEALTHY)
         definition["healthCheck"] = NOTEBOOK_HEALTH_CHECK
     return definition
@@ -106,6 +108,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
 
     drive = call.drive
     ec2 = call.spec.launch_type == "EC2"
+    task_roles = {"scheduler": scheduler_task.ensure_role(rt, call)}
     arns = {}
     for role in naming.ROLES:
         cpu, memory = _size(rt, call, role)
@@ -113,7 +116,8 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
             family=names.task_family(role), networkMode="awsvpc",
             requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
             cpu=str(cpu), memory=str(memory),
-            executionRoleArn=settings.task_execution_role_arn, taskRoleArn=settings.task_role_arn,
+            executionRoleArn=settings.task_execution_role_arn,
+            taskRoleArn=task_roles.get(role, settings.task_role_arn),
             containerDefinitions=[container(rt, call, role)],
             volumes=[] if role == "scheduler" else [{"name": "efs", "efsVolumeConfiguration": {
                 "fileSystemId": drive.file_system, "transitEncryption": "ENABLED",
@@ -140,4 +144,5 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
                     ecs.delete_task_definitions(taskDefinitions=[arn])
     with gone_ok("ResourceNotFoundException"):
         rt.clients.logs.delete_log_group(logGroupName=call.names.log_group())
+    scheduler_task.delete_role(rt, call)
     return {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.core.runtime import Runtime
-from chalicelib.scheduler import delete_address
+from chalicelib.scheduler import delete_adapt, delete_address
 from chalicelib.steps import StepCall, StepResult
 from chalicelib.steps.services import delete_service, ensure_service
 
@@ -17,8 +17,10 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
 
 
 def delete(rt: Runtime, call: StepCall) -> StepResult:
-    """The service, and the address parameter its tasks' events wrote: owned here, so a
-    destroy removes it even when no STOPPED event comes (or comes late)."""
+    """The service, the address parameter its tasks' events wrote (owned here, so a
+    destroy removes it even when no STOPPED event comes, or comes late) and the adaptive
+    bounds the API wrote for it."""
     delete_service(rt, call, "scheduler")
     delete_address(rt.clients, call.names)
+    delete_adapt(rt.clients, call.names)
     return {}

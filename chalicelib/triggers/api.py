@@ -11,7 +11,7 @@ from pydantic import Field
 from chalicelib import lifecycle, timeline
 from chalicelib.core.errors import ClusterBusy, InvalidRequest
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import ClusterSpec, Credentials, Status, Strict
+from chalicelib.core.models import Adapt, ClusterSpec, Credentials, Status, Strict
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
@@ -91,6 +91,25 @@ def scale(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[st
     request = parse(ScaleRequest, body)
     return lifecycle.scale_cluster(rt, check_name(name), request.workers,
                                    caller=caller).public()
+
+
+class AdaptOff(Strict):
+    minimum: None
+    maximum: None
+
+
+def adapt(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[str, Any]:
+    """Adaptive scaling within {"minimum", "maximum"}; both null turns it off."""
+    try:
+        parse(AdaptOff, body)
+        bounds = None
+    except InvalidRequest:
+        bounds = parse(Adapt, body)  # its errors name the field and why
+    return lifecycle.adapt_cluster(rt, check_name(name), bounds, caller=caller).public()
+
+
+def adapt_off(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
+    return lifecycle.adapt_cluster(rt, check_name(name), None, caller=caller).public()
 
 
 def delete(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:

@@ -50,6 +50,27 @@ def _role(clients: Clients, name: str) -> str:
         return str(iam.get_role(RoleName=name)["Role"]["Arn"])
 
 
+def scheduler_boundary(clients: Clients, stage: str) -> str:
+    """The permissions boundary of the stage's per-cluster scheduler roles, as the
+    template makes it (deploy/template.py): the most any of them may ever do."""
+    iam = clients.client("iam")
+    name = f"daskyard-{stage}-scheduler-boundary"
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ssm:GetParameter"],
+         "Resource": f"arn:aws:ssm:*:*:parameter/daskyard/{stage}/*/adapt"},
+        {"Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+         "Resource": f"arn:aws:ecs:*:*:service/daskyard-{stage}-*/daskyard-{stage}-*-workers"},
+        {"Effect": "Allow",
+         "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+         "Resource": "arn:aws:elasticfilesystem:*:*:file-system/*"}]}
+    try:
+        return str(iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))[
+            "Policy"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        account = clients.client("sts").get_caller_identity()["Account"]
+        return f"arn:aws:iam::{account}:policy/{name}"
+
+
 def iam_arn(clients: Clients, user: str) -> str:
     """The ARN IAM gives `user` (moto's account id), whether or not it exists yet."""
     account = clients.client("sts").get_caller_identity()["Account"]
@@ -152,6 +173,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task-execution")
     env["DASKYARD_TASK_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task")
     env["DASKYARD_INSTANCE_PROFILE_ARN"] = _role(clients, f"daskyard-{stage}-instance")
+    env["DASKYARD_SCHEDULER_ROLE_BOUNDARY_ARN"] = scheduler_boundary(clients, stage)
     states_role = _role(clients, f"daskyard-{stage}-states")
 
     code = io.BytesIO()

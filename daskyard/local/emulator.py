@@ -260,9 +260,11 @@ class BackendChanges:
     ECS's control plane tells its agents (it acts at once and polls seldom); a reset
     hears of image changes so (it keeps the images unless they changed)."""
 
-    def __init__(self, backend: str, methods: tuple[str, ...] = ()) -> None:
+    def __init__(self, backend: str, methods: tuple[str, ...] = (),
+                 ignore: Callable[[Any], bool] | None = None) -> None:
         self.backend = backend  # "module:Class"
         self.methods = methods  # default: every method named as a write (WRITES)
+        self.ignore = ignore  # by the methods' first argument: changes that do not count
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -276,6 +278,8 @@ class BackendChanges:
     def _notifying(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def changed(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
+            if self.ignore is not None and len(args) > 1 and self.ignore(args[1]):
+                return result
             for listener in list(self._listeners):
                 listener()
             return result
@@ -293,6 +297,7 @@ class BackendChanges:
                 self._listeners.remove(listener)
 
 
+SCHEDULER_ROLE_SUFFIX = "-scheduler"  # naming.Names.scheduler_role
 ECS_CHANGES = BackendChanges("moto.ecs.models:EC2ContainerServiceBackend",
                              ("create_service", "update_service", "delete_service",
                               "delete_cluster"))
@@ -301,8 +306,11 @@ ECR_CHANGES = BackendChanges("moto.ecr.models:ECRBackend")
 EFS_CHANGES = BackendChanges("moto.efs.models:EFSBackend", ("delete_file_system",))
 # What only a deployment changes: roles, functions, event rules, state machines.
 DEPLOYMENT_CHANGES = (
+    # Each cluster's scheduler role is the app's, made and deleted as clusters come and go.
     BackendChanges("moto.iam.models:IAMBackend",
-                   ("create_role", "delete_role", "put_role_policy", "attach_role_policy")),
+                   ("create_role", "delete_role", "put_role_policy", "attach_role_policy",
+                    "delete_role_policy"),
+                   ignore=lambda role: str(role).endswith(SCHEDULER_ROLE_SUFFIX)),
     BackendChanges("moto.awslambda.models:LambdaBackend",
                    ("create_function", "delete_function", "update_function_code",
                     "update_function_configuration")),

@@ -79,6 +79,16 @@ def wait_execution(clients: Clients, arn: str, timeout: float = 120) -> dict[str
     raise TimeoutError(f"{arn} still running after {timeout}s")
 
 
+def _drop_cluster_roles(clients: Clients) -> None:
+    """IAM outlives a reset (the deployment's roles are there): the roles clusters made
+    (each scheduler's, under /daskyard/) go with the clusters."""
+    iam = clients.client("iam")
+    for role in iam.list_roles(PathPrefix="/daskyard/")["Roles"]:
+        for policy in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role["RoleName"], PolicyName=policy)
+        iam.delete_role(RoleName=role["RoleName"])
+
+
 class AlreadyRunning(RuntimeError):
     """moto keeps its state per process: two local modes in one process would share
     one emulator's state and fight over its ECS services."""
@@ -224,6 +234,7 @@ class LocalMode:
             self.clients.secrets.create_secret(Name=secret_id,
                                                SecretString=secrets.token_hex(32))
         _image_build_project(self.clients, self._lambda_role)
+        _drop_cluster_roles(self.clients)
         if images:
             push_images(self.clients, settings)
         self._images_changed = False

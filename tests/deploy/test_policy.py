@@ -35,6 +35,7 @@ INDIRECT: dict[str, dict[str, str]] = {
               "elasticfilesystem:TagResource": "CreateFileSystem/CreateAccessPoint with tags",
               "secretsmanager:TagResource": "CreateSecret with tags",
               "ssm:AddTagsToResource": "PutParameter with tags",
+              "iam:TagRole": "CreateRole with tags (each cluster's scheduler role)",
               "ecr:TagResource": "CreateRepository with tags",
               "autoscaling:CreateOrUpdateTags": "CreateAutoScalingGroup with tags",
               "ec2:RunInstances": "CreateAutoScalingGroup with a launch template",
@@ -46,6 +47,7 @@ INDIRECT: dict[str, dict[str, str]] = {
                                    "no task event has said it (events need not carry it)",
               "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)"},
     "api": {**OWN_LOGS,
+            "ssm:AddTagsToResource": "PutParameter with tags (adaptive bounds)",
             "dynamodb:DeleteItem": "powertools drops the record of a failed request"},
     "events": {**OWN_LOGS,
                "ssm:AddTagsToResource": "PutParameter with tags",
@@ -85,15 +87,41 @@ def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
                 SCOPED_BY_TYPE), (s["Sid"], arn)
 
 
-def test_no_role_creation_and_pass_role_only_for_our_roles() -> None:
+SCHEDULER_ROLES = ["arn:aws:iam::*:role/daskyard/dev/*"]
+BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-scheduler-boundary"
+
+
+def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_tasks() -> None:
+    """The steps make one role per cluster (its scheduler's), only under the stage's
+    path and only with the stage's permissions boundary; no other group touches IAM."""
     for group in INDIRECT:
         iam = {a for a in allowed(group) if a.startswith("iam:")}
-        assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole"} if group == "steps"
-                       else set()), group
-    [pass_role] = [s for s in statements("steps") if "iam:PassRole" in s["Action"]]
-    assert pass_role["Resource"] == ["arn:aws:iam::*:role/daskyard-dev-*"]
-    assert set(pass_role["Condition"]["StringEquals"]["iam:PassedToService"]) == {
-        "ecs-tasks.amazonaws.com", "ec2.amazonaws.com"}
+        assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreateRole",
+                        "iam:PutRolePolicy", "iam:TagRole", "iam:DeleteRole",
+                        "iam:DeleteRolePolicy"} if group == "steps" else set()), group
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for s in statements("steps"):
+        for action in s["Action"]:
+            by_action.setdefault(action, []).append(s)
+    for action in ("iam:CreateRole", "iam:PutRolePolicy"):
+        [s] = by_action[action]
+        assert s["Resource"] == SCHEDULER_ROLES
+        assert s["Condition"] == {"ArnLike": {"iam:PermissionsBoundary": BOUNDARY}}
+    for action in ("iam:TagRole", "iam:DeleteRole", "iam:DeleteRolePolicy"):
+        [s] = by_action[action]
+        assert s["Resource"] == SCHEDULER_ROLES
+    # Nothing may change or drop a boundary, or attach a managed policy.
+    assert not {"iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+                "iam:AttachRolePolicy", "iam:CreatePolicyVersion"} & set(by_action)
+    passes = {tuple(s["Resource"]): set(s["Condition"]["StringEquals"]["iam:PassedToService"]
+                                        if isinstance(s["Condition"]["StringEquals"][
+                                            "iam:PassedToService"], list)
+                                        else [s["Condition"]["StringEquals"][
+                                            "iam:PassedToService"]])
+              for s in by_action["iam:PassRole"]}
+    assert passes == {("arn:aws:iam::*:role/daskyard-dev-*",): {"ecs-tasks.amazonaws.com",
+                                                                "ec2.amazonaws.com"},
+                      tuple(SCHEDULER_ROLES): {"ecs-tasks.amazonaws.com"}}
 
 
 @pytest.mark.e2e
@@ -159,6 +187,9 @@ def stage_arns(stage: str) -> dict[str, str]:
         "auto scaling group": f"arn:aws:autoscaling:{where}:autoScalingGroup:1-2-3:"
                               f"autoScalingGroupName/{n.base()}",
         "role": f"arn:aws:iam::123456789012:role/daskyard-{stage}-task",
+        "scheduler role": f"arn:aws:iam::123456789012:role{n.role_path()}"
+                          f"{n.scheduler_role()}",
+        "adapt parameter": f"arn:aws:ssm:{where}:parameter{n.adapt_parameter()}",
     }
 
 
@@ -208,8 +239,10 @@ def test_the_stages_own_resources_are_within_its_policies() -> None:
 def test_no_template_role_reaches_another_stages_resources(stage: str) -> None:
     resources = merge_template(stage)["Resources"]
     for logical, resource in resources.items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in resource["Properties"]["Policies"]:
-            for s in plain(policy["PolicyDocument"], resources)["Statement"]:
+        props = resource["Properties"]
+        documents = ([p["PolicyDocument"] for p in props["Policies"]]
+                     if resource["Type"] == "AWS::IAM::Role" else [props["PolicyDocument"]]
+                     if resource["Type"] == "AWS::IAM::ManagedPolicy" else [])
+        for document in documents:
+            for s in plain(document, resources)["Statement"]:
                 assert not reachable(s, stage), (stage, logical, reachable(s, stage))

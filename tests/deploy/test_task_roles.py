@@ -60,3 +60,61 @@ def test_the_execution_role_reads_daskyard_secrets_only() -> None:
                   f"{SECRET}:{Names('ci', 'demo').credentials_secret()}-AbCdEf")
     assert not grants("TaskExecutionRole", "secretsmanager:GetSecretValue",
                       f"{SECRET}:prod/database-AbCdEf")
+
+
+def boundary_statements() -> list[dict[str, Any]]:
+    resource = merge_template("ci")["Resources"]["SchedulerRoleBoundary"]
+    return list(resource["Properties"]["PolicyDocument"]["Statement"])
+
+
+def covered(statements_: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether an Allow of `statements_` covers `action` on `resource` (as `grants`)."""
+    for s in statements_:
+        if action not in s["Action"]:
+            continue
+        arns = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        for arn in arns:
+            text = arn["Fn::Sub"] if isinstance(arn, dict) else arn
+            text = (text.replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", "us-east-1")
+                    .replace("${AWS::AccountId}", "123456789012"))
+            if re.fullmatch(".*".join(map(re.escape, text.split("*"))), resource):
+                return True
+    return False
+
+
+ECS = "arn:aws:ecs:us-east-1:123456789012:service"
+
+
+@pytest.mark.parametrize(("action", "resource", "allowed"), [
+    ("ecs:UpdateService", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-workers", True),
+    ("ecs:UpdateService", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-scheduler", False),
+    ("ecs:UpdateService", f"{ECS}/daskyard-prod-demo/daskyard-prod-demo-workers", False),
+    ("ecs:DeleteService", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-workers", False),
+    ("ssm:GetParameter", SSM + Names("ci", "demo").adapt_parameter(), True),
+    ("ssm:GetParameter", SSM + Names("ci", "demo").private_key_parameter(), False),
+    ("ssm:PutParameter", SSM + Names("ci", "demo").adapt_parameter(), False),
+])
+def test_the_scheduler_boundary_allows_scaling_workers_and_reading_bounds_only(
+        action: str, resource: str, allowed: bool) -> None:
+    assert covered(boundary_statements(), action, resource) is allowed
+    assert not [a for s in boundary_statements() for a in s["Action"]
+                if a.startswith(("iam:", "secretsmanager:", "sts:"))]
+
+
+def test_a_scheduler_role_reaches_its_own_cluster_only_and_stays_within_the_boundary() -> None:
+    from chalicelib.steps.scheduler_task import policy
+
+    boundary = "arn:aws:iam::123456789012:policy/daskyard-ci-scheduler-boundary"
+    own = policy(boundary, "us-east-1", Names("ci", "demo"))["Statement"]
+    names, other = Names("ci", "demo"), Names("ci", "other")
+    assert covered(own, "ecs:UpdateService",
+                   f"{ECS}/{names.base()}/{names.service('worker')}")
+    assert not covered(own, "ecs:UpdateService",
+                       f"{ECS}/{other.base()}/{other.service('worker')}")
+    assert covered(own, "ssm:GetParameter", SSM + names.adapt_parameter())
+    assert not covered(own, "ssm:GetParameter", SSM + other.adapt_parameter())
+    for s in own:  # whatever the role's policy says, the boundary must allow it too
+        for action in s["Action"]:
+            resource = s["Resource"].replace("file-system/*", "file-system/fs-1")
+            assert covered(boundary_statements(), action, resource), (action, resource)

@@ -11,6 +11,7 @@ from chalicelib.core.models import ClusterRecord, ClusterSpec, Status
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode, wait_execution
 from tests.support.callers import ALICE
+from tests.support.data import fixture_json
 from tests.support.waiting import eventually
 
 # Every Lambda-backed state of the create machine, in the order they run.
@@ -20,7 +21,7 @@ CREATE_STATES = ["GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive"
                  "WaitForNotebook", "PublishEndpoints"]
 # What a Fargate cluster's record lists once READY (no key pair: Fargate takes no SSH).
 EXPECTED_RESOURCES = {"credentials_secret", "network", "drive", "ecs_cluster", "images",
-                      "log_group", "task_definitions", "services"}
+                      "log_group", "task_definitions", "scheduler_role", "services"}
 
 
 def spec(name: str = "demo", **kw: Any) -> ClusterSpec:
@@ -95,3 +96,17 @@ def open_tasks(clients: Clients, arn: str) -> dict[str, str]:
         elif e["type"] == "TaskStateExited":
             out.pop(e["stateExitedEventDetails"]["name"], None)
     return out
+
+
+def scheduler_stopped(stack: LocalMode, rt: Runtime, name: str,
+                      exit_code: int) -> dict[str, Any]:
+    """The STOPPED event's detail ECS sends when the cluster's scheduler container exits
+    with `exit_code` (the agent's task, one version on)."""
+    assert stack.agent is not None
+    [task] = stack.agent.running(rt.names(name).service("scheduler"))
+    detail = fixture_json("fargate_task_running.json")
+    detail.update(taskArn=task.arn, clusterArn=task.cluster_arn, group=task.group,
+                  createdAt=task.created_at, version=task.version + 1, lastStatus="STOPPED",
+                  stoppedReason="Essential container in task exited")
+    detail["containers"][0].update(lastStatus="STOPPED", exitCode=exit_code)
+    return dict(detail)

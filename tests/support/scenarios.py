@@ -17,7 +17,7 @@ from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime, from_env
 from daskyard.local.deploy import STAGE, push_images
 from daskyard.local.stack import LocalMode, wait_execution
-from tests.support.clusters import fail_after, wait_status
+from tests.support.clusters import fail_after, scheduler_stopped, wait_status
 from tests.support.images import build_event, waiting_on_build
 from tests.support.signed import SignedHttp
 from tests.support.waiting import eventually
@@ -57,6 +57,19 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
                    what="the crash recorded")
         call("get", "/clusters/fargate/events")
         call("put", "/clusters/fargate/workers", {"workers": 3})
+        # Adaptive scaling on, off by a fixed size, on, off.
+        call("put", "/clusters/fargate/adapt", {"minimum": 1, "maximum": 3})
+        call("put", "/clusters/fargate/workers", {"workers": 2})
+        call("put", "/clusters/fargate/adapt", {"minimum": 0, "maximum": 2})
+        call("delete", "/clusters/fargate/adapt")
+        # An idle scheduler's exit destroys its cluster.
+        made = call("post", "/clusters", {"name": "sleepy", "workers": 1,
+                                          "allowed_cidrs": ["10.1.0.0/16"]})
+        wait_execution(clients, made["execution_arn"])
+        chalice.lambda_.invoke("OnEcsTaskStateChange", chalice.events.generate_cw_event(
+            source="aws.ecs", detail_type="ECS Task State Change", resources=[],
+            detail=scheduler_stopped(stack, rt, "sleepy", naming.EXIT_IDLE)))
+        wait_status(rt, "sleepy", {Status.DELETED})
         for name in ("fargate", "ec2"):
             wait_execution(clients, call("delete", f"/clusters/{name}")["execution_arn"])
         # A create that fails and rolls back; a create stopped by a DELETE at once.

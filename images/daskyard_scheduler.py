@@ -1,0 +1,201 @@
+"""Daskyard's scheduler plugin, loaded by the entrypoint (`dask scheduler --preload
+daskyard_scheduler`, run as `python daskyard_scheduler.py ARGS`: see `main`). It does two
+things the cluster must do on its own, with no client around:
+
+Adaptive scaling. Every DASKYARD_ADAPT_INTERVAL seconds it reads its bounds, the JSON
+`{"minimum", "maximum"}` the API writes to the SSM parameter DASKYARD_ADAPT_PARAMETER
+(absent: adaptive scaling is off and the workers are left as they are), and runs
+distributed's own adaptive logic (AdaptiveCore): the scheduler's adaptive target,
+clamped to the bounds; a worker is let go only after it was chosen `wait_count` times
+in a row, and the scheduler's `workers_to_close` chooses those holding least data. Up is
+a larger desiredCount of the cluster's workers service; down retires the chosen workers
+first (their data moved to the others, then closed) and then lowers the desiredCount,
+so ECS has no data-holding task to pick. The task role allows exactly these calls, on
+this cluster's parameter and workers service only.
+
+Idle shutdown. dask closes a scheduler idle past `--idle-timeout` (no task processing,
+queued or unrunnable); dask does not count clients, Daskyard does: while any client is
+connected the idle clock is held at now. When the timeout fires, the scheduler exits with
+EXIT_IDLE, which the ECS task event tells the orchestrator: it destroys the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from distributed import Scheduler, SchedulerPlugin
+from distributed.deploy.adaptive_core import AdaptiveCore
+from tornado.ioloop import PeriodicCallback
+
+log = logging.getLogger("daskyard.scheduler")
+EXIT_IDLE = 75  # chalicelib.core.naming.EXIT_IDLE: the orchestrator reads it
+PENDING = "pending-"  # stands for a worker task ECS was asked for that has not joined yet
+# The client every scheduler has for fire_and_forget futures: not a user's client.
+OWN_CLIENTS = {"fire-and-forget"}
+
+
+class EcsWorkers:
+    """The cluster's workers service: its desired count, read and set."""
+
+    def __init__(self, ecs: Any, cluster: str, service: str) -> None:
+        self.ecs, self.cluster, self.service = ecs, cluster, service
+
+    def desired(self) -> int:
+        found = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
+        return int(found["services"][0]["desiredCount"])
+
+    def set_desired(self, count: int) -> None:
+        self.ecs.update_service(cluster=self.cluster, service=self.service,
+                                desiredCount=count)
+
+
+class EcsAdaptive(AdaptiveCore):
+    """AdaptiveCore over an ECS service. A worker is known by its address; a task ECS was
+    asked for and that has not joined yet by a PENDING name."""
+
+    def __init__(self, scheduler: Scheduler, workers: EcsWorkers, wait_count: int) -> None:
+        super().__init__(minimum=0, maximum=0, wait_count=wait_count)
+        self.scheduler = scheduler
+        self.workers = workers
+        self.desired = 0  # the service's desiredCount, read before each decision
+
+    @property
+    def observed(self) -> set[Any]:
+        return set(self.scheduler.workers)
+
+    @property
+    def requested(self) -> set[Any]:
+        observed = self.observed
+        return observed | {f"{PENDING}{i}" for i in range(self.desired - len(observed))}
+
+    @property
+    def plan(self) -> set[Any]:
+        return self.requested
+
+    async def target(self) -> int:
+        return int(self.scheduler.adaptive_target())
+
+    async def workers_to_close(self, target: int) -> list[Any]:
+        return list(self.scheduler.workers_to_close(target=target, attribute="address"))
+
+    async def scale_up(self, n: int) -> None:  # type: ignore[override]  # called as n=
+        await asyncio.to_thread(self.workers.set_desired, n)
+        self.desired = n
+
+    async def scale_down(self, workers: Iterable[Any]) -> None:  # type: ignore[override]
+        chosen = list(workers)
+        desired = len(self.plan) - len(chosen)
+        joined = [w for w in chosen if not str(w).startswith(PENDING)]
+        if joined:  # their data goes to the others before they close
+            await self.scheduler.retire_workers(workers=joined, close_workers=True,
+                                                stimulus_id=f"daskyard-adapt-{time.time()}")
+        await asyncio.to_thread(self.workers.set_desired, desired)
+        self.desired = desired
+
+
+def read_bounds(ssm: Any, parameter: str) -> tuple[int, int] | None:
+    """(minimum, maximum), or None when adaptive scaling is off (no parameter)."""
+    try:
+        value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    bounds = json.loads(value)
+    return int(bounds["minimum"]), int(bounds["maximum"])
+
+
+class DaskyardPlugin(SchedulerPlugin):
+    name = "daskyard"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.idle_closed = False
+        self.adaptive: EcsAdaptive | None = None
+        self.ssm: Any = None
+        self.callbacks: list[PeriodicCallback] = []
+        self.scheduler: Scheduler | None = None
+
+    async def start(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self.callbacks.append(PeriodicCallback(self.hold_idle_clock, 200))
+        if self.env.get("DASKYARD_ADAPT_PARAMETER"):
+            import boto3
+            from botocore.config import Config
+
+            config = Config(retries={"mode": "standard"})
+            self.ssm = boto3.client("ssm", config=config)
+            workers = EcsWorkers(boto3.client("ecs", config=config),
+                                 self.env["DASKYARD_ECS_CLUSTER"],
+                                 self.env["DASKYARD_WORKER_SERVICE"])
+            self.adaptive = EcsAdaptive(scheduler, workers,
+                                        int(self.env.get("DASKYARD_ADAPT_WAIT_COUNT", "3")))
+            interval = float(self.env.get("DASKYARD_ADAPT_INTERVAL", "10"))
+            self.callbacks.append(PeriodicCallback(self.adapt, interval * 1000))
+        for callback in self.callbacks:
+            callback.start()
+
+    def hold_idle_clock(self) -> None:
+        """A connected client keeps the cluster: its user may submit work any moment."""
+        scheduler = self.scheduler
+        if scheduler is not None and set(scheduler.clients) - OWN_CLIENTS:
+            scheduler.idle_since = time.time()
+
+    async def adapt(self) -> None:
+        adaptive = self.adaptive
+        assert adaptive is not None
+        try:
+            bounds = await asyncio.to_thread(read_bounds, self.ssm,
+                                             self.env["DASKYARD_ADAPT_PARAMETER"])
+            if bounds is None:  # off: forget earlier recommendations
+                adaptive.close_counts.clear()
+                return
+            adaptive.minimum, adaptive.maximum = bounds
+            adaptive.desired = await asyncio.to_thread(adaptive.workers.desired)
+            await adaptive.adapt()
+        except Exception:  # AWS unreachable for a moment: try again next interval
+            log.exception("daskyard: adaptive scaling step failed")
+
+    async def before_close(self) -> None:
+        scheduler = self.scheduler
+        if scheduler is not None and scheduler.idle_timeout and scheduler.idle_since and \
+                time.time() >= scheduler.idle_since + scheduler.idle_timeout:
+            log.info("daskyard: idle for %ss; the cluster will be destroyed",
+                     scheduler.idle_timeout)
+            self.idle_closed = True
+        for callback in self.callbacks:
+            callback.stop()
+
+
+PLUGIN: DaskyardPlugin | None = None
+
+
+async def dask_setup(scheduler: Scheduler) -> None:
+    global PLUGIN  # the entrypoint reads it once the scheduler has closed
+    PLUGIN = DaskyardPlugin(dict(os.environ))
+    scheduler.add_plugin(PLUGIN)
+
+
+def exit_code() -> int:
+    """What the scheduler's process exits with: EXIT_IDLE after an idle timeout."""
+    return EXIT_IDLE if PLUGIN is not None and PLUGIN.idle_closed else 0
+
+
+def main(argv: list[str]) -> None:
+    """`dask scheduler ARGS` in this process, then exit with `exit_code()`: a process
+    that exec'd `dask scheduler` could not tell an idle timeout from any other end."""
+    from distributed.cli.dask_scheduler import main as dask_scheduler
+
+    dask_scheduler.main(args=argv, prog_name="dask scheduler", standalone_mode=False)
+    # This file runs as __main__; the preload imported it again as daskyard_scheduler.
+    loaded = sys.modules.get("daskyard_scheduler")
+    raise SystemExit(loaded.exit_code() if loaded is not None else 0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,55 @@
+"""What a scheduler's task is told: the plugin's settings and the idle timeout (the
+cluster's, else the stage's; 0 = none), and the exit code both sides agree on."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from chalicelib.core import naming
+from chalicelib.core.settings import Settings
+from chalicelib.steps.scheduler_task import environment
+from tests.support.clusters import spec
+
+PLUGIN = Path(__file__).resolve().parents[2] / "images" / "daskyard_scheduler.py"
+
+
+def env_of(settings: Settings, **spec_fields: Any) -> dict[str, str]:
+    rt = SimpleNamespace(settings=settings)
+    call = SimpleNamespace(spec=spec("demo", **spec_fields),
+                           names=naming.Names(settings.stage, "demo"))
+    return {e["name"]: e["value"] for e in environment(rt, call)}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("stage", "cluster", "expected"), [
+    (60, None, "3600s"),  # the stage's default
+    (60, 15, "900s"),  # the cluster's own
+    (60, 0, None),  # never
+    (0, None, None),  # the stage turned it off
+    (0, 30, "1800s"),
+])
+def test_the_idle_timeout_is_the_clusters_else_the_stages(stage: int, cluster: int | None,
+                                                          expected: str | None) -> None:
+    env = env_of(Settings(stage="dev", idle_timeout_minutes=stage),
+                 idle_timeout_minutes=cluster)
+    assert env.get("DASKYARD_IDLE_TIMEOUT") == expected
+
+
+def test_the_plugin_is_told_its_parameter_service_and_interval() -> None:
+    env = env_of(Settings(stage="dev", scheduler_time_scale=0.1), idle_timeout_minutes=1)
+    assert env == {"DASKYARD_ADAPT_PARAMETER": "/daskyard/dev/demo/adapt",
+                   "DASKYARD_ECS_CLUSTER": "daskyard-dev-demo",
+                   "DASKYARD_WORKER_SERVICE": "daskyard-dev-demo-workers",
+                   "DASKYARD_ADAPT_INTERVAL": "1", "DASKYARD_IDLE_TIMEOUT": "6s"}
+
+
+def test_the_plugin_and_the_orchestrator_agree_on_the_idle_exit_code() -> None:
+    found = importlib.util.spec_from_file_location("daskyard_scheduler", PLUGIN)
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    assert module.EXIT_IDLE == naming.EXIT_IDLE
