@@ -111,7 +111,7 @@ def test_sigkill_mid_create_or_when_ready_leaves_no_process_and_a_restart_report
     api.create({"name": "early", "workers": 1, "allowed_cidrs": ["127.0.0.0/8"]})
 
     # Mid-create: a task's process exists while the cluster is still CREATING (the
-    # scheduler's, alone: workers start only once its address is published).
+    # scheduler's, alone: workers start once the drive's mount targets are available).
     def mid_create() -> bool:
         lines = first.tasks()
         return bool(lines) and (all("scheduler" in line for line in lines)
@@ -127,17 +127,23 @@ def test_sigkill_mid_create_or_when_ready_leaves_no_process_and_a_restart_report
     api = second.api()
     report = " ".join(second.text().split())
     assert f"reaped the local mode of pid {first.proc.pid}" in report
-    early = tmp_path / "daskyard" / "efs" / "early"  # the cluster's own drive, as a folder
-    assert f"removed 1 cluster folders ({early})" in report and not early.exists()
+    assert not (tmp_path / "daskyard" / "efs" / "early").exists()
 
     # With a READY cluster of real dask processes.
     api.create({"name": "ready", "workers": 1, "allowed_cidrs": ["127.0.0.0/8"]})
     assert api.wait("ready", {"READY", "FAILED"}, timeout=180)["status"] == "READY"
     eventually(lambda: len(second.tasks()) >= 2, 60, what="the scheduler and the worker")
+    ready = tmp_path / "daskyard" / "efs" / "ready"  # its own drive, as a folder
+    assert ready.is_dir()
     tree, run = second.sigkill()
     assert len(tree) >= 2
     eventually(lambda: not left(tree, run), GONE_WITHIN, interval=0.1,
                what="no process of the killed serve (READY)")
+    serves.append(third := Serve(tmp_path))
+    third.api()
+    report = " ".join(third.text().split())
+    assert f"reaped the local mode of pid {second.proc.pid}" in report
+    assert f"removed 1 cluster folders ({ready})" in report and not ready.exists()
 
 
 def test_a_sigterm_while_serve_is_busy_is_not_lost() -> None:

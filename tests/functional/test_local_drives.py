@@ -15,10 +15,9 @@ from tests.support.clusters import destroy, spec, wait_status
 from tests.support.waiting import eventually
 
 
-def drives_of(stack: LocalMode, name: str) -> set[str]:
+def drives_of(stack: LocalMode, name: str, role: str = "workers") -> set[str]:
     assert stack.agent is not None
-    return {str(t.drive) for role in ("scheduler", "workers")
-            for t in stack.agent.running(f"daskyard-local-{name}-{role}")}
+    return {str(t.drive) for t in stack.agent.running(f"daskyard-local-{name}-{role}")}
 
 
 def test_a_named_drive_is_shared_and_outlives_its_clusters_an_own_one_goes(
@@ -34,6 +33,7 @@ def test_a_named_drive_is_shared_and_outlives_its_clusters_an_own_one_goes(
             wait_status(rt, record.name, {Status.READY})
     for name, folder in (("one", shared), ("two", shared), ("solo", own)):
         assert eventually(lambda n=name: drives_of(stack, n), 30) == {str(folder)}, name
+        assert drives_of(stack, name, "scheduler") == {"None"}  # it mounts no drive
     recorded = Run.read(stack.guard.path)
     assert recorded is not None and recorded.folders == [str(own)]  # reaped if killed
     (shared / "data.csv").write_text("a,b\n1,2\n")  # what cluster one wrote
