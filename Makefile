@@ -17,7 +17,13 @@ node_modules/.bin/asl-validator: package.json
 
 install: $(BIN)/daskyard node_modules/.bin/asl-validator
 
-test: install
+# The browser test drives Debian's chromium through Playwright (no browser download):
+# installed here when missing, or make stops saying why.
+/usr/bin/chromium:
+	@{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| { echo "cannot install Debian's chromium, which the browser test needs" >&2; exit 1; }
+
+test: install /usr/bin/chromium
 	$(BIN)/python -m pytest -q -p no:logging
 
 lint: install scan
