@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from daskyard.local import asl as loader
+from deploy import generated
 
 State = dict[str, Any]
 States = dict[str, State]
@@ -295,24 +296,11 @@ def render() -> dict[str, str]:
 
 
 def main(argv: Sequence[str]) -> int:
-    check = list(argv) == ["--check"]
-    if argv and not check:
-        print("usage: python -m deploy.asl [--check]", file=sys.stderr)
-        return 2
-    stale = []
-    for filename, text in render().items():
-        path = loader.ASL_DIR / filename
-        if path.exists() and path.read_bytes() == text.encode():
-            continue
-        if check:
-            stale.append(path)
-        else:
-            path.write_bytes(text.encode())
-            print(f"wrote {path}")
-    for path in stale:
-        print(f"{path} differs from what deploy/asl.py generates; run python -m deploy.asl",
-              file=sys.stderr)
-    return 1 if stale else 0
+    check = generated.check_flag(argv, "deploy.asl")
+    if check is None:
+        return generated.USAGE
+    return generated.sync({loader.ASL_DIR / name: text for name, text in render().items()},
+                          check, "deploy.asl")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from chalicelib.triggers import slack
 from chalicelib.triggers.api import ScaleRequest
 from chalicelib.triggers.requests import MAX_BODY
 from chalicelib.triggers.webhooks import WebhookRequest
+from deploy import generated
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 REF = "#/components/schemas/{model}"
@@ -343,24 +344,15 @@ def render() -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    check = list(argv) == ["--check"]
-    if argv and not check:
-        print("usage: python -m deploy.openapi [--check]", file=sys.stderr)
-        return 2
+    check = generated.check_flag(argv, "deploy.openapi")
+    if check is None:
+        return generated.USAGE
     try:
         text = render()
     except UndocumentedRoute as exc:
         print(exc, file=sys.stderr)
         return 1
-    if DOC.exists() and DOC.read_text() == text:
-        return 0
-    if check:
-        print(f"{DOC} differs from what deploy/openapi.py generates; run "
-              "python -m deploy.openapi", file=sys.stderr)
-        return 1
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
-    return 0
+    return generated.sync({DOC: text}, check, "deploy.openapi")
 
 
 if __name__ == "__main__":

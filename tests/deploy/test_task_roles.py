@@ -22,17 +22,7 @@ def statements(role: str) -> list[dict[str, Any]]:
 def grants(role: str, action: str, resource: str) -> bool:
     """Whether an Allow of `role` covers `action` on `resource` (IAM's `*` matches any
     characters, `/` included; ${AWS::...} stand for this account and region)."""
-    for s in statements(role):
-        if action not in s["Action"]:
-            continue
-        for arn in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:
-            text = arn["Fn::Sub"] if isinstance(arn, dict) else arn
-            text = (text.replace("${AWS::Partition}", "aws")
-                    .replace("${AWS::Region}", "us-east-1")
-                    .replace("${AWS::AccountId}", "123456789012"))
-            if re.fullmatch(".*".join(map(re.escape, text.split("*"))), resource):
-                return True
-    return False
+    return covered(statements(role), action, resource)
 
 
 SSM = "arn:aws:ssm:us-east-1:123456789012:parameter"
