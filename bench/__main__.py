@@ -85,8 +85,10 @@ def _modeled_section(found: dict[str, Any] | None) -> list[str]:
              f"{profile['efs_mount_target']:.0f} s, Fargate task start "
              f"{profile['fargate_task_start']:.0f} s), run at {found['scale']} of real time "
              "and converted back: what Daskyard costs with no delays, plus what the delays "
-             "added divided by the scale. Control-plane-only tasks. Targets: fresh at most "
-             "90 s, named drive existing at most 60 s.", "",
+             "added divided by the scale. Control-plane-only tasks. \"Daskyard alone\" is "
+             "the control plane's own overhead: POST to READY with every AWS delay at zero "
+             "(its Lambdas, the state machine, the emulator on 2 cores). Targets: fresh at "
+             "most 90 s, named drive existing at most 60 s.", "",
              "| scenario | workers | Daskyard alone (s) | modeled READY (s) | critical path |",
              "|---|---|---|---|---|"]
     for row in found["rows"]:
