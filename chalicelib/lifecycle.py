@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import identity, naming, pricing
+from chalicelib.core import identity, pricing
 from chalicelib.core.errors import ClusterBusy, ClusterNotFound, InvalidRequest, QuotaExceeded
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
@@ -23,7 +23,7 @@ from chalicelib.core.models import (
 from chalicelib.core.observability import count
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
-from chalicelib.scheduler import delete_adapt
+from chalicelib.scheduler import delete_adapt, put_parameter
 from chalicelib.steps.services import scale
 
 
@@ -154,6 +154,7 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
 def _cost(rt: Runtime, spec: ClusterSpec) -> float:
     return pricing.hourly(spec, rt.settings.prices, public_ips=rt.settings.assign_public_ip)
 
+
 def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
                   caller: Caller) -> ClusterRecord:
     """Adaptive scaling within `adapt` (None: off), carried out by the scheduler, which
@@ -172,14 +173,5 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
                  replacing=name)
     # The parameter first: should the record's write fail (a destroy began), the
     # destroy removes the parameter with the scheduler.
-    value = adapt.model_dump_json()
-    try:
-        rt.clients.ssm.put_parameter(Name=names.adapt_parameter(), Value=value,
-                                     Type="String", Tags=naming.kv(names.tags()))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ParameterAlreadyExists":
-            raise
-        rt.clients.ssm.put_parameter(Name=names.adapt_parameter(), Value=value,
-                                     Type="String", Overwrite=True)
+    put_parameter(rt.clients, names, names.adapt_parameter(), adapt.model_dump_json())
     return rt.registry.adapt(name, adapt)
-

@@ -150,33 +150,39 @@ def await_address(clients: Clients, registry: Registry, cluster: str, token: str
     return False
 
 
-def _put_address(clients: Clients, names: naming.Names, address: str) -> None:
-    name = names.scheduler_parameter()
+def put_parameter(clients: Clients, names: naming.Names, name: str, value: str) -> None:
+    """Write one of the cluster's SSM parameters, tagged as the cluster's when made (SSM
+    takes tags on a create only, never with Overwrite)."""
     try:
-        clients.ssm.put_parameter(Name=name, Value=address, Type="String",
+        clients.ssm.put_parameter(Name=name, Value=value, Type="String",
                                   Tags=naming.kv(names.tags()))
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ParameterAlreadyExists":
             raise
-        clients.ssm.put_parameter(Name=name, Value=address, Type="String", Overwrite=True)
+        clients.ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+def delete_parameter(clients: Clients, name: str) -> None:
+    """Delete one of the cluster's SSM parameters; already gone is fine."""
+    try:
+        clients.ssm.delete_parameter(Name=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+
+
+def _put_address(clients: Clients, names: naming.Names, address: str) -> None:
+    put_parameter(clients, names, names.scheduler_parameter(), address)
 
 
 def delete_address(clients: Clients, names: naming.Names) -> None:
     """Delete the scheduler's address parameter; already gone is fine."""
-    try:
-        clients.ssm.delete_parameter(Name=names.scheduler_parameter())
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ParameterNotFound":
-            raise
+    delete_parameter(clients, names.scheduler_parameter())
 
 
 def delete_adapt(clients: Clients, names: naming.Names) -> None:
     """Delete the scheduler's adaptive bounds (adaptive scaling off); none is fine."""
-    try:
-        clients.ssm.delete_parameter(Name=names.adapt_parameter())
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ParameterNotFound":
-            raise
+    delete_parameter(clients, names.adapt_parameter())
 
 
 def _scheduler_running(detail: TaskDetail, names: naming.Names, clients: Clients,
