@@ -21,7 +21,7 @@ from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import from_env, runtime
 from daskyard.local.asl import raw
-from daskyard.local.latency import AWS, NONE, Latency
+from daskyard.local.latency import AWS, DELAYS, NONE
 from daskyard.local.stack import LocalMode, wait_execution
 
 SCALE = 0.2
@@ -126,10 +126,7 @@ def run(local: LocalMode) -> dict[str, Any]:
                  before={"name": "first", "workers": 0, "drive": "data", **cidr}),
     ]
     local.act_out(NONE, NO_DELAY_TIME_SCALE)
-    profile: Latency = AWS
-    return {"scale": SCALE, "profile": {f: getattr(profile, f) for f in (
-        "lambda_cold_start", "efs_mount_target", "fargate_task_start", "ec2_instance_join",
-        "image_build")}, "rows": rows}
+    return {"scale": SCALE, "profile": {f: AWS.of(f) for f in DELAYS}, "rows": rows}
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ are public ones, not measured here (no AWS account):
   agent in one to three minutes; capacity-provider managed scaling adds its own minute.
 - CodeBuild build of images/, 300 s: provisioning (about 30 s) plus a Python image with
   dask and Jupyter built and pushed.
+
+Acted out locally: the cold starts (the emulator's Lambda router), the mount targets
+(the emulator's EFS) and the task starts (the ECS agent). Not acted out: the EC2 join
+(local mode runs EC2 tasks as it runs Fargate's) and the build (local mode pushes the
+images at deploy); the build's figure checks the state machine's patience only.
 """
 
 from __future__ import annotations
