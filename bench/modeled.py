@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,17 +21,19 @@ from chalicelib import lifecycle
 from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import from_env, runtime
+from chalicelib.steps import spare_drives
 from daskyard.local.asl import raw
 from daskyard.local.latency import AWS, DELAYS, NONE
 from daskyard.local.stack import LocalMode, wait_execution
 
-SCALE = 0.2
+SCALE = 0.5  # what the run adds is divided by this: its noise too (x2 here)
 MAX_WORKERS = 32
 NO_DELAY_TIME_SCALE = 0.1  # the tests' scale: nothing waits without delays anyway
 # What each waiting state waits on, for the critical path's words.
 WAITS_ON = {"WaitForSharedDrive": "EFS mount targets available",
             "WaitForScheduler": "the scheduler's Fargate task RUNNING (image pull)",
             "EstablishSharedDrive": "the file system available",
+            "KeepSpareDrives": "a new spare file system available",
             "PrepareImages": "the images in ECR (or their build)"}
 
 
@@ -82,21 +85,48 @@ def create(local: LocalMode, spec: ClusterSpec) -> tuple[float, dict[str, tuple[
     return seconds, timeline(local.clients, made.execution_arn)
 
 
+def made_before(before: dict[str, Any]) -> Callable[[LocalMode], None]:
+    """A cluster made and destroyed first (as the one that made the named drive)."""
+    def prepare(local: LocalMode) -> None:
+        assert local.clients is not None
+        create(local, ClusterSpec.model_validate(before))
+        gone = lifecycle.destroy_cluster(runtime(), before["name"], caller=SYSTEM)
+        wait_execution(local.clients, gone.execution_arn, timeout=600)
+    return prepare
+
+
+def spare_ready(local: LocalMode) -> None:
+    """The stage keeps one spare drive, its mount targets available (as they are once the
+    previous create's KeepSpareDrives has run a minute and a half before)."""
+    os.environ["DASKYARD_SPARE_DRIVES"] = "1"
+    from_env.cache_clear()
+    (spare,) = spare_drives.keep(runtime())["spares"]
+    assert local.clients is not None
+    efs = local.clients.efs
+    while any(mt["LifeCycleState"] != "available" for mt in
+              efs.describe_mount_targets(FileSystemId=spare)["MountTargets"]):
+        time.sleep(0.5)
+
+
+def no_spares() -> None:
+    os.environ.pop("DASKYARD_SPARE_DRIVES", None)
+    from_env.cache_clear()
+    spare_drives.keep(runtime())  # removes what is left
+
+
 def scenario(local: LocalMode, label: str, spec: dict[str, Any],
-             before: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`spec` created with no delays and with the profile; `before` (a cluster made and
-    destroyed first, as one that made the named drive) in each world beforehand."""
+             prepare: Callable[[LocalMode], None] | None = None) -> dict[str, Any]:
+    """`spec` created with no delays and with the profile; `prepare` run in each world
+    beforehand."""
     runs = {}
     for latency, time_scale in ((NONE, NO_DELAY_TIME_SCALE), (AWS.scaled(SCALE), SCALE)):
         local.act_out(latency, time_scale)
         os.environ["DASKYARD_MAX_WORKERS"] = str(MAX_WORKERS)  # local mode's stage allows 16
         from_env.cache_clear()
-        if before:
-            create(local, ClusterSpec.model_validate(before))
-            gone = lifecycle.destroy_cluster(runtime(), before["name"], caller=SYSTEM)
-            assert local.clients is not None
-            wait_execution(local.clients, gone.execution_arn, timeout=600)
+        if prepare:
+            prepare(local)
         runs[latency.name] = create(local, ClusterSpec.model_validate(spec))
+        no_spares()
     (base, base_spans), (slow, slow_spans) = runs["none"], runs["aws"]
 
     def modeled(no_delay: float, with_delay: float) -> float:
@@ -121,9 +151,11 @@ def run(local: LocalMode) -> dict[str, Any]:
         scenario(local, "fresh", {"name": "fresh-1", "workers": 1, **cidr}),
         scenario(local, "fresh", {"name": "fresh-8", "workers": 8, **cidr}),
         scenario(local, "fresh", {"name": "fresh-32", "workers": 32, **cidr}),
+        scenario(local, "fresh, spare drive ready", {"name": "spare-8", "workers": 8, **cidr},
+                 spare_ready),
         scenario(local, "named drive exists", {"name": "again", "workers": 8, "drive": "data",
                                                **cidr},
-                 before={"name": "first", "workers": 0, "drive": "data", **cidr}),
+                 made_before({"name": "first", "workers": 0, "drive": "data", **cidr})),
     ]
     local.act_out(NONE, NO_DELAY_TIME_SCALE)
     return {"scale": SCALE, "profile": {f: AWS.of(f) for f in DELAYS}, "rows": rows}

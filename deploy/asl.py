@@ -55,8 +55,23 @@ NOTEBOOK_STARTING: State = {
     "ErrorEquals": ["NotReady"],
     "IntervalSeconds": 5, "MaxAttempts": 120, "BackoffRate": 1.0, "JitterStrategy": "FULL",
 }
+MOUNT_TARGETS: State = {
+    "Comment": "EFS mount targets take about a minute and a half (and have taken over ten): "
+               "look again within 5 s (2.5 on average), for 20 minutes on average; no "
+               "backoff, as each second past their time is one the workers wait.",
+    "ErrorEquals": ["NotReady"],
+    "IntervalSeconds": 5, "MaxAttempts": 480, "BackoffRate": 1.0, "JitterStrategy": "FULL",
+}
+SPARE_BEING_MADE: State = {
+    "Comment": "A new spare file system is still being made (seconds on AWS): look again "
+               "while the scheduler's task starts, for about half a minute at most.",
+    "ErrorEquals": ["NotReady"],
+    "IntervalSeconds": 3, "MaxAttempts": 6, "BackoffRate": 1.5, "MaxDelaySeconds": 10,
+    "JitterStrategy": "FULL",
+}
 RETRIERS = {"THROTTLED": THROTTLED, "AWS_NOT_READY": AWS_NOT_READY,
-            "STEPS_IN_FLIGHT": STEPS_IN_FLIGHT, "NOTEBOOK_STARTING": NOTEBOOK_STARTING}
+            "STEPS_IN_FLIGHT": STEPS_IN_FLIGHT, "NOTEBOOK_STARTING": NOTEBOOK_STARTING,
+            "SPARE_BEING_MADE": SPARE_BEING_MADE, "MOUNT_TARGETS": MOUNT_TARGETS}
 SETTLING = (AWS_NOT_READY, THROTTLED)
 
 
@@ -106,10 +121,15 @@ TASKS: States = dict([
     task("ArrangeNetwork", "ArrangeNetwork", "create"),
     task("EstablishSharedDrive", "EstablishSharedDrive", "create", retry=SETTLING,
          result_selector={"file_system.$": "$.Payload.file_system"}, result_path="$.drive"),
-    task("WaitForSharedDrive", "EstablishSharedDrive", "wait", retry=SETTLING,
+    task("WaitForSharedDrive", "EstablishSharedDrive", "wait", retry=(MOUNT_TARGETS, THROTTLED),
          comment="The mount targets AWS takes a minute and a half to make, waited for "
                  "while the scheduler (which mounts no drive) starts; the file system is "
                  "the one the record holds."),
+    task("KeepSpareDrives", "EstablishSharedDrive", "keep",
+         retry=(SPARE_BEING_MADE, THROTTLED),
+         catch=[catch_all("SpareDrivesLeftAsTheyWere", "$.spare_error")],
+         comment="The stage's spare drives made up again (one may just have been taken), "
+                 "off the critical path; a failure here never fails the create."),
     task("SetUpEcsCluster", "SetUpEcsCluster", "create"),
     task("PrepareImages", "PrepareImages", "create", token=True, timeout=1800,
          result_path="$.images",
@@ -243,9 +263,14 @@ def create_machine() -> State:
             "AwaitSchedulerStartWorkers": parallel(
                 "The scheduler's task starts (its image pulled) while the drive's mount "
                 "targets are made; workers start once they are, and wait for the "
-                "scheduler's address in SSM themselves.",
+                "scheduler's address in SSM themselves. Meanwhile the stage's spare "
+                "drives are made up again.",
                 chain("WaitForScheduler"),
                 chain("WaitForSharedDrive", "StartWorkers", "WaitForNotebook"),
+                {**chain("KeepSpareDrives"),
+                 "SpareDrivesLeftAsTheyWere": {
+                     "Type": "Pass", "Comment": "The next create tries again.",
+                     "End": True}},
                 then="PublishEndpoints", catch=failed),
             **chain("PublishEndpoints", catch=failed),
             **chain("RecordFailure", then="RollBackOrStop"),

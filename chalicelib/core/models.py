@@ -218,6 +218,7 @@ class Network(BaseModel):
 class Drive(BaseModel):
     file_system: str
     kept: bool = False  # a named drive outlives the cluster
+    spare: bool = False  # taken from the stage's spares, its mount targets already made
     mount_targets: list[str] = Field(default_factory=list)
     access_point: str = ""
     dns: str = ""

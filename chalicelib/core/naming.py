@@ -16,6 +16,9 @@ TAG_CLUSTER = "daskyard:cluster"
 TAG_STAGE = "daskyard:stage"
 TAG_MANAGED = "daskyard:managed"
 TAG_DRIVE = "daskyard:drive"
+# A stage's spare drive (chalicelib/steps/spare_drives.py): "ready", or "removing" once
+# the stage wants fewer. Taken by a cluster, it loses this tag for the cluster's.
+TAG_SPARE = "daskyard:spare"
 ROLES = ("scheduler", "worker", "notebook")
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
@@ -90,6 +93,23 @@ class Names:
 
     def tags(self, **extra: str) -> dict[str, str]:
         return tags(self.stage, self.cluster, **extra)
+
+
+# A stage's spare drives. The dot after the stage keeps these names apart from every
+# cluster's (`daskyard-<stage>-<cluster>`: a cluster name has no dot).
+def spare_token_prefix(stage: str) -> str:
+    """EFS creation tokens of the stage's spare drives start with this."""
+    return f"daskyard-{stage}.spare-"
+
+
+def spares_group(stage: str) -> str:
+    """The security group of the spares' mount targets: it lets nothing in."""
+    return f"daskyard-{stage}.spare-drives"
+
+
+def spare_claim(stage: str, file_system: str) -> str:
+    """SSM parameter made (only if absent) by whoever takes the spare: the one lock."""
+    return f"/daskyard/{stage}/_spares/{file_system}"
 
 
 def cluster_from_group(stage: str, group: str) -> tuple[str, str] | None:

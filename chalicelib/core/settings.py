@@ -118,6 +118,10 @@ class Settings(BaseModel):
     # Minutes a cluster may sit without tasks and without a client before it is
     # destroyed (0 = never); a create may set its own (ClusterSpec.idle_timeout_minutes).
     idle_timeout_minutes: int = Field(default=60, ge=0)
+    # Spare drives the stage keeps ready (EFS with their mount targets made), so that a
+    # cluster without a named drive does not wait the 90 s AWS takes to make mount
+    # targets; an empty file system costs nothing (chalicelib/steps/spare_drives.py).
+    spare_drives: int = Field(default=0, ge=0, le=5)
     # Seconds between two adaptive scaling decisions of a scheduler.
     adapt_interval_seconds: float = Field(default=10.0, gt=0)
     # Multiplies the scheduler's idle timeout and adapt interval: tests shorten them.

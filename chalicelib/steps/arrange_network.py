@@ -19,7 +19,7 @@ from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 LEASED = True  # its create makes the cluster's resources (see run_step)
 
 
-def _vpc_and_subnets(rt: Runtime, call: StepCall) -> tuple[str, list[str]]:
+def stage_network(rt: Runtime) -> tuple[str, list[str]]:
     """The stage's VPC and subnets, or else the default VPC's default subnets (AWS makes
     one per availability zone there), found in one call."""
     ec2, settings = rt.clients.ec2, rt.settings
@@ -67,7 +67,7 @@ def ingress_rules(group_id: str, cidrs: list[str], ssh: bool) -> list[dict[str, 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     ec2, spec = rt.clients.ec2, call.spec
-    vpc, subnets = _vpc_and_subnets(rt, call)
+    vpc, subnets = stage_network(rt)
     try:
         group_id = ec2.create_security_group(
             GroupName=call.names.base(), VpcId=vpc,

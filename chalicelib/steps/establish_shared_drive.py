@@ -6,7 +6,9 @@ A cluster's own drive goes with it. A named drive (`drive` in the request) is ta
 targets, in a security group of its own (`daskyard-<stage>-drive-<name>`) that lets in
 NFS from each cluster naming it while that cluster lives: the cluster's access point
 and its way in are removed with it. (Mount targets made in a cluster's group by earlier
-versions go with that cluster, as they did.)"""
+versions go with that cluster, as they did.) A cluster without a named drive takes one
+of the stage's spare drives when there is one (spare_drives.py): its mount targets are
+made already."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from chalicelib.core.errors import NotReady
 from chalicelib.core.models import Drive, Network
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
-from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
+from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, spare_drives
 from chalicelib.steps.arrange_network import find_group
 
 LEASED = True  # its create makes the cluster's resources (see run_step)
@@ -40,19 +42,27 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     token = creation_token(call.names, spec.drive)
     tags = naming.tags(call.names.stage, None, **{naming.TAG_DRIVE: spec.drive}) \
         if spec.drive else call.tags()
-    try:  # the creation token makes this idempotent: a retry or a named drive finds it
-        fs = dict(efs.create_file_system(
-            CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
-            ThroughputMode="elastic", Backup=False, Tags=naming.kv(tags)))
-        fresh = True
-    except ClientError as exc:
-        if error_code(exc) != "FileSystemAlreadyExists":
-            raise
-        found = _find(rt, call, token)
-        assert found is not None
-        fs, fresh = found, False
+    # A retried step keeps to the drive it began with (the record has it).
+    began = call.record.resources.drive
+    spare = spare_drives.take(rt, call) \
+        if not spec.drive and rt.settings.spare_drives and (began is None or began.spare) \
+        else None
+    if spare is not None:  # its mount targets are made and available
+        fs, fresh = spare, False
+    else:
+        try:  # the creation token makes this idempotent: a retry or a named drive finds it
+            fs = dict(efs.create_file_system(
+                CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
+                ThroughputMode="elastic", Backup=False, Tags=naming.kv(tags)))
+            fresh = True
+        except ClientError as exc:
+            if error_code(exc) != "FileSystemAlreadyExists":
+                raise
+            found = _find(rt, call, token)
+            assert found is not None
+            fs, fresh = found, False
     fs_id = fs["FileSystemId"]
-    call.remember(drive=Drive(file_system=fs_id, kept=bool(spec.drive)))
+    call.remember(drive=Drive(file_system=fs_id, kept=bool(spec.drive), spare=bool(spare)))
     if fs["LifeCycleState"] != "available":
         raise NotReady(f"file system {fs_id} is {fs['LifeCycleState']}")
 
@@ -76,7 +86,8 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
                        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
                                         "Permissions": "0775"}},
         Tags=naming.kv(call.tags()))["AccessPointId"]
-    drive = Drive(file_system=fs_id, kept=bool(spec.drive), mount_targets=targets,
+    drive = Drive(file_system=fs_id, kept=bool(spec.drive), spare=bool(spare),
+                  mount_targets=targets,
                   access_point=access_point, dns=f"{fs_id}.efs.{rt.clients.region}.amazonaws.com")
     call.remember(drive=drive)
     return drive.model_dump()
@@ -134,8 +145,12 @@ def wait(rt: Runtime, call: StepCall) -> StepResult:
 def delete(rt: Runtime, call: StepCall) -> StepResult:
     efs = rt.clients.efs
     record = rt.registry.get(call.cluster)
-    fs = _find(rt, call, creation_token(call.names, record.spec.drive if record else None))
+    named = record.spec.drive if record else None
+    fs = _find(rt, call, creation_token(call.names, named)) \
+        or (None if named else spare_drives.taken_by(rt, call.cluster))
     if fs is None:
+        if not named:  # a spare it claimed but did not tag can be taken again
+            spare_drives.forget(rt, call.cluster)
         return {}
     fs_id = fs["FileSystemId"]
     for ap in efs.describe_access_points(FileSystemId=fs_id)["AccessPoints"]:
@@ -167,4 +182,11 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
         raise NotReady(f"mount targets of {fs_id} are still being deleted")
     with gone_ok("FileSystemNotFound"):
         efs.delete_file_system(FileSystemId=fs_id)
+    if fs["CreationToken"] != creation_token(call.names, None):  # a spare it took
+        spare_drives.release(rt, fs_id)
     return {"deleted": fs_id}
+
+
+def keep(rt: Runtime, call: StepCall) -> StepResult:
+    """KeepSpareDrives: the stage's spares made up again, beside the scheduler's start."""
+    return spare_drives.keep(rt)

@@ -12,7 +12,7 @@ are public ones, not measured here (no AWS account):
 - EFS mount target, 90 s from CreateMountTarget to usable: AWS recommends waiting 90 s
   after creating one before mounting, for its DNS name to propagate (EFS User Guide,
   "Mounting on Amazon EC2 with a DNS name"); terraform-provider-aws#15278 saw some take
-  over 10 minutes, so the state machine's poll allows 20.
+  over 10 minutes, so the state machine polls (about every 2.5 s) for 20 on average.
 - Fargate task, 60 s from PENDING to RUNNING: a 413 MB image took 57 s on average to
   pull and start without SOCI ("Reduce AWS Fargate pull times with SOCI", elasticscale,
   2024); the ECS Developer Guide ("Fargate container image pull behavior") notes the

@@ -32,7 +32,6 @@ INDIRECT: dict[str, dict[str, str]] = {
               "logs:TagResource": "CreateLogGroup with tags",
               "ecs:TagResource": "ECS create calls with tags",
               "ec2:CreateTags": "EC2 create calls with TagSpecifications",
-              "elasticfilesystem:TagResource": "CreateFileSystem/CreateAccessPoint with tags",
               "secretsmanager:TagResource": "CreateSecret with tags",
               "ssm:AddTagsToResource": "PutParameter with tags",
               "iam:TagRole": "CreateRole with tags (each cluster's scheduler role)",

@@ -41,6 +41,10 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
             assert out.status_code < 300, out.body
             return json.loads(out.body)
 
+        # The stage keeps a spare drive: the first create makes it, "sleepy" takes it.
+        spares = mock.patch.dict(os.environ, {"DASKYARD_SPARE_DRIVES": "1"})
+        spares.start()
+        from_env.cache_clear()
         # Fargate and EC2 clusters (the latter on a named drive): create, scale, destroy.
         for name, kw in (("fargate", {}), ("ec2", {"launch_type": "EC2", "drive": "shared"})):
             made = call("post", "/clusters", {"name": name, "workers": 2,
@@ -66,6 +70,9 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         made = call("post", "/clusters", {"name": "sleepy", "workers": 1,
                                           "allowed_cidrs": ["10.1.0.0/16"]})
         wait_execution(clients, made["execution_arn"])
+        assert rt.registry.require("sleepy").resources.drive.spare  # type: ignore[union-attr]
+        spares.stop()  # and the next create's KeepSpareDrives removes the one left
+        from_env.cache_clear()
         chalice.lambda_.invoke("OnEcsTaskStateChange", chalice.events.generate_cw_event(
             source="aws.ecs", detail_type="ECS Task State Change", resources=[],
             detail=scheduler_stopped(stack, rt, "sleepy", naming.EXIT_IDLE)))
