@@ -3,13 +3,16 @@ created (no record, no execution)."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.parse
 from typing import Any
 
 import pytest
 
 from chalicelib.core.aws import Clients
 from chalicelib.core.runtime import Runtime
+from daskyard.local.stack import LocalMode
 
 GOOD = {"name": "demo", "workers": 2, "allowed_cidrs": ["10.1.0.0/16"]}
 JSON = {"Content-Type": "application/json"}
@@ -68,3 +71,17 @@ def test_the_most_cidrs_a_group_holds_are_accepted(http: Any, rt: Runtime) -> No
                          body=json.dumps({**GOOD, "allowed_cidrs": many_cidrs(29)}))
     assert response.status_code == 202, response.body
     assert [r.name for r in rt.registry.list()] == ["demo"]
+
+
+def test_a_method_no_route_has_is_answered_as_api_gateway_does(stack: LocalMode) -> None:
+    """JSON, 403 "Missing Authentication Token", not http.server's HTML 501 page."""
+    url = urllib.parse.urlsplit(stack.api_url or stack.serve_api())
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        connection.request("PROPFIND", "/clusters")
+        answer = connection.getresponse()
+        assert answer.status == 403
+        assert answer.getheader("Content-Type") == "application/json"
+        assert json.loads(answer.read()) == {"message": "Missing Authentication Token"}
+    finally:
+        connection.close()
