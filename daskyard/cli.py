@@ -399,21 +399,22 @@ def serve(local: Annotated[bool, typer.Option(
     if not _port_free(port):
         fail(f"port {port} on 127.0.0.1 is in use (another `daskyard serve`?); "
              f"pick another with --port, e.g. --port {port + 1}")
+    from daskyard.credentials import default_path
     from daskyard.local.processes import stop_signals
     from daskyard.local.stack import LocalMode
 
     with stop_signals() as stopped, LocalMode(processes=True, latency=delays) as mode:
         for reaped in mode.reaped:
             console.print(Text(str(reaped), style="yellow"))
-        try:
-            url = mode.serve_api(port)
+        try:  # the keys where the CLI will look: $DASKYARD_CREDENTIALS if set
+            url = mode.serve_api(port, keys=default_path())
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
             fail(f"port {port} was taken meanwhile; pick another with --port")
         console.print(Text(
             f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
-            f"keys:     {mode.root / 'credentials.json'} (the local admin, mode 0600)\n"
+            f"keys:     {mode.keys} (the local admin, mode 0600)\n"
             f"try:      daskyard up demo --api {url}\nCtrl-C stops everything."))
         stopped()
     console.print("stopped")

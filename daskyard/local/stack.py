@@ -116,6 +116,7 @@ class LocalMode:
         # waits and retry intervals shrink with them.
         self.time_scale = latency.scale if latency.active else time_scale
         self.root = root or data_dir()
+        self.keys = self.root / FILE  # where the admin's keys go (serve_api)
         self.guard = Guard(self.root)
         self.reaped: list[Reaped] = []  # what start() cleaned up after earlier local modes
         self.runner: Runner = self._runner(processes)
@@ -300,14 +301,15 @@ class LocalMode:
                                 secret_access_key=secret, arn=arn)
 
     def write_credentials(self) -> Path:
-        """`credentials.json` (mode 0600) in the data directory, where the CLI and
-        DaskyardCluster look for it."""
-        return self.credentials.write(self.root / FILE)
+        """The admin's keys (mode 0600), by default `credentials.json` in the data
+        directory, where the CLI and DaskyardCluster look for them."""
+        return self.credentials.write(self.keys)
 
-    def serve_api(self, port: int = 0) -> str:
+    def serve_api(self, port: int = 0, keys: Path | None = None) -> str:
         """The app's HTTP API on 127.0.0.1: Chalice's local server, with IAM routes
         taking only SigV4 signatures of the emulator's IAM keys (daskyard.local.gateway),
-        and the admin's keys written for the CLI."""
+        and the admin's keys written for the CLI (to `keys` when given)."""
+        self.keys = keys or self.keys
         from chalice.config import Config
         from chalice.local import LocalChalice, LocalDevServer, ThreadedHTTPServer
 

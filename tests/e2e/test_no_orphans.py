@@ -42,8 +42,10 @@ class Serve:
         self.data = data
         self.out = data / f"serve-{time.monotonic_ns()}.out"
         env = {**os.environ, "XDG_DATA_HOME": str(data), "COLUMNS": "250"}
-        for name in ("DASKYARD_CREDENTIALS", "AWS_ENDPOINT_URL", RUN_ENV):
+        for name in ("AWS_ENDPOINT_URL", RUN_ENV):
             env.pop(name, None)
+        self.keys = data / "keys.json"  # where the CLI is told to look, not the default
+        env["DASKYARD_CREDENTIALS"] = str(self.keys)
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "daskyard.cli", "serve",
                                           "--local", "--port", "0"], cwd=REPO, env=env,
@@ -59,7 +61,8 @@ class Serve:
             return found.group(1) if found else None
 
         api_url = eventually(url, 120, interval=0.1, what="serve's API line")
-        keys = json.loads((self.data / "daskyard" / "credentials.json").read_text())
+        keys = json.loads(self.keys.read_text())
+        assert not (self.data / "daskyard" / "credentials.json").exists()
         return DaskyardApi(api_url, local=LocalCredentials(**keys))
 
     def run_id(self) -> str:
