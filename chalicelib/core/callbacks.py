@@ -1,16 +1,19 @@
 """Posting to URLs that requests hand us (a webhook's callback_url, Slack's response_url)
 without letting them turn the Lambda inward: only http(s) to public addresses, checked
-after DNS resolution when the request comes and again when posting; no redirects
-followed; every post bounded by a deadline. A stage may allow private addresses (local
-mode, whose receivers are on 127.0.0.1); the cloud metadata service never is."""
+after DNS resolution when the request comes and again when posting, and the post goes
+to the address that was checked (a name that resolves anew to 169.254.169.254 between
+the check and the connection, DNS rebinding, is not asked again); TLS still verifies
+the certificate for the URL's host name. No redirects followed; every post bounded by
+a deadline. A stage may allow private addresses (local mode, whose receivers are on
+127.0.0.1); the cloud metadata service never is."""
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
-import urllib.error
+import ssl
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from chalicelib.core.errors import InvalidRequest
@@ -40,8 +43,10 @@ def _refusal(address: Address, private_ok: bool) -> str:
     return "not a public address"
 
 
-def check(url: str, settings: Settings, field: str = "callback_url") -> str:
-    """`url` if it may be posted to; else UnsafeCallback naming the field and why."""
+def _resolve(url: str, settings: Settings, field: str) -> \
+        tuple[urllib.parse.SplitResult, int, str]:
+    """The URL's parts, port and the address to connect to, once every address its host
+    resolves to may be posted to; else UnsafeCallback naming the field and why."""
     parts = urllib.parse.urlsplit(url)
     schemes = ("https", "http") if settings.allow_http_callbacks else ("https",)
     if parts.scheme not in schemes or not parts.hostname:
@@ -53,30 +58,47 @@ def check(url: str, settings: Settings, field: str = "callback_url") -> str:
         found = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (OSError, ValueError) as exc:
         raise UnsafeCallback(f"{field}: {parts.hostname} does not resolve") from exc
-    for *_, sockaddr in found:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+    addresses = [str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in found]
+    for text in addresses:
+        address = ipaddress.ip_address(text)
         why = _refusal(address, settings.allow_private_callbacks)
         if why:
             raise UnsafeCallback(f"{field}: {parts.hostname} is {why} ({address})")
+    return parts, port, addresses[0]
+
+
+def check(url: str, settings: Settings, field: str = "callback_url") -> str:
+    """`url` if it may be posted to; else UnsafeCallback naming the field and why."""
+    _resolve(url, settings, field)
     return url
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is the answer: its Location is never visited
+def _connection(parts: urllib.parse.SplitResult, port: int, address: str,
+                timeout: float) -> http.client.HTTPConnection:
+    """A connection to `address` speaking for the URL's host: its Host header, and over
+    TLS its SNI and the certificate checked against it."""
+    host = parts.hostname or ""
+    connection = http.client.HTTPSConnection(
+        host, port, timeout=timeout, context=ssl.create_default_context()) \
+        if parts.scheme == "https" else http.client.HTTPConnection(host, port, timeout=timeout)
 
+    def pinned(_: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        return socket.create_connection((address, port), *args, **kwargs)
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+    connection._create_connection = pinned  # type: ignore[attr-defined]
+    return connection
 
 
 def post(url: str, body: bytes, headers: dict[str, str], settings: Settings,
          timeout: float) -> int:
-    """POST `body` to `url` (checked again: DNS may have changed) within `timeout`
-    seconds; returns the HTTP status, a redirect's included."""
-    check(url, settings)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    """POST `body` to `url` (checked again: DNS may have changed, and this post goes to
+    the address checked now) within `timeout` seconds; returns the HTTP status. A
+    redirect is an answer like any other: its Location is never visited."""
+    parts, port, address = _resolve(url, settings, "callback_url")
+    target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    connection = _connection(parts, port, address, timeout)
     try:
-        with _OPENER.open(request, timeout=timeout) as response:  # nosec B310: checked above
-            return int(response.status)
-    except urllib.error.HTTPError as exc:  # 3xx (not followed), 4xx, 5xx
-        return int(exc.code)
+        connection.request("POST", target, body=body, headers=headers)
+        return int(connection.getresponse().status)
+    finally:
+        connection.close()

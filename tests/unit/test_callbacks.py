@@ -103,3 +103,26 @@ def test_post_checks_the_address_again_when_it_sends(servers: list[Hits]) -> Non
     with pytest.raises(callbacks.UnsafeCallback, match="loopback"):
         callbacks.post(f"{receiver.url}/hook", b"{}", {}, STRICT, timeout=5)
     assert receiver.paths == []
+
+
+def test_a_name_rebound_after_its_check_is_not_resolved_again(
+        servers: list[Hits], monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name answers a permitted address to the check and the metadata
+    service to whatever asks next. The post goes to the address that was checked."""
+    receiver = Hits(200)
+    servers.append(receiver)
+    port = int(receiver.url.rsplit(":", 1)[1])
+    answers = ["127.0.0.1", "169.254.169.254"]
+    resolved: list[str] = []
+    real = callbacks.socket.getaddrinfo
+
+    def rebinding(host: str, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "rebind.example":  # an address, as create_connection asks for it
+            return real(host, *args, **kwargs)
+        resolved.append(answers[min(len(resolved), 1)])
+        return [(2, 1, 6, "", (resolved[-1], port))]
+
+    monkeypatch.setattr(callbacks.socket, "getaddrinfo", rebinding)
+    status = callbacks.post(f"http://rebind.example:{port}/hook", b"{}", {}, LOCAL, timeout=5)
+    assert status == 200 and receiver.paths == ["/hook"]
+    assert resolved == ["127.0.0.1"]  # asked once, by the check
