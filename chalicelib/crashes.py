@@ -16,7 +16,6 @@ from chalicelib.core.observability import logger
 from chalicelib.core.registry import Registry
 
 LAST_LINES = 10
-ROLE_OF_SERVICE = {"scheduler": "scheduler", "workers": "worker", "notebook": "notebook"}
 
 
 def record(detail: dict[str, Any], clients: Clients, registry: Registry, stage: str) -> str:
@@ -26,7 +25,7 @@ def record(detail: dict[str, Any], clients: Clients, registry: Registry, stage: 
             or detail.get("stopCode") != "EssentialContainerExited"):
         return ""
     cluster, service = ours
-    role = ROLE_OF_SERVICE[service]
+    role = naming.ROLE_OF_SERVICE[service]
     task_id = str(detail.get("taskArn", "")).rsplit("/", 1)[-1]
     containers = detail.get("containers") or [{}]
     exit_code = containers[0].get("exitCode")

@@ -20,6 +20,9 @@ TAG_DRIVE = "daskyard:drive"
 # the stage wants fewer. Taken by a cluster, it loses this tag for the cluster's.
 TAG_SPARE = "daskyard:spare"
 ROLES = ("scheduler", "worker", "notebook")
+# Role -> the end of its ECS service's name (the workers' is plural), and back.
+SERVICE_OF_ROLE = {role: "workers" if role == "worker" else role for role in ROLES}
+ROLE_OF_SERVICE = {service: role for role, service in SERVICE_OF_ROLE.items()}
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
@@ -50,7 +53,7 @@ class Names:
 
     def service(self, role: str) -> str:
         """ECS service name; role 'worker' maps to the '-workers' service."""
-        return f"{self.base()}-{'workers' if role == 'worker' else role}"
+        return f"{self.base()}-{SERVICE_OF_ROLE[role]}"
 
     def task_family(self, role: str) -> str:
         return f"{self.base()}-{role}"
@@ -116,7 +119,7 @@ def cluster_from_group(stage: str, group: str) -> tuple[str, str] | None:
     """'service:daskyard-dev-demo-scheduler' -> ('demo', 'scheduler') for stage 'dev';
     None if not ours, another stage's included."""
     match = re.fullmatch(rf"service:daskyard-{re.escape(stage)}-([a-z][a-z0-9-]{{1,30}})-"
-                         r"(scheduler|workers|notebook)", group or "")
+                         f"({'|'.join(ROLE_OF_SERVICE)})", group or "")
     if not match:
         return None
     return match.group(1), match.group(2)
