@@ -221,10 +221,14 @@ class DaskyardCluster(Cluster):
         self.record = self.api.scale(self.name, n)
 
     def adapt(self, minimum: int = 0, maximum: int | None = None,  # type: ignore[override]
-              **_: Any) -> dict[str, Any]:
+              **options: Any) -> dict[str, Any]:
         """Let the cluster size itself between `minimum` and `maximum` workers, from its
         scheduler's own adaptive target; it goes on without this client. Returns the
         recorded bounds. `scale(n)` turns it off."""
+        if options:  # distributed's Adaptive takes more; the scheduler's runs on its own
+            raise TypeError(f"adapt takes minimum= and maximum= only, not "
+                            f"{', '.join(sorted(options))}: the scheduler adapts with "
+                            "distributed's defaults (interval, wait_count, target_duration)")
         if maximum is None:
             raise ValueError("adapt needs maximum= (the most workers to pay for)")
         self.record = self.api.adapt(self.name, minimum, maximum)
