@@ -10,7 +10,7 @@ from dataclasses import dataclass
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 # No hyphen, so `daskyard-dev-` can never be a prefix of another stage's names; at most 12
 # characters, as the tightest name, a named drive's EFS creation token
-# (`daskyard-<stage>-drive-<31>`, 64 at most), leaves room for 17.
+# (`daskyard-<stage>.drive-<31>`, 64 at most), leaves room for 17.
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 TAG_CLUSTER = "daskyard:cluster"
 TAG_STAGE = "daskyard:stage"
@@ -91,8 +91,10 @@ class Names:
         return f"{role}/{role}/{task_id}"
 
     def drive(self, name: str) -> str:
-        """EFS creation token of a named drive: shared by the stage's clusters naming it."""
-        return f"daskyard-{self.stage}-drive-{name}"
+        """EFS creation token (and security group) of a named drive: shared by the stage's
+        clusters naming it. The dot keeps it apart from a cluster named `drive-<name>`,
+        whose own drive's token is `daskyard-<stage>-drive-<name>`."""
+        return f"daskyard-{self.stage}.drive-{name}"
 
     def tags(self, **extra: str) -> dict[str, str]:
         return tags(self.stage, self.cluster, **extra)

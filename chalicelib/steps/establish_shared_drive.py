@@ -3,7 +3,7 @@ cluster's security group, so NFS is open only within it) and an access point.
 
 A cluster's own drive goes with it. A named drive (`drive` in the request) is tagged
 `daskyard:drive` instead of `daskyard:cluster` and outlives the cluster, with its mount
-targets, in a security group of its own (`daskyard-<stage>-drive-<name>`) that lets in
+targets, in a security group of its own (`daskyard-<stage>.drive-<name>`) that lets in
 NFS from each cluster naming it while that cluster lives: the cluster's access point
 and its way in are removed with it. (Mount targets made in a cluster's group by earlier
 versions go with that cluster, as they did.) A cluster without a named drive takes one

@@ -21,7 +21,9 @@ def test_every_name_derives_from_the_stage_and_the_cluster_name() -> None:
     assert DEV.private_key_parameter() == "/daskyard/dev/demo/ssh-private-key"
     assert DEV.credentials_secret() == "daskyard/dev/demo/credentials"
     assert DEV.log_group() == "/daskyard/dev/demo"
-    assert DEV.drive("shared") == "daskyard-dev-drive-shared"
+    assert DEV.drive("shared") == "daskyard-dev.drive-shared"
+    # A cluster named drive-shared has its own drive, apart from the named drive.
+    assert naming.Names("dev", "drive-shared").base() != DEV.drive("shared")
     # Images are the same whatever the stage: the repositories are shared.
     assert naming.repository("daskyard", "worker") == "daskyard/worker"
 
