@@ -95,7 +95,8 @@ deploy: package
 		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip
 	aws cloudformation describe-stacks --stack-name daskyard-$(STAGE) --query 'Stacks[0].Outputs'
 
-destroy-stack:
+destroy-stack: install
+	$(BIN)/python -m deploy.spares $(STAGE)  # they live outside the stack
 	aws cloudformation delete-stack --stack-name daskyard-$(STAGE)
 	aws cloudformation wait stack-delete-complete --stack-name daskyard-$(STAGE)
 	@echo "kept on purpose: the daskyard-$(STAGE)-clusters table (Retain) and the ECR repositories"

@@ -28,11 +28,11 @@ READY, REMOVING = "ready", "removing"
 REMOVAL = "_removal"  # the claim of a spare being removed: no cluster has this name
 
 
-def _tags(fs: dict[str, Any]) -> dict[str, str]:
+def tags_of(fs: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in fs.get("Tags", [])}
 
 
-def _spares(rt: Runtime) -> list[dict[str, Any]]:
+def spares(rt: Runtime) -> list[dict[str, Any]]:
     """The stage's spare file systems, taken ones included, oldest first."""
     prefix = naming.spare_token_prefix(rt.settings.stage)
     found = [dict(fs) for page in rt.clients.efs.get_paginator("describe_file_systems")
@@ -73,15 +73,15 @@ def forget(rt: Runtime, cluster: str) -> None:
 
 def taken_by(rt: Runtime, cluster: str) -> dict[str, Any] | None:
     """The spare `cluster` took (the delete twin finds it by its tag, not its token)."""
-    return next((fs for fs in _spares(rt) if _tags(fs).get(naming.TAG_CLUSTER) == cluster), None)
+    return next((fs for fs in spares(rt) if tags_of(fs).get(naming.TAG_CLUSTER) == cluster), None)
 
 
 def take(rt: Runtime, call: StepCall) -> dict[str, Any] | None:
     """A spare whose mount targets serve every subnet of the cluster, made the cluster's
     own drive; None when there is none (the create then makes a drive as before)."""
     efs, network = rt.clients.efs, call.network
-    for fs in _spares(rt):
-        tags = _tags(fs)
+    for fs in spares(rt):
+        tags = tags_of(fs)
         mine = tags.get(naming.TAG_CLUSTER) == call.cluster  # a retried step took it
         if not mine and (naming.TAG_CLUSTER in tags or tags.get(naming.TAG_SPARE) != READY):
             continue
@@ -123,7 +123,7 @@ def _group(rt: Runtime, vpc: str) -> str:
 def _remove(rt: Runtime, fs: dict[str, Any]) -> bool:
     """One step of removing a spare the stage no longer wants; True once it is gone."""
     efs, fs_id = rt.clients.efs, fs["FileSystemId"]
-    if _tags(fs).get(naming.TAG_SPARE) == READY:
+    if tags_of(fs).get(naming.TAG_SPARE) == READY:
         if not _claim(rt, fs_id, REMOVAL):  # a create took it meanwhile
             return False
         efs.tag_resource(ResourceId=fs_id, Tags=[{"Key": naming.TAG_SPARE, "Value": REMOVING}])
@@ -144,8 +144,8 @@ def keep(rt: Runtime) -> dict[str, Any]:
     """Make spares up to the stage's number and give each its mount targets (NotReady
     while a new file system is still being made); remove those beyond it."""
     efs, stage, wanted = rt.clients.efs, rt.settings.stage, rt.settings.spare_drives
-    found = [fs for fs in _spares(rt) if naming.TAG_CLUSTER not in _tags(fs)]
-    ready = [fs for fs in found if _tags(fs).get(naming.TAG_SPARE) == READY]
+    found = [fs for fs in spares(rt) if naming.TAG_CLUSTER not in tags_of(fs)]
+    ready = [fs for fs in found if tags_of(fs).get(naming.TAG_SPARE) == READY]
     removing = [fs for fs in found if fs not in ready[:wanted]]
     removed = [fs["FileSystemId"] for fs in removing if _remove(rt, fs)]
     if not wanted:

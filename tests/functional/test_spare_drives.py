@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status, StepEvent
 from chalicelib.core.runtime import Runtime, runtime
 from chalicelib.steps import StepCall, establish_shared_drive, spare_drives
 from daskyard.local.stack import LocalMode
+from deploy import spares as deploy_spares
 from tests.support.clusters import create, destroy, fail_after, wait_status
 
 
@@ -118,3 +121,17 @@ def test_a_claim_left_by_a_step_that_died_is_forgotten_by_its_delete(
     establish_shared_drive.delete(rt, gone)
     assert not claim_exists(clients, rt.settings.stage, spare)
     assert spare_drives._claim(rt, spare, "next")  # free to take again
+
+
+def test_destroying_a_stage_first_removes_its_spares_and_their_group(
+        rt: Runtime, clients: Clients, stage_config: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stage_config(spare_drives=2)
+    spare_drives.keep(runtime())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", str(clients.endpoint_url))  # the deployer's AWS
+    assert deploy_spares.remove(rt.settings.stage, patience=30, poll=0.1) == []
+    assert spares(clients, rt.settings.stage) == []
+    assert clients.ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": [naming.spares_group(rt.settings.stage)]}])[
+        "SecurityGroups"] == []
+    assert deploy_spares.main(["no-such-stage!"]) == 2
