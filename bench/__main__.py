@@ -230,12 +230,13 @@ def report(results: dict[str, Any]) -> str:
           f"{r['create_transitions']} | {r['destroy_calls']} | {r['destroy_transitions']} |"
           for r in calls["rows"]), "",
         "The counts do not grow with the wait: the scheduler wait is a task-token "
-        "callback and the image build wait is an event, not a polling loop. Target: at "
-        "most 45 calls per create (92 before the registry wrote each step's resources "
-        "in one update and a worker's task events stopped reading the registry); 45 at "
-        "the last run: the scheduler's own role (IAM CreateRole and PutRolePolicy, for "
-        "adaptive scaling) and the waits that read the record (the mount targets', the "
-        "notebook's) add the rest.", "",
+        "callback and the image build wait is an event, not a polling loop (the mount "
+        "targets' wait is a poll: it adds calls on AWS, none here, where they are "
+        "instant). Target: at most 45 calls per create (92 before the registry wrote "
+        "each step's resources in one update and a worker's task events stopped reading "
+        "the registry); over it by the scheduler's own role (IAM CreateRole and "
+        "PutRolePolicy, for adaptive scaling), the waits that read the record (the mount "
+        "targets', the notebook's) and KeepSpareDrives' look at the stage's spares.", "",
         "| create calls by service | count |", "|---|---|",
         *(f"| {service} | {n} |" for service, n in _by_service(
             calls["rows"][0]["create_by_action"]).items()), "",
