@@ -3,7 +3,8 @@ command and signed webhooks (authenticated by signature in the triggers). Views 
 named errors; app.py's middleware turns them into responses.
 
 Every Lambda of the app imports app.py, and so this module: the routes import the
-triggers they call, so that the step and event Lambdas do not pay for them."""
+triggers they call, so that the step and event Lambdas do not pay for them (nor the
+cluster routes for Slack's)."""
 
 from __future__ import annotations
 
