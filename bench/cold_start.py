@@ -1,6 +1,7 @@
 """3. Lambda cold start: the import time of app.py in a fresh interpreter that sees only
 the deployment package and what the Lambda runtime provides (boto3), against importing
-boto3 alone in the same conditions; and the deployment package's size."""
+boto3 alone in the same conditions; the libraries every Lambda imports, alone, in the
+same conditions (what app.py cannot go below); and the deployment package's size."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 # What the python3.11 Lambda runtime ships besides the standard library.
 RUNTIME = ("boto3", "botocore", "s3transfer", "dateutil", "urllib3", "six")
+# What every Lambda of the app imports before any of Daskyard's code: boto3, chalice,
+# Powertools (Logger, Metrics), pydantic's BaseModel and its constrained types.
+LIBRARIES = "boto3, chalice, aws_lambda_powertools, pydantic.main, pydantic.types"
 PROBE = """
 import sys, time
 sys.path[:0] = {paths!r}
@@ -55,6 +59,7 @@ def runtime_dir(out: Path) -> Path:
 
 
 def import_time(module: str, paths: list[str]) -> float:
+    """Seconds to import `module` (or a comma-separated list of modules)."""
     env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1",
            "DASKYARD_STAGE": "bench"}
     out = subprocess.run([sys.executable, "-I", "-S", "-c",
@@ -72,13 +77,22 @@ def run(repeats: int = 10) -> dict[str, Any]:
             zf.extractall(code)
         runtime = runtime_dir(out)
         paths = [str(code), str(runtime)]
-        app = [import_time("app", paths) for _ in range(repeats)]
-        boto = [import_time("boto3", paths) for _ in range(repeats)]
+        app: list[float] = []
+        boto: list[float] = []
+        libraries: list[float] = []
+        # Interleaved: a load that comes and goes on a shared machine weighs on all three.
+        for _ in range(repeats):
+            app.append(import_time("app", paths))
+            boto.append(import_time("boto3", paths))
+            libraries.append(import_time(LIBRARIES, paths))
         with zipfile.ZipFile(zipped) as zf:
             tops = sorted({n.split("/", 1)[0] for n in zf.namelist()})
         return {"repeats": repeats, "app_ms": round(statistics.median(app) * 1000),
                 "boto3_ms": round(statistics.median(boto) * 1000),
                 "ratio": round(statistics.median(app) / statistics.median(boto), 2),
+                "libraries_ms": round(statistics.median(libraries) * 1000),
+                "libraries_ratio": round(statistics.median(libraries) / statistics.median(boto),
+                                         2),
                 "package_mib": round(zipped.stat().st_size / 2**20, 2),
                 "package_has_dask": any(t in ("dask", "distributed") for t in tops)}
 

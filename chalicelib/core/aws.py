@@ -13,10 +13,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_codebuild import CodeBuildClient
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -81,6 +81,10 @@ class Clients:
     def secret_store(self) -> SecretsProvider:
         """Secrets Manager values through powertools' cache: one fetch per container
         per `max_age`, so a signed request is checked without a round trip."""
+        # Imported here: only the Lambdas that sign or check a webhook use it, and
+        # powertools' parameters package brings a provider for every service it knows.
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
         return SecretsProvider(boto3_client=self.secrets)
 
     @cached_property

@@ -308,8 +308,10 @@ PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_
 
 # The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in
 # every answer, so the schema requires them all; and no other, so an answer that leaked
-# a private field (a task token) would break the contract.
-ANSWER = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+# a private field (a task token) would break the contract. Their validators are built
+# on first use (defer_build): the Lambdas build one at most (Credentials), never at import.
+ANSWER = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True,
+                    defer_build=True)
 
 # A cluster as the API shows it (ClusterRecord.public()): the record's fields but the
 # private ones, derived so that a field added to the record is in the contract too.
@@ -386,7 +388,7 @@ class ErrorBody(BaseModel):
     """Every refusal and failure the app answers: the status comes from the error's
     class (chalicelib/core/errors.py), `code` is its name."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+    model_config = ANSWER
     error: str = Field(description="what was wrong and why, naming the field")
     code: str = Field(description="the error's name, e.g. InvalidRequest, ClusterNotFound")
 

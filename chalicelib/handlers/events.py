@@ -1,13 +1,15 @@
 """EventBridge rules: ECS task state changes (the scheduler's address, an idle
 scheduler's exit, crashes) and CodeBuild build state changes (the end of an image build
-PrepareImages waits on)."""
+PrepareImages waits on).
+
+Every Lambda of the app imports app.py, and so this module: each handler imports what
+it calls, so that the other Lambdas do not pay for it at their cold start."""
 
 from __future__ import annotations
 
 from chalice import Blueprint
 from chalice.app import CloudWatchEvent
 
-from chalicelib import crashes, idle
 from chalicelib.core.runtime import runtime
 from chalicelib.core.settings import settings
 
@@ -33,6 +35,8 @@ IMAGE_BUILD_EVENTS = {
 
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
+    from chalicelib import crashes, idle
+
     rt = runtime()
     outcome = idle.handle_task_event(rt, event.detail)  # discovery, then an idle exit
     # After an idle exit's destroy has begun, the exit is no crash: none is recorded.
@@ -42,7 +46,7 @@ def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
 
 @bp.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")
 def on_image_build_state_change(event: CloudWatchEvent) -> str:
-    from chalicelib import image_builds  # only this Lambda pays for it
+    from chalicelib import image_builds
 
     rt = runtime()
     return image_builds.handle_build_event(event.detail, rt.clients, rt.registry)

@@ -1,6 +1,10 @@
 """The HTTP API: the cluster routes (IAM-authorized when deployed), the Slack slash
 command and signed webhooks (authenticated by signature in the triggers). Views raise
-named errors; app.py's middleware turns them into responses."""
+named errors; app.py's middleware turns them into responses.
+
+Every Lambda of the app imports app.py, and so this module: the routes import the
+triggers they call, so that the step and event Lambdas do not pay for them (nor the
+cluster routes for Slack's)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from chalicelib.core import identity
 from chalicelib.core.errors import Unauthorized, UnsupportedMediaType
 from chalicelib.core.identity import Caller
 from chalicelib.core.runtime import Runtime, runtime
-from chalicelib.triggers import api
 
 bp = Blueprint(__name__)
 iam = IAMAuthorizer()  # deployed stages: callers sign with SigV4
@@ -56,24 +59,32 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 
 @bp.route("/clusters", methods=["POST"], authorizer=iam)
 def create_cluster() -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.create(rt, _caller(rt), _json_body()), 202)
 
 
 @bp.route("/clusters", methods=["GET"], authorizer=iam)
 def list_clusters() -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.list_all(rt, _caller(rt)))
 
 
 @bp.route("/clusters/{name}", methods=["GET"], authorizer=iam)
 def get_cluster(name: str) -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.get(rt, _caller(rt), name))
 
 
 @bp.route("/clusters/{name}/events", methods=["GET"], authorizer=iam)
 def cluster_events(name: str) -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.events(rt, _caller(rt), name))
 
@@ -81,6 +92,8 @@ def cluster_events(name: str) -> Response:
 @bp.route("/clusters/{name}/credentials", methods=["GET"], authorizer=iam)
 def cluster_credentials(name: str) -> Response:
     # Key material: no cache may keep it (and nothing here logs a response).
+    from chalicelib.triggers import api
+
     rt = runtime()
     return Response(body=api.credentials(rt, _caller(rt), name), status_code=200, headers={
         "Content-Type": "application/json", "Cache-Control": "no-store"})
@@ -88,6 +101,8 @@ def cluster_credentials(name: str) -> Response:
 
 @bp.route("/clusters/{name}/logs", methods=["GET"], authorizer=iam)
 def cluster_logs(name: str) -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     request = bp.current_request
     query = dict((request.query_params if request is not None else None) or {})
@@ -96,24 +111,32 @@ def cluster_logs(name: str) -> Response:
 
 @bp.route("/clusters/{name}/workers", methods=["PUT"], authorizer=iam)
 def scale_cluster(name: str) -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.scale(rt, _caller(rt), name, _json_body()))
 
 
 @bp.route("/clusters/{name}/adapt", methods=["PUT"], authorizer=iam)
 def adapt_cluster(name: str) -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.adapt(rt, _caller(rt), name, _json_body()))
 
 
 @bp.route("/clusters/{name}/adapt", methods=["DELETE"], authorizer=iam)
 def adapt_off(name: str) -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.adapt_off(rt, _caller(rt), name))
 
 
 @bp.route("/clusters/{name}", methods=["DELETE"], authorizer=iam)
 def delete_cluster(name: str) -> Response:
+    from chalicelib.triggers import api
+
     rt = runtime()
     return _json(api.delete(rt, _caller(rt), name), 202)
 
@@ -121,7 +144,7 @@ def delete_cluster(name: str) -> Response:
 @bp.route("/slack/commands", methods=["POST"],
           content_types=["application/x-www-form-urlencoded"])
 def slack_command() -> Response:
-    from chalicelib.triggers import slack  # slack_sdk: only this route pays for it
+    from chalicelib.triggers import slack
 
     return _json(slack.handle(runtime(), _body(), _headers(), bp.lambda_context))
 
