@@ -146,6 +146,23 @@ LONG_FIRST = ("tests/reliability/", "tests/e2e/", "tests/deploy/test_policy.py",
               "tests/functional/test_slack.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: next((rank for rank, prefix in enumerate(LONG_FIRST)
                                       if item.nodeid.startswith(prefix)), len(LONG_FIRST)))
+    if getattr(config.option, "loadgroup", False):  # set on xdist's workers
+        _xdist_groups(items)
+
+
+def _xdist_groups(items: list[pytest.Item]) -> None:
+    """`--dist loadgroup` sends the tests of one `xdist_group` to one worker, which it
+    learns from a `@group` suffix on their node ids. pytest-xdist 3.8 writes the suffix
+    to `item._nodeid`, which pytest 9 no longer reads (a node's id is `item._id`): every
+    test was its own group, so a module-scoped fixture (the package test_template.py
+    builds, 15 s) could be built on both workers. The suffix, where pytest 9 reads it."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
