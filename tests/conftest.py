@@ -140,9 +140,20 @@ def live(local_mode: LocalMode) -> Iterator[LocalMode]:
 
 # The long tests first, and tests handed out a few at a time (`--dist loadgroup` in
 # pyproject): the two workers then finish together, instead of one running a long test
-# at the end while the other idles (longest-first list scheduling).
-LONG_FIRST = ("tests/reliability/", "tests/e2e/", "tests/deploy/test_policy.py",
-              "tests/workflow/", "tests/functional/test_openapi_fuzz.py",
+# at the end while the other idles (longest-first list scheduling). The longest tests by
+# name, then their folders, in the order of their durations (--durations); the rest keep
+# their collection order after them.
+LONG_FIRST = ("tests/e2e/test_local_mode.py::test_make_demo",
+              "tests/e2e/test_notebook.py::test_a_notebook_cluster_is_ready",
+              "tests/reliability/test_reliability.py::test_a_fault_at_every_destroy_step",
+              "tests/e2e/test_no_orphans.py::test_sigkill",
+              "tests/reliability/test_reliability.py::test_a_fault_at_every_create_step",
+              "tests/functional/test_openapi_fuzz.py::test_no_generated_request",
+              "tests/deploy/test_policy.py::test_each_policy_allows_exactly",
+              "tests/e2e/test_peer_fargate.py::test_fargate_cluster",
+              "tests/e2e/test_adapt_and_idle.py", "tests/reliability/", "tests/e2e/",
+              "tests/workflow/", "tests/functional/test_local_drives.py",
+              "tests/functional/test_teardown.py", "tests/functional/test_local_reset.py",
               "tests/functional/test_slack.py")
 
 
