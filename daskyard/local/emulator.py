@@ -392,6 +392,34 @@ def _list_services_once() -> None:
     backends.list_of_moto_modules = listed
 
 
+def _one_lambda_client_per_endpoint() -> None:
+    """The ASL interpreter makes a new boto3 client for every Lambda task it runs (its
+    `boto_client_for`, 6 ms of CPU each): a fifteenth of the CPU of a create and its
+    destroy, measured. The client depends only on the region, the service and the
+    server's port, and boto3 clients may be shared between threads: one is kept per
+    (region, service, port)."""
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        lambda_eval_utils,
+    )
+
+    original = lambda_eval_utils.boto_client_for
+    if hasattr(original, "clients"):
+        return
+    clients: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, moto_server_port())
+        with lock:
+            if key not in clients:
+                clients[key] = original(region, service, state_credentials)
+            return clients[key]
+
+    client_for.clients = clients  # type: ignore[attr-defined]
+    lambda_eval_utils.boto_client_for = client_for
+
+
 def _parse_each_definition_once() -> None:
     """The ASL interpreter parses a machine's definition with ANTLR at the start of every
     execution: an eighth of the CPU of a create, measured. The parse tree is only read
@@ -436,6 +464,7 @@ class Emulator:
     def start(self) -> Emulator:
         _list_services_once()
         _parse_each_definition_once()
+        _one_lambda_client_per_endpoint()
         _atomic_conditional_writes()
         _mount_targets_take_time()
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer

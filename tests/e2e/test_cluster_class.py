@@ -140,14 +140,14 @@ def test_attaching_says_so_and_changes_nothing(live: LocalMode,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     url = str(live.api_url)
     api = DaskyardApi(url)
-    api.create({"name": "kept", "workers": 1})
+    api.create({"name": "kept", "workers": 0})  # its scheduler is all attaching needs
     api.wait("kept", {"READY"}, timeout=120)
     with DaskyardCluster("kept", workers=3, api=url) as attached:  # as the README's demo
         assert attached.shutdown_on_close is False
     out = capsys.readouterr().out
     assert "attached to the live cluster 'kept'" in out and "not applied: ['workers']" in out
     record = api.get("kept")
-    assert (record["status"], record["spec"]["workers"]) == ("READY", 1)
+    assert (record["status"], record["spec"]["workers"]) == ("READY", 0)
     with DaskyardCluster.from_name("kept", api=url, quiet=True) as again:
         assert again.scheduler_address == attached.scheduler_address
     assert [r["name"] for r in daskyard.list_clusters(api=url)
