@@ -145,10 +145,11 @@ def _modeled_summary(found: dict[str, Any] | None) -> str:
 
     fresh, spare, again = ready("fresh"), ready("fresh, spare drive ready"), \
         ready("named drive exists")
-    return (f"READY in {min(fresh):.0f}-{max(fresh):.0f} s for a fresh cluster when the "
-            f"stage has no spare drive ready, {max(spare):.0f} s when it takes one, and "
-            f"{max(again):.0f} s when its named drive exists (targets: fresh 90 s, "
-            "named drive 60 s).")
+    parts = [f"{min(fresh):.0f}-{max(fresh):.0f} s for a fresh cluster when the stage has "
+             "no spare drive ready"] if fresh else []
+    parts += [f"{max(spare):.0f} s when it takes one"] if spare else []
+    parts += [f"{max(again):.0f} s when its named drive exists"] if again else []
+    return f"READY in {', '.join(parts)} (targets: fresh 90 s, named drive 60 s)."
 
 
 def _modeled_section(found: dict[str, Any] | None) -> list[str]:
