@@ -372,8 +372,8 @@ class EcsAgent:
                        stop_code="ServiceSchedulerInitiated", exit_code=code)
         while svc is not None and len(alive) < desired and self._backoff.may_start(
                 service_arn, now):
-            task = self._launch(svc, now)
-            if task.starts_at <= now and not self._start(task):
+            task = self._launch(svc)
+            if task.starts_at <= time.monotonic() and not self._start(task):
                 self._backoff.failed(service_arn, now)
                 break
             alive.append(task)
@@ -384,8 +384,8 @@ class EcsAgent:
         if svc is None:
             self._backoff.forget(service_arn)
 
-    def _launch(self, svc: dict[str, Any], now: float) -> LocalTask:
-        """A new task of the service, PENDING until `now` plus the image pull's delay."""
+    def _launch(self, svc: dict[str, Any]) -> LocalTask:
+        """A new task of the service, PENDING from its event for the image pull's delay."""
         td = self.clients.ecs.describe_task_definition(
             taskDefinition=svc["taskDefinition"])["taskDefinition"]
         cluster_name = svc["clusterArn"].rsplit("/", 1)[-1]
@@ -395,7 +395,9 @@ class EcsAgent:
             task_definition=dict(td), ip=next(self._ips), eni=f"eni-{uuid.uuid4().hex[:17]}")
         log.info("starting %s task on %s in %s", svc["serviceName"], task.ip, cluster_name)
         self._emit(task, "PENDING")
-        task.starts_at = now + self.latency.of("fargate_task_start")
+        # From the event, not from the loop's `now`: the calls above take their time, and
+        # the task may not run sooner after its PENDING event than the pull takes.
+        task.starts_at = time.monotonic() + self.latency.of("fargate_task_start")
         return task
 
     def _start(self, task: LocalTask) -> bool:
