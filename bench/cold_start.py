@@ -47,6 +47,9 @@ def package(out: Path) -> Path:
     merge = out / "merge.json"
     subprocess.run([sys.executable, "-m", "deploy.template", "bench", str(merge)], cwd=ROOT,
                    check=True)
+    # As `make package` does: chalice reads the stage's policy files, build output.
+    subprocess.run([sys.executable, "-m", "deploy.policies", "dev"], cwd=ROOT, check=True,
+                   capture_output=True)
     subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", "dev",
                     "--pkg-format", "cloudformation", "--merge-template", str(merge),
                     str(out / "pkg")], cwd=ROOT, env=env, check=True, capture_output=True)
