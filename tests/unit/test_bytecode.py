@@ -28,11 +28,14 @@ FILES = {  # name: (mode, content)
 }
 
 
-def make_package(folder: Path, runtime: str = "python{}.{}".format(*RUNTIME)) -> Path:
+def make_package(folder: Path, runtime: str = "python{}.{}".format(*RUNTIME),
+                 stale: bool = True) -> Path:
     folder.mkdir()
     zipped = folder / "deployment.zip"
     with zipfile.ZipFile(zipped, "w") as zf:
         for name, (mode, content) in FILES.items():
+            if name.endswith(".pyc") and not stale:
+                continue
             info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
             info.external_attr = mode << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -43,13 +46,15 @@ def make_package(folder: Path, runtime: str = "python{}.{}".format(*RUNTIME)) ->
     return zipped
 
 
+@pytest.mark.parametrize("stale", [True, False], ids=["rewritten", "appended"])
 def test_adds_unchecked_hash_pycs_for_app_imports_and_chalicelib_and_drops_stale_ones(
-        tmp_path: Path) -> None:
-    zipped = make_package(tmp_path / "pkg")
+        tmp_path: Path, stale: bool) -> None:
+    zipped = make_package(tmp_path / "pkg", stale=stale)
     result = bytecode.add(zipped, bytecode.runtime_of(zipped.with_name("sam.json")))
-    assert (result.compiled, result.dropped) == (4, 1)
+    assert (result.compiled, result.dropped) == (4, int(stale))
     with zipfile.ZipFile(zipped) as zf:
         infos = {i.filename: i for i in zf.infolist()}
+        assert len(infos) == len(zf.infolist())  # no name twice
         pycs = {n for n in infos if n.endswith(".pyc")}
         assert {importlib.util.source_from_cache(n) for n in pycs} == {
             "app.py", "lib/__init__.py", "chalicelib/__init__.py", "chalicelib/lazy.py"}
