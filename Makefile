@@ -80,6 +80,7 @@ package: install
 	$(BIN)/python -m deploy.policies $(STAGE)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--pkg-format cloudformation --merge-template build/$(STAGE)/merge.json build/$(STAGE)
+	$(BIN)/python -m deploy.bytecode build/$(STAGE)  # Lambda's /var/task is read-only: ship .pyc
 	$(BIN)/python -m zipfile -c build/$(STAGE)/images.zip images
 	$(BIN)/cfn-lint build/$(STAGE)/sam.json
 	@$(BIN)/python -c "import os; print('Lambda package:', round(os.path.getsize('build/$(STAGE)/deployment.zip') / 2**20, 2), 'MiB')"

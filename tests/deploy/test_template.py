@@ -1,8 +1,10 @@
 """`chalice package` with the merged template builds offline, lints clean, holds what a
-deployment needs, and grants nothing broader than it must."""
+deployment needs (with the bytecode `make package` adds, which the Lambdas use from a
+read-only extraction), and grants nothing broader than it must."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 
 from daskyard.local import asl
-from deploy import policies
+from deploy import bytecode, policies
 from deploy.template import merge_template
 from tests.support.policy import UNSCOPABLE, group_of, statements
 
@@ -38,6 +40,8 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([str(BIN / "chalice"), "package", "--stage", "dev", "--pkg-format",
                     "cloudformation", "--merge-template", str(out / "merge.json"),
                     str(out / "pkg")], cwd=ROOT, env=env, check=True, capture_output=True)
+    # As `make package` does next (3 s).
+    bytecode.add(out / "pkg" / "deployment.zip", bytecode.runtime_of(out / "pkg" / "sam.json"))
     return out / "pkg"
 
 
@@ -174,3 +178,73 @@ def test_every_api_method_has_its_openapi_documentation(template: dict[str, Any]
         assert parts[(path, method)]["summary"] == \
             doc["paths"][path][method.lower()]["summary"]
     assert parts[(None, None)]["info"]["description"] == doc["info"]["description"]
+
+
+def test_package_ships_unchecked_hash_bytecode_of_its_sources_for_the_runtime(
+        package: Path, template: dict[str, Any]) -> None:
+    runtimes = {f["Properties"]["Runtime"]
+                for f in resources(template, "AWS::Serverless::Function").values()}
+    assert runtimes == {f"python{sys.version_info[0]}.{sys.version_info[1]}"}
+    with zipfile.ZipFile(package / "deployment.zip") as zf:
+        names = set(zf.namelist())
+        pycs = {n for n in names if n.endswith(".pyc")}
+        sources = {n for n in names if n.endswith(".py")}
+        # app.py and all of chalicelib, the rest of what importing app.py loads (checked
+        # below), not the whole package.
+        assert {"app.py", *(n for n in sources if n.startswith("chalicelib/"))} <= {
+            importlib.util.source_from_cache(n) for n in pycs}
+        assert 100 < len(pycs) < len(sources) / 2, len(pycs)
+        for name in sorted(pycs):
+            assert name.endswith(f".{sys.implementation.cache_tag}.pyc"), name
+            source = importlib.util.source_from_cache(name)
+            data = zf.read(name)
+            # PEP 552 header: magic, flags (0b01: hash-based, source not checked), hash.
+            assert data[:4] == importlib.util.MAGIC_NUMBER, name
+            assert int.from_bytes(data[4:8], "little") == 0b01, name
+            assert data[8:16] == importlib.util.source_hash(zf.read(source)), name
+            assert zf.getinfo(name).external_attr >> 16 == 0o100644, name
+
+
+# Imports app.py, then every chalicelib module, from the package alone (boto3 from this
+# venv, as from the runtime); prints the package's modules each compiled from source.
+READ_ONLY_IMPORT = """
+import importlib, importlib.machinery, json, pkgutil, sys
+compiled = []
+to_code = importlib.machinery.SourceFileLoader.source_to_code
+def recording(self, data, path, **kw):
+    compiled.append(path)
+    return to_code(self, data, path, **kw)
+importlib.machinery.SourceFileLoader.source_to_code = recording
+sys.path.insert(0, sys.argv[1])
+import app
+by_app = [p for p in compiled if p.startswith(sys.argv[1])]
+for m in list(pkgutil.walk_packages(sys.modules["chalicelib"].__path__, "chalicelib.")):
+    importlib.import_module(m.name)
+print(json.dumps([by_app, [p for p in compiled if p.startswith(sys.argv[1])]]))
+"""
+
+
+def test_lambdas_import_app_and_chalicelib_from_the_read_only_package_without_compiling(
+        package: Path, tmp_path: Path) -> None:
+    """As on Lambda, where /var/task is read-only: -B (root writes through a-w)."""
+    root = tmp_path / "task"
+    with zipfile.ZipFile(package / "deployment.zip") as zf:
+        zf.extractall(root)
+    before = set(root.rglob("*"))
+    for path in [root, *before]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
+           "DASKYARD_STAGE": "dev"}
+    try:
+        out = subprocess.run([sys.executable, "-I", "-B", "-c", READ_ONLY_IMPORT, str(root)],
+                             env=env, cwd=root, capture_output=True, text=True)
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert out.returncode == 0, out.stderr
+    by_app, by_all = json.loads(out.stdout)
+    assert by_app == []
+    # The libraries only some handlers import (slack_sdk...) are compiled: not chalicelib.
+    assert [p for p in by_all if "/chalicelib/" in p] == []
+    assert any("/slack_sdk/" in p for p in by_all)  # the probe sees compiling when it occurs
+    assert set(root.rglob("*")) == before
