@@ -165,8 +165,11 @@ def _modeled_section(found: dict[str, Any] | None) -> list[str]:
              "and converted back: what Daskyard costs with no delays, plus what the delays "
              "added divided by the scale. Control-plane-only tasks. \"Daskyard alone\" is "
              "the control plane's own overhead: POST to READY with every AWS delay at zero "
-             "(its Lambdas, the state machine, the emulator on 2 cores). Targets: fresh at "
-             "most 90 s, named drive existing at most 60 s.", "",
+             "(its Lambdas, the state machine, the emulator on 2 cores). The fresh rows are "
+             "a first create, every Lambda cold (1 s each on the path); the other two "
+             "follow a create made minutes before (the one that made the spare, or the "
+             "named drive), their Lambdas warm. Targets: fresh at most 90 s, named drive "
+             "existing at most 60 s.", "",
              "| scenario | workers | Daskyard alone (s) | modeled READY (s) | critical path |",
              "|---|---|---|---|---|"]
     for row in found["rows"]:
@@ -325,8 +328,8 @@ def report(results: dict[str, Any]) -> str:
         "Daskyard's Lambdas' do not, the client's status polls do.",
         f"- API calls do not grow with the wait: {calls['rows'][0]['create_calls']} and "
         f"{calls['rows'][-1]['create_calls']} calls for a create whose scheduler events "
-        "came at once or 10 s late (the small difference is the order in which the task "
-        "events and the steps meet, not a loop).",
+        "came at once or 10 s late (when they differ, by a call or two, it is the order "
+        "in which the task events and the steps meet, not a loop).",
         f"- Cold start: importing app.py costs {cold['app_ms']} ms where boto3 alone "
         f"costs {cold['boto3_ms']} ms. Every Lambda of the app imports app.py, so each "
         "handler imports what it calls itself (its step, the API's triggers, the event "
