@@ -29,8 +29,8 @@ def slow(stack: LocalMode) -> Iterator[LocalMode]:
     stack.act_out(NONE, stack.time_scale)
 
 
-def ended(steps: list[dict[str, str]], name: str) -> datetime:
-    return datetime.fromisoformat(next(s["end"] for s in steps if s["name"] == name))
+def at(steps: list[dict[str, str]], name: str, edge: str) -> datetime:
+    return datetime.fromisoformat(next(s[edge] for s in steps if s["name"] == name))
 
 
 def test_create_fault_rollback_and_destroy_under_aws_latencies(rt: Runtime,
@@ -39,8 +39,9 @@ def test_create_fault_rollback_and_destroy_under_aws_latencies(rt: Runtime,
     out = create(rt, slow)
     assert out["status"] == "SUCCEEDED", out
     steps, _ = timeline.read(slow.clients.sfn, out["executionArn"])
-    # The mount targets became available no sooner than AWS makes them.
-    waited = ended(steps, "WaitForSharedDrive") - ended(steps, "EstablishSharedDrive")
+    # The mount targets became available no sooner than AWS makes them (they are made
+    # within EstablishSharedDrive: its start is before their creation).
+    waited = at(steps, "WaitForSharedDrive", "end") - at(steps, "EstablishSharedDrive", "start")
     assert waited.total_seconds() >= AWS.of("efs_mount_target") * SCALE
     # The scheduler's task was PENDING (its image pulled) before it ran.
     scheduler = [e for e in slow.agent.events if e["group"].endswith("-demo-scheduler")]
