@@ -34,8 +34,7 @@ def remove(stage: str, patience: float = PATIENCE, poll: float = POLL) -> list[s
     deadline = time.monotonic() + patience
     while True:
         removed = spare_drives.keep(rt)["removed"]
-        left = [fs["FileSystemId"] for fs in spare_drives.spares(rt)
-                if naming.TAG_CLUSTER not in spare_drives.tags_of(fs)]
+        left = [fs["FileSystemId"] for fs in spare_drives.untaken(rt)]
         for fs_id in removed:
             print(f"removed spare drive {fs_id}")
         if not left or time.monotonic() >= deadline:

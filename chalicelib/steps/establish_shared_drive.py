@@ -71,8 +71,13 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     # each cluster naming it: they outlive the clusters, so the next one does not wait
     # the minute and a half AWS takes to make mount targets.
     group = _admit(rt, call, spec.drive, network) if spec.drive else network.security_group
-    existing = set() if fresh else {
-        mt["SubnetId"] for mt in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
+    if fresh:
+        existing: set[str] = set()
+    elif spare is not None:  # take() found its mount targets serving every subnet
+        existing = set(network.subnets)
+    else:
+        existing = {mt["SubnetId"] for mt in
+                    efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
     targets = []
     for subnet in network.subnets:
         if subnet not in existing:

@@ -40,6 +40,11 @@ def spares(rt: Runtime) -> list[dict[str, Any]]:
     return sorted(found, key=lambda fs: fs["CreationTime"])
 
 
+def untaken(rt: Runtime) -> list[dict[str, Any]]:
+    """The spares no cluster has taken (being removed included), oldest first."""
+    return [fs for fs in spares(rt) if naming.TAG_CLUSTER not in tags_of(fs)]
+
+
 def _claim(rt: Runtime, file_system: str, by: str) -> bool:
     """True if `by` holds the spare now: it made the claim, or made it before (a retried
     step). The parameter lives as long as the file system."""
@@ -144,7 +149,7 @@ def keep(rt: Runtime) -> dict[str, Any]:
     """Make spares up to the stage's number and give each its mount targets (NotReady
     while a new file system is still being made); remove those beyond it."""
     efs, stage, wanted = rt.clients.efs, rt.settings.stage, rt.settings.spare_drives
-    found = [fs for fs in spares(rt) if naming.TAG_CLUSTER not in tags_of(fs)]
+    found = untaken(rt)
     ready = [fs for fs in found if tags_of(fs).get(naming.TAG_SPARE) == READY]
     removing = [fs for fs in found if fs not in ready[:wanted]]
     removed = [fs["FileSystemId"] for fs in removing if _remove(rt, fs)]
