@@ -266,6 +266,9 @@ class Iam:
         self.decisions: Counter[str] = Counter()
         self.denials: list[AccessDenied] = []
         self.gaps: list[str] = []
+        # Every request allowed while `recording` (the mutation test reads it).
+        self.recording = False
+        self.allowed: list[tuple[Principal, IamRequest]] = []
         # Step Functions invokes a stage's Lambdas with its machines' role
         # (`daskyard-<stage>-states`): moto's interpreter signs with one key for all.
         self.states_key = self._mint(Principal("", "states", ""))
@@ -320,6 +323,8 @@ class Iam:
             result = self.simulator.decide(self._simulation(principal, request, identity,
                                                             boundary))
             self.decisions[result] += 1
+            if result == "Allowed" and self.recording:
+                self.allowed.append((principal, request))
             if result != "Allowed":
                 denied = AccessDenied(principal, request)
                 self.denials.append(denied)
@@ -334,6 +339,12 @@ class Iam:
                 return Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/"
                                  "states", "role", name)
         raise Unmodelled(f"Step Functions' key used for {[r.action for r in requests]}")
+
+    def decide(self, principal: Principal, request: IamRequest, identity: list[Policy],
+               boundary: Policy | None = None) -> str:
+        """The evaluator's answer for `request` under other policies than the principal's
+        (what-if questions: a statement removed)."""
+        return self.simulator.decide(self._simulation(principal, request, identity, boundary))
 
     def _simulation(self, principal: Principal, request: IamRequest,
                     identity: list[Policy], boundary: Policy | None) -> dict[str, Any]:

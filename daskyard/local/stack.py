@@ -131,7 +131,7 @@ class LocalMode:
         self.clients: Clients | None = None
         self.enforce_iam = enforce_iam
         self.iam: iam.Iam | None = None  # every call authorized as IAM would (start)
-        self._lambda_runtimes: dict[tuple[str, str], Runtime] = {}
+        self._lambda_clients: dict[tuple[str, str], Clients] = {}
         self._deployment_changed = True
         self.admin: tuple[str, str, str] = ("", "", "")  # ARN, access key id, secret key
         self._images_changed = True
@@ -191,15 +191,14 @@ class LocalMode:
 
         group = group_of(function)
         key = (stage, group)
-        if key not in self._lambda_runtimes:
+        if key not in self._lambda_clients:
             assert self.iam is not None
-            settings = (base or from_env()).settings
-            account = self.iam.account
-            clients = Clients(endpoint_url=self.emulator.url, credentials=self.iam.assume(
-                f"arn:aws:iam::{account}:role/daskyard-{stage}-{group}", group))
-            self._lambda_runtimes[key] = Runtime(settings, clients,
-                                                 Registry(clients.dynamodb, settings.table))
-        return self._lambda_runtimes[key]
+            self._lambda_clients[key] = Clients(
+                endpoint_url=self.emulator.url, credentials=self.iam.assume(
+                    f"arn:aws:iam::{self.iam.account}:role/daskyard-{stage}-{group}", group))
+        # The settings as they are now (a test may change the environment's).
+        settings, clients = (base or from_env()).settings, self._lambda_clients[key]
+        return Runtime(settings, clients, Registry(clients.dynamodb, settings.table))
 
     def _task_credentials(self, role_arn: str, session: str) -> dict[str, str]:
         assert self.iam is not None
@@ -209,7 +208,6 @@ class LocalMode:
         """Deploy the app into the emulator as it is, and start the agent."""
         self.clients = self.clients or Clients(endpoint_url=self.emulator.url)
         self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)
-        self._lambda_runtimes.clear()  # settings as deployed
         self.admin = user_keys(self.clients)
         self._images_changed = False  # as deployed
         if self.api_url:
@@ -323,8 +321,6 @@ class LocalMode:
         settings = Settings.from_env({**LOCAL_ENV, **deployment.env})
         rt = Runtime(settings, self.clients, Registry(self.clients.dynamodb, settings.table))
         self.router.stages[stage] = rt
-        self._lambda_runtimes = {k: v for k, v in self._lambda_runtimes.items()
-                                 if k[0] != stage}
         return rt
 
     def leftovers(self, cluster: str, settle: float = 0, stage: str = STAGE) -> list[str]:

@@ -44,7 +44,14 @@ INDIRECT: dict[str, dict[str, str]] = {
               "ecs:UpdateService": "a retried StartScheduler/StartWorkers finds its service",
               "ecs:DescribeTasks": "WaitForNotebook asks ECS for the notebook's health while "
                                    "no task event has said it (events need not carry it)",
-              "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)"},
+              "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)",
+              # EFS makes and changes a mount target's network interface with the
+              # caller's permissions (daskyard.local.iam_requests.BEHIND authorizes them).
+              "ec2:CreateNetworkInterface": "CreateMountTarget",
+              "ec2:DescribeNetworkInterfaces": "CreateMountTarget",
+              "ec2:DeleteNetworkInterface": "DeleteMountTarget",
+              "ec2:ModifyNetworkInterfaceAttribute": "ModifyMountTargetSecurityGroups",
+              "ec2:DescribeNetworkInterfaceAttribute": "DescribeMountTargetSecurityGroups"},
     "api": {**OWN_LOGS,
             "ssm:AddTagsToResource": "PutParameter with tags (adaptive bounds)",
             "dynamodb:DeleteItem": "powertools drops the record of a failed request"},
@@ -97,7 +104,8 @@ def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_t
         iam = {a for a in allowed(group) if a.startswith("iam:")}
         assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreateRole",
                         "iam:PutRolePolicy", "iam:TagRole", "iam:DeleteRole",
-                        "iam:DeleteRolePolicy"} if group == "steps" else set()), group
+                        "iam:DeleteRolePolicy", "iam:ListRoles"}
+                       if group == "steps" else set()), group
     by_action: dict[str, list[dict[str, Any]]] = {}
     for s in statements("steps"):
         for action in s["Action"]:

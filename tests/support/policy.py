@@ -17,8 +17,10 @@ UNSCOPABLE = {
     "ecs:DescribeTaskDefinition", "ecs:DescribeCapacityProviders",
     "autoscaling:DescribeAutoScalingGroups", "elasticfilesystem:DescribeFileSystems",
     "elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeAccessPoints",
+    "elasticfilesystem:CreateFileSystem", "iam:ListRoles",
     *(f"ec2:Describe{x}" for x in ("Vpcs", "Subnets", "SecurityGroups", "NetworkInterfaces",
-                                   "LaunchTemplates", "Instances")),
+                                   "LaunchTemplates", "Instances", "KeyPairs",
+                                   "NetworkInterfaceAttribute")),
 }
 
 
