@@ -1,0 +1,24 @@
+"""The one rule for a number written as text by someone outside (a query string, a
+header, a Slack command): ASCII digits only, without a sign, spaces, underscores or a
+leading zero, at most so many digits. `int()` alone takes "+1", " 1\\n", "1_000", "01"
+and "\\u0661" (str.isdigit() even takes "²", which int() then refuses with a 500); each is a
+second spelling of a number, and a second spelling of a signed or remembered value is a
+replay that no longer looks like one."""
+
+from __future__ import annotations
+
+import re
+
+from chalicelib.core.errors import InvalidRequest
+
+# [0-9] is ASCII in Python's re (\d is not); fullmatch, since "$" would let "1\n" through.
+_CANONICAL = re.compile(r"0|[1-9][0-9]*")
+
+
+def whole_number(text: str, field: str, digits: int = 15) -> int:
+    """`text` as a whole number if it is one's only spelling, of at most `digits` digits;
+    else InvalidRequest (400) naming `field`."""
+    if len(text) > digits or not _CANONICAL.fullmatch(text):
+        raise InvalidRequest(f"{field}: a whole number, at most {digits} ASCII digits without "
+                             "sign, spaces or leading zeros")
+    return int(text)
