@@ -55,6 +55,10 @@ def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on
                    body=json.dumps({"workers": 3})).status_code == 404
     assert bob.delete("/clusters/mine").status_code == 404
     assert bob.get("/clusters/mine/credentials").status_code == 404
+    # Names are one per stage: bob learns that "mine" is taken, and nothing else.
+    taken = post(bob, "mine")
+    assert (taken.status_code, json.loads(taken.body)) == (409, {
+        "error": "cluster 'mine' already exists", "code": "ClusterExists"})
     after = rt.registry.require("mine")
     assert (after.status, after.spec.workers, after.execution_arn) == \
         (Status.READY, 1, made.execution_arn)
