@@ -11,14 +11,17 @@ import re
 
 from chalicelib.core.errors import InvalidRequest
 
-# [0-9] is ASCII in Python's re (\d is not); fullmatch, since "$" would let "1\n" through.
-_CANONICAL = re.compile(r"0|[1-9][0-9]*")
+
+def pattern(digits: int = 15) -> str:
+    """The rule as a regular expression, for docs/openapi.json too. [0-9] is ASCII in
+    Python's re (\\d is not)."""
+    return f"^(0|[1-9][0-9]{{0,{digits - 1}}})$"
 
 
 def whole_number(text: str, field: str, digits: int = 15) -> int:
     """`text` as a whole number if it is one's only spelling, of at most `digits` digits;
     else InvalidRequest (400) naming `field`."""
-    if len(text) > digits or not _CANONICAL.fullmatch(text):
+    if not re.fullmatch(pattern(digits), text):  # fullmatch: "$" alone takes "1\n"
         raise InvalidRequest(f"{field}: a whole number, at most {digits} ASCII digits without "
                              "sign, spaces or leading zeros")
     return int(text)
