@@ -103,6 +103,27 @@ def test_a_replay_re_spelled_is_refused_and_an_exact_one_answers_the_first_answe
     assert [r.name for r in rt.registry.list()] == ["demo"]
 
 
+def test_an_old_scale_re_spelled_cannot_undo_a_later_one(http: Any, rt: Runtime,
+                                                          key: str) -> None:
+    """The audit's attack: a captured "scale to 1", re-spelled, undid a later "scale to
+    0" three times."""
+    assert hook(http, key, CREATE).status_code == 202
+    wait_status(rt, "demo", {Status.READY})
+    now = int(time.time())
+    one = json.dumps({"action": "scale", "name": "demo", "workers": 1}).encode()
+    captured = signing.signed_headers(key, one, at=now - 1)
+    assert http.post("/webhooks", body=one, headers=captured).status_code == 200
+    assert hook(http, key, {"action": "scale", "name": "demo", "workers": 0},
+                at=now).status_code == 200
+    for text in respellings(now - 1)[:3]:
+        again = http.post("/webhooks", body=one,
+                          headers={**captured, signing.TIMESTAMP_HEADER: text})
+        assert again.status_code == 401, (text, again.body)
+    replay = http.post("/webhooks", body=one, headers=captured)  # answered, not run
+    assert replay.status_code == 200 and json.loads(replay.body)["spec"]["workers"] == 1
+    assert rt.registry.require("demo").spec.workers == 0
+
+
 def _stale(key: str, raw: bytes) -> dict[str, str]:
     return signing.signed_headers(key, raw, at=time.time() - signing.REPLAY_WINDOW - 5)
 
