@@ -12,6 +12,7 @@ from chalicelib import lifecycle, timeline
 from chalicelib.core.errors import ClusterBusy, InvalidRequest
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import Adapt, ClusterSpec, Credentials, Status, Strict
+from chalicelib.core.numbers import whole_number
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
@@ -58,12 +59,7 @@ def logs(rt: Runtime, caller: Caller, name: str, query: dict[str, str]) -> dict[
     if unknown:
         raise InvalidRequest(f"{sorted(unknown)[0]}: not a parameter (role, since, limit, "
                              "next_token)")
-    numbers = {}
-    for key in ("since", "limit"):
-        if key in query:
-            if not query[key].isdigit() or len(query[key]) > 15:
-                raise InvalidRequest(f"{key}: a whole number")
-            numbers[key] = int(query[key])
+    numbers = {key: whole_number(query[key], key) for key in ("since", "limit") if key in query}
     group = record.resources.log_group or rt.names(name).log_group()
     page = task_logs.read(rt.clients.logs, group, role=query.get("role"),
                           since=numbers.get("since"),
