@@ -97,7 +97,12 @@ def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_t
         iam = {a for a in allowed(group) if a.startswith("iam:")}
         assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreateRole",
                         "iam:PutRolePolicy", "iam:TagRole", "iam:DeleteRole",
-                        "iam:DeleteRolePolicy"} if group == "steps" else set()), group
+                        "iam:DeleteRolePolicy", "iam:GetRole", "iam:GetAccountSummary"}
+                       if group == "steps" else set()), group
+    # The doctor reads the service-linked roles, and no other role.
+    [reads] = [s for s in statements("steps") if "iam:GetRole" in s["Action"]]
+    assert reads["Action"] == ["iam:GetRole"]
+    assert all("/aws-service-role/" in arn for arn in reads["Resource"])
     by_action: dict[str, list[dict[str, Any]]] = {}
     for s in statements("steps"):
         for action in s["Action"]:

@@ -18,7 +18,12 @@ UNSCOPABLE = {
     "autoscaling:DescribeAutoScalingGroups", "elasticfilesystem:DescribeFileSystems",
     "elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeAccessPoints",
     *(f"ec2:Describe{x}" for x in ("Vpcs", "Subnets", "SecurityGroups", "NetworkInterfaces",
-                                   "LaunchTemplates", "Instances")),
+                                   "LaunchTemplates", "Instances", "RouteTables",
+                                   "VpcEndpoints")),
+    # The doctor's account-wide reads (chalicelib/doctor.py). Service Quotas' reads are
+    # granted on `*`: the default quota read has no resource type to scope to.
+    "iam:GetAccountSummary", "servicequotas:GetServiceQuota",
+    "servicequotas:GetAWSDefaultServiceQuota",
 }
 
 
