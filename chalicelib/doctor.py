@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.errors import DaskyardError
-from chalicelib.core.models import ClusterSpec
+from chalicelib.core.models import ClusterSpec, DoctorCheck, DoctorReport
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 
@@ -316,6 +316,6 @@ def run(rt: Runtime) -> dict[str, Any]:
             results.append(Check(name, "FAIL", f"AWS error {_code(exc)}",
                                  "the steps' role could not make this check's call: compare "
                                  "its policy (.chalice/policy-steps.json) with the error"))
-    return {"stage": rt.settings.stage, "region": rt.settings.region,
-            "ok": all(r.status != "FAIL" for r in results),
-            "checks": [r.public() for r in results]}
+    return DoctorReport(stage=rt.settings.stage, region=rt.settings.region,
+                        ok=all(r.status != "FAIL" for r in results),
+                        checks=[DoctorCheck(**r.public()) for r in results]).model_dump()
