@@ -304,18 +304,29 @@ CHECKS: tuple[Callable[[Runtime], Check], ...] = (
     slack_secret, webhook_secret)
 
 
+def _call_failed(name: str, exc: ClientError) -> Check:
+    code = _code(exc)
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    if "AccessDenied" in code or "Unauthorized" in code:
+        advice = ("the steps' role may not make this check's call, nor then the steps': "
+                  "deploy the stage's policy (.chalice/policy-steps.json) again, and look for "
+                  "an SCP or permissions boundary that denies it")
+    else:
+        advice = "the stage's settings (DASKYARD_* in .chalice/config.json) name something " \
+                 "the account does not have, or AWS refused the call: see the error"
+    return Check(name, "FAIL", f"AWS error {code}: {message}", advice)
+
+
 def run(rt: Runtime) -> dict[str, Any]:
     """Every check, in order. A check whose own AWS call fails (a permission the steps'
-    role lacks, say) fails with that error instead of ending the run."""
+    role lacks, a subnet the stage names that is not there) fails with that error,
+    and the others still run."""
     results = []
     for check in CHECKS:
         try:
             results.append(check(rt))
         except ClientError as exc:
-            name = check.__name__.replace("_", "-")
-            results.append(Check(name, "FAIL", f"AWS error {_code(exc)}",
-                                 "the steps' role could not make this check's call: compare "
-                                 "its policy (.chalice/policy-steps.json) with the error"))
+            results.append(_call_failed(check.__name__.replace("_", "-"), exc))
     return DoctorReport(stage=rt.settings.stage, region=rt.settings.region,
                         ok=all(r.status != "FAIL" for r in results),
                         checks=[DoctorCheck(**r.public()) for r in results]).model_dump()

@@ -159,6 +159,17 @@ def test_images_fail_without_a_build_project(api: str, clients: Clients, rt: Run
     assert "no image build project is set" in " ".join(lines(out)["images"].split())
 
 
+def test_a_check_whose_call_fails_fails_and_the_others_run(api: str,
+                                                           stage_config: Any) -> None:
+    stage_config(subnet_ids="subnet-0000000000000dead")
+    code, out = doctor(api)
+    printed = lines(out)
+    assert code == 1 and list(printed) == CHECKS
+    line = " ".join(printed["network"].split())
+    assert line.startswith("FAIL network AWS error InvalidSubnetID.NotFound"), line
+    assert "the stage's settings (DASKYARD_* in .chalice/config.json)" in line
+
+
 def test_a_set_slack_secret_is_ok(api: str, clients: Clients, rt: Runtime) -> None:
     clients.secrets.put_secret_value(SecretId=rt.settings.slack_secret_id,
                                      SecretString="from-slack")
