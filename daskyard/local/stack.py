@@ -192,14 +192,21 @@ class LocalMode:
 
         group = group_of(function)
         key = (stage, group)
-        if key not in self._lambda_runtimes:
+        settings = (base or from_env()).settings
+        found = self._lambda_runtimes.get(key)
+        if found is None:
             assert self.iam is not None
-            settings = (base or from_env()).settings
             account = self.iam.account
             clients = Clients(endpoint_url=self.emulator.url, credentials=self.iam.assume(
                 f"arn:aws:iam::{account}:role/daskyard-{stage}-{group}", group))
-            self._lambda_runtimes[key] = Runtime(settings, clients,
-                                                 Registry(clients.dynamodb, settings.table))
+        elif found.settings is not settings:
+            # The stage's settings changed (a test's stage_config), as a deployed stage's
+            # environment may: the role's same clients, the settings read afresh.
+            clients = found.clients
+        else:
+            return found
+        self._lambda_runtimes[key] = Runtime(settings, clients,
+                                             Registry(clients.dynamodb, settings.table))
         return self._lambda_runtimes[key]
 
     def _task_credentials(self, role_arn: str, session: str) -> dict[str, str]:
