@@ -31,6 +31,7 @@ from chalicelib.core.models import (
     ClusterList,
     ClusterSpec,
     Credentials,
+    DoctorReport,
     ErrorBody,
     LogPage,
     Timeline,
@@ -192,6 +193,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "The workers stay as many as they are. READY clusters only.",
         "clusters", (200, "The record, adapt null", Cluster),
         (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound, E.ClusterBusy)),
+    ("GET", "/doctor"): Op(
+        "doctor", "Check the stage's account before its first cluster",
+        "The preflight: the ECS and Auto Scaling service-linked roles, the Fargate "
+        "On-Demand and Spot vCPU quotas against the stage's largest cluster, EFS file "
+        "systems, IAM roles and security groups against their quotas, whether tasks in "
+        "the stage's subnets reach SSM, ECR, CloudWatch Logs and Secrets Manager, the "
+        "images in ECR and the signing secrets. Each check answers OK, WARN or FAIL with "
+        "a figure and what to do. Run by the Doctor function with the steps' permissions. "
+        "The stage's admins only.",
+        "stage", (200, "Every check", DoctorReport),
+        (E.Unauthorized, E.Forbidden, E.DoctorFailed)),
     ("POST", "/slack/commands"): Op(
         "slackCommand", "Slack slash command",
         "`/dask up NAME [workers=N] [notebook=yes] [ttl=8h] [teardown=never] [cidr=CIDR]`, "
@@ -220,6 +232,8 @@ TAGS = [
      "sees and acts on their own clusters only, an admin on all."},
     {"name": "integrations", "description": "Slack and webhooks, authenticated by their "
      "request signatures."},
+    {"name": "stage", "description": "IAM-authorized (SigV4) routes for the stage's "
+     "admins."},
 ]
 
 
@@ -305,7 +319,8 @@ def document() -> dict[str, Any]:
                        *(f"{m} {p} is described but not served" for m, p in stale)]))
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (Cluster, "serialization"), (ClusterList, "serialization"),
-        (Credentials, "serialization"), (ErrorBody, "serialization"),
+        (Credentials, "serialization"), (DoctorReport, "serialization"),
+        (ErrorBody, "serialization"),
         (LogPage, "serialization"), (Timeline, "serialization"),
         (GatewayError, "serialization"), (slack.SlackReply, "serialization"),
         (ClusterSpec, "validation"), (ScaleRequest, "validation"), (Adapt, "validation"),

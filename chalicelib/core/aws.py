@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from mypy_boto3_efs import EFSClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_sfn import SFNClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
@@ -119,6 +121,14 @@ class Clients:
     @cached_property
     def iam(self) -> IAMClient:
         return self.client("iam")
+
+    @cached_property
+    def lambda_(self) -> LambdaClient:
+        return self.client("lambda")
+
+    @cached_property
+    def quotas(self) -> ServiceQuotasClient:
+        return self.client("service-quotas")
 
     @cached_property
     def tagging(self) -> ResourceGroupsTaggingAPIClient:

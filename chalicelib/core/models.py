@@ -395,6 +395,28 @@ class Timeline(BaseModel):
     steps: list[Step]
 
 
+class DoctorCheck(BaseModel):
+    """One preflight check of the stage's account (chalicelib/doctor.py)."""
+
+    model_config = ANSWER
+    name: str
+    status: Literal["OK", "WARN", "FAIL"]
+    figure: str = Field(description="what was found, e.g. `quota 6 vCPU; ... needs 18`")
+    advice: str = Field(description="what to do about it; empty when OK")
+    default: bool = Field(description="answered with AWS's documented default quota, the "
+                                      "account's applied value not being available")
+
+
+class DoctorReport(BaseModel):
+    """`GET /doctor`: every preflight check, in order; `ok` unless one failed."""
+
+    model_config = ANSWER
+    stage: str
+    region: str
+    ok: bool
+    checks: list[DoctorCheck]
+
+
 class ErrorBody(BaseModel):
     """Every refusal and failure the app answers: the status comes from the error's
     class (chalicelib/core/errors.py), `code` is its name."""

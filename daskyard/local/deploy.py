@@ -140,6 +140,39 @@ def group_of(function: str) -> str:
     return str(named).removeprefix("policy-dev-").removesuffix(".json")
 
 
+# The service-linked roles an account has from its first ECS and Auto Scaling use, as
+# AWS names them (moto's CreateServiceLinkedRole would name ECS's AWSServiceRoleForecs).
+SERVICE_LINKED_ROLES = {"ecs.amazonaws.com": "AWSServiceRoleForECS",
+                        "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling"}
+
+
+def _service_linked_roles(clients: Clients) -> None:
+    for service, name in SERVICE_LINKED_ROLES.items():
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+        with contextlib.suppress(clients.iam.exceptions.EntityAlreadyExistsException):
+            clients.iam.create_role(RoleName=name, Path=f"/aws-service-role/{service}/",
+                                    AssumeRolePolicyDocument=json.dumps(trust))
+
+
+def default_vpc_way_out(clients: Clients) -> None:
+    """AWS's default VPC has an internet gateway and a 0.0.0.0/0 route to it in its main
+    route table (moto's has neither): tasks with a public IP reach AWS through it."""
+    ec2 = clients.ec2
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        attached = [{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}]
+        if ec2.describe_internet_gateways(Filters=attached)["InternetGateways"]:
+            continue
+        gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc["VpcId"])
+        tables = ec2.describe_route_tables(Filters=[
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["RouteTables"]
+        for table in tables:
+            if any(a.get("Main") for a in table.get("Associations", [])):
+                ec2.create_route(RouteTableId=table["RouteTableId"],
+                                 DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+
+
 def iam_arn(clients: Clients, user: str) -> str:
     """The ARN IAM gives `user` (moto's account id), whether or not it exists yet."""
     account = clients.client("sts").get_caller_identity()["Account"]
@@ -238,6 +271,8 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     settings = Settings.from_env({**{k: v for k, v in os.environ.items()
                                       if own or not k.startswith("DASKYARD_")}, **env})
     _tables(clients, settings)
+    _service_linked_roles(clients)
+    default_vpc_way_out(clients)
     roles = _roles(clients, stage)
     env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = roles.template["TaskExecutionRole"]
     env["DASKYARD_TASK_ROLE_ARN"] = roles.template["TaskRole"]

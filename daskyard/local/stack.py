@@ -19,14 +19,14 @@ from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
 from daskyard.credentials import FILE, LocalCredentials, data_dir
-from daskyard.local import inventory
+from daskyard.local import iam, inventory, quotas
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
-from daskyard.local import iam
 from daskyard.local.deploy import (
     STAGE,
     Deployment,
     _image_build_project,
     _tables,
+    default_vpc_way_out,
     deploy,
     group_of,
     push_images,
@@ -158,6 +158,7 @@ class LocalMode:
             ECR_CHANGES.subscribe(self._image_change)
             for changes in DEPLOYMENT_CHANGES:
                 changes.subscribe(self._deployment_change)
+            quotas.install()  # AWS's default quotas where moto has none (the doctor reads them)
             self.emulator.start()
             self.deploy()
         except BaseException:
@@ -275,6 +276,7 @@ class LocalMode:
         os.environ.update(self.deployment.env)
         settings = Settings.from_env()
         _tables(self.clients, settings)
+        default_vpc_way_out(self.clients)  # a reset makes moto's default VPC afresh
         for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
             self.clients.secrets.create_secret(Name=secret_id,
                                                SecretString=secrets.token_hex(32))
