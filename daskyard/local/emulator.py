@@ -425,7 +425,7 @@ def _one_lambda_client_per_endpoint() -> None:
             if key not in clients:
                 client = original(region, service, state_credentials)
                 if signer is not None:  # Step Functions calls with its machines' role
-                    client = boto3.client(
+                    client = boto3.client(  # type: ignore[call-overload]
                         service, region_name=region, endpoint_url=client.meta.endpoint_url,
                         aws_access_key_id=signer[0], aws_secret_access_key=signer[1],
                         config=client.meta.config)
