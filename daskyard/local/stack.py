@@ -303,6 +303,7 @@ class LocalMode:
             self.runner = self._runner(processes)
         self.router.interceptor = None
         self.router.stages.clear()
+        self._lambda_clients.clear()  # new Lambda containers: nothing cached (secrets)
         if not self._deployment_changed:
             images = self._images_changed
             self.emulator.reset(keep=DEPLOYMENT_ONLY + (() if images else (IMAGES,)))
