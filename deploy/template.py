@@ -91,10 +91,12 @@ def merge_template(stage: str) -> dict[str, Any]:
                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "IdempotencyTable": table(f"{base}-idempotency", "id", ttl="expiration"),
         "TaskExecutionRole": role(f"{base}-task-execution", "ecs-tasks.amazonaws.com", [
-            login, pull, write_logs,  # and the secrets ECS injects into a task
+            login, pull, write_logs,  # and the secrets ECS injects into a task: the
+            # clusters' credentials only (naming.credentials_secret), never the stage's
+            # Slack or webhook signing secrets (the ARN ends in a random suffix).
             allow(["secretsmanager:GetSecretValue"], [sub(
                 ARN + ":secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:daskyard/"
-                + stage + "/*")])]),
+                + stage + "/*/credentials-*")])]),
         # What the code in a task may call. No Secrets Manager at all (the execution
         # role injects a task's secrets), and of SSM only the stage's scheduler
         # addresses: not the EC2 clusters' SSH private keys.

@@ -228,6 +228,9 @@ def user_keys(clients: Clients, user: str = ADMIN_USER) -> tuple[str, str, str]:
         arn = iam.create_user(UserName=user)["User"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         arn = iam.get_user(UserName=user)["User"]["Arn"]
+    if user == ADMIN_USER:  # the operator's keys administer the emulator, as an admin's would
+        iam.attach_user_policy(UserName=user,
+                               PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     for old in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
         iam.delete_access_key(UserName=user, AccessKeyId=old["AccessKeyId"])
     key = iam.create_access_key(UserName=user)["AccessKey"]
