@@ -28,7 +28,6 @@ import shutil
 import subprocess  # nosec B404  # the evaluator is a Node process of our own script
 import threading
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -566,11 +565,11 @@ def install() -> None:
         changed = moto_hooks_changed()
         if changed:
             raise RuntimeError(f"local IAM relies on moto internals that changed: {changed}")
-        for name, replacement in (("_authenticate_and_authorize_normal_action", check),
-                                  ("_authenticate_and_authorize_s3_action", check_s3)):
-            original = ActionAuthenticatorMixin.__dict__[name]
-            replacement.__daskyard_iam__ = True  # type: ignore[attr-defined]
-            replacement.__wrapped__ = original  # type: ignore[attr-defined]
+        hooks: dict[str, Any] = {"_authenticate_and_authorize_normal_action": check,
+                                 "_authenticate_and_authorize_s3_action": check_s3}
+        for name, replacement in hooks.items():
+            replacement.__daskyard_iam__ = True
+            replacement.__wrapped__ = ActionAuthenticatorMixin.__dict__[name]
             setattr(ActionAuthenticatorMixin, name, replacement)
 
 
