@@ -91,16 +91,24 @@ deploy: package
 	aws s3 cp build/$(STAGE)/images.zip s3://$(BUCKET)/daskyard/$(STAGE)/images.zip
 	aws cloudformation package --template-file build/$(STAGE)/sam.json --s3-bucket $(BUCKET) \
 		--s3-prefix daskyard/$(STAGE) --output-template-file build/$(STAGE)/packaged.yaml
+# The clusters table outlives a deleted stack (Retain): a table of that name the stack
+# does not hold is adopted (ExistingClustersTable=true), not made again, which would fail.
+	if ! aws cloudformation describe-stack-resource --stack-name daskyard-$(STAGE) \
+			--logical-resource-id ClustersTable >/dev/null 2>&1 \
+		&& aws dynamodb describe-table --table-name daskyard-$(STAGE)-clusters >/dev/null 2>&1; \
+	then existing=true; echo "adopting the kept table daskyard-$(STAGE)-clusters"; \
+	else existing=false; fi; \
 	aws cloudformation deploy --template-file build/$(STAGE)/packaged.yaml \
 		--stack-name daskyard-$(STAGE) --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
-		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip
+		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip \
+		ExistingClustersTable=$$existing
 	aws cloudformation describe-stacks --stack-name daskyard-$(STAGE) --query 'Stacks[0].Outputs'
 
 destroy-stack: install
 	$(BIN)/python -m deploy.spares $(STAGE)  # they live outside the stack
 	aws cloudformation delete-stack --stack-name daskyard-$(STAGE)
 	aws cloudformation wait stack-delete-complete --stack-name daskyard-$(STAGE)
-	@echo "kept on purpose: the daskyard-$(STAGE)-clusters table (Retain) and the ECR repositories"
+	@echo "kept on purpose: the daskyard-$(STAGE)-clusters table (Retain; make deploy adopts it) and the ECR repositories"
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -42,7 +42,7 @@ def arn_of(logical: str, resources: dict[str, Any]) -> str:
         return f"arn:aws:lambda:{_region_account()}:function:daskyard-{STAGE}-{logical}"
     kind, props = resources[logical]["Type"], resources[logical].get("Properties", {})
     if kind == "AWS::IAM::Role":
-        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:role/{props['RoleName']}"
+        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:role/{plain(props['RoleName'], resources)}"
     if kind == "AWS::StepFunctions::StateMachine":
         return f"arn:aws:states:{_region_account()}:stateMachine:{props['StateMachineName']}"
     if kind == "AWS::DynamoDB::Table":
@@ -59,12 +59,13 @@ def ref_of(name: str, resources: dict[str, Any]) -> str:
         return arn_of(name.removesuffix(".Arn"), resources)
     if name in resources and resources[name]["Type"] == "AWS::IAM::ManagedPolicy":
         props = resources[name]["Properties"]
-        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:policy/{props['ManagedPolicyName']}"
+        name = plain(props["ManagedPolicyName"], resources)  # it has the region in it
+        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:policy/{name}"
     if name in resources:
         props = resources[name].get("Properties", {})
         for key in ("RoleName", "TableName", "Name", "StateMachineName"):
             if key in props:
-                return str(props[key])
+                return str(plain(props[key], resources))
     raise ValueError(f"scan_policies: no plausible value for ${{{name}}}: add one")
 
 

@@ -54,7 +54,7 @@ def scheduler_boundary(clients: Clients, stage: str) -> str:
     """The permissions boundary of the stage's per-cluster scheduler roles, as the
     template makes it (deploy/template.py): the most any of them may ever do."""
     iam = clients.client("iam")
-    name = f"daskyard-{stage}-scheduler-boundary"
+    name = naming.regional(stage, clients.region, "scheduler-boundary")
     document = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["ssm:GetParameter"],
          "Resource": f"arn:aws:ssm:*:*:parameter/daskyard/{stage}/*/adapt"},
@@ -170,11 +170,14 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
                                       if own or not k.startswith("DASKYARD_")}, **env})
     _tables(clients, settings)
     lambda_role = _role(clients, f"daskyard-{stage}-lambda")
-    env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task-execution")
-    env["DASKYARD_TASK_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task")
-    env["DASKYARD_INSTANCE_PROFILE_ARN"] = _role(clients, f"daskyard-{stage}-instance")
+    # The template's names: the region in them, as IAM is global (naming.regional).
+    env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = _role(
+        clients, naming.regional(stage, clients.region, "task-execution"))
+    env["DASKYARD_TASK_ROLE_ARN"] = _role(clients, naming.regional(stage, clients.region, "task"))
+    env["DASKYARD_INSTANCE_PROFILE_ARN"] = _role(
+        clients, naming.regional(stage, clients.region, "instance"))
     env["DASKYARD_SCHEDULER_ROLE_BOUNDARY_ARN"] = scheduler_boundary(clients, stage)
-    states_role = _role(clients, f"daskyard-{stage}-states")
+    states_role = _role(clients, naming.regional(stage, clients.region, "states"))
 
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as zf:

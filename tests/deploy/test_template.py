@@ -4,6 +4,7 @@ read-only extraction), and grants nothing broader than it must."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import os
@@ -13,7 +14,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from daskyard.local import asl
 from deploy import bytecode, policies
@@ -97,6 +100,53 @@ def test_tables_have_point_in_time_recovery(template: dict[str, Any]) -> None:
             "PointInTimeRecoveryEnabled": True}
 
 
+def table_stack(template: dict[str, Any]) -> str:
+    """The packaged template's tables, with the parameter and condition that adopt one."""
+    return json.dumps({
+        "Parameters": {"ExistingClustersTable": template["Parameters"]["ExistingClustersTable"]},
+        "Conditions": template["Conditions"],
+        "Resources": {k: template["Resources"][k] for k in ("ClustersTable", "IdempotencyTable")}})
+
+
+def test_a_redeploy_adopts_the_clusters_table_a_deleted_stack_kept(
+        template: dict[str, Any]) -> None:
+    """make destroy-stack keeps the registry (Retain) under its fixed name; making it again
+    fails, so make deploy passes ExistingClustersTable=true and the stack uses it as is."""
+    adopt = [{"ParameterKey": "ExistingClustersTable", "ParameterValue": "true"}]
+    env = {"DASKYARD_TABLE": "daskyard-ci-clusters"}
+    assert env.items() <= template["Globals"]["Function"]["Environment"]["Variables"].items()
+    with mock_aws():
+        cfn = boto3.client("cloudformation", region_name="us-east-1")
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        cfn.create_stack(StackName="daskyard-ci", TemplateBody=table_stack(template))
+        db.put_item(TableName="daskyard-ci-clusters", Item={"name": {"S": "kept"}})
+        cfn.delete_stack(StackName="daskyard-ci")
+        assert db.list_tables()["TableNames"] == ["daskyard-ci-clusters"]
+        with pytest.raises(Exception, match="already exists"):  # the failure of issue 22
+            cfn.create_stack(StackName="daskyard-ci", TemplateBody=table_stack(template))
+        cfn.delete_stack(StackName="daskyard-ci")
+        cfn.create_stack(StackName="daskyard-ci", TemplateBody=table_stack(template),
+                         Parameters=adopt)
+        stack = cfn.describe_stacks(StackName="daskyard-ci")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        held = {r.get("LogicalResourceId") for r in
+                cfn.describe_stack_resources(StackName="daskyard-ci")["StackResources"]}
+        assert "ClustersTable" not in held and "IdempotencyTable" in held
+        assert db.scan(TableName="daskyard-ci-clusters")["Items"] == [{"name": {"S": "kept"}}]
+    assert template["Parameters"]["ExistingClustersTable"]["AllowedValues"] == ["true", "false"]
+
+
+def test_iam_names_carry_the_region_and_the_stage_prefix(template: dict[str, Any]) -> None:
+    """IAM names are unique per account: the same stage in two regions must not collide."""
+    named = {logical: props[key] for logical, r in template["Resources"].items()
+             for key in ("RoleName", "ManagedPolicyName", "InstanceProfileName")
+             if key in (props := r.get("Properties", {}))}
+    assert set(named) >= {"TaskExecutionRole", "TaskRole", "InstanceRole", "InstanceProfile",
+                          "StatesRole", "ImageBuildRole", "SchedulerRoleBoundary"}
+    for logical, name in named.items():
+        assert name["Fn::Sub"].startswith("daskyard-ci-${AWS::Region}-"), (logical, name)
+
+
 def test_api_routes_use_iam_and_slack_and_webhooks_use_signatures(
         template: dict[str, Any]) -> None:
     body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
@@ -134,8 +184,10 @@ def test_every_role_names_its_actions_and_scopes_its_resources(template: dict[st
         assert all("*" not in a for a in actions), (name, actions)
         assert "iam:AttachRolePolicy" not in actions, name
         if {"iam:CreateRole", "iam:PutRolePolicy"} & set(actions):  # scheduler roles only
+            # The boundary the template makes, with its region in its name (IAM is global).
             boundary = s["Condition"]["ArnLike"]["iam:PermissionsBoundary"]
-            assert boundary.endswith(":policy/daskyard-dev-scheduler-boundary"), name
+            made = "arn:aws:iam::123456789012:policy/daskyard-dev-eu-west-1-scheduler-boundary"
+            assert fnmatch.fnmatchcase(made, boundary), (name, boundary)
         resources_ = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
         if "*" in resources_:
             assert set(actions) <= UNSCOPABLE | ALSO_UNSCOPABLE, (name, actions)
