@@ -81,7 +81,7 @@ package: install
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--pkg-format cloudformation --merge-template build/$(STAGE)/merge.json build/$(STAGE)
 	$(BIN)/python -m deploy.bytecode build/$(STAGE)  # Lambda's /var/task is read-only: ship .pyc
-	$(BIN)/python -m zipfile -c build/$(STAGE)/images.zip images
+	$(BIN)/python -m deploy.images build/$(STAGE)/images.zip  # with constraints.txt
 	$(BIN)/cfn-lint build/$(STAGE)/sam.json
 	@$(BIN)/python -c "import os; print('Lambda package:', round(os.path.getsize('build/$(STAGE)/deployment.zip') / 2**20, 2), 'MiB')"
 
