@@ -27,6 +27,9 @@ ROLE_OF_SERVICE = {service: role for role, service in SERVICE_OF_ROLE.items()}
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
+# A worker's own port in its container (bridge mode maps it to a host port ECS picks;
+# images/entrypoint.py advertises that one). Elsewhere the worker picks its port.
+WORKER_PORT = 8790
 # IAM names are unique per account, whatever the path (roles 64 characters at most).
 ROLE_NAME_MAX = 64
 # The scheduler exits with this when its idle timeout fired (the same number is in
