@@ -300,3 +300,132 @@ def test_lambdas_import_app_and_chalicelib_from_the_read_only_package_without_co
     assert [p for p in by_all if "/chalicelib/" in p] == []
     assert any("/slack_sdk/" in p for p in by_all)  # the probe sees compiling when it occurs
     assert set(root.rglob("*")) == before
+
+
+# What CloudFormation calls, with the deployer's credentials, for each resource type the
+# stack holds (after the SAM transform: a function becomes its Lambda function, with a
+# permission and a rule per event; the API its REST API, deployment and stage, as
+# aws-sam-translator 1.115 expands chalice's template). Each action is one the type's
+# CloudFormation registry schema lists among its handlers' permissions, for the features
+# the template uses (no KMS keys of ours, no Kinesis, no VPC Lambdas, no replicas).
+DEPLOYER_ACTIONS = {
+    "AWS::DynamoDB::Table": {
+        "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable",
+        "dynamodb:DeleteTable", "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive",
+        "dynamodb:DescribeContinuousBackups", "dynamodb:UpdateContinuousBackups",
+        "dynamodb:DescribeContributorInsights", "dynamodb:DescribeKinesisStreamingDestination",
+        "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy",
+        "kms:DescribeKey", "kms:CreateGrant"},  # SSE with the AWS managed key
+    "AWS::IAM::Role": {
+        "iam:CreateRole", "iam:GetRole", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
+        "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:TagRole",
+        "iam:UntagRole"},
+    "AWS::IAM::ManagedPolicy": {  # the scheduler roles' permissions boundary
+        "iam:CreatePolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions",
+        "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:DeletePolicy",
+        "iam:ListEntitiesForPolicy"},
+    "AWS::IAM::InstanceProfile": {
+        "iam:CreateInstanceProfile", "iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile", "iam:PassRole"},
+    "AWS::Lambda::Function": {
+        "lambda:CreateFunction", "lambda:GetFunction", "lambda:DeleteFunction",
+        "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
+        "lambda:TagResource", "lambda:UntagResource", "lambda:GetRuntimeManagementConfig",
+        "lambda:GetFunctionCodeSigningConfig", "lambda:GetFunctionRecursionConfig",
+        "iam:PassRole", "s3:GetObject", "s3:GetObjectVersion"},
+    "AWS::Lambda::Permission": {"lambda:AddPermission", "lambda:RemovePermission",
+                                "lambda:GetPolicy"},
+    "AWS::Events::Rule": {
+        "events:PutRule", "events:DescribeRule", "events:DeleteRule", "events:PutTargets",
+        "events:RemoveTargets", "events:ListTargetsByRule", "events:TagResource",
+        "events:ListTagsForResource"},
+    "AWS::ApiGateway::RestApi": {"apigateway:GET", "apigateway:POST", "apigateway:PUT",
+                                 "apigateway:PATCH", "apigateway:DELETE"},
+    "AWS::ApiGateway::Deployment": {"apigateway:GET", "apigateway:POST", "apigateway:PATCH",
+                                    "apigateway:PUT", "apigateway:DELETE"},
+    "AWS::ApiGateway::Stage": {"apigateway:GET", "apigateway:POST", "apigateway:PATCH",
+                               "apigateway:PUT", "apigateway:DELETE"},
+    "AWS::ApiGateway::DocumentationPart": {"apigateway:GET", "apigateway:POST",
+                                           "apigateway:PATCH", "apigateway:DELETE"},
+    "AWS::StepFunctions::StateMachine": {
+        "states:CreateStateMachine", "states:DescribeStateMachine", "states:UpdateStateMachine",
+        "states:DeleteStateMachine", "states:TagResource", "states:UntagResource",
+        "states:ListTagsForResource", "iam:PassRole"},
+    # No registry schema (a legacy type): the CodeBuild API's own names.
+    "AWS::CodeBuild::Project": {"codebuild:CreateProject", "codebuild:UpdateProject",
+                                "codebuild:DeleteProject", "codebuild:BatchGetProjects",
+                                "iam:PassRole"},
+    "AWS::SecretsManager::Secret": {
+        "secretsmanager:CreateSecret", "secretsmanager:DescribeSecret",
+        "secretsmanager:UpdateSecret", "secretsmanager:DeleteSecret",
+        "secretsmanager:TagResource", "secretsmanager:GetSecretValue",
+        "secretsmanager:GetRandomPassword"},
+}
+# What the make targets call themselves: `make deploy` (aws cloudformation package and
+# deploy, the SAM transform, the table adoption check), `make destroy-stack` (the stage's
+# spare drives, deploy/spares.py, then the stack), and wiring Slack.
+MAKE_ACTIONS = {
+    "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
+    "cloudformation:ExecuteChangeSet", "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResource",
+    "cloudformation:DeleteStack", "s3:PutObject", "s3:GetObject", "s3:ListBucket",
+    "dynamodb:DescribeTable", "secretsmanager:PutSecretValue",
+    "elasticfilesystem:DescribeFileSystems", "elasticfilesystem:DescribeMountTargets",
+    "elasticfilesystem:TagResource", "elasticfilesystem:DeleteMountTarget",
+    "elasticfilesystem:DeleteFileSystem", "ec2:DeleteNetworkInterface",
+    "ec2:DescribeSecurityGroups", "ec2:DeleteSecurityGroup",
+    "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"}
+SAM_EXPANSION = {
+    "AWS::Serverless::Function": {"AWS::Lambda::Function", "AWS::Lambda::Permission",
+                                  "AWS::Events::Rule"},
+    "AWS::Serverless::Api": {"AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment",
+                             "AWS::ApiGateway::Stage"}}
+DEPLOYER_POLICY = ROOT / "deploy" / "deployer-policy.json"
+
+
+def registry_permissions(kind: str) -> set[str] | None:
+    """Every permission a type's CloudFormation registry schema (as cfn-lint ships them)
+    lists for its handlers; None for a type without handlers."""
+    import cfnlint
+
+    schemas = Path(cfnlint.__file__).parent / "data" / "schemas"
+    found = json.loads((schemas / "providers" / "us-east-1.json").read_text())[kind]
+    handlers = json.loads((schemas / "resources" / f"{found}.json").read_text()).get(
+        "handlers")
+    if not handlers:
+        return None
+    return {p for h in handlers.values() for p in h.get("permissions", [])}
+
+
+def test_the_deployer_policy_covers_every_resource_type_and_nothing_else(
+        template: dict[str, Any]) -> None:
+    kinds = {k for r in template["Resources"].values()
+             for k in SAM_EXPANSION.get(r["Type"], {r["Type"]})}
+    assert kinds == set(DEPLOYER_ACTIONS), kinds ^ set(DEPLOYER_ACTIONS)
+    for kind, actions in DEPLOYER_ACTIONS.items():
+        known = registry_permissions(kind)
+        if known is not None:
+            assert actions <= known, (kind, actions - known)
+    policy = json.loads(DEPLOYER_POLICY.read_text())
+    granted = {a for s in policy["Statement"] for a in s["Action"]}
+    needed = set().union(*DEPLOYER_ACTIONS.values()) | MAKE_ACTIONS
+    assert granted == needed, ("missing", needed - granted, "unneeded", granted - needed)
+    for s in policy["Statement"]:
+        assert s["Effect"] == "Allow" and "*" not in "".join(s["Action"]), s["Sid"]
+        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        if "*" in resources:  # AWS offers no narrower resource for these
+            assert set(s["Action"]) <= {"secretsmanager:GetRandomPassword",
+                                        "elasticfilesystem:DescribeFileSystems",
+                                        "elasticfilesystem:DescribeMountTargets",
+                                        "ec2:DescribeSecurityGroups"}, s["Sid"]
+        for arn in resources:
+            iam = arn.startswith("arn:aws:iam::")
+            assert not iam or ":role/daskyard-<stage>-" in arn or \
+                ":policy/daskyard-<stage>-" in arn or \
+                ":instance-profile/daskyard-<stage>-" in arn, (s["Sid"], arn)
+    # The stack's IAM names are within what the deployer may make.
+    for r in template["Resources"].values():
+        for key in ("RoleName", "ManagedPolicyName", "InstanceProfileName"):
+            if key in r.get("Properties", {}):
+                assert r["Properties"][key]["Fn::Sub"].startswith("daskyard-ci-")
