@@ -76,7 +76,11 @@ def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
                     "AssociatePublicIpAddress": rt.settings.assign_public_ip,
                     "DeleteOnTermination": True}],
                 "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
-                "TagSpecifications": [{"ResourceType": "instance", "Tags": naming.kv(tags)}]},
+                # Everything RunInstances makes carries the cluster's tags, so the
+                # steps' policy can require them on each (aws:RequestTag) when the Auto
+                # Scaling group is created and checks RunInstances against this template.
+                "TagSpecifications": [{"ResourceType": kind, "Tags": naming.kv(tags)}
+                                      for kind in ("instance", "volume", "network-interface")]},
             TagSpecifications=[{"ResourceType": "launch-template", "Tags": naming.kv(tags)}])
     except ClientError as exc:
         if error_code(exc) != "InvalidLaunchTemplateName.AlreadyExistsException":

@@ -66,6 +66,11 @@ def test_ec2_launch_type_creates_and_destroys_its_capacity(rt: Runtime, stack: L
     assert interface["AssociatePublicIpAddress"] is True
     assert interface["Groups"] == [rt.registry.require("demo").resources.network.security_group]
     assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1}
+    tagged = {t["ResourceType"]: {x["Key"]: x["Value"] for x in t["Tags"]}
+              for t in data["TagSpecifications"]}
+    assert set(tagged) >= {"instance", "volume", "network-interface"}
+    assert all(t["daskyard:stage"] == "local" and t["daskyard:cluster"] == "demo"
+               for t in tagged.values())
     assert destroy(rt, stack)["status"] == "SUCCEEDED"
     assert leftovers(stack.clients, "demo") == []
 
