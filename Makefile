@@ -93,11 +93,8 @@ deploy: package
 		--s3-prefix daskyard/$(STAGE) --output-template-file build/$(STAGE)/packaged.yaml
 # The clusters table outlives a deleted stack (Retain): a table of that name the stack
 # does not hold is adopted (ExistingClustersTable=true), not made again, which would fail.
-	if ! aws cloudformation describe-stack-resource --stack-name daskyard-$(STAGE) \
-			--logical-resource-id ClustersTable >/dev/null 2>&1 \
-		&& aws dynamodb describe-table --table-name daskyard-$(STAGE)-clusters >/dev/null 2>&1; \
-	then existing=true; echo "adopting the kept table daskyard-$(STAGE)-clusters"; \
-	else existing=false; fi; \
+	existing=$$(sh deploy/existing-table.sh $(STAGE)); \
+	echo "ExistingClustersTable=$$existing"; \
 	aws cloudformation deploy --template-file build/$(STAGE)/packaged.yaml \
 		--stack-name daskyard-$(STAGE) --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip \

@@ -429,3 +429,24 @@ def test_the_deployer_policy_covers_every_resource_type_and_nothing_else(
         for key in ("RoleName", "ManagedPolicyName", "InstanceProfileName"):
             if key in r.get("Properties", {}):
                 assert r["Properties"][key]["Fn::Sub"].startswith("daskyard-ci-")
+
+
+@pytest.mark.parametrize(("in_stack", "table", "expected"), [
+    (True, True, "false"),  # the stack holds it: an update keeps it there
+    (False, True, "true"),  # kept by a deleted stack: adopted
+    (False, False, "false"),  # a first deploy makes it
+])
+def test_make_deploy_adopts_only_a_table_outside_the_stack(
+        tmp_path: Path, in_stack: bool, table: bool, expected: str) -> None:
+    """deploy/existing-table.sh, as `make deploy` runs it, against a stand-in `aws`."""
+    fake = tmp_path / "aws"
+    fake.write_text("#!/bin/sh\n"
+                    f'[ "$2" = describe-stack-resource ] && exit {0 if in_stack else 255}\n'
+                    f'[ "$2" = describe-table ] && [ "$4" = daskyard-dev-clusters ] && '
+                    f"exit {0 if table else 254}\nexit 1\n")
+    fake.chmod(0o755)
+    out = subprocess.run(["sh", str(ROOT / "deploy" / "existing-table.sh"), "dev"],
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == expected
+    assert "sh deploy/existing-table.sh $(STAGE)" in (ROOT / "Makefile").read_text()
