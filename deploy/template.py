@@ -14,7 +14,11 @@ stage); the ECR repositories are the exception, shared by every stage.
 The clusters table is kept when the stack is deleted (it is the registry) and has a
 fixed name, so a later deploy of the stage adopts it instead of failing on the name:
 `make deploy` passes `ExistingClustersTable=true` when the table exists outside the stack
-(`aws dynamodb describe-table`), and the stack then uses it by name, without creating it.
+(deploy/existing-table.sh), and the stack then uses it by name, without creating it. A
+parameter rather than a CloudFormation resource import: `aws cloudformation deploy`
+cannot import, and an import would need a separate IMPORT change set of a template
+holding the table alone before every such deploy; the cost is that an adopted table's
+settings (point-in-time recovery, encryption) are no longer the stack's to enforce.
 
     python -m deploy.template STAGE OUT.json
 """
