@@ -2,7 +2,8 @@
 .chalice/policy-<group>.json (the Lambdas' policies, rendered for STAGE by
 deploy/policies.py), every AWS::IAM::Role inline policy and managed policy of
 deploy/template.py's merge template (the tasks', instances', state machines' and image
-build's roles). CloudFormation intrinsics in those are replaced by plausible plain ARNs
+build's roles), and deploy/deployer-policy.json (rendered as the Lambda policies are, with
+an artifacts bucket). CloudFormation intrinsics in those are replaced by plausible plain ARNs
 first, as parliament only reads strings.
 
 Each finding is printed; one that deploy/parliament-skips.json does not skip fails the
@@ -104,6 +105,10 @@ def policies() -> Iterator[tuple[str, str]]:
         path = lambda_policies.template(group)
         yield (str(path.relative_to(ROOT)),
                lambda_policies.text(lambda_policies.render(group, STAGE)))
+
+    deployer = ROOT / "deploy" / "deployer-policy.json"  # what the deployer needs
+    yield (str(deployer.relative_to(ROOT)), deployer.read_text().replace(
+        "<stage>", STAGE).replace("<bucket>", PARAMETERS["ImageSourceLocation"].split("/")[0]))
 
     resources = merge_template(STAGE)["Resources"]
     boundary = plain({"Ref": "SchedulerRoleBoundary"}, resources)
