@@ -346,6 +346,37 @@ def adapt(name: str,
     emit(call(client.adapt, name, minimum, maximum), output)
 
 
+STATUS_STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "red"}
+
+
+@app.command()
+def doctor(output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+    """Check the stage's account before its first cluster (admins only): service-linked
+    roles, Fargate vCPU quotas, EFS, IAM and security group quotas, the subnets' way to
+    AWS, the images in ECR and the signing secrets. Exits 1 if a check fails."""
+    report = call(api_client(api).doctor)
+    if output is Output.json:
+        emit(report, output)
+    else:
+        width = max(len(check["name"]) for check in report["checks"])
+        for check in report["checks"]:
+            line = Text(f"{check['status']:<4}", style=STATUS_STYLE.get(check["status"], ""))
+            line += Text(f"  {check['name']:<{width}}  {check['figure']}")
+            if check["advice"]:
+                line += Text(f"  -> {check['advice']}")
+            console.print(line, soft_wrap=True)
+        defaults = [check["name"] for check in report["checks"] if check["default"]]
+        if defaults:
+            console.print(Text("answered with AWS's documented default quota (the account's "
+                               f"applied value was not available): {', '.join(defaults)}"),
+                          soft_wrap=True)
+        failed = sum(check["status"] == "FAIL" for check in report["checks"])
+        console.print(Text(f"{report['stage']} in {report['region']}: "
+                           f"{len(report['checks'])} checks, {failed} failed"))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         try:

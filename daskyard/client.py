@@ -146,6 +146,11 @@ class DaskyardApi:
         times), outcome, attempts, error; in the order the states were entered."""
         return dict(self.call("GET", f"/clusters/{name}/events"))
 
+    def doctor(self) -> dict[str, Any]:
+        """The stage's preflight (admins only): {"stage", "region", "ok", "checks":
+        [{"name", "status" (OK, WARN, FAIL), "figure", "advice", "default"}]}."""
+        return dict(self.call("GET", "/doctor"))
+
     def list(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/clusters")["clusters"])
 

@@ -95,3 +95,9 @@ class RequestInProgress(DaskyardError):
     """The same signed request is being handled right now (a retry that came early)."""
 
     STATUS_CODE = 409
+
+
+class DoctorFailed(DaskyardError):
+    """The Doctor Lambda ended with an error instead of its checks' results."""
+
+    STATUS_CODE = 502

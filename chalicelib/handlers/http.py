@@ -141,6 +141,14 @@ def delete_cluster(name: str) -> Response:
     return _json(api.delete(rt, _caller(rt), name), 202)
 
 
+@bp.route("/doctor", methods=["GET"], authorizer=iam)
+def doctor() -> Response:
+    from chalicelib.triggers import api
+
+    rt = runtime()
+    return _json(api.doctor(rt, _caller(rt)))
+
+
 @bp.route("/slack/commands", methods=["POST"],
           content_types=["application/x-www-form-urlencoded"])
 def slack_command() -> Response:

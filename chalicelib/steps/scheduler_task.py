@@ -80,7 +80,14 @@ def ensure_role(rt: Runtime, call: StepCall) -> str:
 
 
 def delete_role(rt: Runtime, call: StepCall) -> None:
-    iam, role = rt.clients.iam, call.names.scheduler_role(rt.clients.region)
+    iam, names = rt.clients.iam, call.names
+    role = names.scheduler_role(rt.clients.region)
+    # Listed first: IAM authorizes a role's actions by its ARN, path included, which it
+    # cannot know for a role that is not there: deleting one is refused, not "not found".
+    found = [r for page in iam.get_paginator("list_roles").paginate(
+        PathPrefix=names.role_path()) for r in page["Roles"] if r["RoleName"] == role]
+    if not found:
+        return
     with gone_ok("NoSuchEntity"):
         iam.delete_role_policy(RoleName=role, PolicyName=POLICY)
     with gone_ok("NoSuchEntity"):

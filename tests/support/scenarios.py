@@ -51,6 +51,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
                                               "allowed_cidrs": ["10.1.0.0/16"], **kw})
             assert wait_execution(clients, made["execution_arn"])["status"] == "SUCCEEDED"
         call("get", "/clusters")
+        call("get", "/doctor")  # the API invokes the Doctor Lambda, in the steps' group
         call("get", "/clusters/fargate/credentials")
         call("get", "/clusters/fargate/logs")
         call("get", "/clusters/fargate/logs?role=worker&limit=10")
