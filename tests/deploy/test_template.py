@@ -109,15 +109,21 @@ def table_stack(template: dict[str, Any]) -> str:
 
 
 def test_a_redeploy_adopts_the_clusters_table_a_deleted_stack_kept(
-        template: dict[str, Any]) -> None:
+        template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """make destroy-stack keeps the registry (Retain) under its fixed name; making it again
     fails, so make deploy passes ExistingClustersTable=true and the stack uses it as is."""
     adopt = [{"ParameterKey": "ExistingClustersTable", "ParameterValue": "true"}]
     env = {"DASKYARD_TABLE": "daskyard-ci-clusters"}
     assert env.items() <= template["Globals"]["Function"]["Environment"]["Variables"].items()
-    with mock_aws():
-        cfn = boto3.client("cloudformation", region_name="us-east-1")
-        db = boto3.client("dynamodb", region_name="us-east-1")
+    assert template["Parameters"]["ExistingClustersTable"]["AllowedValues"] == ["true", "false"]
+    # moto's backends are the process's, which local mode's emulator (other tests) serves
+    # from: not reset here, in a region local mode does not use, and cleaned up after.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    region, mock = "ap-southeast-2", mock_aws()
+    mock.start(reset=False)
+    cfn = boto3.client("cloudformation", region_name=region)
+    db = boto3.client("dynamodb", region_name=region)
+    try:
         cfn.create_stack(StackName="daskyard-ci", TemplateBody=table_stack(template))
         db.put_item(TableName="daskyard-ci-clusters", Item={"name": {"S": "kept"}})
         cfn.delete_stack(StackName="daskyard-ci")
@@ -133,7 +139,13 @@ def test_a_redeploy_adopts_the_clusters_table_a_deleted_stack_kept(
                 cfn.describe_stack_resources(StackName="daskyard-ci")["StackResources"]}
         assert "ClustersTable" not in held and "IdempotencyTable" in held
         assert db.scan(TableName="daskyard-ci-clusters")["Items"] == [{"name": {"S": "kept"}}]
-    assert template["Parameters"]["ExistingClustersTable"]["AllowedValues"] == ["true", "false"]
+    finally:
+        for name in cfn.list_stacks()["StackSummaries"]:
+            if name["StackStatus"] != "DELETE_COMPLETE":
+                cfn.delete_stack(StackName=name["StackName"])
+        for table in db.list_tables()["TableNames"]:
+            db.delete_table(TableName=table)
+        mock.stop(remove_data=False)
 
 
 def test_iam_names_carry_the_region_and_the_stage_prefix(template: dict[str, Any]) -> None:
