@@ -14,9 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from daskyard.local import asl
 from deploy import bytecode, policies
@@ -108,44 +106,57 @@ def table_stack(template: dict[str, Any]) -> str:
         "Resources": {k: template["Resources"][k] for k in ("ClustersTable", "IdempotencyTable")}})
 
 
+# Run in a fresh interpreter: moto's backends are the process's, which local mode's
+# emulator (other tests here) serves from and guards with its own IAM.
+ADOPTION = """
+import json, sys
+import boto3
+from moto import mock_aws
+
+body, adopt = sys.stdin.read(), [{"ParameterKey": "ExistingClustersTable",
+                                 "ParameterValue": "true"}]
+out = {}
+with mock_aws():
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    db = boto3.client("dynamodb", region_name="us-east-1")
+    cfn.create_stack(StackName="daskyard-ci", TemplateBody=body)
+    db.put_item(TableName="daskyard-ci-clusters", Item={"name": {"S": "kept"}})
+    cfn.delete_stack(StackName="daskyard-ci")
+    out["kept"] = db.list_tables()["TableNames"]
+    try:
+        cfn.create_stack(StackName="daskyard-ci", TemplateBody=body)
+        out["again"] = "created"
+    except Exception as exc:  # moto answers DynamoDB's error within CloudFormation's
+        out["again"] = str(exc)
+    cfn.delete_stack(StackName="daskyard-ci")
+    cfn.create_stack(StackName="daskyard-ci", TemplateBody=body, Parameters=adopt)
+    out["status"] = cfn.describe_stacks(StackName="daskyard-ci")["Stacks"][0]["StackStatus"]
+    out["held"] = sorted(r.get("LogicalResourceId", "") for r in cfn.describe_stack_resources(
+        StackName="daskyard-ci")["StackResources"])
+    out["items"] = db.scan(TableName="daskyard-ci-clusters")["Items"]
+print(json.dumps(out))
+"""
+
+
 def test_a_redeploy_adopts_the_clusters_table_a_deleted_stack_kept(
-        template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        template: dict[str, Any]) -> None:
     """make destroy-stack keeps the registry (Retain) under its fixed name; making it again
     fails, so make deploy passes ExistingClustersTable=true and the stack uses it as is."""
-    adopt = [{"ParameterKey": "ExistingClustersTable", "ParameterValue": "true"}]
     env = {"DASKYARD_TABLE": "daskyard-ci-clusters"}
     assert env.items() <= template["Globals"]["Function"]["Environment"]["Variables"].items()
     assert template["Parameters"]["ExistingClustersTable"]["AllowedValues"] == ["true", "false"]
-    # moto's backends are the process's, which local mode's emulator (other tests) serves
-    # from: not reset here, in a region local mode does not use, and cleaned up after.
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    region, mock = "ap-southeast-2", mock_aws()
-    mock.start(reset=False)
-    cfn = boto3.client("cloudformation", region_name=region)
-    db = boto3.client("dynamodb", region_name=region)
-    try:
-        cfn.create_stack(StackName="daskyard-ci", TemplateBody=table_stack(template))
-        db.put_item(TableName="daskyard-ci-clusters", Item={"name": {"S": "kept"}})
-        cfn.delete_stack(StackName="daskyard-ci")
-        assert db.list_tables()["TableNames"] == ["daskyard-ci-clusters"]
-        with pytest.raises(Exception, match="already exists"):  # the failure of issue 22
-            cfn.create_stack(StackName="daskyard-ci", TemplateBody=table_stack(template))
-        cfn.delete_stack(StackName="daskyard-ci")
-        cfn.create_stack(StackName="daskyard-ci", TemplateBody=table_stack(template),
-                         Parameters=adopt)
-        stack = cfn.describe_stacks(StackName="daskyard-ci")["Stacks"][0]
-        assert stack["StackStatus"] == "CREATE_COMPLETE"
-        held = {r.get("LogicalResourceId") for r in
-                cfn.describe_stack_resources(StackName="daskyard-ci")["StackResources"]}
-        assert "ClustersTable" not in held and "IdempotencyTable" in held
-        assert db.scan(TableName="daskyard-ci-clusters")["Items"] == [{"name": {"S": "kept"}}]
-    finally:
-        for name in cfn.list_stacks()["StackSummaries"]:
-            if name["StackStatus"] != "DELETE_COMPLETE":
-                cfn.delete_stack(StackName=name["StackName"])
-        for table in db.list_tables()["TableNames"]:
-            db.delete_table(TableName=table)
-        mock.stop(remove_data=False)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    run = subprocess.run([sys.executable, "-c", ADOPTION], input=table_stack(template),
+                         env={**clean, "AWS_ACCESS_KEY_ID": "testing",
+                              "AWS_SECRET_ACCESS_KEY": "testing"},  # nosec B105  # moto's
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["kept"] == ["daskyard-ci-clusters"]
+    assert "already exists" in out["again"]  # the failure of issue 22
+    assert out["status"] == "CREATE_COMPLETE"
+    assert "ClustersTable" not in out["held"] and "IdempotencyTable" in out["held"]
+    assert out["items"] == [{"name": {"S": "kept"}}]
 
 
 def test_iam_names_carry_the_region_and_the_stage_prefix(template: dict[str, Any]) -> None:
