@@ -417,7 +417,10 @@ def serve(local: Annotated[bool, typer.Option(
                    "starts; see daskyard/local/latency.py)")] = "none",
           time_scale: Annotated[float, typer.Option(
               help="with --latency: run the delays and the state machines' waits at this "
-                   "fraction of real time, e.g. 0.05")] = 1.0) -> None:
+                   "fraction of real time, e.g. 0.05")] = 1.0,
+          iam: Annotated[bool, typer.Option(
+              "--iam/--no-iam", help="authorize every AWS call as IAM would, with the "
+              "policies the deploy uses (needs node and `npm install`)")] = True) -> None:
     """Run the API and the emulator until Ctrl-C (or SIGTERM, SIGHUP)."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
@@ -434,9 +437,13 @@ def serve(local: Annotated[bool, typer.Option(
     from daskyard.local.processes import stop_signals
     from daskyard.local.stack import LocalMode
 
-    with stop_signals() as stopped, LocalMode(processes=True, latency=delays) as mode:
+    with stop_signals() as stopped, LocalMode(processes=True, latency=delays,
+                                              enforce_iam=iam) as mode:
         for reaped in mode.reaped:
             console.print(Text(str(reaped), style="yellow"))
+        if mode.iam is None:
+            console.print(Text("IAM: off (--no-iam, or node and `npm install` missing): "
+                               "every AWS call is let through", style="yellow"))
         try:  # the keys where the CLI will look: $DASKYARD_CREDENTIALS if set
             url = mode.serve_api(port, keys=default_path())
         except OSError as exc:
@@ -445,6 +452,7 @@ def serve(local: Annotated[bool, typer.Option(
             fail(f"port {port} was taken meanwhile; pick another with --port")
         console.print(Text(
             f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
+            f"IAM:      {'every call authorized as IAM would' if mode.iam else 'off'}\n"
             f"keys:     {mode.keys} (the local admin, mode 0600)\n"
             f"try:      daskyard up demo --api {url}\nCtrl-C stops everything."))
         stopped()

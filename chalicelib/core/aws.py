@@ -50,8 +50,11 @@ class Clients:
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         # `credentials` (AWS_ACCESS_KEY_ID... as the environment spells them) sign as one
         # role's session, as a Lambda's role does; by default boto3's own chain.
-        keys = {name.lower(): value for name, value in (credentials or {}).items()}
-        self._session = boto3.session.Session(region_name=self.region, **keys)
+        keys = dict(credentials or {})
+        self._session = boto3.session.Session(
+            region_name=self.region, aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=keys.get("AWS_SESSION_TOKEN"))
         # Session.client is not thread safe; the local runtime calls from threads.
         self._lock = threading.Lock()
 

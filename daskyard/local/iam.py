@@ -37,8 +37,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import HTTPException
 
-from daskyard.local.iam_requests import IAM_DATA, PREFIX, Call, IamRequest, Unmodelled, \
-    requests_for
+from daskyard.local.iam_requests import IAM_DATA, PREFIX, Call, IamRequest, Unmodelled, requests_for
 
 log = logging.getLogger("daskyard.local")
 SERVER = Path(__file__).with_name("iam_simulate.mjs")
@@ -490,7 +489,7 @@ def _check_signature(response: Any, key: Key, authorization: str) -> None:
     request._headers = response.headers
     scope = authorization.partition("Credential=")[2].partition(",")[0].split("/")
     request._region, request._service = scope[2], scope[3]
-    request._access_key = _Credentials(Credentials(
+    request._access_key = _Credentials(Credentials(  # type: ignore[assignment]
         authorization.partition("Credential=")[2].split("/")[0], key.secret, key.token))
     request.check_signature()
 

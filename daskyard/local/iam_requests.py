@@ -285,9 +285,9 @@ def _service_context(call: Call, state: State, arn: str) -> Context:
         context["ecs:cluster"] = _arn(call, "ecs", f"cluster/{_ecs_cluster(call)}")
     if call.prefix == "elasticfilesystem" and call.operation == "CreateFileSystem":
         context["elasticfilesystem:Encrypted"] = str(bool(p.get("Encrypted"))).lower()
-    if call.prefix == "iam" and call.operation in ("CreateRole", "PutRolePermissionsBoundary"):
-        if p.get("PermissionsBoundary"):
-            context["iam:PermissionsBoundary"] = str(p["PermissionsBoundary"])
+    if call.prefix == "iam" and call.operation in ("CreateRole", "PutRolePermissionsBoundary") \
+            and p.get("PermissionsBoundary"):
+        context["iam:PermissionsBoundary"] = str(p["PermissionsBoundary"])
     if call.prefix == "iam" and call.operation in ("PutRolePolicy", "DeleteRole",
                                                    "DeleteRolePolicy") and p.get("RoleName"):
         boundary = state.role_boundary(str(p["RoleName"]))
@@ -295,10 +295,9 @@ def _service_context(call: Call, state: State, arn: str) -> Context:
             context["iam:PermissionsBoundary"] = boundary
     if call.prefix == "ec2" and p.get("VpcId"):
         context["ec2:Vpc"] = _arn(call, "ec2", f"vpc/{p['VpcId']}")
-    if call.prefix == "ecs" and call.operation == "UpdateService":
-        if p.get("taskDefinition"):
-            context["ecs:task-definition"] = _resource_arns(
-                call, _NO_STATE, "ecs", "task-definition")[0]
+    if call.prefix == "ecs" and call.operation == "UpdateService" and p.get("taskDefinition"):
+        context["ecs:task-definition"] = _resource_arns(
+            call, _NO_STATE, "ecs", "task-definition")[0]
     return context
 
 

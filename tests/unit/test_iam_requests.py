@@ -57,8 +57,9 @@ def called_operations() -> set[str]:
     for service, prefix in SERVICES.items():
         model = session.get_service_model(service)
         for operation in model.operation_names:
-            if re.search(r"\.%s\(" % botocore.xform_name(operation), source) or \
-                    re.search(r"paginator\(\"%s\"\)" % botocore.xform_name(operation), source):
+            name = botocore.xform_name(operation)
+            if re.search(rf"\.{name}\(", source) or re.search(rf"paginator\(\"{name}\"\)",
+                                                             source):
                 found.add(f"{prefix}:{operation}")
     return found
 
