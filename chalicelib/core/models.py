@@ -76,6 +76,16 @@ class ClusterSpec(Strict):
     def threads(self) -> int:
         return self.worker_threads or max(1, self.worker_cpu // 1024)
 
+    @property
+    def network_mode(self) -> str:
+        """The tasks' ECS network mode. awsvpc on Fargate: each task its own ENI, with a
+        public IP in public subnets. On EC2, awsvpc tasks can never have a public IP, so in
+        subnets without NAT or VPC endpoints they could not reach SSM, ECR or CloudWatch
+        Logs: EC2 tasks use bridge mode instead, reaching out through the instance (which
+        has a public IP where Fargate tasks would) and reached on its address and their
+        host ports (chalicelib/scheduler.py finds a bridge scheduler that way)."""
+        return "bridge" if self.launch_type == "EC2" else "awsvpc"
+
     @field_validator("environment")
     @classmethod
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:

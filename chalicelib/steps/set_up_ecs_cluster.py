@@ -1,7 +1,15 @@
 """Seed step 2: the ECS cluster. Fargate and Fargate Spot need only capacity providers.
 EC2 gets what the seed built by hand: a launch template whose user data joins the
 cluster and mounts the shared drive at /efs, an Auto Scaling group, and a capacity
-provider with managed scaling, so ECS adds instances as tasks need them."""
+provider with managed scaling, so ECS adds instances as tasks need them.
+
+EC2 tasks run in bridge mode (ClusterSpec.network_mode): they reach SSM, ECR and
+CloudWatch Logs through their instance, which gets a public IP where Fargate tasks would
+(the stage's assign_public_ip; without one, the subnets need NAT or VPC endpoints, as
+Fargate's do), and they are reached on the instance's address. The instance metadata
+service answers IMDSv2 only, one hop away: the instance itself (the ECS agent) gets the
+instance role's credentials, a container behind the bridge cannot, so tasks have only
+their task roles."""
 
 from __future__ import annotations
 
@@ -23,7 +31,9 @@ NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,
 
 def user_data(cluster_name: str, efs_dns: str) -> str:
     """The seed's multipart user data, fixed: ECS_CLUSTER (not 'ECS CLUSTER'), the
-    file system root ':/' (not '://efs'), and _netdev so boot waits for the network."""
+    file system root ':/' (not '://efs'), and _netdev so boot waits for the network.
+    The container metadata file tells a bridge-mode worker its instance's address and
+    host port, which it advertises (images/entrypoint.py)."""
     return f"""Content-Type: multipart/mixed; boundary="==BOUNDARY=="
 MIME-Version: 1.0
 
@@ -42,6 +52,7 @@ Content-Type: text/x-shellscript; charset="us-ascii"
 #!/bin/bash
 echo ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config
 echo ECS_ENABLE_TASK_IAM_ROLE=true >> /etc/ecs/ecs.config
+echo ECS_ENABLE_CONTAINER_METADATA=true >> /etc/ecs/ecs.config
 --==BOUNDARY==--
 """
 
@@ -58,9 +69,18 @@ def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
                 "ImageId": image, "InstanceType": spec.instance_type,
                 "KeyName": name, "UserData": data,
                 "IamInstanceProfile": {"Arn": rt.settings.instance_profile_arn},
-                "SecurityGroupIds": [call.network.security_group],
-                "MetadataOptions": {"HttpTokens": "required"},
-                "TagSpecifications": [{"ResourceType": "instance", "Tags": naming.kv(tags)}]},
+                # The Auto Scaling group picks the subnet; the instance's interface has
+                # the cluster's group and, as Fargate tasks would, a public IP.
+                "NetworkInterfaces": [{
+                    "DeviceIndex": 0, "Groups": [call.network.security_group],
+                    "AssociatePublicIpAddress": rt.settings.assign_public_ip,
+                    "DeleteOnTermination": True}],
+                "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
+                # Everything RunInstances makes carries the cluster's tags, so the
+                # steps' policy can require them on each (aws:RequestTag) when the Auto
+                # Scaling group is created and checks RunInstances against this template.
+                "TagSpecifications": [{"ResourceType": kind, "Tags": naming.kv(tags)}
+                                      for kind in ("instance", "volume", "network-interface")]},
             TagSpecifications=[{"ResourceType": "launch-template", "Tags": naming.kv(tags)}])
     except ClientError as exc:
         if error_code(exc) != "InvalidLaunchTemplateName.AlreadyExistsException":

@@ -105,27 +105,32 @@ def _roles(clients: Clients, stage: str) -> Roles:
         out.groups[group] = _role_with(clients, f"daskyard-{stage}-{group}", TRUST,
                                        {"daskyard": policies.render(group, stage)})
     resources = merge_template(stage)["Resources"]
+
+    def name(value: Any) -> str:
+        """An IAM name of the template, its region substituted (naming.regional)."""
+        return str(plain(value, resources, stage))
+
     for logical, resource in resources.items():
         props = resource["Properties"]
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
-            out.template[logical] = _put_policy(clients, props["ManagedPolicyName"], plain(
+            out.template[logical] = _put_policy(clients, name(props["ManagedPolicyName"]), plain(
                 props["PolicyDocument"], resources, stage))
     for logical, resource in resources.items():
         props = resource["Properties"]
         if resource["Type"] == "AWS::IAM::Role":
             out.template[logical] = _role_with(
-                clients, props["RoleName"], props["AssumeRolePolicyDocument"],
+                clients, name(props["RoleName"]), props["AssumeRolePolicyDocument"],
                 {p["PolicyName"]: plain(p["PolicyDocument"], resources, stage)
                  for p in props.get("Policies", [])})
         if resource["Type"] == "AWS::IAM::InstanceProfile":
             iam = clients.client("iam")
-            role = resources[props["Roles"][0]["Ref"]]["Properties"]["RoleName"]
+            role = name(resources[props["Roles"][0]["Ref"]]["Properties"]["RoleName"])
+            profile = name(props["InstanceProfileName"])
             with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-                iam.create_instance_profile(InstanceProfileName=props["InstanceProfileName"])
-                iam.add_role_to_instance_profile(
-                    InstanceProfileName=props["InstanceProfileName"], RoleName=role)
+                iam.create_instance_profile(InstanceProfileName=profile)
+                iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
             out.template[logical] = str(iam.get_instance_profile(
-                InstanceProfileName=props["InstanceProfileName"])["InstanceProfile"]["Arn"])
+                InstanceProfileName=profile)["InstanceProfile"]["Arn"])
     return out
 
 

@@ -268,7 +268,7 @@ class Iam:
         self.recording = False
         self.allowed: list[tuple[Principal, IamRequest]] = []
         # Step Functions invokes a stage's Lambdas with its machines' role
-        # (`daskyard-<stage>-states`): moto's interpreter signs with one key for all.
+        # (`daskyard-<stage>-<region>-states`): moto's interpreter signs with one key for all.
         self.states_key = self._mint(Principal("", "states", ""))
         self.root = self._mint(Principal(ROOT_ARN.format(account=account), "root", ""))
 
@@ -333,7 +333,8 @@ class Iam:
         for request in requests:
             if request.action == "lambda:InvokeFunction":
                 stage = request.resource.rsplit(":", 1)[-1].split("-")[1]
-                name = f"daskyard-{stage}-states"
+                region = request.resource.split(":")[3]  # IAM names carry it
+                name = f"daskyard-{stage}-{region}-states"  # naming.regional
                 return Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/"
                                  "states", "role", name)
         raise Unmodelled(f"Step Functions' key used for {[r.action for r in requests]}")

@@ -98,7 +98,7 @@ def test_the_scheduler_boundary_allows_asking_for_workers_and_reading_bounds_onl
 def test_a_scheduler_role_reaches_its_own_cluster_only_and_stays_within_the_boundary() -> None:
     from chalicelib.steps.scheduler_task import policy
 
-    boundary = "arn:aws:iam::123456789012:policy/daskyard-ci-scheduler-boundary"
+    boundary = "arn:aws:iam::123456789012:policy/daskyard-ci-us-east-1-scheduler-boundary"
     own = policy(boundary, "us-east-1", Names("ci", "demo"))["Statement"]
     names, other = Names("ci", "demo"), Names("ci", "other")
     assert covered(own, "ssm:PutParameter", SSM + names.desired_workers_parameter())
