@@ -102,7 +102,7 @@ def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
 
 
 SCHEDULER_ROLES = ["arn:aws:iam::*:role/daskyard/dev/*"]
-BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-scheduler-boundary"
+BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-*-scheduler-boundary"
 
 
 def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_tasks() -> None:
