@@ -90,6 +90,9 @@ def merge_template(stage: str) -> dict[str, Any]:
         "ClustersTable": {**table(f"{base}-clusters", "name"),
                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "IdempotencyTable": table(f"{base}-idempotency", "id", ttl="expiration"),
+        # Named drives' owners and shares: the drives (and their files) outlive clusters.
+        "DrivesTable": {**table(f"{base}-drives", "name"),
+                        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "TaskExecutionRole": role(f"{base}-task-execution", "ecs-tasks.amazonaws.com", [
             login, pull, write_logs,  # and the secrets ECS injects into a task
             allow(["secretsmanager:GetSecretValue"], [sub(
@@ -184,6 +187,7 @@ def merge_template(stage: str) -> dict[str, Any]:
     env = {
         "DASKYARD_TABLE": {"Ref": "ClustersTable"},
         "DASKYARD_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+        "DASKYARD_DRIVES_TABLE": {"Ref": "DrivesTable"},
         # Built from the name, not Ref'd: the machines reference the functions.
         "DASKYARD_CREATE_STATE_MACHINE_ARN": sub(machine_arn + "-create-cluster"),
         "DASKYARD_DESTROY_STATE_MACHINE_ARN": sub(machine_arn + "-destroy-cluster"),

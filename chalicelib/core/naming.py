@@ -4,6 +4,7 @@ find what its create made even if the create crashed before recording it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -95,6 +96,13 @@ class Names:
         clusters naming it. The dot keeps it apart from a cluster named `drive-<name>`,
         whose own drive's token is `daskyard-<stage>-drive-<name>`."""
         return f"daskyard-{self.stage}.drive-{name}"
+
+    @staticmethod
+    def drive_root(owner: str) -> str:
+        """The root of `owner`'s clusters' access points on a named drive: one per owner,
+        so that no owner reads or writes another's files on a drive they share. Hashed:
+        an owner's id (an ARN, `slack:T/U`) is not a path, and need not be shown."""
+        return f"/owners/{hashlib.sha256(owner.encode()).hexdigest()[:32]}"
 
     def tags(self, **extra: str) -> dict[str, str]:
         return tags(self.stage, self.cluster, **extra)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.core.aws import Clients
+from chalicelib.core.drives import Drives
 from chalicelib.core.naming import Names
 from chalicelib.core.registry import Registry
 from chalicelib.core.settings import Settings
@@ -25,6 +26,11 @@ class Runtime:
 
     def names(self, cluster: str) -> Names:
         return Names(self.settings.stage, cluster)
+
+    @property
+    def drives(self) -> Drives:
+        """Named drives' owners and shares: their table beside the registry's."""
+        return Drives(self.clients.dynamodb, self.settings.drives_table)
 
 
 _serving: ContextVar[Runtime | None] = ContextVar("daskyard_runtime", default=None)

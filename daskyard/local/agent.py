@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -56,6 +56,7 @@ class LocalTask:
     started: float = field(default_factory=time.monotonic)
     starts_at: float = 0.0  # when a PENDING task's container starts (monotonic)
     drive: Path | None = None  # its EFS volume, locally
+    scratch: Path | None = None  # its container's own /tmp, locally (removed as it stops)
     health: str = "UNKNOWN"  # the container health check's verdict, as ECS reports it
     env: dict[str, str] = field(default_factory=dict, repr=False)
     checked_at: float = 0.0
@@ -229,7 +230,8 @@ class EcsAgent:
         # A task stays PENDING as long as Fargate takes to pull its image and start it.
         self.latency = latency
         # EFS, locally: a cluster's own drive is `efs_root/<cluster>`, removed when its
-        # file system is deleted; a named drive is `drives_root/<drive>`, kept.
+        # file system is deleted; a named drive is `drives_root/<drive>`, kept, each
+        # owner's clusters in the folder of their access point's root below it.
         self.efs_root = efs_root
         self.drives_root = drives_root or efs_root.parent / "drives"
         self.guard = guard  # told of each cluster's own folder: reaped if we are killed
@@ -428,22 +430,31 @@ class EcsAgent:
         task.drive = self._mount(task, env.get("DASKYARD_CLUSTER", "unknown"))
         if task.drive is not None:
             env["DASKYARD_EFS"] = str(task.drive)
+        # A container's /tmp is its own and goes with it: so does this folder (the
+        # notebook keeps Jupyter's own files there, images/entrypoint.py).
+        task.scratch = self.efs_root.parent / "tmp" / task.arn.rsplit("/", 1)[-1]
+        task.scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env["TMPDIR"] = str(task.scratch)
         if os.geteuid() == 0:  # the machine's user is root: Jupyter must be told it may be
             env["DASKYARD_ALLOW_ROOT"] = "1"
         return env
 
     def _mount(self, task: LocalTask, cluster: str) -> Path | None:
-        """The task's EFS volume as a folder: the named drive's, shared by every cluster
-        naming it and kept, or the cluster's own (None without an EFS volume)."""
-        file_system = next((v["efsVolumeConfiguration"]["fileSystemId"]
-                            for v in task.task_definition.get("volumes", [])
-                            if v.get("efsVolumeConfiguration")), None)
-        if file_system is None:
+        """The task's EFS volume as a folder: on a named drive (kept) the folder of its
+        access point's root, as EFS mounts the access point's root and nothing above it
+        (each owner's clusters have their own); or the cluster's own drive (None without
+        an EFS volume)."""
+        volume = next((v["efsVolumeConfiguration"]
+                       for v in task.task_definition.get("volumes", [])
+                       if v.get("efsVolumeConfiguration")), None)
+        if volume is None:
             return None
-        found = self.clients.efs.describe_file_systems(FileSystemId=file_system)["FileSystems"]
+        found = self.clients.efs.describe_file_systems(
+            FileSystemId=volume["fileSystemId"])["FileSystems"]
         tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags", []) if found else [])}
         if naming.TAG_DRIVE in tags:
-            folder = self.drives_root / tags[naming.TAG_DRIVE]
+            folder = self.drives_root / tags[naming.TAG_DRIVE] / self._access_point_root(
+                volume.get("authorizationConfig", {}).get("accessPointId", ""))
         else:
             folder = self.efs_root / cluster
             if found:
@@ -452,6 +463,17 @@ class EcsAgent:
                 self.guard.keep_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def _access_point_root(self, access_point: str) -> str:
+        """An access point's root directory, as a path relative to the drive's folder;
+        "" (the drive's root) for a volume without an access point."""
+        if not access_point:
+            return ""
+        points = self.clients.efs.describe_access_points(AccessPointId=access_point)
+        path = PurePosixPath(points["AccessPoints"][0]["RootDirectory"]["Path"])
+        if ".." in path.parts:  # the steps never make one; a folder outside stays outside
+            raise ValueError(f"access point {access_point}: root {path} leaves the drive")
+        return str(path.relative_to("/"))
 
     def _sweep_folders(self) -> None:
         """A cluster's own folder goes with its file system (a named drive's stays)."""
@@ -510,6 +532,8 @@ class EcsAgent:
         if status == "STOPPED":
             detail.update({"stoppedReason": reason, "stopCode": stop_code,
                            "stoppedAt": _now()})
+            if task.scratch is not None:
+                shutil.rmtree(task.scratch, ignore_errors=True)
             if exit_code is not None:
                 detail["containers"][0]["exitCode"] = exit_code
         self.events.append(detail)
