@@ -8,8 +8,9 @@ nowhere on the drive; B's clusters see B's own folder of the drive, not A's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,6 @@ from daskyard.client import ApiError, DaskyardApi
 from daskyard.credentials import LocalCredentials
 from daskyard.local.deploy import user_keys
 from daskyard.local.stack import LocalMode
-from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 NOTEBOOK = {"notebook": True, "allowed_cidrs": ["10.1.0.0/16"], "drive": "shared"}
@@ -38,6 +38,10 @@ CONFIG_FILES = [".jupyter/config/jupyter_server_config.py",  # the old JUPYTER_C
                 "ipython_config.py", "ipython_kernel_config.py"]
 # A kernel spec in the old JUPYTER_DATA_DIR: it would replace the notebook's python3.
 KERNEL_SPEC = ".jupyter/data/kernels/python3/kernel.json"
+STATE = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
+# Run in B's kernel: where it works, and where Jupyter's and IPython's folders are.
+SHOW_STATE = ("import json, os\nprint(json.dumps({'cwd': os.getcwd(), "
+              "**{k: os.environ.get(k, '') for k in " + repr(list(STATE)) + "}}))\n")
 
 
 def api_as(live: LocalMode, user: str) -> tuple[str, DaskyardApi]:
@@ -70,20 +74,47 @@ def plant(base: Path, ran: Path) -> list[Path]:
     return [*planted, spec]
 
 
-def start_kernel(notebook_url: str, token: str) -> None:
-    """A kernel in B's notebook, as opening a notebook starts one: IPython's startup
-    files and kernel config would run as it starts; it is idle once they had."""
+def run_in_kernel(notebook_url: str, token: str, code: str) -> str:
+    """Start a kernel in B's notebook, as opening a notebook does (IPython's startup
+    files and kernel config would run as it starts), and run `code` in it over the
+    kernel's websocket, as the browser does; what it printed."""
     api = notebook_url.replace("/lab", "/api/kernels")
     auth = {"Authorization": f"token {token}"}
     started = requests.post(api, headers=auth, json={"name": "python3"}, timeout=10)
     assert started.status_code == 201, started.text
-    kernel = started.json()["id"]
+    channels = api.replace("http://", "ws://", 1) + f"/{started.json()['id']}/channels"
+    return asyncio.run(_execute(channels, auth, code))
 
-    def idle() -> bool:
-        state = requests.get(f"{api}/{kernel}", headers=auth, timeout=5).json()
-        return state.get("execution_state") == "idle"
 
-    eventually(idle, 60, what="B's kernel started and idle")
+async def _execute(url: str, headers: dict[str, str], code: str) -> str:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    session, msg_id = uuid.uuid4().hex, uuid.uuid4().hex
+    connection = await websocket_connect(HTTPRequest(f"{url}?session_id={session}",
+                                                     headers=headers))
+    await connection.write_message(json.dumps({
+        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "b",
+                   "session": session, "date": "", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False}}))
+    printed = []
+    try:
+        while True:
+            raw = await asyncio.wait_for(connection.read_message(), 90)
+            assert raw is not None, "the kernel's websocket closed"
+            message = json.loads(raw)
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            assert kind != "error", content
+            if kind == "stream":
+                printed.append(content["text"])
+            if kind == "status" and content["execution_state"] == "idle":
+                return "".join(printed)
+    finally:
+        connection.close()
 
 
 def test_another_owner_cannot_run_code_in_a_notebook_on_their_shared_drive(
@@ -130,8 +161,13 @@ def test_another_owner_cannot_run_code_in_a_notebook_on_their_shared_drive(
     assert workers and {w.drive for w in workers} == {b_root}
 
     secrets = b.credentials("b-nb")
-    start_kernel(record["notebook_url"], secrets["jupyter_token"])
-    time.sleep(2)  # anything a kernel's startup would have written, written by now
+    seen = json.loads(run_in_kernel(record["notebook_url"], secrets["jupyter_token"],
+                                    SHOW_STATE))
+    # The kernel works in B's folder of the drive; Jupyter's and IPython's own folders
+    # are not on the drive.
+    assert seen["cwd"] == str(b_root)
+    for name in STATE:
+        assert seen[name] and not Path(seen[name]).is_relative_to(drive), (name, seen)
 
     # None of A's code ran, anywhere: not in Jupyter, not in the kernel.
     assert sorted(p.name for p in ran.iterdir()) == []
