@@ -163,14 +163,14 @@ def test_another_owner_cannot_run_code_in_a_notebook_on_their_shared_drive(
     secrets = b.credentials("b-nb")
     seen = json.loads(run_in_kernel(record["notebook_url"], secrets["jupyter_token"],
                                     SHOW_STATE))
+    # None of A's code ran, anywhere: not in Jupyter, not in the kernel.
+    assert sorted(p.name for p in ran.iterdir()) == []
     # The kernel works in B's folder of the drive; Jupyter's and IPython's own folders
     # are not on the drive.
     assert seen["cwd"] == str(b_root)
     for name in STATE:
         assert seen[name] and not Path(seen[name]).is_relative_to(drive), (name, seen)
 
-    # None of A's code ran, anywhere: not in Jupyter, not in the kernel.
-    assert sorted(p.name for p in ran.iterdir()) == []
     # B's secrets are nowhere on the drive (Jupyter's runtime files, which hold the
     # token and the kernels' keys, are in the task's own folder), nor A's copy of them.
     needles = [secrets["jupyter_token"], *(pem.strip().splitlines()[1]
