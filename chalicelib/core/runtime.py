@@ -10,12 +10,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from chalicelib.core.aws import Clients
-from chalicelib.core.drives import Drives
 from chalicelib.core.naming import Names
 from chalicelib.core.registry import Registry
 from chalicelib.core.settings import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.core.drives import Drives
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,10 @@ class Runtime:
 
     @property
     def drives(self) -> Drives:
-        """Named drives' owners and shares: their table beside the registry's."""
+        """Named drives' owners and shares: their table beside the registry's (imported
+        here: only the API's creates and drive routes need it)."""
+        from chalicelib.core.drives import Drives
+
         return Drives(self.clients.dynamodb, self.settings.drives_table)
 
 
