@@ -146,6 +146,15 @@ class DaskyardApi:
         times), outcome, attempts, error; in the order the states were entered."""
         return dict(self.call("GET", f"/clusters/{name}/events"))
 
+    def drive(self, name: str) -> dict[str, Any]:
+        """A named drive's owner and shares (its owner's or an admin's call)."""
+        return dict(self.call("GET", f"/drives/{name}"))
+
+    def share_drive(self, name: str, principals: list[str]) -> dict[str, Any]:
+        """Whom the drive is shared with, replaced: they may name it in a create, and
+        their clusters get a root of their own on it."""
+        return dict(self.call("PUT", f"/drives/{name}/shares", {"principals": principals}))
+
     def list(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/clusters")["clusters"])
 
@@ -160,15 +169,6 @@ class DaskyardApi:
 
     def delete(self, name: str) -> dict[str, Any]:
         return dict(self.call("DELETE", f"/clusters/{name}"))
-
-    def drive(self, name: str) -> dict[str, Any]:
-        """A named drive's owner and shares (its owner's or an admin's call)."""
-        return dict(self.call("GET", f"/drives/{name}"))
-
-    def share_drive(self, name: str, principals: list[str]) -> dict[str, Any]:
-        """Whom the drive is shared with, replaced: they may name it in a create, and
-        their clusters get a root of their own on it."""
-        return dict(self.call("PUT", f"/drives/{name}/shares", {"principals": principals}))
 
     def wait(self, name: str, statuses: set[str], timeout: float = 900,
              on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
