@@ -132,6 +132,9 @@ def test_another_owner_cannot_run_code_in_a_notebook_on_their_shared_drive(
     a.create({"name": "a-claims", "workers": 0, "drive": "shared",
                   "allowed_cidrs": ["10.1.0.0/16"]})
     assert a.drive("shared")["owner"] == a_arn
+    # Made before B's create: two creates making one new drive's mount targets at once
+    # conflict (EstablishSharedDrive, on AWS too).
+    assert a.wait("a-claims", {"READY", "FAILED"}, timeout=120)["status"] == "READY"
     planted = [p for base in (a_root, drive, b_root) for p in plant(base, ran)]
     # The planted code works: run by hand, it records itself (then that is undone).
     exec(compile(planted[0].read_text(), str(planted[0]), "exec"), {})  # nosec B102  # the test's own payload
