@@ -3,7 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAGE ?= dev
 
-.PHONY: install test lint scan demo serve clean package deploy destroy-stack bench user-install
+.PHONY: install test lint scan demo serve clean package deploy destroy-stack bench user-install \
+	doctor smoke
 
 $(BIN)/daskyard: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -95,6 +96,17 @@ deploy: package
 		--stack-name daskyard-$(STAGE) --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip
 	aws cloudformation describe-stacks --stack-name daskyard-$(STAGE) --query 'Stacks[0].Outputs'
+
+# After `make deploy`: the stage's preflight (an admin's credentials), then a cluster made,
+# computed on and destroyed through API (e.g. https://<id>.execute-api.<region>.amazonaws.com/api).
+# CIDR: where this machine reaches the scheduler from, if the stage allows it.
+doctor: install
+	test -n "$(API)" || (echo "usage: make doctor STAGE=dev API=https://..." && false)
+	$(BIN)/daskyard doctor --api $(API)
+
+smoke: install
+	test -n "$(API)" || (echo "usage: make smoke STAGE=dev API=https://... [CIDR=203.0.113.7/32]" && false)
+	$(BIN)/python -m deploy.smoke --api $(API) --stage $(STAGE) $(if $(CIDR),--cidr $(CIDR))
 
 destroy-stack: install
 	$(BIN)/python -m deploy.spares $(STAGE)  # they live outside the stack

@@ -12,13 +12,14 @@ from chalice.app import Request
 
 from chalicelib.core.errors import DaskyardError
 from chalicelib.core.observability import instrument, logger
-from chalicelib.handlers import events, http, schedules, steps
+from chalicelib.handlers import doctor, events, http, schedules, steps
 
 app = Chalice(app_name="daskyard")
 app.register_blueprint(steps.bp)
 app.register_blueprint(events.bp)
 app.register_blueprint(schedules.bp)
 app.register_blueprint(http.bp)
+app.register_blueprint(doctor.bp)
 app.register_middleware(ConvertToMiddleware(instrument), "all")
 
 

@@ -4,6 +4,9 @@ by the scheduled teardown."""
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +25,7 @@ from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
     LIVE_STATUSES,
     Adapt,
+    Claim,
     ClusterRecord,
     ClusterSpec,
     DriveRecord,
@@ -33,6 +37,10 @@ from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
 from chalicelib.scheduler import delete_adapt, put_parameter
 from chalicelib.steps.services import scale
+
+# How long a scale's or adapt's claim on its owner's quota holds should its Lambda die
+# before it ends: twice the Lambdas' 60 s timeout.
+CLAIM_SECONDS = 120
 
 
 def _execution(machine_arn: str, cluster: str, kind: str) -> tuple[str, str]:
@@ -86,9 +94,14 @@ def share_drive(rt: Runtime, name: str, principals: list[str], *,
     return shared
 
 
-def most_workers(record: ClusterRecord) -> int:
-    """The workers a cluster may run: its adaptive maximum when it adapts."""
-    return record.adapt.maximum if record.adapt else record.spec.workers
+def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
+    """The workers a cluster may run: its adaptive maximum when it adapts; more while a
+    scale or adapt of it (`claimed`) holds a claim to more that has not lapsed."""
+    most = record.adapt.maximum if record.adapt else record.spec.workers
+    claim = record.claim
+    if claimed and claim is not None and claim.lapses >= time.time():
+        return max(most, claim.workers)
+    return most
 
 
 def _check_quota(rt: Runtime, owner: Caller, workers: int, *, adding: str = "",
@@ -177,19 +190,44 @@ def _start_destroy(sfn: Any, machine: str, execution: str, name: str,
                         input=json.dumps({"cluster": name, "final_status": final_status.value}))
 
 
+def _resize(rt: Runtime, name: str, workers: int,
+            change: Callable[[ClusterRecord, str], ClusterRecord]) -> ClusterRecord:
+    """`change(record, holder)` (which applies the new size and records it, ending the
+    claim) once the cluster's owner may run `workers` on it. The claim is written before
+    the owner's workers are counted, as create writes its record first: of concurrent
+    changes of one owner's clusters, each sees the claims of those that counted before
+    it, so none passes the quota (a refused or failed one withdraws its claim). A change
+    that does not raise the cluster's workers is not counted. The quota is the owner's,
+    whoever scales (an admin scaling someone's cluster too)."""
+    holder = uuid.uuid4().hex
+    record = rt.registry.claim(name, Claim(workers=workers, holder=holder,
+                                           lapses=int(time.time()) + CLAIM_SECONDS),
+                               int(time.time()))
+    try:
+        if workers > most_workers(record, claimed=False):
+            _check_quota(rt, identity.caller(record.owner, rt.settings), workers,
+                         replacing=name)
+        return change(record, holder)
+    except BaseException:
+        rt.registry.release(name, holder)
+        raise
+
+
 def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> ClusterRecord:
     record = owned(rt, name, caller)
     if record.status != Status.READY:
         raise ClusterBusy(f"cluster {name!r} is {record.status.value}, not READY")
     if workers > rt.settings.max_workers:
         raise InvalidRequest(f"workers: at most {rt.settings.max_workers} workers are allowed")
-    # The quota is the owner's, whoever scales (an admin scaling someone's cluster too).
-    _check_quota(rt, identity.caller(record.owner, rt.settings), workers, replacing=name)
-    if record.adapt:  # a fixed size turns adaptive scaling off, as dask-gateway does
-        delete_adapt(rt.clients, rt.names(name))
-    scale(rt.clients.ecs, rt.names(name), "worker", workers)
-    spec = record.spec.model_copy(update={"workers": workers})
-    return rt.registry.scale(name, spec, _cost(rt, spec))
+
+    def change(record: ClusterRecord, holder: str) -> ClusterRecord:
+        if record.adapt:  # a fixed size turns adaptive scaling off, as dask-gateway does
+            delete_adapt(rt.clients, rt.names(name))
+        scale(rt.clients.ecs, rt.names(name), "worker", workers)
+        spec = record.spec.model_copy(update={"workers": workers})
+        return rt.registry.scale(name, spec, _cost(rt, spec), holder)
+
+    return _resize(rt, name, workers, change)
 
 
 def _cost(rt: Runtime, spec: ClusterSpec) -> float:
@@ -210,9 +248,11 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
         return rt.registry.adapt(name, None)
     if adapt.maximum > rt.settings.max_workers:
         raise InvalidRequest(f"maximum: at most {rt.settings.max_workers} workers are allowed")
-    _check_quota(rt, identity.caller(record.owner, rt.settings), adapt.maximum,
-                 replacing=name)
-    # The parameter first: should the record's write fail (a destroy began), the
-    # destroy removes the parameter with the scheduler.
-    put_parameter(rt.clients, names, names.adapt_parameter(), adapt.model_dump_json())
-    return rt.registry.adapt(name, adapt)
+
+    def change(_: ClusterRecord, holder: str) -> ClusterRecord:
+        # The parameter first: should the record's write fail (a destroy began), the
+        # destroy removes the parameter with the scheduler.
+        put_parameter(rt.clients, names, names.adapt_parameter(), adapt.model_dump_json())
+        return rt.registry.adapt(name, adapt, holder)
+
+    return _resize(rt, name, adapt.maximum, change)

@@ -372,6 +372,37 @@ def adapt(name: str,
     emit(call(client.adapt, name, minimum, maximum), output)
 
 
+STATUS_STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "red"}
+
+
+@app.command()
+def doctor(output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+    """Check the stage's account before its first cluster (admins only): service-linked
+    roles, Fargate vCPU quotas, EFS, IAM and security group quotas, the subnets' way to
+    AWS, the images in ECR and the signing secrets. Exits 1 if a check fails."""
+    report = call(api_client(api).doctor)
+    if output is Output.json:
+        emit(report, output)
+    else:
+        width = max(len(check["name"]) for check in report["checks"])
+        for check in report["checks"]:
+            line = Text(f"{check['status']:<4}", style=STATUS_STYLE.get(check["status"], ""))
+            line += Text(f"  {check['name']:<{width}}  {check['figure']}")
+            if check["advice"]:
+                line += Text(f"  -> {check['advice']}")
+            console.print(line, soft_wrap=True)
+        defaults = [check["name"] for check in report["checks"] if check["default"]]
+        if defaults:
+            console.print(Text("answered with AWS's documented default quota (the account's "
+                               f"applied value was not available): {', '.join(defaults)}"),
+                          soft_wrap=True)
+        failed = sum(check["status"] == "FAIL" for check in report["checks"])
+        console.print(Text(f"{report['stage']} in {report['region']}: "
+                           f"{len(report['checks'])} checks, {failed} failed"))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         try:
@@ -412,7 +443,10 @@ def serve(local: Annotated[bool, typer.Option(
                    "starts; see daskyard/local/latency.py)")] = "none",
           time_scale: Annotated[float, typer.Option(
               help="with --latency: run the delays and the state machines' waits at this "
-                   "fraction of real time, e.g. 0.05")] = 1.0) -> None:
+                   "fraction of real time, e.g. 0.05")] = 1.0,
+          iam: Annotated[bool, typer.Option(
+              "--iam/--no-iam", help="authorize every AWS call as IAM would, with the "
+              "policies the deploy uses (needs node and `npm install`)")] = True) -> None:
     """Run the API and the emulator until Ctrl-C (or SIGTERM, SIGHUP)."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
@@ -429,9 +463,13 @@ def serve(local: Annotated[bool, typer.Option(
     from daskyard.local.processes import stop_signals
     from daskyard.local.stack import LocalMode
 
-    with stop_signals() as stopped, LocalMode(processes=True, latency=delays) as mode:
+    with stop_signals() as stopped, LocalMode(processes=True, latency=delays,
+                                              enforce_iam=iam) as mode:
         for reaped in mode.reaped:
             console.print(Text(str(reaped), style="yellow"))
+        if mode.iam is None:
+            console.print(Text("IAM: off (--no-iam, or node and `npm install` missing): "
+                               "every AWS call is let through", style="yellow"))
         try:  # the keys where the CLI will look: $DASKYARD_CREDENTIALS if set
             url = mode.serve_api(port, keys=default_path())
         except OSError as exc:
@@ -440,6 +478,7 @@ def serve(local: Annotated[bool, typer.Option(
             fail(f"port {port} was taken meanwhile; pick another with --port")
         console.print(Text(
             f"emulator: {mode.emulator.url}\nAPI:      {url}\n"
+            f"IAM:      {'every call authorized as IAM would' if mode.iam else 'off'}\n"
             f"keys:     {mode.keys} (the local admin, mode 0600)\n"
             f"try:      daskyard up demo --api {url}\nCtrl-C stops everything."))
         stopped()

@@ -155,6 +155,11 @@ class DaskyardApi:
         their clusters get a root of their own on it."""
         return dict(self.call("PUT", f"/drives/{name}/shares", {"principals": principals}))
 
+    def doctor(self) -> dict[str, Any]:
+        """The stage's preflight (admins only): {"stage", "region", "ok", "checks":
+        [{"name", "status" (OK, WARN, FAIL), "figure", "advice", "default"}]}."""
+        return dict(self.call("GET", "/doctor"))
+
     def list(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/clusters")["clusters"])
 

@@ -24,13 +24,14 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib import logs as task_logs
-from chalicelib.core import errors, signing
+from chalicelib.core import errors, numbers, signing
 from chalicelib.core.models import (
     Adapt,
     Cluster,
     ClusterList,
     ClusterSpec,
     Credentials,
+    DoctorReport,
     DriveRecord,
     DriveShares,
     ErrorBody,
@@ -70,6 +71,7 @@ class Header:
     name: str
     description: str
     required: bool = True
+    pattern: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,14 +99,17 @@ class Op:
 
 BODY_ERRORS = (E.InvalidRequest, E.PayloadTooLarge, E.UnsupportedMediaType)
 SLACK_HEADERS = (
-    Header(slack.TIMESTAMP, "Unix seconds when Slack sent the request (5-minute window)"),
+    Header(slack.TIMESTAMP, "Unix seconds when Slack sent the request (5-minute window)",
+           pattern=numbers.pattern(signing.TIMESTAMP_DIGITS)),
     Header(slack.SIGNATURE, "v0=<hex HMAC-SHA256(signing secret, 'v0:<timestamp>:<body>')>"),
     Header(slack.RETRY, "Slack's retry count: a retry is answered from the first run",
            required=False),
 )
 WEBHOOK_HEADERS = (
     Header(signing.TIMESTAMP_HEADER, "Unix seconds when the request was signed "
-           f"(refused when more than {signing.REPLAY_WINDOW} s away)"),
+           f"(refused when more than {signing.REPLAY_WINDOW} s away), in ASCII digits "
+           "without sign or leading zero: the text signed",
+           pattern=numbers.pattern(signing.TIMESTAMP_DIGITS)),
     Header(signing.SIGNATURE_HEADER,
            "v1=<hex HMAC-SHA256(key, 'v1:<timestamp>:' + body)>"),
     Header(signing.KEY_ID_HEADER, "which of the stage's webhook keys signed it "
@@ -156,10 +161,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         query=(Query("role", "only this role's tasks",
                      {"type": "string", "enum": ["scheduler", "worker", "notebook"]}),
                Query("since", "lines from this time on, ms since the epoch",
-                     {"type": "string", "pattern": "^[0-9]{1,15}$"}),
+                     {"type": "string", "pattern": numbers.pattern()}),
                Query("limit", f"at most this many lines (1-{task_logs.MAX_LIMIT}, "
                      f"default {task_logs.DEFAULT_LIMIT})",
-                     {"type": "string", "pattern": "^[0-9]{1,15}$"}),
+                     {"type": "string", "pattern": numbers.pattern()}),
                Query("next_token", "the previous page's next_token", {"type": "string"}))),
     ("GET", "/clusters/{name}/events"): Op(
         "getClusterEvents", "List the steps of the cluster's latest execution",
@@ -206,6 +211,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "drives", (200, "The drive with its new shares", DriveRecord),
         (*BODY_ERRORS, E.Unauthorized, E.DriveNotFound),
         request=DriveShares),
+    ("GET", "/doctor"): Op(
+        "doctor", "Check the stage's account before its first cluster",
+        "The preflight: the ECS and Auto Scaling service-linked roles, the Fargate "
+        "On-Demand and Spot vCPU quotas against the stage's largest cluster, EFS file "
+        "systems, IAM roles and security groups against their quotas, whether tasks in "
+        "the stage's subnets reach SSM, ECR, CloudWatch Logs and Secrets Manager, the "
+        "images in ECR and the signing secrets. Each check answers OK, WARN or FAIL with "
+        "a figure and what to do. Run by the Doctor function with the steps' permissions. "
+        "The stage's admins only.",
+        "stage", (200, "Every check", DoctorReport),
+        (E.Unauthorized, E.Forbidden, E.DoctorFailed)),
     ("POST", "/slack/commands"): Op(
         "slackCommand", "Slack slash command",
         "`/dask up NAME [workers=N] [notebook=yes] [ttl=8h] [teardown=never] [cidr=CIDR]`, "
@@ -237,6 +253,8 @@ TAGS = [
      "owner shares it with can name it."},
     {"name": "integrations", "description": "Slack and webhooks, authenticated by their "
      "request signatures."},
+    {"name": "stage", "description": "IAM-authorized (SigV4) routes for the stage's "
+     "admins."},
 ]
 
 
@@ -283,7 +301,8 @@ def _operation(method: str, path: str, op: Op, entry: Any,
          "schema": {"type": "string", "pattern": CLUSTER_NAME.pattern}}
         for arg in entry.view_args]
     params += [{"name": h.name, "in": "header", "required": h.required,
-                "description": h.description, "schema": {"type": "string"}}
+                "description": h.description,
+                "schema": {"type": "string", **({"pattern": h.pattern} if h.pattern else {})}}
                for h in op.headers]
     params += [{"name": q.name, "in": "query", "required": False,
                 "description": q.description, "schema": q.schema} for q in op.query]
@@ -321,7 +340,8 @@ def document() -> dict[str, Any]:
                        *(f"{m} {p} is described but not served" for m, p in stale)]))
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (Cluster, "serialization"), (ClusterList, "serialization"),
-        (Credentials, "serialization"), (ErrorBody, "serialization"),
+        (Credentials, "serialization"), (DoctorReport, "serialization"),
+        (ErrorBody, "serialization"),
         (DriveRecord, "serialization"), (DriveShares, "validation"),
         (LogPage, "serialization"), (Timeline, "serialization"),
         (GatewayError, "serialization"), (slack.SlackReply, "serialization"),

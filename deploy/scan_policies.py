@@ -35,11 +35,11 @@ def _region_account() -> str:
     return f"{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}"
 
 
-def arn_of(logical: str, resources: dict[str, Any]) -> str:
+def arn_of(logical: str, resources: dict[str, Any], stage: str = STAGE) -> str:
     """A plausible ARN for `Fn::GetAtt [logical, Arn]`. A name the merge template does not
     define is one of chalice's Lambda functions (daskyard-<stage>-<Name>)."""
     if logical not in resources:
-        return f"arn:aws:lambda:{_region_account()}:function:daskyard-{STAGE}-{logical}"
+        return f"arn:aws:lambda:{_region_account()}:function:daskyard-{stage}-{logical}"
     kind, props = resources[logical]["Type"], resources[logical].get("Properties", {})
     if kind == "AWS::IAM::Role":
         return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:role/{props['RoleName']}"
@@ -50,13 +50,13 @@ def arn_of(logical: str, resources: dict[str, Any]) -> str:
     raise ValueError(f"scan_policies: no plausible ARN for {logical} ({kind}): add one")
 
 
-def ref_of(name: str, resources: dict[str, Any]) -> str:
+def ref_of(name: str, resources: dict[str, Any], stage: str = STAGE) -> str:
     if name in PSEUDO:
         return PSEUDO[name]
     if name in PARAMETERS:
         return PARAMETERS[name]
     if name.endswith(".Arn"):
-        return arn_of(name.removesuffix(".Arn"), resources)
+        return arn_of(name.removesuffix(".Arn"), resources, stage)
     if name in resources and resources[name]["Type"] == "AWS::IAM::ManagedPolicy":
         props = resources[name]["Properties"]
         return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:policy/{props['ManagedPolicyName']}"
@@ -68,28 +68,28 @@ def ref_of(name: str, resources: dict[str, Any]) -> str:
     raise ValueError(f"scan_policies: no plausible value for ${{{name}}}: add one")
 
 
-def plain(value: Any, resources: dict[str, Any]) -> Any:
+def plain(value: Any, resources: dict[str, Any], stage: str = STAGE) -> Any:
     """`value` with Fn::Sub, Fn::GetAtt (Arn) and Ref replaced by plain strings."""
     if isinstance(value, list):
-        return [plain(item, resources) for item in value]
+        return [plain(item, resources, stage) for item in value]
     if not isinstance(value, dict):
         return value
     if set(value) == {"Fn::Sub"}:
         text, names = value["Fn::Sub"], {}
         if isinstance(text, list):
-            text, names = text[0], {k: plain(v, resources) for k, v in text[1].items()}
+            text, names = text[0], {k: plain(v, resources, stage) for k, v in text[1].items()}
         return re.sub(r"\$\{([^}!][^}]*)\}",
-                      lambda m: names.get(m[1]) or ref_of(m[1], resources), text)
+                      lambda m: names.get(m[1]) or ref_of(m[1], resources, stage), text)
     if set(value) == {"Fn::GetAtt"}:
         logical, attribute = value["Fn::GetAtt"]
         if attribute != "Arn":
             raise ValueError(f"scan_policies: Fn::GetAtt {logical}.{attribute}: add it")
-        return arn_of(logical, resources)
+        return arn_of(logical, resources, stage)
     if set(value) == {"Ref"}:
-        return ref_of(value["Ref"], resources)
+        return ref_of(value["Ref"], resources, stage)
     if any(key.startswith("Fn::") for key in value):
         raise ValueError(f"scan_policies: intrinsic {sorted(value)} not substituted: add it")
-    return {key: plain(item, resources) for key, item in value.items()}
+    return {key: plain(item, resources, stage) for key, item in value.items()}
 
 
 def policies() -> Iterator[tuple[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
     from mypy_boto3_efs import EFSClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_sfn import SFNClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
@@ -40,11 +43,18 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_t
 class Clients:
     """Lazily made, shared boto3 clients. Pass this object to domain code."""
 
-    def __init__(self, region: str | None = None, endpoint_url: str | None = None) -> None:
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None,
+                 credentials: Mapping[str, str] | None = None) -> None:
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get(
             "AWS_DEFAULT_REGION", "us-east-1")
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-        self._session = boto3.session.Session(region_name=self.region)
+        # `credentials` (AWS_ACCESS_KEY_ID... as the environment spells them) sign as one
+        # role's session, as a Lambda's role does; by default boto3's own chain.
+        keys = dict(credentials or {})
+        self._session = boto3.session.Session(
+            region_name=self.region, aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=keys.get("AWS_SESSION_TOKEN"))
         # Session.client is not thread safe; the local runtime calls from threads.
         self._lock = threading.Lock()
 
@@ -114,6 +124,14 @@ class Clients:
     @cached_property
     def iam(self) -> IAMClient:
         return self.client("iam")
+
+    @cached_property
+    def lambda_(self) -> LambdaClient:
+        return self.client("lambda")
+
+    @cached_property
+    def quotas(self) -> ServiceQuotasClient:
+        return self.client("service-quotas")
 
     @cached_property
     def tagging(self) -> ResourceGroupsTaggingAPIClient:

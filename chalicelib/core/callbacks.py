@@ -29,10 +29,50 @@ class UnsafeCallback(InvalidRequest):
     that is not public."""
 
 
+# NAT64 prefixes (RFC 6052, RFC 8215): the well-known one is used as a /96; an operator's
+# local-use prefix is 64:ff9b:1::/48 or longer, and where it ends says where the IPv4
+# address sits, so every length it may have is decoded. Local use is never public.
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+NAT64 = ((ipaddress.ip_network("64:ff9b::/96"), (96,)), (LOCAL_NAT64, (48, 56, 64, 96)))
+COMPATIBLE = ipaddress.ip_network("::/96")  # IPv4-compatible (deprecated): ::a.b.c.d
+TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT's IPv4-translated
+
+
+def _nat64(address: ipaddress.IPv6Address, length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address after a NAT64 prefix of `length` bits (RFC 6052 section 2.2:
+    bits 64-71, the "u" octet, are skipped)."""
+    octets = address.packed[:8] + address.packed[9:]
+    start = length // 8 - (length > 64)  # a /96 prefix holds the u octet itself
+    return ipaddress.IPv4Address(octets[start:start + 4])
+
+
+def _embedded(address: Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches through a transition mechanism:
+    mapped, compatible and translated forms, NAT64, 6to4 and Teredo (its server, and its
+    client, whose address is stored inverted)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo:
+        found += address.teredo
+    if (address in COMPATIBLE and int(address) > 1) or address in TRANSLATED:  # not :: or ::1
+        found.append(ipaddress.IPv4Address(address.packed[12:]))
+    for network, lengths in NAT64:
+        if address in network:
+            found += [_nat64(address, length) for length in lengths]
+    return found
+
+
 def _refusal(address: Address, private_ok: bool) -> str:
-    """Why `address` may not be posted to, or "" when it may."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped or address
+    """Why `address` may not be posted to, or "" when it may. An IPv4 address inside an
+    IPv6 one is what the packets reach, so it is checked first: Python's ipaddress calls
+    ::127.0.0.1 and 64:ff9b::a9fe:a9fe global."""
+    if address in LOCAL_NAT64 and not private_ok:
+        return "a local-use NAT64 address"
+    for inner in _embedded(address):
+        why = _refusal(inner, private_ok)
+        if why:
+            return f"{why} ({inner} inside an IPv6 address)"
     if address in METADATA:
         return "the instance metadata service"
     if address.is_global or private_ok:

@@ -107,3 +107,9 @@ class DriveNotFound(DaskyardError):
     and change: anyone else's request answers as if it did not exist)."""
 
     STATUS_CODE = 404
+
+
+class DoctorFailed(DaskyardError):
+    """The Doctor Lambda ended with an error instead of its checks' results."""
+
+    STATUS_CODE = 502

@@ -201,6 +201,16 @@ class Adapt(Strict):
         return self
 
 
+class Claim(BaseModel):
+    """Workers a scale or adapt of a cluster has claimed against its owner's quota while
+    it applies them: `holder` is that request's, and it lapses at epoch second `lapses`
+    should its Lambda die before it ends."""
+
+    workers: int
+    holder: str
+    lapses: int
+
+
 class Notify(BaseModel):
     """Where to announce READY, FAILED or DELETED: a Slack response_url or a webhook's
     callback_url. These URLs are capabilities, so records never show them."""
@@ -290,6 +300,7 @@ class ClusterRecord(BaseModel):
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
     crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
+    claim: Claim | None = Field(default=None, repr=False)  # a scale or adapt under way
     destroy_reason: str = ""  # why the system destroyed it (e.g. idle), told to the owner
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
@@ -303,7 +314,7 @@ class ClusterRecord(BaseModel):
 
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
-                  "scheduler_task", "notebook_task"}
+                  "scheduler_task", "notebook_task", "claim"}
 
 
 # The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in
@@ -382,6 +393,28 @@ class Timeline(BaseModel):
     execution_arn: str
     execution_ended: bool
     steps: list[Step]
+
+
+class DoctorCheck(BaseModel):
+    """One preflight check of the stage's account (chalicelib/doctor.py)."""
+
+    model_config = ANSWER
+    name: str
+    status: Literal["OK", "WARN", "FAIL"]
+    figure: str = Field(description="what was found, e.g. `quota 6 vCPU; ... needs 18`")
+    advice: str = Field(description="what to do about it; empty when OK")
+    default: bool = Field(description="answered with AWS's documented default quota, the "
+                                      "account's applied value not being available")
+
+
+class DoctorReport(BaseModel):
+    """`GET /doctor`: every preflight check, in order; `ok` unless one failed."""
+
+    model_config = ANSWER
+    stage: str
+    region: str
+    ok: bool
+    checks: list[DoctorCheck]
 
 
 class ErrorBody(BaseModel):

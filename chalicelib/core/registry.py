@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound
 from chalicelib.core.models import (
     Adapt,
+    Claim,
     ClusterRecord,
     ClusterSpec,
     Notify,
@@ -41,6 +42,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "publish_scheduler": (frozenset({S.CREATING, S.READY}), None),
     "mark_ready": (frozenset({S.CREATING}), S.READY),
     "start_failed": (frozenset({S.CREATING}), S.FAILED),
+    "claim": (frozenset({S.READY}), None),
     "scale": (frozenset({S.READY}), None),
     "adapt": (frozenset({S.READY}), None),
     "record_crash": (frozenset({S.CREATING, S.READY}), None),
@@ -317,22 +319,44 @@ class Registry:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""
         return self._write(name, "mark_ready", {"step": "Ready"})
 
-    def scale(self, name: str, spec: ClusterSpec, cost_per_hour: float) -> ClusterRecord:
-        """A fixed size: adaptive scaling, if on, is off from now on."""
-        record = self._write(name, "scale", {"spec": spec.model_dump(mode="json"),
-                                             "cost_per_hour": cost_per_hour},
-                             remove=("adapt",))
+    def claim(self, name: str, claim: Claim, at: int) -> ClusterRecord:
+        """Claim workers for a scale or adapt of a READY cluster, written before its
+        owner's workers are counted (as `create` writes the record first); the record
+        with the claim. ClusterBusy when it is not READY or another change of it holds
+        a claim that has not lapsed by `at`: one change of a cluster at a time."""
+        record = self._write(name, "claim", {"claim": claim.model_dump()},
+                             condition="attribute_not_exists(claim) OR claim.lapses < :at",
+                             values={":at": at})
+        if record is None:
+            raise ClusterBusy(f"cluster {name!r} is not READY or is being scaled")
+        return record
+
+    def release(self, name: str, holder: str) -> None:
+        """Withdraw a claim whose change was refused or failed, if it is still `holder`'s."""
+        self._write(name, remove=("claim",), condition="claim.holder = :h",
+                    values={":h": holder}, returns=False)
+
+    def _resized(self, name: str, intent: str, fields: dict[str, Any],
+                 remove: tuple[str, ...], holder: str) -> ClusterRecord:
+        """A new size recorded, ending `holder`'s claim (when given) in the same write."""
+        record = self._write(name, intent, fields, remove=remove + (("claim",) if holder else ()),
+                             condition="claim.holder = :h" if holder else "",
+                             values={":h": holder} if holder else None)
         if record is None:
             raise ClusterBusy(f"cluster {name!r} is not READY")
         return record
 
-    def adapt(self, name: str, adapt: Adapt | None) -> ClusterRecord:
+    def scale(self, name: str, spec: ClusterSpec, cost_per_hour: float,
+              holder: str = "") -> ClusterRecord:
+        """A fixed size: adaptive scaling, if on, is off from now on."""
+        return self._resized(name, "scale", {"spec": spec.model_dump(mode="json"),
+                                             "cost_per_hour": cost_per_hour},
+                             ("adapt",), holder)
+
+    def adapt(self, name: str, adapt: Adapt | None, holder: str = "") -> ClusterRecord:
         """Adaptive scaling within `adapt`'s bounds, or off (None)."""
-        record = self._write(name, "adapt", {"adapt": adapt.model_dump()} if adapt else {},
-                             remove=() if adapt else ("adapt",))
-        if record is None:
-            raise ClusterBusy(f"cluster {name!r} is not READY")
-        return record
+        return self._resized(name, "adapt", {"adapt": adapt.model_dump()} if adapt else {},
+                             () if adapt else ("adapt",), holder)
 
     def begin_rollback(self, name: str, state: str, error: str) -> ClusterRecord | None:
         """A failed create starts removing what it made; None when a destroy already runs."""

@@ -129,6 +129,9 @@ class Settings(BaseModel):
     scheduler_time_scale: float = Field(default=1.0, gt=0, le=1)
     # The permissions boundary of every per-cluster scheduler role (the template's).
     scheduler_role_boundary_arn: str = ""
+    # The Lambda that runs the preflight checks (chalicelib/doctor.py) with the steps'
+    # permissions ("" = the stage's, as Chalice names it).
+    doctor_function: str = ""
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 
@@ -140,6 +143,7 @@ class Settings(BaseModel):
         self.drives_table = self.drives_table or f"daskyard-{self.stage}-drives"
         self.slack_secret_id = self.slack_secret_id or f"daskyard/{self.stage}/slack-signing-secret"
         self.webhook_secret_id = self.webhook_secret_id or f"daskyard/{self.stage}/webhook-secret"
+        self.doctor_function = self.doctor_function or f"daskyard-{self.stage}-Doctor"
         return self
 
     @classmethod

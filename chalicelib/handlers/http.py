@@ -157,6 +157,14 @@ def share_drive(name: str) -> Response:
     return _json(api.share_drive(rt, _caller(rt), name, _json_body()))
 
 
+@bp.route("/doctor", methods=["GET"], authorizer=iam)
+def doctor() -> Response:
+    from chalicelib.triggers import api
+
+    rt = runtime()
+    return _json(api.doctor(rt, _caller(rt)))
+
+
 @bp.route("/slack/commands", methods=["POST"],
           content_types=["application/x-www-form-urlencoded"])
 def slack_command() -> Response:

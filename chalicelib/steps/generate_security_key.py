@@ -81,8 +81,11 @@ def _key_pair(rt: Runtime, call: StepCall, tags: dict[str, str]) -> None:
 
 def delete(rt: Runtime, call: StepCall) -> StepResult:
     names = call.names
+    # Looked up first: IAM authorizes DeleteKeyPair by the pair's tags, so deleting a pair
+    # that is not there (a Fargate cluster has none) is refused, not "not found".
     with gone_ok("InvalidKeyPair.NotFound"):
-        rt.clients.ec2.delete_key_pair(KeyName=names.base())
+        if rt.clients.ec2.describe_key_pairs(KeyNames=[names.base()])["KeyPairs"]:
+            rt.clients.ec2.delete_key_pair(KeyName=names.base())
     with gone_ok("ParameterNotFound"):
         rt.clients.ssm.delete_parameter(Name=names.private_key_parameter())
     with gone_ok("ResourceNotFoundException"):

@@ -78,7 +78,14 @@ def ensure_role(rt: Runtime, call: StepCall) -> str:
 
 
 def delete_role(rt: Runtime, call: StepCall) -> None:
-    iam = rt.clients.iam
+    iam, names = rt.clients.iam, call.names
+    # Listed first: IAM authorizes a role's actions by its ARN, path included, which it
+    # cannot know for a role that is not there: deleting one is refused, not "not found".
+    found = [role for page in iam.get_paginator("list_roles").paginate(
+        PathPrefix=names.role_path()) for role in page["Roles"]
+        if role["RoleName"] == names.scheduler_role()]
+    if not found:
+        return
     with gone_ok("NoSuchEntity"):
         iam.delete_role_policy(RoleName=call.names.scheduler_role(), PolicyName=POLICY)
     with gone_ok("NoSuchEntity"):

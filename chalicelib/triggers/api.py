@@ -4,12 +4,13 @@ before anything is created; someone else's cluster answers as a missing one."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from chalicelib import lifecycle, timeline
-from chalicelib.core.errors import ClusterBusy, InvalidRequest
+from chalicelib.core.errors import ClusterBusy, DoctorFailed, Forbidden, InvalidRequest
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
     Adapt,
@@ -19,6 +20,7 @@ from chalicelib.core.models import (
     Status,
     Strict,
 )
+from chalicelib.core.numbers import whole_number
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
@@ -65,12 +67,7 @@ def logs(rt: Runtime, caller: Caller, name: str, query: dict[str, str]) -> dict[
     if unknown:
         raise InvalidRequest(f"{sorted(unknown)[0]}: not a parameter (role, since, limit, "
                              "next_token)")
-    numbers = {}
-    for key in ("since", "limit"):
-        if key in query:
-            if not query[key].isdigit() or len(query[key]) > 15:
-                raise InvalidRequest(f"{key}: a whole number")
-            numbers[key] = int(query[key])
+    numbers = {key: whole_number(query[key], key) for key in ("since", "limit") if key in query}
     group = record.resources.log_group or rt.names(name).log_group()
     page = task_logs.read(rt.clients.logs, group, role=query.get("role"),
                           since=numbers.get("since"),
@@ -132,3 +129,17 @@ def share_drive(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> d
     request = parse(DriveShares, body)
     return lifecycle.share_drive(rt, check_name(name), request.principals,
                                  caller=caller).model_dump(mode="json")
+
+
+def doctor(rt: Runtime, caller: Caller) -> dict[str, Any]:
+    """The preflight checks of the stage (chalicelib/doctor.py), admins only: they run in
+    the Doctor Lambda, with the steps' permissions, which this API's role has not."""
+    if not caller.admin:
+        raise Forbidden("the doctor is for the stage's admins (DASKYARD_ADMINS)")
+    answer = rt.clients.lambda_.invoke(FunctionName=rt.settings.doctor_function,
+                                       Payload=b"{}")
+    payload = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError"):
+        raise DoctorFailed(f"the doctor failed: {payload.get('errorType', 'error')}: "
+                           f"{payload.get('errorMessage', '')}")
+    return dict(payload)

@@ -13,7 +13,6 @@ the usage, since Slack shows users nothing useful for an HTTP error."""
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from chalicelib import lifecycle
 from chalicelib.core import callbacks, identity, signing
 from chalicelib.core.errors import DaskyardError, Forbidden, InvalidRequest, Unauthorized
 from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
+from chalicelib.core.numbers import whole_number
 from chalicelib.core.observability import logger
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
@@ -43,9 +43,7 @@ USAGE = """Usage:
 `{c} ls` list your live clusters
 `{c} status NAME` show one cluster
 `{c} help` this text"""
-TTL = re.compile(r"([0-9]{1,3})h?")  # fullmatch: "$" would let "8\n" through
-# ASCII digits only: str.isdigit() takes "²", which int() then refuses.
-COUNT = re.compile(r"[0-9]{1,4}")
+COUNT_DIGITS, TTL_DIGITS = 4, 3
 YES = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 
 
@@ -179,10 +177,18 @@ def one_name(args: list[str]) -> str:
     return check_name(args[0])
 
 
+def number(text: str, field: str, digits: int) -> int:
+    """A number the user typed (chalicelib.core.numbers' one rule); else Usage."""
+    try:
+        return whole_number(text, field, digits)
+    except InvalidRequest as exc:
+        raise Usage(str(exc)) from exc
+
+
 def two_args(args: list[str]) -> tuple[str, int]:
-    if len(args) != 2 or not COUNT.fullmatch(args[1]):
+    if len(args) != 2:
         raise Usage("give a cluster name and a number of workers")
-    return check_name(args[0]), int(args[1])
+    return check_name(args[0]), number(args[1], "workers", COUNT_DIGITS)
 
 
 def up_spec(args: list[str]) -> ClusterSpec:
@@ -197,12 +203,12 @@ def up_spec(args: list[str]) -> ClusterSpec:
         key, sep, value = option.partition("=")
         if not sep:
             raise Usage(f"{option!r}: options are key=value")
-        if key == "workers" and COUNT.fullmatch(value):
-            values["workers"] = int(value)
+        if key == "workers":
+            values["workers"] = number(value, "workers", COUNT_DIGITS)
         elif key == "notebook" and value.lower() in YES:
             values["notebook"] = YES[value.lower()]
-        elif key == "ttl" and (match := TTL.fullmatch(value)):
-            values["ttl_hours"] = int(match.group(1))
+        elif key == "ttl":  # hours: "8h" or "8"
+            values["ttl_hours"] = number(value.removesuffix("h"), "ttl", TTL_DIGITS)
         elif key == "teardown" and value in ("nightly", "never"):
             values["teardown"] = value
         elif key == "cidr" and value.isascii() and len(value) <= 43:

@@ -1,8 +1,10 @@
 """`POST /webhooks`: another system creates, destroys or scales a cluster with a JSON
 body signed with one of the stage's webhook keys (see signing.py). The signature is
 checked before the body is even parsed; an exact replay within the window gets the
-first answer and does nothing again. The caller is `webhook:<key id>`: a key sees and
-acts on the clusters it created, unless the stage lists it among the admins."""
+first answer and does nothing again (a request is its key, timestamp and signature:
+the signature covers the body, and the timestamp has one spelling). The caller is
+`webhook:<key id>`: a key sees and acts on the clusters it created, unless the stage
+lists it among the admins."""
 
 from __future__ import annotations
 
@@ -66,13 +68,12 @@ def handle(rt: Runtime, body: bytes | None, headers: Mapping[str, str],
            context: Any = None) -> Answer:
     body = check_size(body)
     key_id, key = signing.webhook_key(rt.clients, rt.settings.webhook_secret_id, headers)
-    signing.verify(key, headers, body)
+    timestamp, signature = signing.verify(key, headers, body)
     caller = identity.caller(f"webhook:{key_id}", rt.settings)
     request = parse(WebhookRequest, body).root
     notify = callback(getattr(request, "callback_url", None), rt.settings)
     logger.info("webhook", action=request.action, cluster=request.name)
-    signed = {"key": key_id, "timestamp": headers.get(signing.TIMESTAMP_HEADER),
-              "body": body.decode()}
+    signed = {"key": key_id, "timestamp": timestamp, "signature": signature}
     try:
         out = once(rt.clients, rt.settings.idempotency_table, "webhook", signed,
                    lambda _: run(rt, caller, request, notify), signing.REPLAY_WINDOW * 2, context)

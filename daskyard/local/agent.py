@@ -36,6 +36,12 @@ from daskyard.local.processes import Guard
 
 log = logging.getLogger("daskyard.local")
 ENTRYPOINT = SERVER_ROOT / "images" / "entrypoint.py"
+# What a task inherits from this process's environment besides its definition's.
+INHERITED = ("AWS_", "PATH", "HOME", "LANG", "PYTHON", "VIRTUAL_ENV")
+# Local mode's own keys (the account's root): a task gets its role's instead.
+CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# (role ARN, session name) -> that role's credentials as environment variables.
+Roles = Callable[[str, str], dict[str, str]]
 
 
 def _now() -> str:
@@ -224,8 +230,13 @@ def free_loopback_ips() -> Iterator[str]:
 class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
                  interval: float = 0.2, resync: float = 2.0, guard: Guard | None = None,
-                 drives_root: Path | None = None, latency: Latency = NONE) -> None:
+                 drives_root: Path | None = None, latency: Latency = NONE,
+                 roles: Roles | None = None) -> None:
         self.clients = clients
+        # As ECS: a task's code gets its task role's credentials, and its secrets are
+        # read with its execution role (None: the emulator's own keys, without IAM).
+        self.roles = roles
+        self._execution_clients: dict[str, Clients] = {}
         self.runner = runner
         # A task stays PENDING as long as Fargate takes to pull its image and start it.
         self.latency = latency
@@ -417,15 +428,37 @@ class EcsAgent:
         self._emit(task, "RUNNING")
         return True
 
-    def _task_env(self, task: LocalTask) -> dict[str, str]:
-        """What ECS gives a container: its environment, its secrets resolved, the
-        task role's credentials (here, the emulator's), the EFS volume mounted."""
-        container = task.container
+    def container_environment(self, task_definition: dict[str, Any],
+                              container: dict[str, Any], task_id: str,
+                              inherited: tuple[str, ...] = INHERITED) -> dict[str, str]:
+        """What ECS gives a container: its environment, its secrets resolved with the
+        execution role, and the task role's credentials (never local mode's own)."""
         env = {k: v for k, v in os.environ.items()
-               if k.startswith(("AWS_", "PATH", "HOME", "LANG", "PYTHON", "VIRTUAL_ENV"))}
-        env.update({e["name"]: e["value"] for e in container.get("environment", [])})
-        for secret in container.get("secrets", []):
-            env[secret["name"]] = self._secret_value(secret["valueFrom"])
+               if k.startswith(inherited) and k not in CREDENTIALS}
+        env.update({e["name"]: e["value"] for e in container.get("environment") or []})
+        secrets = self._execution(task_definition.get("executionRoleArn"), task_id)
+        for secret in container.get("secrets") or []:
+            env[secret["name"]] = self._secret_value(secret["valueFrom"], secrets)
+        if self.roles is None:
+            env.update({k: os.environ[k] for k in CREDENTIALS if k in os.environ})
+        elif task_definition.get("taskRoleArn"):
+            env.update(self.roles(task_definition["taskRoleArn"], task_id))
+        return env
+
+    def _execution(self, role_arn: str | None, task_id: str) -> Any:
+        """The Secrets Manager client ECS reads a task's secrets with."""
+        if self.roles is None or not role_arn:
+            return self.clients.secrets
+        if role_arn not in self._execution_clients:
+            self._execution_clients[role_arn] = Clients(
+                region=self.clients.region, endpoint_url=self.clients.endpoint_url,
+                credentials=self.roles(role_arn, "ecs-agent"))
+        return self._execution_clients[role_arn].secrets
+
+    def _task_env(self, task: LocalTask) -> dict[str, str]:
+        """What ECS gives a container (container_environment), the EFS volume mounted."""
+        env = self.container_environment(task.task_definition, task.container,
+                                         task.arn.rsplit("/", 1)[-1])
         env["DASKYARD_HOST"] = task.ip
         task.drive = self._mount(task, env.get("DASKYARD_CLUSTER", "unknown"))
         if task.drive is not None:
@@ -488,17 +521,17 @@ class EcsAgent:
                 if self.guard is not None:
                     self.guard.drop_folder(folder)
 
-    def _secret_value(self, value_from: str) -> str:
+    @staticmethod
+    def _secret_value(value_from: str, secrets: Any) -> str:
         """A container secret as ECS resolves it: a Secrets Manager ARN, optionally
         followed by `:json-key:version-stage:version-id` (a key of the secret's JSON)."""
         if not value_from.startswith("arn:"):  # a secret's name, in the task's region
-            return str(self.clients.secrets.get_secret_value(SecretId=value_from)[
-                "SecretString"])
+            return str(secrets.get_secret_value(SecretId=value_from)["SecretString"])
         parts = [*value_from.split(":"), "", "", ""]
         json_key, stage, version = parts[7:10]
         request = {"SecretId": ":".join(parts[:7]), "VersionStage": stage,
                    "VersionId": version}
-        text = self.clients.secrets.get_secret_value(
+        text = secrets.get_secret_value(
             **{k: v for k, v in request.items() if v})["SecretString"]
         return str(json.loads(text)[json_key]) if json_key else text
 

@@ -13,6 +13,7 @@ import secrets
 import zipfile
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 from chalice.app import CloudWatchEventConfig
 
@@ -31,6 +32,7 @@ TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s
 class Deployment:
     env: dict[str, str] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)
+    roles: Roles | None = None
 
     @property
     def create_arn(self) -> str:
@@ -50,25 +52,125 @@ def _role(clients: Clients, name: str) -> str:
         return str(iam.get_role(RoleName=name)["Role"]["Arn"])
 
 
-def scheduler_boundary(clients: Clients, stage: str) -> str:
-    """The permissions boundary of the stage's per-cluster scheduler roles, as the
-    template makes it (deploy/template.py): the most any of them may ever do."""
+def _put_policy(clients: Clients, name: str, document: dict[str, Any]) -> str:
+    """A managed policy with `document` as its default version (made, or updated)."""
     iam = clients.client("iam")
-    name = f"daskyard-{stage}-scheduler-boundary"
-    document = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["ssm:GetParameter"],
-         "Resource": f"arn:aws:ssm:*:*:parameter/daskyard/{stage}/*/adapt"},
-        {"Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
-         "Resource": f"arn:aws:ecs:*:*:service/daskyard-{stage}-*/daskyard-{stage}-*-workers"},
-        {"Effect": "Allow",
-         "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
-         "Resource": "arn:aws:elasticfilesystem:*:*:file-system/*"}]}
+    text = json.dumps(document)
     try:
-        return str(iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))[
-            "Policy"]["Arn"])
+        return str(iam.create_policy(PolicyName=name, PolicyDocument=text)["Policy"]["Arn"])
     except iam.exceptions.EntityAlreadyExistsException:
         account = clients.client("sts").get_caller_identity()["Account"]
-        return f"arn:aws:iam::{account}:policy/{name}"
+        arn = f"arn:aws:iam::{account}:policy/{name}"
+        for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+            if not version["IsDefaultVersion"]:
+                iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=text, SetAsDefault=True)
+        return arn
+
+
+def _role_with(clients: Clients, name: str, trust: dict[str, Any],
+               policies: dict[str, dict[str, Any]]) -> str:
+    """A role with exactly these inline policies (made, or its policies put again)."""
+    iam = clients.client("iam")
+    try:
+        arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    for policy, document in policies.items():
+        iam.put_role_policy(RoleName=name, PolicyName=policy,
+                            PolicyDocument=json.dumps(document))
+    return arn
+
+
+@dataclass
+class Roles:
+    """The stage's roles as AWS gets them: each Lambda group's, with its
+    `.chalice/policy-<group>.json` rendered for the stage, and the template's
+    (deploy/template.py: task, execution, instance, state machines, image build, and the
+    scheduler roles' permissions boundary), with their policies."""
+    groups: dict[str, str] = field(default_factory=dict)  # group -> role ARN
+    template: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+
+
+def _roles(clients: Clients, stage: str) -> Roles:
+    # deploy/ is the checkout's (not installed with the wheel): the very documents the
+    # deploy gives AWS. Imported here: deploy.template imports this package.
+    from deploy import policies
+    from deploy.scan_policies import plain
+    from deploy.template import merge_template
+
+    out = Roles()
+    for group in policies.GROUPS:
+        out.groups[group] = _role_with(clients, f"daskyard-{stage}-{group}", TRUST,
+                                       {"daskyard": policies.render(group, stage)})
+    resources = merge_template(stage)["Resources"]
+    for logical, resource in resources.items():
+        props = resource["Properties"]
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            out.template[logical] = _put_policy(clients, props["ManagedPolicyName"], plain(
+                props["PolicyDocument"], resources, stage))
+    for logical, resource in resources.items():
+        props = resource["Properties"]
+        if resource["Type"] == "AWS::IAM::Role":
+            out.template[logical] = _role_with(
+                clients, props["RoleName"], props["AssumeRolePolicyDocument"],
+                {p["PolicyName"]: plain(p["PolicyDocument"], resources, stage)
+                 for p in props.get("Policies", [])})
+        if resource["Type"] == "AWS::IAM::InstanceProfile":
+            iam = clients.client("iam")
+            role = resources[props["Roles"][0]["Ref"]]["Properties"]["RoleName"]
+            with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                iam.create_instance_profile(InstanceProfileName=props["InstanceProfileName"])
+                iam.add_role_to_instance_profile(
+                    InstanceProfileName=props["InstanceProfileName"], RoleName=role)
+            out.template[logical] = str(iam.get_instance_profile(
+                InstanceProfileName=props["InstanceProfileName"])["InstanceProfile"]["Arn"])
+    return out
+
+
+def group_of(function: str) -> str:
+    """The policy group of a Chalice function, as .chalice/config.json maps it (the
+    stages map their functions alike; `dev`'s is read)."""
+    from deploy import policies
+
+    config = json.loads((policies.CHALICE / "config.json").read_text())["stages"]["dev"]
+    named = config["lambda_functions"].get(function, {}).get("iam_policy_file",
+                                                              config["iam_policy_file"])
+    return str(named).removeprefix("policy-dev-").removesuffix(".json")
+
+
+# The service-linked roles an account has from its first ECS and Auto Scaling use, as
+# AWS names them (moto's CreateServiceLinkedRole would name ECS's AWSServiceRoleForecs).
+SERVICE_LINKED_ROLES = {"ecs.amazonaws.com": "AWSServiceRoleForECS",
+                        "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling"}
+
+
+def _service_linked_roles(clients: Clients) -> None:
+    for service, name in SERVICE_LINKED_ROLES.items():
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+        with contextlib.suppress(clients.iam.exceptions.EntityAlreadyExistsException):
+            clients.iam.create_role(RoleName=name, Path=f"/aws-service-role/{service}/",
+                                    AssumeRolePolicyDocument=json.dumps(trust))
+
+
+def default_vpc_way_out(clients: Clients) -> None:
+    """AWS's default VPC has an internet gateway and a 0.0.0.0/0 route to it in its main
+    route table (moto's has neither): tasks with a public IP reach AWS through it."""
+    ec2 = clients.ec2
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        attached = [{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}]
+        if ec2.describe_internet_gateways(Filters=attached)["InternetGateways"]:
+            continue
+        gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc["VpcId"])
+        tables = ec2.describe_route_tables(Filters=[
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["RouteTables"]
+        for table in tables:
+            if any(a.get("Main") for a in table.get("Associations", [])):
+                ec2.create_route(RouteTableId=table["RouteTableId"],
+                                 DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
 
 
 def iam_arn(clients: Clients, user: str) -> str:
@@ -170,12 +272,15 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     settings = Settings.from_env({**{k: v for k, v in os.environ.items()
                                       if own or not k.startswith("DASKYARD_")}, **env})
     _tables(clients, settings)
-    lambda_role = _role(clients, f"daskyard-{stage}-lambda")
-    env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task-execution")
-    env["DASKYARD_TASK_ROLE_ARN"] = _role(clients, f"daskyard-{stage}-task")
-    env["DASKYARD_INSTANCE_PROFILE_ARN"] = _role(clients, f"daskyard-{stage}-instance")
-    env["DASKYARD_SCHEDULER_ROLE_BOUNDARY_ARN"] = scheduler_boundary(clients, stage)
-    states_role = _role(clients, f"daskyard-{stage}-states")
+    _service_linked_roles(clients)
+    default_vpc_way_out(clients)
+    roles = _roles(clients, stage)
+    env["DASKYARD_TASK_EXECUTION_ROLE_ARN"] = roles.template["TaskExecutionRole"]
+    env["DASKYARD_TASK_ROLE_ARN"] = roles.template["TaskRole"]
+    env["DASKYARD_INSTANCE_PROFILE_ARN"] = roles.template["InstanceProfile"]
+    env["DASKYARD_SCHEDULER_ROLE_BOUNDARY_ARN"] = roles.template["SchedulerRoleBoundary"]
+    states_role = roles.template["StatesRole"]
+    out.roles = roles
 
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as zf:
@@ -186,7 +291,8 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         name = f"daskyard-{stage}-{fn.name}"
         try:
             arn = lam.create_function(FunctionName=name, Runtime="python3.11",
-                                      Role=lambda_role, Handler=fn.handler_string,
+                                      Role=roles.groups[group_of(fn.name)],
+                                      Handler=fn.handler_string,
                                       Code={"ZipFile": code.getvalue()})["FunctionArn"]
         except lam.exceptions.ResourceConflictException:
             arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
@@ -211,7 +317,8 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
     for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
         with contextlib.suppress(clients.secrets.exceptions.ResourceExistsException):
             clients.secrets.create_secret(Name=secret_id, SecretString=secrets.token_hex(32))
-    env["DASKYARD_IMAGE_BUILD_PROJECT"] = _image_build_project(clients, lambda_role, stage)
+    env["DASKYARD_IMAGE_BUILD_PROJECT"] = _image_build_project(
+        clients, roles.template["ImageBuildRole"], stage)
     push_images(clients, settings)
     if own:
         os.environ.update(env)

@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from types import ModuleType
 from typing import Any
 
+import boto3
 import requests
 from chalice.local import LambdaContext
 
@@ -49,6 +50,9 @@ class LambdaRouter:
         self.interceptor: Interceptor | None = None
         # AWS's delays to act out (daskyard.local.latency): a cold start per function.
         self.latency: Latency = NONE
+        # (stage, function name, the stage's Runtime or None) -> the Runtime it runs with:
+        # its role's credentials (daskyard.local.iam); None: the stage's as it is.
+        self.runtime_of: Callable[[str, str, Runtime | None], Runtime] | None = None
         self._warm: set[str] = set()
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -61,7 +65,10 @@ class LambdaRouter:
 
     def runtime_for(self, function_name: str) -> Runtime | None:
         parts = function_name.rsplit(":", 1)[-1].split("-", 2)
-        return self.stages.get(parts[1]) if len(parts) == 3 else None
+        if len(parts) != 3:
+            return None
+        base = self.stages.get(parts[1])
+        return self.runtime_of(parts[1], parts[2], base) if self.runtime_of else base
 
     def invoke(self, function_name: str, event: dict[str, Any]) -> tuple[str, bool]:
         """Returns (payload JSON, errored) as Lambda would: an exception becomes
@@ -406,14 +413,23 @@ def _one_lambda_client_per_endpoint() -> None:
     original = lambda_eval_utils.boto_client_for
     if hasattr(original, "clients"):
         return
-    clients: dict[tuple[str, str, str], Any] = {}
+    clients: dict[tuple[str, str, str, str], Any] = {}
     lock = threading.Lock()
 
     def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        key = (region, service, moto_server_port())
+        from daskyard.local import iam
+
+        signer = iam.ACTIVE.states_key if iam.ACTIVE is not None else None
+        key = (region, service, moto_server_port(), signer[0] if signer else "")
         with lock:
             if key not in clients:
-                clients[key] = original(region, service, state_credentials)
+                client = original(region, service, state_credentials)
+                if signer is not None:  # Step Functions calls with its machines' role
+                    client = boto3.client(  # type: ignore[call-overload]
+                        service, region_name=region, endpoint_url=client.meta.endpoint_url,
+                        aws_access_key_id=signer[0], aws_secret_access_key=signer[1],
+                        config=client.meta.config)
+                clients[key] = client
             return clients[key]
 
     client_for.clients = clients  # type: ignore[attr-defined]

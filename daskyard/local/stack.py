@@ -19,15 +19,16 @@ from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
 from daskyard.credentials import FILE, LocalCredentials, data_dir
-from daskyard.local import inventory
+from daskyard.local import iam, inventory, quotas
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import (
     STAGE,
     Deployment,
     _image_build_project,
-    _role,
     _tables,
+    default_vpc_way_out,
     deploy,
+    group_of,
     push_images,
     user_keys,
 )
@@ -101,7 +102,8 @@ class LocalMode:
     _running: LocalMode | None = None
 
     def __init__(self, processes: bool = True, time_scale: float = 1.0, port: int = 0,
-                 root: Path | None = None, latency: Latency = NONE) -> None:
+                 root: Path | None = None, latency: Latency = NONE,
+                 enforce_iam: bool = True) -> None:
         os.environ.update(LOCAL_ENV)
         self.app = load_app()
         # The Lambdas' logger may exist from before the environment was set (an import
@@ -127,7 +129,9 @@ class LocalMode:
         self._api: Any = None
         self.deployment: Deployment | None = None
         self.clients: Clients | None = None
-        self._lambda_role = ""
+        self.enforce_iam = enforce_iam
+        self.iam: iam.Iam | None = None  # every call authorized as IAM would (start)
+        self._lambda_clients: dict[tuple[str, str], Clients] = {}
         self._deployment_changed = True
         self.admin: tuple[str, str, str] = ("", "", "")  # ARN, access key id, secret key
         self._images_changed = True
@@ -150,9 +154,11 @@ class LocalMode:
             for reaped in self.reaped:
                 log.info("%s", reaped)
             self.guard.start()
+            self._start_iam()
             ECR_CHANGES.subscribe(self._image_change)
             for changes in DEPLOYMENT_CHANGES:
                 changes.subscribe(self._deployment_change)
+            quotas.install()  # AWS's default quotas where moto has none (the doctor reads them)
             self.emulator.start()
             self.deploy()
         except BaseException:
@@ -160,11 +166,49 @@ class LocalMode:
             raise
         return self
 
+    def _start_iam(self) -> None:
+        """IAM decides every call (daskyard.local.iam): local mode itself signs as the
+        account's root, with a key made for this run; Lambdas, machines and tasks with
+        their roles' sessions."""
+        if not self.enforce_iam:
+            return
+        missing = iam.unavailable()
+        if missing:
+            log.warning("local mode runs without IAM: %s", missing)
+            return
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        self.iam = iam.Iam(DEFAULT_ACCOUNT_ID, LOCAL_ENV["AWS_REGION"])
+        key_id, secret, _ = self.iam.root
+        os.environ.update({"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret})
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        iam.activate(self.iam)
+        self.router.runtime_of = self._lambda_runtime
+
+    def _lambda_runtime(self, stage: str, function: str, base: Runtime | None) -> Runtime:
+        """The Runtime a function runs with: its group's role's session, as Lambda gives
+        it (one per stage and group, made on first use)."""
+        from chalicelib.core.runtime import from_env
+
+        group = group_of(function)
+        key = (stage, group)
+        if key not in self._lambda_clients:
+            assert self.iam is not None
+            self._lambda_clients[key] = Clients(
+                endpoint_url=self.emulator.url, credentials=self.iam.assume(
+                    f"arn:aws:iam::{self.iam.account}:role/daskyard-{stage}-{group}", group))
+        # The settings as they are now (a test may change the environment's).
+        settings, clients = (base or from_env()).settings, self._lambda_clients[key]
+        return Runtime(settings, clients, Registry(clients.dynamodb, settings.table))
+
+    def _task_credentials(self, role_arn: str, session: str) -> dict[str, str]:
+        assert self.iam is not None
+        return self.iam.assume(role_arn, session)
+
     def deploy(self) -> None:
         """Deploy the app into the emulator as it is, and start the agent."""
         self.clients = self.clients or Clients(endpoint_url=self.emulator.url)
         self.deployment = deploy(self.clients, self.app, time_scale=self.time_scale)
-        self._lambda_role = _role(self.clients, f"daskyard-{STAGE}-lambda")
         self.admin = user_keys(self.clients)
         self._images_changed = False  # as deployed
         if self.api_url:
@@ -192,7 +236,8 @@ class LocalMode:
         assert self.clients is not None
         from_env.cache_clear()  # the handlers read the environment deploy set, afresh
         self.agent = EcsAgent(self.clients, self.runner, self.root / "efs", guard=self.guard,
-                              drives_root=self.root / "drives", latency=self.router.latency)
+                              drives_root=self.root / "drives", latency=self.router.latency,
+                              roles=self._task_credentials if self.iam else None)
         ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
         EFS_CHANGES.subscribe(self._efs_change)
         self.agent.start()
@@ -231,10 +276,12 @@ class LocalMode:
         os.environ.update(self.deployment.env)
         settings = Settings.from_env()
         _tables(self.clients, settings)
+        default_vpc_way_out(self.clients)  # a reset makes moto's default VPC afresh
         for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
             self.clients.secrets.create_secret(Name=secret_id,
                                                SecretString=secrets.token_hex(32))
-        _image_build_project(self.clients, self._lambda_role)
+        assert self.deployment.roles is not None
+        _image_build_project(self.clients, self.deployment.roles.template["ImageBuildRole"])
         _drop_cluster_roles(self.clients)
         if images:
             push_images(self.clients, settings)
@@ -345,6 +392,10 @@ class LocalMode:
         for changes in DEPLOYMENT_CHANGES:
             changes.unsubscribe(self._deployment_change)
         self.emulator.stop()
+        if self.iam is not None:
+            iam.activate(None)
+            self.iam.close()
+            self.iam = None
         if LocalMode._running is self:
             LocalMode._running = None
 

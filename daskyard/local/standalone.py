@@ -338,14 +338,10 @@ class StandaloneTasks:
         self.tasks.remove(task)
 
     def _environment(self, task: Standalone) -> dict[str, str]:
-        """What ECS gives the container: its environment (with the overrides), its secrets
-        resolved, the task role's credentials (here, the emulator's)."""
-        container = task.local.container
-        env = {k: v for k, v in os.environ.items() if k.startswith(INHERITED)}
-        env.update({e["name"]: e["value"] for e in container.get("environment") or []})
-        for secret in container.get("secrets") or []:
-            env[secret["name"]] = self.agent._secret_value(secret["valueFrom"])
-        return env
+        """What ECS gives the container (with the overrides): EcsAgent.container_environment."""
+        return self.agent.container_environment(
+            task.local.task_definition, task.local.container,
+            task.local.arn.rsplit("/", 1)[-1], INHERITED)
 
 
 def _with_overrides(containers: list[dict[str, Any]], overrides: dict[str, Any]

@@ -44,7 +44,14 @@ INDIRECT: dict[str, dict[str, str]] = {
               "ecs:UpdateService": "a retried StartScheduler/StartWorkers finds its service",
               "ecs:DescribeTasks": "WaitForNotebook asks ECS for the notebook's health while "
                                    "no task event has said it (events need not carry it)",
-              "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)"},
+              "secretsmanager:GetSecretValue": "signing a webhook callback (tests/functional)",
+              # EFS makes and changes a mount target's network interface with the
+              # caller's permissions (daskyard.local.iam_requests.BEHIND authorizes them).
+              "ec2:CreateNetworkInterface": "CreateMountTarget",
+              "ec2:DescribeNetworkInterfaces": "CreateMountTarget",
+              "ec2:DeleteNetworkInterface": "DeleteMountTarget",
+              "ec2:ModifyNetworkInterfaceAttribute": "ModifyMountTargetSecurityGroups",
+              "ec2:DescribeNetworkInterfaceAttribute": "DescribeMountTargetSecurityGroups"},
     "api": {**OWN_LOGS,
             "ssm:AddTagsToResource": "PutParameter with tags (adaptive bounds)",
             "dynamodb:DeleteItem": "powertools drops the record of a failed request"},
@@ -62,6 +69,14 @@ INDIRECT: dict[str, dict[str, str]] = {
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 SCOPED_BY_TYPE = ("/aws/service/ecs/*", ":image/*", ":subnet/*", ":vpc/*", ":volume/*",
                   ":instance/*", ":network-interface/*", ":security-group/*")
+
+
+def service_linked_role(arn: str) -> bool:
+    """One of AWS's service-linked roles, by its whole name (the doctor reads them): with
+    its path, or without, as IAM names a role that does not exist (GetRole of a missing
+    role is authorized against `role/<name>`: allowed, it answers NoSuchEntity)."""
+    path = arn.partition(":role/")[2]
+    return path.startswith(("aws-service-role/", "AWSServiceRoleFor")) and "*" not in path
 
 
 def allowed(group: str) -> set[str]:
@@ -83,7 +98,7 @@ def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
             assert set(s["Action"]) <= UNSCOPABLE, (s["Sid"], set(s["Action"]) - UNSCOPABLE)
         for arn in s["Resource"]:
             assert arn == "*" or "daskyard" in arn or "Condition" in s or arn.endswith(
-                SCOPED_BY_TYPE), (s["Sid"], arn)
+                SCOPED_BY_TYPE) or service_linked_role(arn), (s["Sid"], arn)
 
 
 SCHEDULER_ROLES = ["arn:aws:iam::*:role/daskyard/dev/*"]
@@ -97,7 +112,13 @@ def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_t
         iam = {a for a in allowed(group) if a.startswith("iam:")}
         assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreateRole",
                         "iam:PutRolePolicy", "iam:TagRole", "iam:DeleteRole",
-                        "iam:DeleteRolePolicy"} if group == "steps" else set()), group
+                        "iam:DeleteRolePolicy", "iam:ListRoles", "iam:GetRole",
+                        "iam:GetAccountSummary"}
+                       if group == "steps" else set()), group
+    # The doctor reads the service-linked roles, and no other role.
+    [reads] = [s for s in statements("steps") if "iam:GetRole" in s["Action"]]
+    assert reads["Action"] == ["iam:GetRole"]
+    assert all(service_linked_role(arn) for arn in reads["Resource"])
     by_action: dict[str, list[dict[str, Any]]] = {}
     for s in statements("steps"):
         for action in s["Action"]:

@@ -29,9 +29,16 @@ def signed(http: Any, clients: Clients, rt: Runtime, body: dict[str, Any]) -> An
     return http.post("/webhooks", body=raw, headers=signing.signed_headers(key, raw))
 
 
+# IPv4 inside IPv6 transition forms: compatible, mapped, NAT64 (well-known and local
+# use), 6to4, Teredo (client 127.0.0.1, stored inverted).
+TRANSITION = ["http://[::127.0.0.1]/hook", "http://[::ffff:127.0.0.1]/hook",
+              "http://[64:ff9b::a9fe:a9fe]/hook", "http://[64:ff9b:1:a00:0:500::]/hook",
+              "http://[2002:7f00:1::]/hook", "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook"]
+
+
 @pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
                                  "http://127.0.0.1:9/hook", "http://10.0.0.5/hook",
-                                 "http://[::1]:8080/hook"])
+                                 "http://[::1]:8080/hook", *TRANSITION])
 def test_a_webhook_with_an_inward_callback_is_refused_and_makes_nothing(
         http: Any, rt: Runtime, clients: Clients, monkeypatch: pytest.MonkeyPatch,
         url: str) -> None:
@@ -39,6 +46,18 @@ def test_a_webhook_with_an_inward_callback_is_refused_and_makes_nothing(
     response = signed(http, clients, rt, {**CREATE, "callback_url": url})
     assert response.status_code == 400, response.body
     assert "callback_url" in json.loads(response.body)["error"]
+    assert rt.registry.list() == []
+
+
+@pytest.mark.parametrize("url", ["http://[64:ff9b::a9fe:a9fe]/latest/",
+                                 "http://[::ffff:169.254.169.254]/latest/",
+                                 "http://[2002:a9fe:a9fe::1]/latest/"])
+def test_the_metadata_service_inside_ipv6_is_refused_even_in_local_mode(
+        http: Any, rt: Runtime, clients: Clients, url: str) -> None:
+    assert rt.settings.allow_private_callbacks  # local mode's receivers are on 127.0.0.1
+    response = signed(http, clients, rt, {**CREATE, "callback_url": url})
+    assert response.status_code == 400, response.body
+    assert "instance metadata" in json.loads(response.body)["error"]
     assert rt.registry.list() == []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 
 import pytest
 
@@ -80,6 +81,25 @@ def test_the_logs_route_answers_the_owner_and_admins_only_and_checks_its_query(
                          ("since=yesterday", "since"), ("tail=5", "tail")):
         answer = alice.get(f"/clusters/demo/logs?{query}")
         assert answer.status_code == 400 and field in json.loads(answer.body)["error"], query
+
+
+# Every other spelling of a number: a sign, blanks, an underscore, a leading zero,
+# superscript and Arabic-Indic digits (isdigit() took "²", then int() answered 500).
+RESPELLED = ["²", "\u0663", "1²", "+5", " 5", "5 ", "5\n", "1_0", "05", "-1", "5.0", "0x5",
+             "9" * 16]
+
+
+def test_the_logs_route_refuses_every_other_spelling_of_a_number_with_a_400(
+        http: SignedHttp, rt: Runtime) -> None:
+    make(rt, spec("demo"), owner=http.arn)
+    for field in ("since", "limit"):
+        for text in RESPELLED:
+            answer = http.get(f"/clusters/demo/logs?{field}={urllib.parse.quote(text)}")
+            assert answer.status_code == 400, (field, text, answer.body)
+            body = json.loads(answer.body)
+            assert body["code"] == "InvalidRequest" and body["error"].startswith(f"{field}: "), \
+                (field, text)
+    assert http.get("/clusters/demo/logs?since=0&limit=1").status_code == 200
 
 
 def test_following_gives_every_line_once_and_then_the_new_ones(

@@ -43,7 +43,7 @@ from tests.support.waiting import eventually
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance, negative_data_rejection]
-# Examples per operation and mode: 12 operations x (positive + negative) x this. 10 is
+# Examples per operation and mode: 13 operations x (positive + negative) x this. 10 is
 # the fewest (of 4, 6, 10, 12, 14) at which the run gets every answer, by operation, mode
 # and status, that it gets at 20 (20 found no failure; at 10 it takes half the time).
 # More for a deeper run by hand: DASKYARD_FUZZ_EXAMPLES=200.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -18,14 +19,15 @@ import requests
 from chalicelib import lifecycle
 from chalicelib.core import signing
 from chalicelib.core.aws import Clients
-from chalicelib.core.errors import QuotaExceeded
-from chalicelib.core.models import Status
+from chalicelib.core.errors import ClusterBusy, QuotaExceeded
+from chalicelib.core.models import Adapt, Status
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import ApiError, DaskyardApi
 from daskyard.credentials import LocalCredentials, load
 from daskyard.local.deploy import user_keys
 from tests.support.callers import ALICE
 from tests.support.clusters import spec, wait_status
+from tests.support.records import force, make
 from tests.support.signed import SignedHttp
 
 JSON = {"Content-Type": "application/json"}
@@ -53,6 +55,10 @@ def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on
                    body=json.dumps({"workers": 3})).status_code == 404
     assert bob.delete("/clusters/mine").status_code == 404
     assert bob.get("/clusters/mine/credentials").status_code == 404
+    # Names are one per stage: bob learns that "mine" is taken, and nothing else.
+    taken = post(bob, "mine")
+    assert (taken.status_code, json.loads(taken.body)) == (409, {
+        "error": "cluster 'mine' already exists", "code": "ClusterExists"})
     after = rt.registry.require("mine")
     assert (after.status, after.spec.workers, after.execution_arn) == \
         (Status.READY, 1, made.execution_arn)
@@ -135,6 +141,82 @@ def test_concurrent_creates_never_pass_the_quota(stack: Any, clients: Clients,
     assert len(made) == outcomes.count("made") <= 2
     assert outcomes.count("refused") >= 4
     assert executions(clients, rt.settings.create_state_machine_arn) == len(made)
+
+
+def desired_workers(clients: Clients, rt: Runtime, name: str) -> int:
+    names = rt.names(name)
+    [service] = clients.ecs.describe_services(
+        cluster=names.base(), services=[names.service("worker")])["services"]
+    return int(service["desiredCount"])
+
+
+def test_concurrent_scales_and_adapts_never_pass_the_quota(
+        stack: Any, clients: Clients, stage_config: Any) -> None:
+    """The audit's race: each change alone fits a quota of 6 (three clusters of one
+    worker, one raised to 4), two together do not. Checked then written, two adapts made
+    10 workers; claimed, then counted, none of these rounds passes 6."""
+    stage_config(quota_workers=6)
+    rt = runtime()
+    names = ["one", "two", "three"]
+    for name in names:
+        lifecycle.create_cluster(rt, spec(name, workers=1), caller=ALICE)
+    for name in names:
+        wait_status(rt, name, {Status.READY})
+    rounds = [  # (cluster, "scale" or "adapt") fired at once
+        [("one", "adapt"), ("two", "adapt")],
+        [("one", "scale"), ("two", "scale")],
+        [("one", "adapt"), ("two", "scale"), ("three", "adapt")],
+        [("one", "scale"), ("one", "adapt"), ("two", "adapt"), ("three", "scale")],
+    ]
+    for changes in rounds:
+        go = threading.Barrier(len(changes))
+
+        def change(name: str, how: str, go: threading.Barrier = go) -> str:
+            go.wait()
+            try:
+                if how == "scale":
+                    lifecycle.scale_cluster(rt, name, 4, caller=ALICE)
+                else:
+                    lifecycle.adapt_cluster(rt, name, Adapt(minimum=0, maximum=4),
+                                            caller=ALICE)
+            except QuotaExceeded:
+                return "refused"
+            except ClusterBusy:  # another change of the same cluster held its claim
+                return "busy"
+            return "made"
+
+        with ThreadPoolExecutor(len(changes)) as pool:
+            outcomes = list(pool.map(lambda c: change(*c), changes))
+        records = [rt.registry.require(name) for name in names]
+        assert sum(lifecycle.most_workers(r) for r in records) <= 6, (changes, outcomes)
+        assert outcomes.count("made") <= 1 and all(r.claim is None for r in records)
+        for record in records:  # what is recorded is what was applied, and no more
+            if record.adapt is None:
+                assert desired_workers(clients, rt, record.name) == record.spec.workers
+        # Back to a worker each, fixed: lowering is never refused.
+        for name in names:
+            lifecycle.scale_cluster(rt, name, 1, caller=ALICE)
+
+
+def test_a_claim_holds_a_clusters_changes_and_counts_until_it_lapses(
+        stack: Any, stage_config: Any) -> None:
+    """A Lambda that died between its claim and its change: the claim still counts
+    against the quota and keeps other changes of that cluster out, until it lapses."""
+    stage_config(quota_workers=6)
+    rt = runtime()
+    for name in ("held", "other"):
+        make(rt, spec(name, workers=1), owner=ALICE.id, status="READY")
+    claim = {"workers": 5, "holder": "dead-lambda", "lapses": int(time.time()) + 60}
+    force(rt, "held", claim=claim)
+    with pytest.raises(ClusterBusy, match="being scaled"):
+        lifecycle.adapt_cluster(rt, "held", Adapt(minimum=0, maximum=2), caller=ALICE)
+    with pytest.raises(QuotaExceeded, match="this would make 7"):
+        lifecycle.adapt_cluster(rt, "other", Adapt(minimum=0, maximum=2), caller=ALICE)
+    assert rt.registry.require("other").claim is None  # the refused one withdrew its own
+    force(rt, "held", claim={**claim, "lapses": int(time.time()) - 1})
+    lifecycle.adapt_cluster(rt, "other", Adapt(minimum=0, maximum=2), caller=ALICE)
+    after = lifecycle.adapt_cluster(rt, "held", Adapt(minimum=0, maximum=4), caller=ALICE)
+    assert (after.adapt, after.claim) == (Adapt(minimum=0, maximum=4), None)
 
 
 def test_a_webhook_key_acts_on_its_own_clusters_only(

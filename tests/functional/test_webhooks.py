@@ -3,6 +3,8 @@ exact replays answered once, the outcome posted (signed) to callback_url."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -69,6 +71,57 @@ def test_exact_replay_within_the_window_starts_one_execution(http: Any, rt: Runt
     assert first.status_code == replay.status_code == 202
     assert json.loads(first.body) == json.loads(replay.body)
     assert executions(clients, rt.settings.create_state_machine_arn) == 1
+
+
+def respellings(at: int) -> list[str]:
+    """The audit's: each int() reads as `at`, so each passed a signature over str(at)
+    and, as the replay key was the raw header, ran again."""
+    digits = str(at)
+    return ["0" + digits, "+" + digits, f"{at:_}", " " + digits, digits + "\n",
+            "".join(chr(0x660 + int(d)) for d in digits)]  # Arabic-Indic digits
+
+
+def test_a_replay_re_spelled_is_refused_and_an_exact_one_answers_the_first_answer(
+        http: Any, rt: Runtime, clients: Clients, key: str) -> None:
+    raw = json.dumps(CREATE).encode()
+    headers = signing.signed_headers(key, raw)
+    first = http.post("/webhooks", body=raw, headers=headers)
+    assert first.status_code == 202
+    at = int(headers[signing.TIMESTAMP_HEADER])
+    for text in respellings(at):
+        # Signed as the first request (over the time), and as the re-spelled text.
+        for signature in (headers[signing.SIGNATURE_HEADER],
+                          "v1=" + hmac.new(key.encode(), f"v1:{text}:".encode() + raw,
+                                           hashlib.sha256).hexdigest()):
+            again = http.post("/webhooks", body=raw, headers={
+                **headers, signing.TIMESTAMP_HEADER: text, signing.SIGNATURE_HEADER: signature})
+            assert again.status_code == 401, (text, again.body)
+            assert "not a unix time" in json.loads(again.body)["error"]
+    replay = http.post("/webhooks", body=raw, headers=headers)
+    assert (replay.status_code, json.loads(replay.body)) == (202, json.loads(first.body))
+    assert executions(clients, rt.settings.create_state_machine_arn) == 1
+    assert [r.name for r in rt.registry.list()] == ["demo"]
+
+
+def test_an_old_scale_re_spelled_cannot_undo_a_later_one(http: Any, rt: Runtime,
+                                                          key: str) -> None:
+    """The audit's attack: a captured "scale to 1", re-spelled, undid a later "scale to
+    0" three times."""
+    assert hook(http, key, CREATE).status_code == 202
+    wait_status(rt, "demo", {Status.READY})
+    now = int(time.time())
+    one = json.dumps({"action": "scale", "name": "demo", "workers": 1}).encode()
+    captured = signing.signed_headers(key, one, at=now - 1)
+    assert http.post("/webhooks", body=one, headers=captured).status_code == 200
+    assert hook(http, key, {"action": "scale", "name": "demo", "workers": 0},
+                at=now).status_code == 200
+    for text in respellings(now - 1)[:3]:
+        again = http.post("/webhooks", body=one,
+                          headers={**captured, signing.TIMESTAMP_HEADER: text})
+        assert again.status_code == 401, (text, again.body)
+    replay = http.post("/webhooks", body=one, headers=captured)  # answered, not run
+    assert replay.status_code == 200 and json.loads(replay.body)["spec"]["workers"] == 1
+    assert rt.registry.require("demo").spec.workers == 0
 
 
 def _stale(key: str, raw: bytes) -> dict[str, str]:

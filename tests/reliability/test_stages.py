@@ -128,9 +128,11 @@ def test_local_modes_own_stage_is_unchanged_by_a_second_one(rt: Runtime,
     prod = stack.add_stage("prod")
     assert rt.settings.stage == "local" and prod.settings.stage == "prod"
     assert prod.settings.table == "daskyard-prod-clusters"
-    assert stack.router.runtime_for("arn:aws:lambda:us-east-1:1:function:daskyard-prod-X") \
-        is prod
-    assert stack.router.runtime_for("daskyard-local-X") is None  # the environment's
+    # Each function runs with its stage's settings and, under IAM, its group's role.
+    of_prod = stack.router.runtime_for("arn:aws:lambda:us-east-1:1:function:daskyard-prod-X")
+    assert of_prod is not None and of_prod.settings is prod.settings
+    of_local = stack.router.runtime_for("daskyard-local-X")  # the environment's
+    assert of_local is None or of_local.settings.stage == "local"
     rules = {r["Name"]: r["EventPattern"] for r in stack.clients.events.list_rules()["Rules"]}
     assert "service:daskyard-local-" in rules["daskyard-local-OnEcsTaskStateChange"]
     assert "service:daskyard-prod-" in rules["daskyard-prod-OnEcsTaskStateChange"]

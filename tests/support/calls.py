@@ -18,11 +18,14 @@ CHALICELIB = str(ROOT / "chalicelib")
 HANDLERS = str(ROOT / "chalicelib" / "handlers")
 # IAM's prefix where it differs from the API's signing name.
 IAM_PREFIX = {"tagging": "tag"}
+# IAM's action where it is not the operation's name.
+IAM_ACTION = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 def iam_action(client: Any, operation: str) -> str:
     signing = client.meta.service_model.signing_name
-    return f"{IAM_PREFIX.get(signing, signing)}:{operation}"
+    action = f"{IAM_PREFIX.get(signing, signing)}:{operation}"
+    return IAM_ACTION.get(action, action)
 
 
 def _caller() -> tuple[bool, str]:

@@ -17,8 +17,15 @@ UNSCOPABLE = {
     "ecs:DescribeTaskDefinition", "ecs:DescribeCapacityProviders",
     "autoscaling:DescribeAutoScalingGroups", "elasticfilesystem:DescribeFileSystems",
     "elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeAccessPoints",
+    "elasticfilesystem:CreateFileSystem", "iam:ListRoles",
     *(f"ec2:Describe{x}" for x in ("Vpcs", "Subnets", "SecurityGroups", "NetworkInterfaces",
-                                   "LaunchTemplates", "Instances")),
+                                   "LaunchTemplates", "Instances", "KeyPairs",
+                                   "NetworkInterfaceAttribute", "RouteTables",
+                                   "VpcEndpoints")),
+    # The doctor's account-wide reads (chalicelib/doctor.py). Service Quotas' reads are
+    # granted on `*`: the default quota read has no resource type to scope to.
+    "iam:GetAccountSummary", "servicequotas:GetServiceQuota",
+    "servicequotas:GetAWSDefaultServiceQuota",
 }
 
 

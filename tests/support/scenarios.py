@@ -53,6 +53,7 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         call("get", "/clusters")
         call("get", "/drives/shared")
         call("put", "/drives/shared/shares", {"principals": ["webhook:ci"]})
+        call("get", "/doctor")  # the API invokes the Doctor Lambda, in the steps' group
         call("get", "/clusters/fargate/credentials")
         call("get", "/clusters/fargate/logs")
         call("get", "/clusters/fargate/logs?role=worker&limit=10")

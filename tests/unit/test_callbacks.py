@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,51 @@ LOCAL = Settings(allow_http_callbacks=True, allow_private_callbacks=True)
 def test_inward_addresses_are_refused_naming_why(url: str, why: str) -> None:
     with pytest.raises(callbacks.UnsafeCallback, match=why):
         callbacks.check(url, STRICT)
+
+
+# IPv4 inside IPv6: what the packets reach is the IPv4 address, which Python's ipaddress
+# does not look at (it calls ::127.0.0.1 and 64:ff9b::7f00:1 global).
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://[::127.0.0.1]/hook", "loopback address (127.0.0.1 inside"),  # compatible
+    ("http://[::10.0.0.5]/hook", "private address (10.0.0.5 inside"),
+    ("http://[::ffff:10.0.0.5]/hook", "private address (10.0.0.5 inside"),  # mapped
+    ("http://[::ffff:0:127.0.0.1]/hook", "loopback address (127.0.0.1 inside"),  # translated
+    ("http://[64:ff9b::127.0.0.1]/hook", "loopback address (127.0.0.1 inside"),  # NAT64
+    ("http://[64:ff9b::a9fe:fea9]/hook", "link-local address (169.254.254.169 inside"),
+    ("http://[64:ff9b::c0a8:101]/hook", "private address (192.168.1.1 inside"),
+    ("http://[64:ff9b:1:7f00:0:100::]/hook", "local-use NAT64"),  # 127.0.0.1 after a /48
+    ("http://[64:ff9b:1::5db8:d822]/hook", "local-use NAT64"),  # even a public one
+    ("http://[2002:7f00:1::1]/hook", "loopback address (127.0.0.1 inside"),  # 6to4
+    ("http://[2002:a9fe:a9fe::]/hook", "instance metadata service (169.254.169.254 inside"),
+    ("http://[2002:c0a8:101::1]/hook", "private address (192.168.1.1 inside"),
+    # Teredo: server 65.54.227.120, client 127.0.0.1 stored inverted (80ff:fffe); then
+    # a server at 10.0.0.1.
+    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook", "loopback address (127.0.0.1 inside"),
+    ("http://[2001:0:a00:1:8000:63bf:a2b7:29dd]/hook", "private address (10.0.0.1 inside"),
+])
+def test_ipv4_inside_ipv6_transition_forms_is_what_is_checked(url: str, why: str) -> None:
+    with pytest.raises(callbacks.UnsafeCallback, match=re.escape(why)):
+        callbacks.check(url, STRICT)
+
+
+@pytest.mark.parametrize("url", ["http://[64:ff9b::a9fe:a9fe]/", "http://[::169.254.169.254]/",
+                                 "http://[::ffff:169.254.169.254]/",
+                                 "http://[64:ff9b:1:a9fe:a9:fe00::]/",  # after a /48
+                                 "http://[64:ff9b:1:a9:fe:a9fe::]/",  # after a /56
+                                 "http://[64:ff9b:1:0:a9:fea9:fe00:0]/",  # after a /64
+                                 "http://[64:ff9b:1::a9fe:a9fe]/",  # after a /96
+                                 "http://[2002:a9fe:a9fe::1]/",
+                                 "http://[2001:0:4136:e378:8000:63bf:5601:5601]/"])
+def test_the_metadata_service_inside_ipv6_is_refused_where_private_addresses_are_allowed(
+        url: str) -> None:
+    with pytest.raises(callbacks.UnsafeCallback, match="instance metadata service"):
+        callbacks.check(url, LOCAL)
+
+
+@pytest.mark.parametrize("url", ["http://[64:ff9b::5db8:d822]/hook", "http://[2002:5db8:d822::1]/hook",
+                                 "http://[::ffff:93.184.216.34]/hook"])
+def test_a_public_ipv4_inside_ipv6_is_accepted(url: str) -> None:
+    assert callbacks.check(url, STRICT) == url
 
 
 @pytest.mark.parametrize(("url", "why"), [
