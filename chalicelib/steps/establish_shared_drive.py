@@ -112,20 +112,28 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
 def drive_policy(file_system_arn: str, task_role: str) -> str:
     """A named drive's file system policy: mounted and written by the stage's task role
     (what every cluster's workers and notebook run as), over TLS, through an access
-    point only (one owner's root). EFS refuses anyone else: another stage's tasks, an
-    anonymous NFS client, a host mounting the file system's root where every owner's
-    folder is. Any access point of the drive is one of its clusters': only the steps
-    make them."""
+    point (one owner's root). The denies hold for every principal, the task role too,
+    whose own policy allows it the stage's drives: EFS takes the union of identity and
+    file system policies, only an explicit deny narrows it. So no client mounts the
+    root where every owner's folder is, nor mounts without TLS; anonymous NFS clients
+    and other stages' roles are not allowed at all. Any access point of the drive is
+    one of its clusters': only the steps make them, after the owner check."""
     access_points = file_system_arn.split(":file-system/", 1)[0] + ":access-point/*"
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "ItsClustersThroughAccessPoints", "Effect": "Allow",
-        "Principal": {"AWS": task_role},
-        "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
-        "Resource": file_system_arn,
-        "Condition": {
-            "Bool": {"aws:SecureTransport": "true",
-                     "elasticfilesystem:AccessedViaMountTarget": "true"},
-            "StringLike": {"elasticfilesystem:AccessPointArn": access_points}}}]})
+    client = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    every = [*client, "elasticfilesystem:ClientRootAccess"]
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ItsClustersThroughAccessPoints", "Effect": "Allow",
+         "Principal": {"AWS": task_role}, "Action": client, "Resource": file_system_arn,
+         "Condition": {
+             "Bool": {"aws:SecureTransport": "true",
+                      "elasticfilesystem:AccessedViaMountTarget": "true"},
+             "StringLike": {"elasticfilesystem:AccessPointArn": access_points}}},
+        {"Sid": "NoMountAboveTheOwnersFolders", "Effect": "Deny", "Principal": {"AWS": "*"},
+         "Action": every, "Resource": file_system_arn,
+         "Condition": {"Null": {"elasticfilesystem:AccessPointArn": "true"}}},
+        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": every,
+         "Resource": file_system_arn,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
 
 
 def _drive_group(rt: Runtime, names: Names, drive: str, vpc: str | None = None) -> str | None:

@@ -151,13 +151,16 @@ def test_a_named_drive_admits_the_task_role_through_access_points_only(
         CreationToken=Names(rt.settings.stage, "x").drive("team"))["FileSystems"]
     policy = json.loads(clients.efs.describe_file_system_policy(
         FileSystemId=fs["FileSystemId"])["Policy"])
-    (statement,) = policy["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"AWS": rt.settings.task_role_arn}
-    assert sorted(statement["Action"]) == ["elasticfilesystem:ClientMount",
-                                           "elasticfilesystem:ClientWrite"]
-    assert statement["Resource"] == fs["FileSystemArn"]
-    assert statement["Condition"]["StringLike"]["elasticfilesystem:AccessPointArn"] == \
+    allow, *denies = policy["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"AWS": rt.settings.task_role_arn}
+    assert sorted(allow["Action"]) == ["elasticfilesystem:ClientMount",
+                                       "elasticfilesystem:ClientWrite"]
+    assert allow["Resource"] == fs["FileSystemArn"]
+    assert allow["Condition"]["StringLike"]["elasticfilesystem:AccessPointArn"] == \
         fs["FileSystemArn"].split(":file-system/")[0] + ":access-point/*"
-    assert statement["Condition"]["Bool"] == {
+    assert allow["Condition"]["Bool"] == {
         "aws:SecureTransport": "true", "elasticfilesystem:AccessedViaMountTarget": "true"}
+    assert [d["Condition"] for d in denies] == [
+        {"Null": {"elasticfilesystem:AccessPointArn": "true"}},
+        {"Bool": {"aws:SecureTransport": "false"}}]

@@ -73,13 +73,22 @@ def test_each_owner_has_a_root_of_their_own() -> None:
 def test_the_policy_admits_the_task_role_through_access_points_over_tls_only() -> None:
     fs = "arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-0123"
     role = "arn:aws:iam::123456789012:role/daskyard-dev-task"
-    policy = json.loads(drive_policy(fs, role))
-    (statement,) = policy["Statement"]
-    assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": role}
-    assert statement["Resource"] == fs
-    assert "elasticfilesystem:ClientRootAccess" not in statement["Action"]
-    assert statement["Condition"] == {
+    allow, above, tls = json.loads(drive_policy(fs, role))["Statement"]
+    assert allow["Effect"] == "Allow" and allow["Principal"] == {"AWS": role}
+    assert allow["Resource"] == fs
+    assert "elasticfilesystem:ClientRootAccess" not in allow["Action"]
+    assert allow["Condition"] == {
         "Bool": {"aws:SecureTransport": "true",
                  "elasticfilesystem:AccessedViaMountTarget": "true"},
         "StringLike": {"elasticfilesystem:AccessPointArn":
                        "arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/*"}}
+    # The task role's own policy allows it every drive of the stage, and EFS takes the
+    # union of the two: only explicit denies, for everyone, keep it to access points.
+    for deny in (above, tls):
+        assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+        assert deny["Resource"] == fs
+        assert set(deny["Action"]) == {"elasticfilesystem:ClientMount",
+                                       "elasticfilesystem:ClientWrite",
+                                       "elasticfilesystem:ClientRootAccess"}
+    assert above["Condition"] == {"Null": {"elasticfilesystem:AccessPointArn": "true"}}
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
