@@ -42,6 +42,13 @@ INHERITED = ("AWS_", "PATH", "HOME", "LANG", "PYTHON", "VIRTUAL_ENV")
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # (role ARN, session name) -> that role's credentials as environment variables.
 Roles = Callable[[str, str], dict[str, str]]
+# (task role ARN, file system ARN, its file system policy, the mount's condition keys)
+# -> whether EFS lets the mount in (daskyard.local.iam.Iam.allows_mount).
+Mounts = Callable[[str, str, dict[str, Any] | None, dict[str, str]], bool]
+
+
+class MountRefused(Exception):
+    """EFS refused a task's mount of its volume: the task does not start, as on ECS."""
 
 
 def _now() -> str:
@@ -231,8 +238,11 @@ class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
                  interval: float = 0.2, resync: float = 2.0, guard: Guard | None = None,
                  drives_root: Path | None = None, latency: Latency = NONE,
-                 roles: Roles | None = None) -> None:
+                 roles: Roles | None = None, mounts: Mounts | None = None) -> None:
         self.clients = clients
+        # As EFS with IAM authorization: a mount its file system's policy and the task
+        # role's do not allow is refused (None: every mount, without IAM).
+        self.mounts = mounts
         # As ECS: a task's code gets its task role's credentials, and its secrets are
         # read with its execution role (None: the emulator's own keys, without IAM).
         self.roles = roles
@@ -423,6 +433,11 @@ class EcsAgent:
                        f"secrets: {exc.response['Error']['Code']}",
                        stop_code="TaskFailedToStart")
             return False
+        except MountRefused as exc:
+            self._emit(task, "STOPPED", "ResourceInitializationError: failed to invoke EFS "
+                       f"utils commands to set up EFS volumes: mount.nfs4: {exc}",
+                       stop_code="TaskFailedToStart")
+            return False
         task.handle = self.runner.start(task, task.env)
         task.started = time.monotonic()
         self._emit(task, "RUNNING")
@@ -485,6 +500,8 @@ class EcsAgent:
         found = self.clients.efs.describe_file_systems(
             FileSystemId=volume["fileSystemId"])["FileSystems"]
         tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags", []) if found else [])}
+        if found:
+            self._check_mount(task, volume, found[0])
         if naming.TAG_DRIVE in tags:
             folder = self.drives_root / tags[naming.TAG_DRIVE] / self._access_point_root(
                 volume.get("authorizationConfig", {}).get("accessPointId", ""))
@@ -496,6 +513,39 @@ class EcsAgent:
                 self.guard.keep_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def _check_mount(self, task: LocalTask, volume: dict[str, Any],
+                     file_system: dict[str, Any]) -> None:
+        """MountRefused unless EFS would let the task's mount in: without a file system
+        policy, every client reaching a mount target is; with one, the task role (IAM
+        authorization on) must be allowed ClientMount with the mount's keys (TLS, its
+        access point, which must be one of this file system's); an anonymous client
+        gets nothing the policies Daskyard writes grant."""
+        fs_id, fs_arn = file_system["FileSystemId"], file_system["FileSystemArn"]
+        if self.mounts is None:
+            return
+        try:
+            policy = json.loads(self.clients.efs.describe_file_system_policy(
+                FileSystemId=fs_id)["Policy"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "PolicyNotFound":
+                raise
+            return
+        refused = MountRefused(f"access denied by server while mounting {fs_id}")
+        auth = volume.get("authorizationConfig") or {}
+        context = {"aws:SecureTransport": "true" if volume.get("transitEncryption")
+                   == "ENABLED" else "false",
+                   "elasticfilesystem:AccessedViaMountTarget": "true"}
+        if auth.get("accessPointId"):
+            point = self.clients.efs.describe_access_points(
+                AccessPointId=auth["accessPointId"])["AccessPoints"][0]
+            if point["FileSystemId"] != fs_id:
+                raise refused
+            context["elasticfilesystem:AccessPointArn"] = point["AccessPointArn"]
+        role = task.task_definition.get("taskRoleArn", "")
+        if auth.get("iam") != "ENABLED" or not role or \
+                not self.mounts(role, fs_arn, policy, context):
+            raise refused
 
     def _access_point_root(self, access_point: str) -> str:
         """An access point's root directory, as a path relative to the drive's folder;

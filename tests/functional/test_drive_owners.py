@@ -14,8 +14,9 @@ from typing import Any
 from chalicelib.core.aws import Clients
 from chalicelib.core.naming import TAG_CLUSTER, Names
 from chalicelib.core.runtime import Runtime
-from daskyard.local.stack import wait_execution
+from daskyard.local.stack import LocalMode, wait_execution
 from tests.support.signed import SignedHttp
+from tests.support.waiting import eventually
 
 JSON = {"Content-Type": "application/json"}
 
@@ -164,3 +165,44 @@ def test_a_named_drive_admits_the_task_role_through_access_points_only(
     assert [d["Condition"] for d in denies] == [
         {"Null": {"elasticfilesystem:AccessPointArn": "true"}},
         {"Bool": {"aws:SecureTransport": "false"}}]
+
+
+def test_local_efs_refuses_a_mount_of_the_drive_above_the_owners_folders(
+        http: SignedHttp, rt: Runtime, clients: Clients, stack: LocalMode) -> None:
+    """As EFS does under the drive's policy (local mode asks the IAM evaluator with the
+    task role's policies and the file system's): a task whose volume mounts the drive
+    without an access point (its root, every owner's folder), as a workers service
+    pointed at another task definition would, does not start; one through the
+    cluster's access point does."""
+    assert stack.iam is not None and stack.agent is not None, "local IAM is off"
+    made(clients, post(http, "one"))
+    names, record = Names(rt.settings.stage, "one"), rt.registry.require("one")
+    definition = clients.ecs.describe_task_definition(
+        taskDefinition=record.resources.task_definitions["worker"])["taskDefinition"]
+    keep = ("family", "networkMode", "requiresCompatibilities", "cpu", "memory",
+            "executionRoleArn", "taskRoleArn", "containerDefinitions", "volumes")
+    clone = {k: definition[k] for k in keep}
+    volume = clone["volumes"][0]["efsVolumeConfiguration"]
+    assert volume["authorizationConfig"]["accessPointId"]
+    del volume["authorizationConfig"]["accessPointId"]
+    rootward = clients.ecs.register_task_definition(**clone)["taskDefinition"]
+    cluster, service = record.resources.ecs_cluster, names.service("worker")
+    denied = stack.iam.decisions["ExplicitlyDenied"]  # the policy's deny, not an error
+    clients.ecs.update_service(cluster=cluster, service=service,
+                               taskDefinition=rootward["taskDefinitionArn"], desiredCount=2)
+
+    def refused() -> dict[str, Any] | None:
+        return next((e for e in stack.agent.events  # type: ignore[union-attr]
+                     if e["taskDefinitionArn"] == rootward["taskDefinitionArn"]
+                     and e["lastStatus"] == "STOPPED"), None)
+
+    stopped = eventually(refused, 30, what="the root mount refused")
+    assert "access denied by server" in stopped["stoppedReason"]
+    assert stopped["stopCode"] == "TaskFailedToStart"
+    assert stack.iam.decisions["ExplicitlyDenied"] > denied
+    # Through the access point, it starts.
+    clients.ecs.update_service(cluster=cluster, service=service,
+                               taskDefinition=record.resources.task_definitions["worker"],
+                               desiredCount=2)
+    eventually(lambda: len(stack.agent.running(service)) == 2, 30,  # type: ignore[union-attr]
+               what="two workers through the access point")
