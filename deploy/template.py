@@ -111,8 +111,8 @@ def merge_template(stage: str) -> dict[str, Any]:
                                   "aws:ResourceTag/daskyard:stage": stage}})]),
         # The most any cluster's scheduler role may do (the steps make one per cluster,
         # only with this boundary; steps/scheduler_task.py narrows it to the cluster):
-        # read adaptive bounds, read and set the desired count of workers services, mount
-        # the stage's drives.
+        # read adaptive bounds, read workers services, ask for a worker count (applied by
+        # the orchestrator within the bounds), mount the stage's drives.
         "SchedulerRoleBoundary": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
             "ManagedPolicyName": f"{base}-scheduler-boundary",
             "Description": "Permissions boundary of Daskyard's per-cluster scheduler roles",
@@ -120,7 +120,10 @@ def merge_template(stage: str) -> dict[str, Any]:
                 allow(["ssm:GetParameter"], [sub(
                     ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/" + stage
                     + "/*/adapt")]),
-                allow(["ecs:DescribeServices", "ecs:UpdateService"], [sub(
+                allow(["ssm:PutParameter"], [sub(
+                    ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/" + stage
+                    + "/*/desired-workers")]),
+                allow(["ecs:DescribeServices"], [sub(
                     ARN + ":ecs:${AWS::Region}:${AWS::AccountId}:service/" + base + "-*/"
                     + base + "-*-workers")]),
                 allow(["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], [sub(

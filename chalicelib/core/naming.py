@@ -38,6 +38,10 @@ def repository(prefix: str, role: str) -> str:
     return f"{prefix}/{role}"
 
 
+# The last part of the parameter a scheduler asks for its worker count in.
+DESIRED_WORKERS = "desired-workers"
+
+
 @dataclass(frozen=True)
 class Names:
     """Every name of one cluster in one stage. The stage leads each name (right after
@@ -65,6 +69,11 @@ class Names:
     def adapt_parameter(self) -> str:
         """The adaptive scaling bounds the scheduler reads, as JSON; absent = off."""
         return f"/daskyard/{self.stage}/{self.cluster}/adapt"
+
+    def desired_workers_parameter(self) -> str:
+        """The worker count the scheduler asks for (the only thing it may write): the
+        orchestrator applies it within the adaptive bounds (chalicelib.worker_requests)."""
+        return f"/daskyard/{self.stage}/{self.cluster}/{DESIRED_WORKERS}"
 
     def role_path(self) -> str:
         """IAM path of the roles made per cluster (the template's roles have none)."""

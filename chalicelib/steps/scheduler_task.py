@@ -2,8 +2,12 @@
 cluster, and the settings of its plugin (images/daskyard_scheduler.py).
 
 The role lets the scheduler do what adaptive scaling needs and nothing more: read its
-cluster's adapt parameter, read and set the desired count of its cluster's workers
-service (and mount the stage's drives, as every task does). It is made per cluster
+cluster's adapt parameter, read its cluster's workers service, and write the worker
+count it asks for to its own parameter, which the orchestrator applies within the
+cluster's adaptive bounds (chalicelib.worker_requests): it never changes the service
+itself, so no task definition, network, exec setting, capacity provider or count past
+the bounds the owner's quota allowed (and it mounts the stage's drives, as every task
+does). It is made per cluster
 because IAM cannot tell one cluster's task from another's under a shared role. Its name
 and path are the stage's (`/daskyard/<stage>/daskyard-<stage>-<cluster>-scheduler`),
 and it carries the template's permissions boundary, which the steps' policy requires
@@ -44,7 +48,10 @@ def policy(boundary: str, region: str, names: naming.Names) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["ssm:GetParameter"],
          "Resource": f"{base}:ssm:{region}:{account}:parameter{names.adapt_parameter()}"},
-        {"Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+        {"Effect": "Allow", "Action": ["ssm:PutParameter"],
+         "Resource": f"{base}:ssm:{region}:{account}:parameter"
+                     f"{names.desired_workers_parameter()}"},
+        {"Effect": "Allow", "Action": ["ecs:DescribeServices"],
          "Resource": f"{base}:ecs:{region}:{account}:service/{names.base()}/"
                      f"{names.service('worker')}"},
         {"Effect": "Allow",
@@ -100,6 +107,7 @@ def environment(rt: Runtime, call: StepCall) -> list[dict[str, str]]:
     minutes = call.spec.idle_timeout_minutes
     minutes = settings.idle_timeout_minutes if minutes is None else minutes
     env = {"DASKYARD_ADAPT_PARAMETER": names.adapt_parameter(),
+           "DASKYARD_DESIRED_PARAMETER": names.desired_workers_parameter(),
            "DASKYARD_ECS_CLUSTER": names.base(),
            "DASKYARD_WORKER_SERVICE": names.service("worker"),
            "DASKYARD_ADAPT_INTERVAL": f"{settings.adapt_interval_seconds * scale:g}"}

@@ -240,9 +240,10 @@ def _pattern(pattern: dict[str, object], stage: str) -> str:
     (local mode loads it for STAGE); chalice, loading it for another stage, would name
     that one."""
     text = json.dumps(pattern)
-    if f"daskyard-{STAGE}-" not in text:
+    ours = (f"daskyard-{STAGE}-", f"/daskyard/{STAGE}/")  # resource names, parameter paths
+    if not any(prefix in text for prefix in ours):
         raise RuntimeError(f"the app was loaded for another stage than {STAGE!r}: {text}")
-    return text.replace(f"daskyard-{STAGE}-", f"daskyard-{stage}-")
+    return text.replace(ours[0], f"daskyard-{stage}-").replace(ours[1], f"/daskyard/{stage}/")
 
 
 def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,

@@ -42,6 +42,7 @@ def test_the_idle_timeout_is_the_clusters_else_the_stages(stage: int, cluster: i
 def test_the_plugin_is_told_its_parameter_service_and_interval() -> None:
     env = env_of(Settings(stage="dev", scheduler_time_scale=0.1), idle_timeout_minutes=1)
     assert env == {"DASKYARD_ADAPT_PARAMETER": "/daskyard/dev/demo/adapt",
+                   "DASKYARD_DESIRED_PARAMETER": "/daskyard/dev/demo/desired-workers",
                    "DASKYARD_ECS_CLUSTER": "daskyard-dev-demo",
                    "DASKYARD_WORKER_SERVICE": "daskyard-dev-demo-workers",
                    "DASKYARD_ADAPT_INTERVAL": "1", "DASKYARD_IDLE_TIMEOUT": "6s"}
