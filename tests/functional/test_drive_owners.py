@@ -11,10 +11,16 @@ import json
 import threading
 from typing import Any
 
+import pytest
+
+from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from chalicelib.core.naming import TAG_CLUSTER, Names
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode, wait_execution
+from deploy import drive_owners
+from tests.support.callers import ALICE, BOB
+from tests.support.clusters import spec
 from tests.support.signed import SignedHttp
 from tests.support.waiting import eventually
 
@@ -206,3 +212,31 @@ def test_local_efs_refuses_a_mount_of_the_drive_above_the_owners_folders(
                                desiredCount=2)
     eventually(lambda: len(stack.agent.running(service)) == 2, 30,  # type: ignore[union-attr]
                what="two workers through the access point")
+
+
+def test_drives_from_before_owners_get_the_owner_their_clusters_had(
+        rt: Runtime, clients: Clients, capsys: pytest.CaptureFixture[str]) -> None:
+    """deploy.drive_owners: a drive one owner's clusters named is adopted by that owner;
+    one several owners named waits for the operator; listing changes nothing."""
+    stage = rt.settings.stage
+    for drive in ("old", "mixed", "forgotten"):
+        clients.efs.create_file_system(
+            CreationToken=Names(stage, "x").drive(drive), Encrypted=True,
+            Tags=naming.kv(naming.tags(stage, None, **{naming.TAG_DRIVE: drive})))
+    for name, drive, owner in (("one", "old", ALICE), ("two", "mixed", ALICE),
+                               ("three", "mixed", BOB), ("four", "old", ALICE)):
+        rt.registry.create(spec(name, drive=drive), owner.id, [], f"arn:x:{name}")
+
+    assert drive_owners.main([stage]) == 0
+    assert [rt.drives.get(d) for d in ("old", "mixed", "forgotten")] == [None] * 3
+    listed = {line.split(":", 1)[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert ALICE.id in listed["mixed"] and BOB.id in listed["mixed"]
+    assert listed["forgotten"] == "forgotten: no owner; named by no live record"
+    assert drive_owners.main([stage, "--adopt"]) == 1  # two still wait
+    assert rt.drives.get("old").owner == ALICE.id  # type: ignore[union-attr]
+    assert rt.drives.get("mixed") is None
+    assert drive_owners.main([stage, "--owner", f"mixed={BOB.id}",
+                              "--owner", f"forgotten={ALICE.id}"]) == 0
+    assert rt.drives.get("mixed").owner == BOB.id  # type: ignore[union-attr]
+    assert rt.drives.get("forgotten").owner == ALICE.id  # type: ignore[union-attr]
+    assert drive_owners.main(["no-such-stage!"]) == 2
