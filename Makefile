@@ -95,11 +95,12 @@ deploy: package
 # The clusters table outlives a deleted stack (Retain): a table of that name the stack
 # does not hold is adopted (ExistingClustersTable=true), not made again, which would fail.
 	existing=$$(sh deploy/existing-table.sh $(STAGE)); \
-	echo "ExistingClustersTable=$$existing"; \
+	drives=$$(sh deploy/existing-table.sh $(STAGE) DrivesTable drives); \
+	echo "ExistingClustersTable=$$existing ExistingDrivesTable=$$drives"; \
 	aws cloudformation deploy --template-file build/$(STAGE)/packaged.yaml \
 		--stack-name daskyard-$(STAGE) --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip \
-		ExistingClustersTable=$$existing
+		ExistingClustersTable=$$existing ExistingDrivesTable=$$drives
 	aws cloudformation describe-stacks --stack-name daskyard-$(STAGE) --query 'Stacks[0].Outputs'
 
 # After `make deploy`: the stage's preflight (an admin's credentials), then a cluster made,

@@ -37,6 +37,8 @@ ARN = "arn:${AWS::Partition}"
 OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 EXISTING_TABLE = "ExistingClustersTable"  # a parameter (make deploy sets it)
 CREATE_TABLE = "CreateClustersTable"  # the condition: no table to adopt
+EXISTING_DRIVES_TABLE = "ExistingDrivesTable"  # the same for the drives table
+CREATE_DRIVES_TABLE = "CreateDrivesTable"
 STEP_FUNCTIONS = sorted(asl.placeholders("create_cluster") | asl.placeholders("destroy_cluster"))
 BUILDSPEC = """version: 0.2
 phases:
@@ -112,6 +114,10 @@ def merge_template(stage: str) -> dict[str, Any]:
         "ClustersTable": {**table(f"{base}-clusters", "name"), "Condition": CREATE_TABLE,
                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "IdempotencyTable": table(f"{base}-idempotency", "id", ttl="expiration"),
+        # Named drives' owners and shares: the drives (and their files) outlive
+        # clusters; kept and adopted as the clusters table is.
+        "DrivesTable": {**table(f"{base}-drives", "name"), "Condition": CREATE_DRIVES_TABLE,
+                        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "TaskExecutionRole": role(regional(stage, "task-execution"), "ecs-tasks.amazonaws.com", [
             login, pull, write_logs,  # and the secrets ECS injects into a task: the
             # clusters' credentials only (naming.credentials_secret), never the stage's
@@ -213,6 +219,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         # By name, made here or adopted: the same either way.
         "DASKYARD_TABLE": f"{base}-clusters",
         "DASKYARD_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+        "DASKYARD_DRIVES_TABLE": f"{base}-drives",
         # Built from the name, not Ref'd: the machines reference the functions.
         "DASKYARD_CREATE_STATE_MACHINE_ARN": sub(machine_arn + "-create-cluster"),
         "DASKYARD_DESTROY_STATE_MACHINE_ARN": sub(machine_arn + "-destroy-cluster"),
@@ -232,8 +239,14 @@ def merge_template(stage: str) -> dict[str, Any]:
             EXISTING_TABLE: {
                 "Type": "String", "AllowedValues": ["true", "false"], "Default": "false",
                 "Description": f"true: {base}-clusters exists outside the stack (kept when "
+                               "an earlier stack was deleted) and is used, not created"},
+            EXISTING_DRIVES_TABLE: {
+                "Type": "String", "AllowedValues": ["true", "false"], "Default": "false",
+                "Description": f"true: {base}-drives exists outside the stack (kept when "
                                "an earlier stack was deleted) and is used, not created"}},
-        "Conditions": {CREATE_TABLE: {"Fn::Equals": [{"Ref": EXISTING_TABLE}, "false"]}},
+        "Conditions": {CREATE_TABLE: {"Fn::Equals": [{"Ref": EXISTING_TABLE}, "false"]},
+                       CREATE_DRIVES_TABLE: {"Fn::Equals": [{"Ref": EXISTING_DRIVES_TABLE},
+                                                            "false"]}},
         "Globals": {"Function": {"Environment": {"Variables": env}}},
         "Resources": {**resources, **documentation()},
         "Outputs": {"CreateClusterStateMachineArn": {"Value": {"Ref": "CreateClusterStateMachine"}},

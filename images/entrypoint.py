@@ -26,6 +26,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -159,17 +160,25 @@ def notebook_command(address: str, host: str, efs: str) -> list[str]:
     # Client() with no argument reads dask config: the address and (use_tls) the TLS
     # material, all in the environment that Jupyter's kernels and terminals inherit.
     os.environ["DASK_SCHEDULER_ADDRESS"] = address
-    # Jupyter's and IPython's own files (settings, workspaces, history, runtime) on the
-    # shared drive, not under $HOME: they outlive a restarted task, and a local task
-    # leaves nothing in the machine user's home.
-    state = Path(efs) / ".jupyter"
-    for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
-        os.environ[name] = str(state / folder)
+    jupyter_state()
     # Jupyter reads JUPYTER_TOKEN itself: the token is never on a command line.
     return ["jupyter", "lab", "--no-browser", "--port", str(NOTEBOOK_PORT),
             "--ip", host or "0.0.0.0",  # nosec B104  # the task's ENI; its security group limits access
             f"--ServerApp.root_dir={efs}", *root_option()]
+
+
+def jupyter_state() -> Path:
+    """Jupyter's and IPython's own folders (config, data, runtime, profiles and their
+    startup files) in a new private folder of this task's (mkdtemp: 0700, a name nobody
+    could guess or make beforehand), never on the drive nor under $HOME: both outlive
+    the task, and Jupyter and IPython run what they find there (jupyter_*_config.py,
+    kernel specs, IPython startup files). A file planted on a drive is data, not code
+    the notebook runs; a local task leaves nothing in the machine user's home."""
+    state = Path(tempfile.mkdtemp(prefix="daskyard-notebook-"))
+    for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        os.environ[name] = str(state / folder)
+    return state
 
 
 def root_option() -> list[str]:

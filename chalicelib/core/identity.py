@@ -23,6 +23,10 @@ class Caller:
         """May this caller see and act on a cluster owned by `owner`?"""
         return self.admin or (bool(owner) and owner == self.id)
 
+    def may_use(self, owner: str, shares: list[str]) -> bool:
+        """May this caller name a drive owned by `owner` and shared with `shares`?"""
+        return self.owns(owner) or self.id in shares
+
 
 # The stage's own schedules (nightly teardown, TTL expiry, the sweeper).
 SYSTEM = Caller(SYSTEM_ID, admin=True)

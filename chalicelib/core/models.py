@@ -436,6 +436,40 @@ class ErrorBody(BaseModel):
     code: str = Field(description="the error's name, e.g. InvalidRequest, ClusterNotFound")
 
 
+# Whom a drive can be shared with: callers as identity.py names them (an IAM ARN, a
+# Slack user, a webhook key), and nothing else: a share names one principal exactly.
+PRINCIPAL = re.compile(r"^(arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9_+=,.@/-]{1,512}"
+                       r"|slack:[A-Z0-9]{1,32}/[A-Z0-9]{1,32}|webhook:[A-Za-z0-9_.-]{1,64})$")
+MAX_SHARES = 50
+
+
+class DriveRecord(BaseModel):
+    """A named drive: its owner (the caller whose create first named it) and the
+    principals the owner shares it with. Only they (and admins) can name it in a create;
+    each owner's clusters get a root of their own on it (naming.Names.drive_root)."""
+
+    model_config = ANSWER
+    name: str
+    owner: str
+    shares: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class DriveShares(Strict):
+    """`PUT /drives/{name}/shares`: the whole list of whom the drive is shared with
+    (it replaces the list; [] shares it with nobody)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+    principals: Annotated[list[Annotated[str, Field(pattern=PRINCIPAL.pattern)]],
+                          Field(max_length=MAX_SHARES)]
+
+    @field_validator("principals")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
 class StepEvent(BaseModel):
     """What the state machines send a step Lambda."""
 

@@ -120,6 +120,13 @@ class Names:
         whose own drive's token is `daskyard-<stage>-drive-<name>`."""
         return f"daskyard-{self.stage}.drive-{name}"
 
+    @staticmethod
+    def drive_root(owner: str) -> str:
+        """The root of `owner`'s clusters' access points on a named drive: one per owner,
+        so that no owner reads or writes another's files on a drive they share. Hashed:
+        an owner's id (an ARN, `slack:T/U`) is not a path, and need not be shown."""
+        return f"/owners/{hashlib.sha256(owner.encode()).hexdigest()[:32]}"
+
     def tags(self, **extra: str) -> dict[str, str]:
         return tags(self.stage, self.cluster, **extra)
 

@@ -72,6 +72,7 @@ class Settings(BaseModel):
     # "" = the stage's own (see _stage_defaults), as the template names them.
     table: str = ""
     idempotency_table: str = ""
+    drives_table: str = ""  # named drives' owners and shares (chalicelib/core/drives.py)
     create_state_machine_arn: str = ""
     destroy_state_machine_arn: str = ""
     image_tag: str = "2026.8.0"
@@ -139,6 +140,7 @@ class Settings(BaseModel):
         """Unset tables and secrets are the stage's: two stages never share them."""
         self.table = self.table or f"daskyard-{self.stage}-clusters"
         self.idempotency_table = self.idempotency_table or f"daskyard-{self.stage}-idempotency"
+        self.drives_table = self.drives_table or f"daskyard-{self.stage}-drives"
         self.slack_secret_id = self.slack_secret_id or f"daskyard/{self.stage}/slack-signing-secret"
         self.webhook_secret_id = self.webhook_secret_id or f"daskyard/{self.stage}/webhook-secret"
         self.doctor_function = self.doctor_function or f"daskyard-{self.stage}-Doctor"

@@ -141,6 +141,22 @@ def delete_cluster(name: str) -> Response:
     return _json(api.delete(rt, _caller(rt), name), 202)
 
 
+@bp.route("/drives/{name}", methods=["GET"], authorizer=iam)
+def get_drive(name: str) -> Response:
+    from chalicelib.triggers import api
+
+    rt = runtime()
+    return _json(api.drive(rt, _caller(rt), name))
+
+
+@bp.route("/drives/{name}/shares", methods=["PUT"], authorizer=iam)
+def share_drive(name: str) -> Response:
+    from chalicelib.triggers import api
+
+    rt = runtime()
+    return _json(api.share_drive(rt, _caller(rt), name, _json_body()))
+
+
 @bp.route("/doctor", methods=["GET"], authorizer=iam)
 def doctor() -> Response:
     from chalicelib.triggers import api

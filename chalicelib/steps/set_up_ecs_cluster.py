@@ -32,12 +32,11 @@ NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,
 def user_data(cluster_name: str, efs_dns: str) -> str:
     """The seed's multipart user data, fixed: ECS_CLUSTER (not 'ECS CLUSTER'), the
     file system root ':/' (not '://efs'), and _netdev so boot waits for the network.
-    The container metadata file tells a bridge-mode worker its instance's address and
-    host port, which it advertises (images/entrypoint.py)."""
-    return f"""Content-Type: multipart/mixed; boundary="==BOUNDARY=="
-MIME-Version: 1.0
-
---==BOUNDARY==
+    No host mount without `efs_dns` (a named drive): its root holds every owner's
+    folder, and its policy lets tasks in through their access point only. The container
+    metadata file tells a bridge-mode worker its instance's address and host port,
+    which it advertises (images/entrypoint.py)."""
+    mount = f"""--==BOUNDARY==
 Content-Type: text/cloud-boothook; charset="us-ascii"
 
 cloud-init-per once install_nfs_utils yum install -y nfs-utils
@@ -46,7 +45,11 @@ cloud-init-per once fstab_efs sh -c \
   'echo "{efs_dns}:/ /efs nfs4 {NFS_OPTIONS},_netdev 0 0" >> /etc/fstab'
 mount -a -t nfs4
 
---==BOUNDARY==
+""" if efs_dns else ""
+    return f"""Content-Type: multipart/mixed; boundary="==BOUNDARY=="
+MIME-Version: 1.0
+
+{mount}--==BOUNDARY==
 Content-Type: text/x-shellscript; charset="us-ascii"
 
 #!/bin/bash
@@ -61,7 +64,8 @@ def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
     spec, tags = call.spec, call.tags()
     ec2, asg = rt.clients.ec2, rt.clients.autoscaling
     image = rt.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
-    data = base64.b64encode(user_data(name, call.drive.dns).encode()).decode()
+    drive = call.drive
+    data = base64.b64encode(user_data(name, "" if drive.kept else drive.dns).encode()).decode()
     try:
         ec2.create_launch_template(
             LaunchTemplateName=name,

@@ -186,7 +186,8 @@ def iam_arn(clients: Clients, user: str) -> str:
 
 def _tables(clients: Clients, settings: Settings) -> None:
     db = clients.dynamodb
-    for table, key in ((settings.table, "name"), (settings.idempotency_table, "id")):
+    for table, key in ((settings.table, "name"), (settings.idempotency_table, "id"),
+                       (settings.drives_table, "name")):
         with contextlib.suppress(db.exceptions.ResourceInUseException):
             db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],

@@ -329,6 +329,27 @@ class Iam:
                 log.info("IAM: %s", denied)
                 raise denied
 
+    def allows_mount(self, role_arn: str, file_system_arn: str,
+                     file_system_policy: dict[str, Any] | None,
+                     context: dict[str, str]) -> bool:
+        """Whether EFS lets a task of `role_arn` mount `file_system_arn` (ClientMount,
+        with IAM authorization): the role's policies and the file system's policy, as
+        EFS decides (one account: either may allow, an explicit deny in either
+        refuses). `context`: the mount's keys (TLS, its access point)."""
+        name = role_arn.rsplit("/", 1)[-1]
+        principal = Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/ecs-task",
+                              "role", name)
+        tags = {f"aws:ResourceTag/{k}": v for k, v in self.state.tags(file_system_arn).items()}
+        identity, boundary = self.state.policies(principal)
+        simulation = self._simulation(principal, IamRequest(
+            "elasticfilesystem:ClientMount", file_system_arn, {**tags, **context}),
+            identity, boundary)
+        if file_system_policy is not None:
+            simulation["resourcePolicy"] = file_system_policy
+        result = self.simulator.decide(simulation)
+        self.decisions[result] += 1
+        return result == "Allowed"
+
     def _states_role(self, requests: list[IamRequest]) -> Principal:
         for request in requests:
             if request.action == "lambda:InvokeFunction":

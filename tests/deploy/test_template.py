@@ -92,7 +92,7 @@ def test_state_machines_substitute_every_placeholder_with_a_function(
 
 def test_tables_have_point_in_time_recovery(template: dict[str, Any]) -> None:
     tables = resources(template, "AWS::DynamoDB::Table")
-    assert set(tables) == {"ClustersTable", "IdempotencyTable"}
+    assert set(tables) == {"ClustersTable", "IdempotencyTable", "DrivesTable"}
     for table in tables.values():
         assert table["Properties"]["PointInTimeRecoverySpecification"] == {
             "PointInTimeRecoveryEnabled": True}
