@@ -99,11 +99,14 @@ def test_tables_have_point_in_time_recovery(template: dict[str, Any]) -> None:
 
 
 def table_stack(template: dict[str, Any]) -> str:
-    """The packaged template's tables, with the parameter and condition that adopt one."""
+    """The packaged template's tables, with the parameters and conditions that adopt the
+    kept ones (the clusters and drives tables)."""
     return json.dumps({
-        "Parameters": {"ExistingClustersTable": template["Parameters"]["ExistingClustersTable"]},
+        "Parameters": {k: template["Parameters"][k]
+                       for k in ("ExistingClustersTable", "ExistingDrivesTable")},
         "Conditions": template["Conditions"],
-        "Resources": {k: template["Resources"][k] for k in ("ClustersTable", "IdempotencyTable")}})
+        "Resources": {k: template["Resources"][k]
+                      for k in ("ClustersTable", "DrivesTable", "IdempotencyTable")}})
 
 
 # Run in a fresh interpreter: moto's backends are the process's, which local mode's
@@ -113,8 +116,9 @@ import json, sys
 import boto3
 from moto import mock_aws
 
-body, adopt = sys.stdin.read(), [{"ParameterKey": "ExistingClustersTable",
-                                 "ParameterValue": "true"}]
+body = sys.stdin.read()
+adopt = [{"ParameterKey": key, "ParameterValue": "true"}
+         for key in ("ExistingClustersTable", "ExistingDrivesTable")]
 out = {}
 with mock_aws():
     cfn = boto3.client("cloudformation", region_name="us-east-1")
@@ -152,10 +156,11 @@ def test_a_redeploy_adopts_the_clusters_table_a_deleted_stack_kept(
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert out["kept"] == ["daskyard-ci-clusters"]
+    assert out["kept"] == ["daskyard-ci-clusters", "daskyard-ci-drives"]
     assert "already exists" in out["again"]  # the failure of issue 22
     assert out["status"] == "CREATE_COMPLETE"
-    assert "ClustersTable" not in out["held"] and "IdempotencyTable" in out["held"]
+    assert "ClustersTable" not in out["held"] and "DrivesTable" not in out["held"]
+    assert "IdempotencyTable" in out["held"]
     assert out["items"] == [{"name": {"S": "kept"}}]
 
 
