@@ -7,6 +7,7 @@ where the deployed API has it. Anything else is refused with 403, as API Gateway
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import re
@@ -32,6 +33,12 @@ from chalice.local import (
 # access key id -> (the IAM user's ARN, secret key), or None for a key IAM does not hold.
 KeyLookup = Callable[[str], tuple[str, str] | None]
 SERVICE = "execute-api"
+# Local mode's region (daskyard.local.stack.LOCAL_ENV): API Gateway takes a signature
+# scoped to its own region only.
+REGION = "us-east-1"
+# SigV4's basic format, ASCII digits only (strptime's %Y would take any Unicode digit).
+AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # API Gateway refuses a signature older (or newer) than this.
 MAX_SKEW = 300
 AUTHORIZATION = re.compile(
@@ -44,8 +51,24 @@ class SignatureRefused(Exception):
     """Why a request's SigV4 signature was refused (the 403's message)."""
 
 
+def _payload_hash(lower: dict[str, str], body: bytes) -> None:
+    """A signature covers the body through `X-Amz-Content-Sha256` when that is sent
+    (botocore signs the header's value, not the body): anything but the body's own hash
+    would let a captured request carry another body under the same signature. Only a
+    request without a body may say UNSIGNED-PAYLOAD."""
+    declared = lower.get("x-amz-content-sha256")
+    if declared is None or (declared == UNSIGNED_PAYLOAD and not body):
+        return
+    if declared == UNSIGNED_PAYLOAD:
+        raise SignatureRefused("X-Amz-Content-Sha256: UNSIGNED-PAYLOAD is not accepted for "
+                               "a request with a body; sign the payload")
+    if not hmac.compare_digest(declared, hashlib.sha256(body).hexdigest()):
+        raise SignatureRefused("The provided 'x-amz-content-sha256' header does not match "
+                               "what was computed.")
+
+
 def verify(method: str, path: str, headers: dict[str, str], body: bytes,
-           lookup: KeyLookup, now: float | None = None) -> str:
+           lookup: KeyLookup, now: float | None = None, region: str = REGION) -> str:
     """The ARN of the IAM user whose key signed this request, or SignatureRefused."""
     lower = {k.lower(): v for k, v in headers.items()}
     match = AUTHORIZATION.fullmatch(lower.get("authorization", ""))
@@ -53,6 +76,8 @@ def verify(method: str, path: str, headers: dict[str, str], body: bytes,
         raise SignatureRefused("Missing Authentication Token")
     amz_date = lower.get("x-amz-date", "")
     try:
+        if not AMZ_DATE.fullmatch(amz_date):
+            raise ValueError(amz_date)
         signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError as exc:
         raise SignatureRefused("X-Amz-Date: missing or not a SigV4 timestamp") from exc
@@ -60,6 +85,10 @@ def verify(method: str, path: str, headers: dict[str, str], body: bytes,
         raise SignatureRefused("Signature expired")
     if match["service"] != SERVICE or match["day"] != amz_date[:8]:
         raise SignatureRefused(f"Credential should be scoped to {SERVICE} on {amz_date[:8]}")
+    if match["region"] != region:  # API Gateway's words, trailing space included
+        raise SignatureRefused(f"Credential should be scoped to a valid region, not "
+                               f"'{match['region']}'. ")
+    _payload_hash(lower, body)
     signed = match["signed"].split(";")
     if "host" not in signed or "x-amz-date" not in signed or \
             any(name not in lower for name in signed):
@@ -111,7 +140,7 @@ class IamAuthorizer(LocalGatewayAuthorizer):
                 {"x-amzn-RequestId": lambda_context.aws_request_id,
                  "x-amzn-ErrorType": "AccessDeniedException",
                  "Content-Type": "application/json"},
-                b'{"message": "%s"}' % str(exc).encode()) from exc
+                json.dumps({"message": str(exc)}).encode()) from exc
         context["identity"]["userArn"] = arn
         return lambda_event, lambda_context
 
