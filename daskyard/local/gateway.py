@@ -1,7 +1,8 @@
 """The local API as API Gateway serves it with IAM authorization: a route with an
 `IAMAuthorizer` takes only requests signed with SigV4 by an access key the emulator's
-IAM holds; the caller's ARN goes into the event's `requestContext.identity.userArn`,
-where the deployed API has it. Anything else is refused with 403, as API Gateway does.
+IAM holds; the caller goes into the event's `requestContext.identity` as the deployed
+API has it: `userArn`, and its unique id (IAM's UserId, `aws:userid`) as `user` and
+`caller`. Anything else is refused with 403, as API Gateway does.
 (Chalice's own local server admits every request on such routes.)"""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -30,8 +31,9 @@ from chalice.local import (
     LocalGatewayAuthorizer,
 )
 
-# access key id -> (the IAM user's ARN, secret key), or None for a key IAM does not hold.
-KeyLookup = Callable[[str], tuple[str, str] | None]
+# access key id -> (the IAM user's ARN, secret key, user id), or None for a key IAM
+# does not hold.
+KeyLookup = Callable[[str], tuple[str, str, str] | None]
 SERVICE = "execute-api"
 # Local mode's region (daskyard.local.stack.LOCAL_ENV): API Gateway takes a signature
 # scoped to its own region only.
@@ -45,6 +47,13 @@ AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]{16,128})/(?P<day>[0-9]{8})/"
     r"(?P<region>[a-z0-9-]{1,32})/(?P<service>[a-z0-9-]{1,32})/aws4_request, ?"
     r"SignedHeaders=(?P<signed>[a-z0-9;-]{1,1024}), ?Signature=(?P<signature>[0-9a-f]{64})")
+
+
+class Signer(NamedTuple):
+    """Whose key signed a request: the IAM user's ARN and unique id."""
+
+    arn: str
+    user_id: str
 
 
 class SignatureRefused(Exception):
@@ -68,8 +77,8 @@ def _payload_hash(lower: dict[str, str], body: bytes) -> None:
 
 
 def verify(method: str, path: str, headers: dict[str, str], body: bytes,
-           lookup: KeyLookup, now: float | None = None, region: str = REGION) -> str:
-    """The ARN of the IAM user whose key signed this request, or SignatureRefused."""
+           lookup: KeyLookup, now: float | None = None, region: str = REGION) -> Signer:
+    """The IAM user whose key signed this request, or SignatureRefused."""
     lower = {k.lower(): v for k, v in headers.items()}
     match = AUTHORIZATION.fullmatch(lower.get("authorization", ""))
     if match is None:
@@ -96,7 +105,7 @@ def verify(method: str, path: str, headers: dict[str, str], body: bytes,
     found = lookup(match["key"])
     if found is None:
         raise SignatureRefused("The security token included in the request is invalid")
-    arn, secret = found
+    arn, secret, user_id = found
     # Recompute the signature over exactly the headers the client signed.
     request = AWSRequest(method=method, url=f"http://{lower['host']}{path}", data=body,
                          headers={name: lower[name] for name in signed})
@@ -107,7 +116,7 @@ def verify(method: str, path: str, headers: dict[str, str], body: bytes,
     if not hmac.compare_digest(expected, match["signature"]):
         raise SignatureRefused("The request signature we calculated does not match the "
                                "signature you provided")
-    return arn
+    return Signer(arn, user_id)
 
 
 def _body(event: dict[str, Any]) -> bytes:
@@ -133,7 +142,7 @@ class IamAuthorizer(LocalGatewayAuthorizer):
             return super().authorize(raw_path, lambda_event, lambda_context)
         context = lambda_event["requestContext"]
         try:
-            arn = verify(context["httpMethod"], raw_path, lambda_event["headers"],
+            signer = verify(context["httpMethod"], raw_path, lambda_event["headers"],
                          _body(lambda_event), self.lookup)
         except SignatureRefused as exc:
             raise ForbiddenError(
@@ -141,7 +150,9 @@ class IamAuthorizer(LocalGatewayAuthorizer):
                  "x-amzn-ErrorType": "AccessDeniedException",
                  "Content-Type": "application/json"},
                 json.dumps({"message": str(exc)}).encode()) from exc
-        context["identity"]["userArn"] = arn
+        user = signer.user_id
+        context["identity"].update(userArn=signer.arn, user=user, caller=user,
+                                   accountId=signer.arn.split(":")[4])
         return lambda_event, lambda_context
 
 

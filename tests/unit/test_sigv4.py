@@ -16,11 +16,12 @@ from botocore.credentials import Credentials
 from daskyard.local.gateway import SignatureRefused, verify
 
 ARN = "arn:aws:iam::123456789012:user/alice"
-KEYS = {"AKIAALICE0000000000A": (ARN, "s" * 40)}
+USER_ID = "AIDAALICE00000000000"
+KEYS = {"AKIAALICE0000000000A": (ARN, "s" * 40, USER_ID)}
 BODY = b'{"name": "demo"}'
 
 
-def lookup(key_id: str) -> tuple[str, str] | None:
+def lookup(key_id: str) -> tuple[str, str, str] | None:
     return KEYS.get(key_id)
 
 
@@ -36,10 +37,10 @@ def signed(method: str = "POST", path: str = "/clusters", body: bytes = BODY,
     return {**dict(request.headers), "Host": "127.0.0.1:8000"}
 
 
-def test_a_botocore_signature_verifies_to_the_users_arn() -> None:
-    assert verify("POST", "/clusters", signed(), BODY, lookup) == ARN
+def test_a_botocore_signature_verifies_to_the_users_arn_and_id() -> None:
+    assert verify("POST", "/clusters", signed(), BODY, lookup) == (ARN, USER_ID)
     assert verify("GET", "/clusters?x=1", signed("GET", "/clusters?x=1", b""), b"",
-                  lookup) == ARN
+                  lookup).arn == ARN
 
 
 @pytest.mark.parametrize(("case", "message"), [
@@ -94,7 +95,7 @@ def test_an_unsigned_payload_with_a_body_is_refused_so_a_captured_body_cannot_be
             verify("POST", "/clusters", headers, body, lookup)
     # Without a body there is nothing to swap (GET, DELETE): it verifies.
     get = signed_with({"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}, b"", method="GET")
-    assert verify("GET", "/clusters", get, b"", lookup) == ARN
+    assert verify("GET", "/clusters", get, b"", lookup).arn == ARN
     # ...unless a body is added to it.
     with pytest.raises(SignatureRefused, match="UNSIGNED-PAYLOAD"):
         verify("GET", "/clusters", get, BODY, lookup)
@@ -104,7 +105,7 @@ def test_a_declared_payload_hash_must_be_the_bodys() -> None:
     """botocore signs the header's value, not the body: a hash of the captured body, sent
     with another body, would otherwise verify."""
     good = signed_with({"X-Amz-Content-Sha256": hashlib.sha256(BODY).hexdigest()})
-    assert verify("POST", "/clusters", good, BODY, lookup) == ARN
+    assert verify("POST", "/clusters", good, BODY, lookup).arn == ARN
     with pytest.raises(SignatureRefused, match="does not match what was computed"):
         verify("POST", "/clusters", good, b'{"name": "evil"}', lookup)
     streaming = signed_with({"X-Amz-Content-Sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"})
@@ -119,7 +120,7 @@ def test_a_signature_scoped_to_another_region_is_refused_as_api_gateway_does(
         verify("POST", "/clusters", signed_with({}, region=region), BODY, lookup)
     assert str(refused.value) == \
         f"Credential should be scoped to a valid region, not '{region}'. "
-    assert verify("POST", "/clusters", signed_with({}), BODY, lookup) == ARN
+    assert verify("POST", "/clusters", signed_with({}), BODY, lookup).arn == ARN
 
 
 @pytest.mark.parametrize("spell", [
