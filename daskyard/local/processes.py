@@ -434,7 +434,7 @@ class Guard:
         if self._watch is not None:
             self._watch.join()
             self._watch = None
-            _subreaper(False)
+        _subreaper(False)
         if self._pipe >= 0:
             os.close(self._pipe)
             self._pipe = -1
