@@ -21,11 +21,13 @@ ASSUMED_ROLE = re.compile(r"arn:(aws[a-z-]*):sts::([0-9]{12}):assumed-role/([^/]
 ROLE = re.compile(r"arn:(aws[a-z-]*):iam::([0-9]{12}):role/(?:.+/)?([^/]+)")
 # `aws:userid` of a role session: the role's unique id, then the session name.
 ROLE_SESSION_ID = re.compile(r"(AROA[A-Z0-9]{8,}):(.+)")
+# GetFederationToken's users: `<account>:<name>`, the name the caller passed.
+FEDERATED_USER = re.compile(r"arn:aws[a-z-]*:sts::[0-9]{12}:federated-user/.+")
 
 
 class UntrustedSession(Forbidden):
-    """A session of a role whose session names the stage trusts, under a name that is
-    not of the stage's form: who it is cannot be told, so it is refused."""
+    """A session whose name tells nobody apart: a trusted role's under a name not of
+    the stage's form, or a federated user's (GetFederationToken takes any name)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ def iam_caller(identity: Mapping[str, Any], settings: Settings) -> Caller:
     arn, user = str(identity.get("userArn") or ""), str(identity.get("user") or "")
     if not arn or not user:
         raise Unauthorized("no verified caller: sign the request with SigV4 (IAM)")
+    if FEDERATED_USER.fullmatch(arn):
+        raise UntrustedSession("a federated user is a name its caller picked: sign as "
+                               "an IAM user or a role session")
     session = ASSUMED_ROLE.fullmatch(arn)
     if session is None:  # an IAM user (or the account's root)
         names = {user, arn}  # the user's ARN: admin entries and owners of before

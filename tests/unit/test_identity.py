@@ -91,6 +91,10 @@ def test_a_session_name_chosen_by_the_caller_does_not_make_them_anothers_owner()
     # A trusted role's session not named in the stage's form is refused, not guessed at.
     with pytest.raises(UntrustedSession):
         iam_caller(session("alice"), TRUSTING)
+    # A federated user is a name whoever called GetFederationToken picked.
+    with pytest.raises(UntrustedSession):
+        iam_caller({"user": f"{ACCOUNT}:alice", "caller": f"{ACCOUNT}:alice",
+                    "userArn": f"arn:aws:sts::{ACCOUNT}:federated-user/alice"}, Settings())
     # The id and the ARN must name one session (API Gateway's always do).
     forged = {**session("bob@example.com"), "userArn": session("alice@example.com")["userArn"]}
     with pytest.raises(Unauthorized):
