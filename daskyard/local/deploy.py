@@ -178,10 +178,14 @@ def default_vpc_way_out(clients: Clients) -> None:
                                  DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
 
 
-def iam_arn(clients: Clients, user: str) -> str:
-    """The ARN IAM gives `user` (moto's account id), whether or not it exists yet."""
-    account = clients.client("sts").get_caller_identity()["Account"]
-    return f"arn:aws:iam::{account}:user/{user}"
+def user_id(clients: Clients, user: str) -> str:
+    """The unique id of IAM user `user` (made if it is not there): what a stage's admins
+    and owners are (`aws:userid`), not the ARN, which a user made again would share."""
+    iam = clients.client("iam")
+    try:
+        return str(iam.get_user(UserName=user)["User"]["UserId"])
+    except iam.exceptions.NoSuchEntityException:
+        return str(iam.create_user(UserName=user)["User"]["UserId"])
 
 
 def _tables(clients: Clients, settings: Settings) -> None:
@@ -273,7 +277,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         "DASKYARD_ALLOW_HTTP_CALLBACKS": "true",
         "DASKYARD_ALLOW_PRIVATE_CALLBACKS": "true",
         "DASKYARD_SLACK_RESPONSE_PREFIX": "http://127.0.0.1:",
-        "DASKYARD_ADMINS": iam_arn(clients, ADMIN_USER),
+        "DASKYARD_ADMINS": user_id(clients, ADMIN_USER),
         **(extra_env or {}),
     }
     if own:

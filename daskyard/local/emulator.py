@@ -517,9 +517,9 @@ class Emulator:
                       json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
         return self
 
-    def access_key(self, access_key_id: str) -> tuple[str, str] | None:
-        """(IAM user ARN, secret key) for an active key the emulator's IAM holds: what
-        API Gateway asks IAM when it checks a SigV4 signature."""
+    def access_key(self, access_key_id: str) -> tuple[str, str, str] | None:
+        """(IAM user ARN, secret key, user id) for an active key the emulator's IAM
+        holds: what API Gateway asks IAM when it checks a SigV4 signature."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.iam.models import iam_backends
 
@@ -529,7 +529,7 @@ class Emulator:
             return None
         for key in user.access_keys:
             if key.access_key_id == access_key_id and key.status == "Active":
-                return str(user.arn), str(key.secret_access_key)
+                return str(user.arn), str(key.secret_access_key), str(user.id)
         return None
 
     def activate(self) -> None:
