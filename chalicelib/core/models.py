@@ -436,9 +436,12 @@ class ErrorBody(BaseModel):
     code: str = Field(description="the error's name, e.g. InvalidRequest, ClusterNotFound")
 
 
-# Whom a drive can be shared with: callers as identity.py names them (an IAM ARN, a
-# Slack user, a webhook key), and nothing else: a share names one principal exactly.
-PRINCIPAL = re.compile(r"^(arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9_+=,.@/-]{1,512}"
+# Whom a drive can be shared with: callers as identity.py names them (an IAM principal
+# id: `AIDA...` a user, `AROA...` a role, `AROA...:<session>` a trusted role's session;
+# an IAM ARN as records made before principal ids name owners; a Slack user; a webhook
+# key), and nothing else: a share names one principal exactly.
+PRINCIPAL = re.compile(r"^(A(IDA|ROA)[A-Z0-9]{8,128}(:[A-Za-z0-9_+=,.@-]{2,64})?"
+                       r"|arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9_+=,.@/-]{1,512}"
                        r"|slack:[A-Z0-9]{1,32}/[A-Z0-9]{1,32}|webhook:[A-Za-z0-9_.-]{1,64})$")
 MAX_SHARES = 50
 

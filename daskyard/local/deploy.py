@@ -183,9 +183,16 @@ def user_id(clients: Clients, user: str) -> str:
     and owners are (`aws:userid`), not the ARN, which a user made again would share."""
     iam = clients.client("iam")
     try:
-        return str(iam.get_user(UserName=user)["User"]["UserId"])
+        raw = iam.get_user(UserName=user)["User"]["UserId"]
     except iam.exceptions.NoSuchEntityException:
-        return str(iam.create_user(UserName=user)["User"]["UserId"])
+        raw = iam.create_user(UserName=user)["User"]["UserId"]
+    return aws_user_id(str(raw))
+
+
+def aws_user_id(moto_id: str) -> str:
+    """IAM's form of a user's id (`aws:userid`: AIDA and capitals and digits) for moto's
+    (lower case, no prefix); the local gateway names callers by the same."""
+    return moto_id if moto_id.startswith("AIDA") else f"AIDA{moto_id.upper()}"
 
 
 def _tables(clients: Clients, settings: Settings) -> None:

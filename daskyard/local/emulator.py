@@ -529,7 +529,9 @@ class Emulator:
             return None
         for key in user.access_keys:
             if key.access_key_id == access_key_id and key.status == "Active":
-                return str(user.arn), str(key.secret_access_key), str(user.id)
+                from daskyard.local.deploy import aws_user_id
+
+                return str(user.arn), str(key.secret_access_key), aws_user_id(str(user.id))
         return None
 
     def activate(self) -> None:

@@ -63,7 +63,7 @@ def test_only_the_owner_and_whom_they_share_with_name_a_drive(
     alice, bob, carol = http.as_user("alice"), http.as_user("bob"), http.as_user("carol")
     made(clients, post(alice, "a-one"))
     assert rt.drives.get("team") is not None
-    assert rt.drives.get("team").owner == alice.arn  # type: ignore[union-attr]
+    assert rt.drives.get("team").owner == alice.owner  # type: ignore[union-attr]
     creates = executions(clients, rt.settings.create_state_machine_arn)
 
     # Bob may not name it: 403, saying neither whose it is nor whom it is shared with;
@@ -77,23 +77,23 @@ def test_only_the_owner_and_whom_they_share_with_name_a_drive(
     assert executions(clients, rt.settings.create_state_machine_arn) == creates
     # Its shares are the owner's to see and change: to Bob, no such drive.
     assert bob.get("/drives/team").status_code == 404
-    assert share(bob, "team", [bob.arn]).status_code == 404
+    assert share(bob, "team", [bob.owner]).status_code == 404
     assert json.loads(alice.get("/drives/team").body)["shares"] == []
 
     # Shared with Bob (by name, exactly): Bob's create goes ahead; Carol's does not.
-    shared = share(alice, "team", [bob.arn])
+    shared = share(alice, "team", [bob.owner])
     assert shared.status_code == 200, shared.body
-    assert json.loads(shared.body)["shares"] == [bob.arn]
+    assert json.loads(shared.body)["shares"] == [bob.owner]
     made(clients, post(bob, "b-one"))
     assert post(carol, "c-one").status_code == 403
     # The admin (the http fixture's signer) may name it, and see and change its shares.
     made(clients, post(http, "admins"))
-    assert json.loads(http.get("/drives/team").body)["owner"] == alice.arn
+    assert json.loads(http.get("/drives/team").body)["owner"] == alice.owner
 
     # Each owner's clusters have a root of their own on the drive; the owner's stay.
     found = roots(rt, clients, "team")
-    assert found == {"a-one": Names.drive_root(alice.arn), "b-one": Names.drive_root(bob.arn),
-                     "admins": Names.drive_root(http.arn)}
+    assert found == {"a-one": Names.drive_root(alice.owner), "b-one": Names.drive_root(bob.owner),
+                     "admins": Names.drive_root(http.owner)}
     assert len(set(found.values())) == 3
 
     # The share taken back: Bob is refused again.
@@ -110,7 +110,7 @@ def test_a_drive_of_nobody_yet_is_its_first_creators(
     assert post(alice, "a-one", drive="alices").status_code == 202
     assert post(bob, "b-one", drive="bobs").status_code == 202
     assert {d: rt.drives.get(d).owner for d in ("alices", "bobs")} == {  # type: ignore[union-attr]
-        "alices": alice.arn, "bobs": bob.arn}
+        "alices": alice.owner, "bobs": bob.owner}
     assert http.get("/drives/nothing").status_code == 404
 
 
