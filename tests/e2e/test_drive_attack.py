@@ -45,9 +45,13 @@ SHOW_STATE = ("import json, os\nprint(json.dumps({'cwd': os.getcwd(), "
 
 
 def api_as(live: LocalMode, user: str) -> tuple[str, DaskyardApi]:
+    """(the owner id its requests have, an API client signing as IAM user `user`)."""
     assert live.clients is not None and live.api_url
     arn, key_id, secret = user_keys(live.clients, user)
-    return arn, DaskyardApi(live.api_url, local=LocalCredentials(live.api_url, key_id,
+    found = live.emulator.access_key(key_id)  # the owner its requests have: its user id
+    assert found is not None
+    owner = found[2]
+    return owner, DaskyardApi(live.api_url, local=LocalCredentials(live.api_url, key_id,
                                                                  secret, arn))
 
 
@@ -121,17 +125,17 @@ def test_another_owner_cannot_run_code_in_a_notebook_on_their_shared_drive(
         live: LocalMode, tmp_path: Path) -> None:
     ran = tmp_path / "ran"  # where the planted code would record itself: never the drive
     ran.mkdir()
-    a_arn, a = api_as(live, "alice")
-    b_arn, b = api_as(live, "bob")
+    a_id, a = api_as(live, "alice")
+    b_id, b = api_as(live, "bob")
     drive = live.root / "drives" / "shared"
-    a_root, b_root = (drive / Names.drive_root(arn).lstrip("/") for arn in (a_arn, b_arn))
+    a_root, b_root = (drive / Names.drive_root(owner).lstrip("/") for owner in (a_id, b_id))
 
     # A names the drive first: it is A's. A plants code in A's folder of it, which A's
     # clusters write; and, for the worst case, at the drive's top and in the folder B's
     # clusters will have (as if written before drives had owners).
     a.create({"name": "a-claims", "workers": 0, "drive": "shared",
                   "allowed_cidrs": ["10.1.0.0/16"]})
-    assert a.drive("shared")["owner"] == a_arn
+    assert a.drive("shared")["owner"] == a_id
     # Made before B's create: two creates making one new drive's mount targets at once
     # conflict (EstablishSharedDrive, on AWS too).
     assert a.wait("a-claims", {"READY", "FAILED"}, timeout=120)["status"] == "READY"
@@ -146,14 +150,14 @@ def test_another_owner_cannot_run_code_in_a_notebook_on_their_shared_drive(
     with pytest.raises(ApiError) as refused:
         b.create({"name": "b-nb", "workers": 1, **NOTEBOOK})
     assert refused.value.status == 403 and "shared" in str(refused.value)
-    assert a_arn not in str(refused.value)
+    assert a_id not in str(refused.value)
     assert b.list() == []
     with pytest.raises(ApiError) as hidden:
         b.drive("shared")
     assert hidden.value.status == 404
 
     # Shared with B: B's notebook cluster starts on the drive, in B's folder of it.
-    assert a.share_drive("shared", [b_arn])["shares"] == [b_arn]
+    assert a.share_drive("shared", [b_id])["shares"] == [b_id]
     b.create({"name": "b-nb", "workers": 1, **NOTEBOOK})
     record = b.wait("b-nb", {"READY", "FAILED"}, timeout=240)
     assert record["status"] == "READY", record
