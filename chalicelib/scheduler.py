@@ -76,7 +76,8 @@ class Endpoint(BaseModel):
 
     @property
     def dashboard_url(self) -> str:
-        return f"http://{self.public_ip or self.private_ip}:{naming.DASHBOARD_PORT}/status"
+        # HTTPS with the cluster's certificate, behind its token (daskyard_scheduler).
+        return f"https://{self.public_ip or self.private_ip}:{naming.DASHBOARD_PORT}/status"
 
 
 def _eni_detail(detail: TaskDetail, name: str) -> str:

@@ -192,11 +192,83 @@ def exit_code() -> int:
     return EXIT_IDLE if PLUGIN is not None and PLUGIN.idle_closed else 0
 
 
+# The cookie a browser keeps the dashboard's token in, once it came with `?token=`.
+TOKEN_COOKIE = "daskyard-dashboard"
+# What the HTTP server answers without the token: ECS's and a balancer's health check.
+OPEN_PATHS = ("/health",)
+
+
+def _in_memory(name: str, text: str) -> str:
+    """A path to `text` that is no file on any disk (a memfd, this process's only): the
+    dashboard's TLS needs paths, and the cluster's key is never written to a file."""
+    fd = os.memfd_create(name)
+    os.write(fd, text.encode())
+    return f"/proc/self/fd/{fd}"
+
+
+def secure_dashboard(environ: dict[str, str] | None = None) -> bool:
+    """The scheduler's HTTP server (the dashboard, /metrics, its JSON routes) over HTTPS
+    with the cluster's node certificate, and behind the cluster's token (the one its
+    Jupyter has): `?token=` once (then an HttpOnly, Secure cookie) or `Authorization:
+    token <t>`; anything else is 403. False (and nothing changed) without a token."""
+    environ = os.environ if environ is None else environ
+    token = environ.pop("DASKYARD_DASHBOARD_TOKEN", "")
+    prefix = "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__"
+    cert, key = environ.get(f"{prefix}CERT", ""), environ.get(f"{prefix}KEY", "")
+    if not (token and cert and key):
+        return False
+    import dask
+
+    # dask read its environment when it was imported: set in its config directly.
+    dask.config.set({"distributed.scheduler.dashboard.tls.cert": _in_memory("cert", cert),
+                     "distributed.scheduler.dashboard.tls.key": _in_memory("key", key)})
+    gate_http(token)
+    return True
+
+
+def gate_http(token: str) -> None:
+    """Every request to distributed's HTTP server must carry `token` (see
+    secure_dashboard). The gate is at the application's routing, so it holds for every
+    route, bokeh's pages and websockets included."""
+    import hmac
+
+    from distributed.http.routing import RoutingApplication
+    from tornado import web
+
+    class TokenGate(web.RequestHandler):
+        def prepare(self) -> None:
+            given = self.get_query_argument("token", "")
+            if given and hmac.compare_digest(given.encode(), token.encode()):
+                self.set_cookie(TOKEN_COOKIE, token, secure=True, httponly=True,
+                                samesite="Strict")
+                query = "&".join(f"{k}={v[0].decode()}" for k, v in
+                                 self.request.query_arguments.items() if k != "token")
+                self.redirect(self.request.path + (f"?{query}" if query else ""))
+                return
+            raise web.HTTPError(403, "the dashboard wants the cluster's token")
+
+    original = RoutingApplication.find_handler
+
+    def find_handler(app: Any, request: Any, **kwargs: Any) -> Any:
+        if request.path in OPEN_PATHS:
+            return original(app, request, **kwargs)
+        header = request.headers.get("Authorization", "")
+        cookie = request.cookies.get(TOKEN_COOKIE)
+        given = header.removeprefix("token ") if header.startswith("token ") else (
+            cookie.value if cookie is not None else "")
+        if given and hmac.compare_digest(given.encode(), token.encode()):
+            return original(app, request, **kwargs)
+        return app.get_handler_delegate(request, TokenGate)
+
+    RoutingApplication.find_handler = find_handler  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> None:
     """`dask scheduler ARGS` in this process, then exit with `exit_code()`: a process
     that exec'd `dask scheduler` could not tell an idle timeout from any other end."""
     from distributed.cli.dask_scheduler import main as dask_scheduler
 
+    secure_dashboard()
     dask_scheduler.main(args=argv, prog_name="dask scheduler", standalone_mode=False)
     # This file runs as __main__; the preload imported it again as daskyard_scheduler.
     loaded = sys.modules.get("daskyard_scheduler")

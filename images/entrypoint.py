@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 import sys
 import tempfile
 import time
@@ -193,14 +194,18 @@ def health(role: str) -> int:
     address (ECS runs it in the container; the local agent runs it beside the task)."""
     import urllib.request
 
-    url = {"scheduler": f"http://{{}}:{DASHBOARD_PORT}/health",
+    # The scheduler's HTTP server speaks HTTPS with the cluster's own certificate: its
+    # own address is checked, not the certificate (the check holds no CA).
+    url = {"scheduler": f"https://{{}}:{DASHBOARD_PORT}/health",
            "notebook": f"http://{{}}:{NOTEBOOK_PORT}/api"}.get(role)
     if url is None:
         print(f"usage: entrypoint.py health scheduler|notebook (not {role!r})", file=sys.stderr)
         return EXIT_USAGE
+    own = ssl.create_default_context()
+    own.check_hostname, own.verify_mode = False, ssl.CERT_NONE  # nosec B501  # this task's own address
     try:
-        with urllib.request.urlopen(url.format(env("DASKYARD_HOST") or "127.0.0.1"),  # nosec B310  # a fixed http URL on this task's own address
-                                    timeout=4) as answer:
+        with urllib.request.urlopen(url.format(env("DASKYARD_HOST") or "127.0.0.1"),  # nosec B310  # a fixed URL on this task's own address
+                                    timeout=4, context=own) as answer:
             return 0 if answer.status == 200 else 1
     except OSError as exc:
         print(f"daskyard: {role} not answering: {exc}", file=sys.stderr)

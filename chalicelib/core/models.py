@@ -358,6 +358,8 @@ class Credentials(BaseModel):
     cert: str = Field(description="the client certificate, PEM")
     key: str = Field(description="the client certificate's private key, PEM")
     jupyter_token: str | None = Field(description="the notebook's token; null without one")
+    dashboard_token: str = Field(description="opens the scheduler's dashboard (HTTPS): "
+                                             "`?token=` once, then its cookie")
 
 
 class LogLine(BaseModel):

@@ -93,7 +93,7 @@ def task_secrets(arn: str, role: str) -> list[dict[str, str]]:
     """ECS `secrets` giving a task the CA and its certificate and key, each a JSON key
     of the cluster's credentials secret (`<arn>:<json-key>::`). The notebook is a client
     of the cluster, so it gets the client certificate, and the Jupyter token; scheduler
-    and workers the node's certificate."""
+    and workers the node's certificate; the scheduler the same token for its dashboard."""
     if not arn:  # GenerateSecurityKey runs first; without it no task may start
         raise NotReady("no credentials secret recorded yet")
     kind = "client" if role == "notebook" else "node"
@@ -101,6 +101,8 @@ def task_secrets(arn: str, role: str) -> list[dict[str, str]]:
               ("DASKYARD_TLS_KEY", f"{kind}_key")]
     if role == "notebook":
         fields.append(("JUPYTER_TOKEN", "jupyter_token"))
+    if role == "scheduler":  # the dashboard's token (images/daskyard_scheduler.py)
+        fields.append(("DASKYARD_DASHBOARD_TOKEN", "jupyter_token"))
     return [{"name": env, "valueFrom": f"{arn}:{field}::"} for env, field in fields]
 
 

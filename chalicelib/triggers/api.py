@@ -54,7 +54,8 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     return Credentials(
         address=record.scheduler_address, ca=material.ca, cert=material.client_cert,
         key=material.client_key,
-        jupyter_token=material.jupyter_token if record.spec.notebook else None).model_dump()
+        jupyter_token=material.jupyter_token if record.spec.notebook else None,
+        dashboard_token=material.jupyter_token).model_dump()
 
 
 def logs(rt: Runtime, caller: Caller, name: str, query: dict[str, str]) -> dict[str, Any]:

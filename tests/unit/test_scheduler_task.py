@@ -75,3 +75,27 @@ def test_stage_wide_iam_names_carry_the_region_after_the_stage() -> None:
     assert naming.regional("dev", "eu-west-1", "task") == "daskyard-dev-eu-west-1-task"
     # Still under the prefix the Lambdas' policies scope on (role/daskyard-<stage>-*).
     assert naming.regional("dev", "eu-west-1", "task-execution").startswith("daskyard-dev-")
+
+
+def test_the_dashboard_is_https_behind_the_token_only_with_one(monkeypatch: Any) -> None:
+    """Without a token (an older task definition) the scheduler's HTTP server is left as
+    dask makes it; with one, its TLS is the node certificate, held in memory only."""
+    import dask
+
+    found = importlib.util.spec_from_file_location("daskyard_scheduler_dashboard", PLUGIN)
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    gated: list[str] = []
+    monkeypatch.setattr(module, "gate_http", gated.append)
+    assert module.secure_dashboard({"DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT": "C"}) \
+        is False and gated == []
+    environ = {"DASKYARD_DASHBOARD_TOKEN": "t0ken",
+               "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT": "CERT PEM",
+               "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY": "KEY PEM"}
+    with dask.config.set({}):
+        assert module.secure_dashboard(environ) is True
+        cert = dask.config.get("distributed.scheduler.dashboard.tls.cert")
+        key = dask.config.get("distributed.scheduler.dashboard.tls.key")
+        assert cert.startswith("/proc/self/fd/") and Path(key).read_text() == "KEY PEM"
+    assert gated == ["t0ken"] and "DASKYARD_DASHBOARD_TOKEN" not in environ
