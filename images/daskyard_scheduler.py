@@ -28,7 +28,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from distributed import Scheduler, SchedulerPlugin
@@ -206,12 +206,13 @@ def _in_memory(name: str, text: str) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def secure_dashboard(environ: dict[str, str] | None = None) -> bool:
+def secure_dashboard(environ: MutableMapping[str, str] | None = None) -> bool:
     """The scheduler's HTTP server (the dashboard, /metrics, its JSON routes) over HTTPS
     with the cluster's node certificate, and behind the cluster's token (the one its
     Jupyter has): `?token=` once (then an HttpOnly, Secure cookie) or `Authorization:
     token <t>`; anything else is 403. False (and nothing changed) without a token."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     token = environ.pop("DASKYARD_DASHBOARD_TOKEN", "")
     prefix = "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__"
     cert, key = environ.get(f"{prefix}CERT", ""), environ.get(f"{prefix}KEY", "")
@@ -260,7 +261,7 @@ def gate_http(token: str) -> None:
             return original(app, request, **kwargs)
         return app.get_handler_delegate(request, TokenGate)
 
-    RoutingApplication.find_handler = find_handler  # type: ignore[method-assign]
+    RoutingApplication.find_handler = find_handler  # type: ignore[method-assign,assignment]
 
 
 def main(argv: list[str]) -> None:
