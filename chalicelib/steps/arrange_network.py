@@ -20,8 +20,6 @@ from chalicelib.core.models import Network
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 
-LEASED = True  # its create makes the cluster's resources (see run_step)
-
 
 def stage_network(rt: Runtime) -> tuple[str, list[str]]:
     """The stage's VPC and subnets, or else the default VPC's default subnets (AWS makes

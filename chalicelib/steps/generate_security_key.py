@@ -16,7 +16,6 @@ from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 
-LEASED = True
 # Certificates outlive the longest a cluster may live by this much (clock and slack).
 TLS_MARGIN = timedelta(days=30)
 # A cluster with teardown 'never' and no TTL has no bound; its certificates get this.

@@ -16,8 +16,6 @@ from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE, SCHEDULER_SIZE
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, scheduler_task
 
-LEASED = True  # its create makes the cluster's resources (see run_step)
-
 PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],
          "notebook": [naming.NOTEBOOK_PORT]}

@@ -22,8 +22,6 @@ from chalicelib.core.errors import NotReady
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
 
-LEASED = True  # its create makes the cluster's resources (see run_step)
-
 ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 # The seed's NFS options, as AWS recommends for EFS.
 NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"

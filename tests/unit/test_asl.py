@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.steps.table import LAMBDAS
 from daskyard.local import asl as loader
 from deploy import asl
 
@@ -108,7 +109,7 @@ def test_every_placeholder_is_an_app_lambda(name: str) -> None:
     text = (loader.ASL_DIR / f"{name}.asl.json").read_text()
     found = re.findall(r"\$\{([^}]*)\}", text)
     assert found
-    assert {f.removesuffix("Arn") for f in found} <= set(asl.LAMBDAS), found
+    assert {f.removesuffix("Arn") for f in found} <= set(LAMBDAS), found
     assert all(f.endswith("Arn") for f in found), found
     for _, state in all_states(load(name)):
         if state["Type"] == "Task":

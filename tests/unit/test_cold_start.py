@@ -11,8 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # What every Lambda uses: its blueprints, and the core its handlers build on (settings,
-# clients, the registry and its models, logs and metrics; steps' run_step).
-EVERY_LAMBDA = {"chalicelib", "chalicelib.handlers", "chalicelib.core", "chalicelib.steps"} | {
+# clients, the registry and its models, logs and metrics; steps' run_step and its table).
+EVERY_LAMBDA = {"chalicelib", "chalicelib.handlers", "chalicelib.core", "chalicelib.steps",
+                "chalicelib.steps.table"} | {
     f"chalicelib.handlers.{m}" for m in ("doctor", "events", "http", "schedules", "steps")} | {
     f"chalicelib.core.{m}" for m in ("aws", "errors", "identity", "models", "naming",
                                      "observability", "registry", "runtime", "settings")}
