@@ -24,9 +24,18 @@ def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:
             tags=naming.ecs_kv(call.tags()),
             **launch.placement(call, role))["service"]["serviceArn"]
     except ClientError as exc:
-        if "already exists" not in str(exc) and error_code(exc) != "InvalidParameterException":
+        # ECS answers a name in use ("Creation of service was not idempotent") with the
+        # code it gives any bad parameter: only a service of that name, active, that
+        # takes the new count (UpdateService) is the one a retried step made.
+        if error_code(exc) != "InvalidParameterException":
             raise
-        arn = scale(rt.clients.ecs, call.names, role, count)
+        try:
+            arn = scale(rt.clients.ecs, call.names, role, count)
+        except ClientError as missing:
+            if error_code(missing) not in ("ServiceNotFoundException",
+                                           "ServiceNotActiveException"):
+                raise
+            raise exc from None  # no such service: the parameter was bad, say so
     return arn
 
 
