@@ -58,9 +58,10 @@ for _methods in app.routes.values():
 @app.middleware("http")
 def named_errors(request: Request, get_response: Callable[[Request], Response]) -> Response:
     """Every error the app answers is one shape (docs/openapi.json): a named error's
-    (answering_named_errors) {"error": message, "code": name}; an AWS failure 502 and its
-    error code, never the details; Chalice's own refusals (a Content-Type the route does
-    not take: 415) reshaped to it."""
+    (answering_named_errors) {"error": message, "code": name}; an AWS failure that gets
+    here 502 and its error code, never the details; Chalice's own refusals (a
+    Content-Type the route does not take: 415; its 500 for any other exception from a
+    view, an AWS failure's too) reshaped to it."""
     try:
         response = get_response(request)
     except ClientError as exc:
