@@ -8,22 +8,39 @@ and local mode read them (daskyard/local/asl.py), and a review sees the ASL itse
     python -m deploy.asl --check   # exit 1, naming the file, if writing would change it
 
 Every Task invokes one of the app's Lambdas as `${<Name>Arn}`, a placeholder filled by
-CloudFormation (DefinitionSubstitutions) or by local mode.
+CloudFormation (DefinitionSubstitutions) or by local mode (daskyard/local/asl.py, which
+reads the files where the wheel or this checkout has them). The deploy tooling reads
+them here (`raw`, `placeholders`): it runs from a checkout, and does not import local
+mode.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from chalicelib.steps.table import BY_STATE
-from daskyard.local import asl as loader
 from deploy import generated
 
 State = dict[str, Any]
 States = dict[str, State]
+
+# Where the *.asl.json files are written; read at each call, so it may be pointed elsewhere.
+ASL_DIR = Path(__file__).resolve().parents[1] / "stepfunctions"
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def raw(name: str) -> str:
+    """The checked-in ASL of `name` (create_cluster, destroy_cluster), placeholders and all."""
+    return (ASL_DIR / f"{name}.asl.json").read_text()
+
+
+def placeholders(name: str) -> set[str]:
+    return set(PLACEHOLDER.findall(raw(name)))
 
 # The named retriers. In a Retry list the specific NotReady one goes before THROTTLED.
 # FULL jitter: executions of many clusters that hit the same limit do not retry in step.
@@ -310,7 +327,7 @@ MACHINES = {"create_cluster": create_machine, "destroy_cluster": destroy_machine
 
 
 def render() -> dict[str, str]:
-    """Each machine's file name (in the loader's ASL_DIR) and its text."""
+    """Each machine's file name (in ASL_DIR) and its text."""
     return {f"{name}.asl.json": json.dumps(build(), indent=2) + "\n"
             for name, build in MACHINES.items()}
 
@@ -319,7 +336,7 @@ def main(argv: Sequence[str]) -> int:
     check = generated.check_flag(argv, "deploy.asl")
     if check is None:
         return generated.USAGE
-    return generated.sync({loader.ASL_DIR / name: text for name, text in render().items()},
+    return generated.sync({ASL_DIR / name: text for name, text in render().items()},
                           check, "deploy.asl")
 
 

@@ -16,9 +16,9 @@ import pytest
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
 from daskyard.local.stack import LocalMode
+from deploy.calls import recording
 from deploy.scan_policies import plain
 from deploy.template import merge_template
-from tests.support.calls import recording
 from tests.support.policy import UNSCOPABLE, group_of, stages, statements
 from tests.support.scenarios import every_path
 

@@ -36,3 +36,10 @@ def test_importing_app_loads_only_what_every_lambda_uses() -> None:
     assert {m for m in modules if m.split(".")[0] == "chalicelib"} == EVERY_LAMBDA
     assert "app" in modules
     assert sorted(m for m in modules if m.startswith(SOME_LAMBDAS)) == []
+
+
+def test_app_is_wiring_of_chalicelib_only() -> None:
+    """app.py in an import-linter contract of its own would need it to be a package: it
+    is Chalice's module. What it imports, directly or not, is checked here instead."""
+    outside = {"daskyard", "deploy", "bench", "tests", "moto", "dask", "distributed"}
+    assert sorted(m for m in imported_by_app() if m.split(".")[0] in outside) == []

@@ -15,7 +15,6 @@ from chalice import Chalice
 from chalicelib.handlers import steps as handlers
 from chalicelib.steps import run_step, table
 from chalicelib.steps.table import BY_STATE, LAMBDAS, STEPS, Step
-from daskyard.local import asl as loader
 from deploy import asl
 
 # run_step without AWS: no state below holds the lease, so nothing reads the registry.
@@ -57,7 +56,7 @@ def _tasks(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_the_checked_in_asl_runs_every_state_of_the_table_as_it_says() -> None:
     tasks: dict[str, dict[str, Any]] = {}
     for name in ("create_cluster", "destroy_cluster"):
-        tasks.update(_tasks(json.loads((loader.ASL_DIR / f"{name}.asl.json").read_text())))
+        tasks.update(_tasks(json.loads((asl.ASL_DIR / f"{name}.asl.json").read_text())))
     assert set(tasks) == set(BY_STATE)
     for name, state in tasks.items():
         step = BY_STATE[name]
