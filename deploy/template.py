@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.core import naming
-from daskyard.local import asl
+from deploy import asl
 
 ARN = "arn:${AWS::Partition}"
 OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"

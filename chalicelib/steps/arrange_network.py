@@ -19,8 +19,7 @@ from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.models import Network
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
-
-LEASED = True  # its create makes the cluster's resources (see run_step)
+from chalicelib.steps.launch_types import launch_type
 
 
 def stage_network(rt: Runtime) -> tuple[str, list[str]]:
@@ -88,7 +87,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         ec2.authorize_security_group_ingress(
             GroupId=group_id,
             IpPermissions=ingress_rules(group_id, spec.allowed_cidrs,
-                                        ssh=spec.launch_type == "EC2"))
+                                        ssh=launch_type(spec).ssh))
     except ClientError as exc:
         if error_code(exc) != "InvalidPermission.Duplicate":  # a retried step
             raise

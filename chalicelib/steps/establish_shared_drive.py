@@ -31,7 +31,6 @@ from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, spare_drives
 from chalicelib.steps.arrange_network import find_group
 
-LEASED = True  # its create makes the cluster's resources (see run_step)
 NFS_PORT = 2049
 
 
@@ -228,8 +227,3 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
     if fs["CreationToken"] != creation_token(call.names, None):  # a spare it took
         spare_drives.release(rt, fs_id)
     return {"deleted": fs_id}
-
-
-def keep(rt: Runtime, call: StepCall) -> StepResult:
-    """KeepSpareDrives: the stage's spares made up again, beside the scheduler's start."""
-    return spare_drives.keep(rt)

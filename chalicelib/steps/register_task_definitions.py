@@ -13,10 +13,9 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.runtime import Runtime
-from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE, SCHEDULER_SIZE
+from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, scheduler_task
-
-LEASED = True  # its create makes the cluster's resources (see run_step)
+from chalicelib.steps.launch_types import launch_type
 
 PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],
@@ -40,9 +39,7 @@ def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
     if role == "worker":
         return spec.worker_cpu, spec.worker_memory
     cpu, memory = SCHEDULER_SIZE if role == "scheduler" else NOTEBOOK_SIZE
-    if spec.launch_type == "EC2":  # a task asking for more than the instance offers never runs
-        memory = min(memory, EC2_SIZES[spec.instance_type][1])
-    return cpu, memory
+    return launch_type(spec).fit(spec, cpu, memory)
 
 
 def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
@@ -123,14 +120,13 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     call.remember(log_group=names.log_group())
 
     drive = call.drive
-    ec2 = call.spec.launch_type == "EC2"
     task_roles = {"scheduler": scheduler_task.ensure_role(rt, call)}
     arns = {}
     for role in naming.ROLES:
         cpu, memory = _size(rt, call, role)
         arns[role] = rt.clients.ecs.register_task_definition(
             family=names.task_family(role), networkMode=call.spec.network_mode,
-            requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
+            requiresCompatibilities=[launch_type(call.spec).compatibility],
             cpu=str(cpu), memory=str(memory),
             executionRoleArn=settings.task_execution_role_arn,
             taskRoleArn=task_roles.get(role, settings.task_role_arn),

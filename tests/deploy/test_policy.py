@@ -15,10 +15,11 @@ import pytest
 
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
+from chalicelib.steps.table import LAMBDAS
 from daskyard.local.stack import LocalMode
+from deploy.calls import recording
 from deploy.scan_policies import plain
 from deploy.template import merge_template
-from tests.support.calls import recording
 from tests.support.policy import UNSCOPABLE, group_of, stages, statements
 from tests.support.scenarios import every_path
 
@@ -87,6 +88,14 @@ def test_every_group_has_its_policy_file() -> None:
     assert set(group_of().values()) == set(INDIRECT)
     for group in INDIRECT:
         assert statements(group)
+
+
+def test_every_step_lambda_of_the_step_table_runs_with_the_steps_policy() -> None:
+    """A new Lambda in chalicelib/steps/table.py gets the steps' policy (the stage's
+    default), which the recorded paths below hold to what the steps call."""
+    groups = group_of()
+    assert {name: groups.get(name, groups["*"]) for name in LAMBDAS} == dict.fromkeys(
+        LAMBDAS, "steps")
 
 
 @pytest.mark.parametrize("group", sorted(INDIRECT))

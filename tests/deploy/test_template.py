@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from daskyard.local import asl
-from deploy import bytecode, policies
+from deploy import asl, bytecode, policies
 from deploy.template import merge_template
 from tests.support.policy import UNSCOPABLE, group_of, statements
 

@@ -13,8 +13,8 @@ from types import ModuleType
 import pytest
 
 from chalicelib.core import naming
+from chalicelib.steps.launch_types import user_data
 from chalicelib.steps.register_task_definitions import port_mappings
-from chalicelib.steps.set_up_ecs_cluster import user_data
 from tests.support.clusters import spec
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
