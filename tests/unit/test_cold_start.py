@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # clients, the registry and its models, logs and metrics; steps' run_step and its table).
 EVERY_LAMBDA = {"chalicelib", "chalicelib.handlers", "chalicelib.core", "chalicelib.steps",
                 "chalicelib.steps.table"} | {
-    f"chalicelib.handlers.{m}" for m in ("doctor", "events", "http", "schedules", "steps")} | {
+    f"chalicelib.handlers.{m}" for m in ("answers", "doctor", "events", "http", "schedules",
+                                         "steps")} | {
     f"chalicelib.core.{m}" for m in ("aws", "errors", "identity", "models", "naming",
                                      "observability", "registry", "runtime", "settings")}
 # Libraries some handlers use: TLS material, Slack, secrets, idempotency, X-Ray.

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core import errors
+from chalicelib.handlers import answers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,22 @@ def test_every_route_answers_its_named_errors(monkeypatch: pytest.MonkeyPatch) -
     def busy() -> None:
         raise errors.ClusterBusy("cluster 'demo' is DELETING")
 
-    response = app.answering_named_errors(busy)()
+    response = answers.answering_errors(busy)()
     assert response.status_code == 409
     assert json.loads(json.dumps(response.body)) == {
         "error": "cluster 'demo' is DELETING", "code": "ClusterBusy"}
+
+
+def test_an_aws_failure_in_a_view_answers_502_with_its_code_only() -> None:
+    """As docs/openapi.json says: 502 AwsError naming the AWS error code, not the
+    details (which can name resources)."""
+    from botocore.exceptions import ClientError
+
+    def denied() -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                     "Message": "User arn:aws:iam::1:user/x is not ..."}},
+                          "GetItem")
+
+    response = answers.answering_errors(denied)()
+    assert response.status_code == 502
+    assert response.body == {"error": "AWS error AccessDeniedException", "code": "AwsError"}
