@@ -17,6 +17,8 @@ import botocore.client
 ROOT = Path(__file__).resolve().parents[1]
 CHALICELIB = str(ROOT / "chalicelib")
 HANDLERS = str(ROOT / "chalicelib" / "handlers")
+# The error answers every route goes through: wrappers, not handlers.
+ANSWERS = str(ROOT / "chalicelib" / "handlers" / "answers.py")
 # IAM's prefix where it differs from the API's signing name.
 IAM_PREFIX = {"tagging": "tag"}
 # IAM's action where it is not the operation's name.
@@ -35,7 +37,7 @@ def _caller() -> tuple[bool, str]:
     while frame is not None:
         name = frame.f_code.co_filename
         ours = ours or name.startswith(CHALICELIB)
-        if name.startswith(HANDLERS) and frame.f_code.co_name != "<module>":
+        if name.startswith(HANDLERS) and name != ANSWERS and frame.f_code.co_name != "<module>":
             handler = frame.f_code.co_name
         frame = frame.f_back  # type: ignore[assignment]
     return ours, handler

@@ -171,7 +171,7 @@ def test_help_ls_status_scale_and_down(http: Any, rt: Runtime, secret: str,
     wait_status(rt, "demo", {Status.READY})
     assert text_of(slack(http, secret, form("ls", receiver.url))).startswith("*demo* READY")
     status = text_of(slack(http, secret, form("status demo", receiver.url)))
-    assert "Scheduler: tls://" in status and "Dashboard: http://" in status
+    assert "Scheduler: tls://" in status and "Dashboard: https://" in status
     scaled = text_of(slack(http, secret, form("scale demo 2", receiver.url)))
     assert scaled == "*demo* now has 2 workers."
     assert rt.registry.require("demo").spec.workers == 2

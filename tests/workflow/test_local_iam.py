@@ -48,7 +48,7 @@ def test_the_local_admin_administers_the_emulator(stack: LocalMode) -> None:
     admin.ssm.put_parameter(Name="/operator/note", Value="x", Type="String")
 
 
-def test_a_task_reads_neither_its_secret_nor_another_stage_secret(rt: Runtime,
+def test_a_task_reads_neither_its_secret_nor_another_clusters_nor_the_stages(rt: Runtime,
                                                                  stack: LocalMode) -> None:
     assert stack.iam is not None
     assert create(rt, stack, workers=1)["status"] == "SUCCEEDED"
@@ -66,4 +66,12 @@ def test_a_task_reads_neither_its_secret_nor_another_stage_secret(rt: Runtime,
     for secret in (settings.webhook_secret_id, settings.slack_secret_id):
         with pytest.raises(ClientError) as refused:
             execution.secrets.get_secret_value(SecretId=secret)
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException", secret
+    # Code run on a scheduler (its own role, under the boundary) reads no secret at all:
+    # not its cluster's, not another cluster's (the audit's cross-owner read).
+    scheduler = Clients(endpoint_url=stack.emulator.url, credentials=stack.iam.assume(
+        rt.registry.require("demo").resources.scheduler_role, "scheduler"))
+    for secret in (names.credentials_secret(), rt.names("other").credentials_secret()):
+        with pytest.raises(ClientError) as refused:
+            scheduler.secrets.get_secret_value(SecretId=secret)
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException", secret
