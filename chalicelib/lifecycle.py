@@ -13,10 +13,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core import identity, pricing
-from chalicelib.core.errors import ClusterBusy, ClusterNotFound, InvalidRequest, QuotaExceeded
+from chalicelib.core.errors import (
+    ClusterBusy,
+    ClusterNotFound,
+    Forbidden,
+    InvalidRequest,
+    QuotaExceeded,
+)
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
-    LIVE_STATUSES,
     Adapt,
     Claim,
     ClusterRecord,
@@ -25,6 +30,7 @@ from chalicelib.core.models import (
     Status,
 )
 from chalicelib.core.observability import count
+from chalicelib.core.registry import Cursor, Query
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
 from chalicelib.scheduler import delete_adapt, put_parameter
@@ -51,8 +57,26 @@ def owned(rt: Runtime, name: str, caller: Caller) -> ClusterRecord:
     return record
 
 
-def visible(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
-    return [r for r in rt.registry.list() if caller.owns(r.owner)]
+# A page of the cluster list: at most this many records (API Gateway's and Lambda's
+# response limits are far above MAX_PAGE whole records).
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+def list_clusters(rt: Runtime, caller: Caller, *, owner: str | None = None,
+                  statuses: tuple[Status, ...] = (), limit: int = DEFAULT_PAGE,
+                  cursor: Cursor | None = None) -> tuple[list[ClusterRecord], Cursor | None]:
+    """A page of the clusters `caller` may see, by Query on the registry's indexes: a
+    caller's own, or (admins) `owner`'s or every owner's; in `statuses` when given."""
+    if owner is not None and owner != caller.id and not caller.admin:
+        raise Forbidden("owner: only the stage's admins may list another owner's clusters")
+    scope = owner if owner is not None else (None if caller.admin else caller.id)
+    return rt.registry.page(Query(scope, statuses), max(1, min(limit, MAX_PAGE)), cursor)
+
+
+def visible_live(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
+    """The live clusters `caller` may see (all of them: a Slack answer's list)."""
+    return sorted(rt.registry.live(None if caller.admin else caller.id), key=lambda r: r.name)
 
 
 def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
@@ -73,8 +97,7 @@ def _check_quota(rt: Runtime, owner: Caller, workers: int, *, adding: str = "",
     if owner.admin:
         return
     settings = rt.settings
-    live = [r for r in rt.registry.list()
-            if r.owner == owner.id and r.status in LIVE_STATUSES and r.name != replacing]
+    live = [r for r in rt.registry.live(owner.id) if r.name != replacing]
     clusters = len({r.name for r in live} | ({adding} if adding else set()))
     total = sum(most_workers(r) for r in live if r.name != adding) + workers
     if clusters > settings.quota_clusters:

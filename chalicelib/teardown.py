@@ -22,7 +22,7 @@ from chalicelib import lifecycle
 from chalicelib.core import naming, signing
 from chalicelib.core.errors import DaskyardError
 from chalicelib.core.identity import SYSTEM
-from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, Status
+from chalicelib.core.models import ClusterRecord, Status
 from chalicelib.core.observability import count, logger
 from chalicelib.core.registry import now
 from chalicelib.core.runtime import Runtime
@@ -33,6 +33,8 @@ class Report(BaseModel):
     kept: list[str] = Field(default_factory=list)
     swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> resource ARNs
     errors: dict[str, str] = Field(default_factory=dict)
+    # Ended clusters this run added to the daily history, per owner: clusters, hours, USD.
+    history: dict[str, dict[str, float]] = Field(default_factory=dict)
     # Estimated USD the clusters that were live at this run have cost since created.
     cost: float = 0.0
 
@@ -43,6 +45,12 @@ class Report(BaseModel):
         parts.append(f"swept {len(self.swept)}: " + ", ".join(
             f"{n} ({len(arns)} resources)" for n, arns in sorted(self.swept.items())))
         parts.append(f"estimated cost of these clusters so far ${self.cost:,.2f}")
+        if self.history:
+            ended = sum(int(h["clusters"]) for h in self.history.values())
+            hours = sum(h["hours"] for h in self.history.values())
+            cost = sum(h["cost"] for h in self.history.values())
+            parts.append(f"ended since the last run {ended} ({hours:,.1f} hours, "
+                         f"${cost:,.2f}) over {len(self.history)} owners")
         if self.errors:
             parts.append("errors: " + ", ".join(f"{n}: {e}" for n, e in self.errors.items()))
         return "Daskyard teardown: " + "; ".join(parts)
@@ -66,6 +74,7 @@ def expire(rt: Runtime, at: datetime | None = None) -> Report:
 
 def nightly(rt: Runtime, at: datetime | None = None) -> Report:
     report = _destroy_due(rt, at or now(), nightly=True)
+    roll_up(rt, report)
     sweep(rt, report)
     logger.info("teardown", **report.model_dump())
     post_summary(rt, report)
@@ -78,15 +87,28 @@ def cost_so_far(record: ClusterRecord, at: datetime) -> float:
     return round(record.cost_per_hour * hours, 2)
 
 
+def roll_up(rt: Runtime, report: Report) -> None:
+    """Add every ended record not yet counted to its owner's history of the day it
+    ended (clusters, hours, estimated cost), before DynamoDB's TTL takes the record
+    (Settings.ended_record_days): what the team reports on outlives the records."""
+    for record in rt.registry.unrolled():
+        hours = max(0.0, (record.updated_at - record.created_at).total_seconds() / 3600)
+        cost = record.cost_per_hour * hours
+        if rt.registry.roll_up(record, record.updated_at.date().isoformat(), hours, cost):
+            totals = report.history.setdefault(record.owner,
+                                               {"clusters": 0, "hours": 0.0, "cost": 0.0})
+            totals["clusters"] += 1
+            totals["hours"] = round(totals["hours"] + hours, 4)
+            totals["cost"] = round(totals["cost"] + cost, 4)
+
+
 def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
     report = Report()
-    for record in rt.registry.list():
-        if record.status in LIVE_STATUSES:
-            report.cost += cost_so_far(record, at)
+    for record in rt.registry.live():
+        report.cost += cost_so_far(record, at)
         why = due(record, at, nightly)
         if why is None:
-            if record.status in LIVE_STATUSES:
-                report.kept.append(record.name)
+            report.kept.append(record.name)
             continue
         try:
             lifecycle.destroy_cluster(rt, record.name, caller=SYSTEM)
@@ -100,7 +122,7 @@ def orphans(rt: Runtime) -> dict[str, list[str]]:
     """Cluster name -> ARNs of resources tagged as this stage's whose cluster is not
     live. The registry is this stage's, so another stage's live cluster would look dead
     here: the stage tag keeps its resources out."""
-    live = {r.name for r in rt.registry.list() if r.status in LIVE_STATUSES}
+    live = {r.name for r in rt.registry.live()}
     stage = rt.settings.stage
     found: dict[str, list[str]] = defaultdict(list)
     pages = rt.clients.tagging.get_paginator("get_resources").paginate(

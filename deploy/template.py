@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chalicelib.core import registry
 from daskyard.local import asl
 
 ARN = "arn:${AWS::Partition}"
@@ -63,11 +64,13 @@ def role(name: str, service: str, statements: list[dict[str, Any]]) -> dict[str,
             "Version": "2012-10-17", "Statement": statements}}]}}
 
 
-def table(name: str, key: str, ttl: str | None = None) -> dict[str, Any]:
+def table(name: str, key: str, ttl: str | None = None,
+          keys: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A table keyed by `key`, or by `keys` (its key schema and indexes)."""
     props: dict[str, Any] = {
         "TableName": name, "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+        **(keys or {"AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}]}),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True}}
     if ttl:
@@ -87,7 +90,8 @@ def merge_template(stage: str) -> dict[str, Any]:
                             + stage + "/*:log-stream:*")])
     machine_arn = ARN + ":states:${AWS::Region}:${AWS::AccountId}:stateMachine:" + base
     resources: dict[str, Any] = {
-        "ClustersTable": {**table(f"{base}-clusters", "name"),
+        "ClustersTable": {**table(f"{base}-clusters", "name", ttl=registry.TTL_ATTRIBUTE,
+                                  keys=registry.schema()),
                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "IdempotencyTable": table(f"{base}-idempotency", "id", ttl="expiration"),
         "TaskExecutionRole": role(f"{base}-task-execution", "ecs-tasks.amazonaws.com", [

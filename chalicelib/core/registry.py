@@ -6,6 +6,8 @@ sets, and every write that must not race is a conditional write built from it.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -15,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound
 from chalicelib.core.models import (
+    LIVE_STATUSES,
     Adapt,
     Claim,
     ClusterRecord,
@@ -54,8 +57,43 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     # failed after its final mark (the failure is what the record must say then).
     "finish": (frozenset({S.DELETING, S.DELETED, S.FAILED}), None),
 }
+# The table's global secondary indexes (name -> hash key, range key), so that no request
+# reads the whole registry: an owner's clusters by status, and the stage's by status (the
+# live ones are three small partitions; ended records leave by TTL, see `ENDED`).
+OWNER_INDEX = "owner-status"
+STATUS_INDEX = "status-name"
+INDEXES: dict[str, tuple[str, str]] = {OWNER_INDEX: ("owner", "status"),
+                                       STATUS_INDEX: ("status", "name")}
+# Records in these statuses carry `TTL_ATTRIBUTE` (epoch seconds): DynamoDB deletes them
+# some days later (Settings.ended_record_days), after the nightly history has them.
+ENDED = frozenset({S.DELETED, S.FAILED})
+TTL_ATTRIBUTE = "expire_record_at"
+# Set on an ended record once the nightly run has added it to its owner's daily history:
+# items keyed `history_key` in the same table (no status, so in no index and no list).
+ROLLED_UP = "rolled_up"
+# Lists walk the statuses in this order (live first).
+STATUS_ORDER = (S.CREATING, S.READY, S.DELETING, S.DELETE_FAILED, S.FAILED, S.DELETED)
 # Tokens die with the create: a late event must not complete a wait of a destroyed cluster.
 CLEAR_TOKENS = {"task_token": "", "image_token": ""}  # nosec B105  # empty: clears the tokens
+
+
+def schema() -> dict[str, Any]:
+    """The clusters table's keys and indexes, as CreateTable and CloudFormation both
+    spell them (deploy/template.py, local mode's deploy)."""
+    keys = sorted({"name", *(k for pair in INDEXES.values() for k in pair)})
+    return {
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": index, "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
+                                               {"AttributeName": range_key, "KeyType": "RANGE"}],
+             "Projection": {"ProjectionType": "ALL"}}
+            for index, (hash_key, range_key) in INDEXES.items()]}
+
+
+def history_key(day: str, owner: str) -> str:
+    """A key no cluster name can be (names have no '#')."""
+    return f"history#{day}#{owner}"
 
 
 def now() -> datetime:
@@ -104,10 +142,38 @@ def _conditional_failure(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """Where a list stopped: the partition it was reading (an index of `Query.parts`)
+    and DynamoDB's LastEvaluatedKey there (None: that partition from its start)."""
+
+    part: int = 0
+    key: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    """Records of `owner` (None: every owner) in `statuses` (empty: any), read one index
+    partition after another, never by Scan."""
+
+    owner: str | None = None
+    statuses: tuple[Status, ...] = ()
+
+    def parts(self) -> list[tuple[str, dict[str, str]]]:
+        """(index, key values) of each partition, in list order."""
+        if self.owner is not None:
+            if not self.statuses:
+                return [(OWNER_INDEX, {"owner": self.owner})]
+            return [(OWNER_INDEX, {"owner": self.owner, "status": s.value})
+                    for s in self.statuses]
+        return [(STATUS_INDEX, {"status": s.value}) for s in self.statuses or STATUS_ORDER]
+
+
 class Registry:
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, ended_days: int = 30) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.ended_days = ended_days
 
     # --- reads ---------------------------------------------------------------------
 
@@ -121,6 +187,97 @@ class Registry:
         if record is None:
             raise ClusterNotFound(f"no cluster named {name!r}")
         return record
+
+    def page(self, query: Query, limit: int, cursor: Cursor | None = None) -> \
+            tuple[list[ClusterRecord], Cursor | None]:
+        """Up to `limit` records of `query` from `cursor` on, and where the next page
+        starts (None: there is none). Each Query reads at most what the page still needs."""
+        parts = query.parts()
+        at = cursor or Cursor()
+        found: list[ClusterRecord] = []
+        while at.part < len(parts) and len(found) < limit:
+            index, keys = parts[at.part]
+            names = {f"#k{i}": k for i, k in enumerate(keys)}
+            request: dict[str, Any] = {
+                "TableName": self.table, "IndexName": index, "Limit": limit - len(found),
+                "KeyConditionExpression": " AND ".join(f"#k{i} = :k{i}"
+                                                       for i in range(len(keys))),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _to_item({f":k{i}": v for i, v in
+                                                       enumerate(keys.values())})}
+            if at.key:
+                request["ExclusiveStartKey"] = _to_item(at.key)
+            out = self.dynamodb.query(**request)
+            found += [_record(i) for i in out["Items"]]
+            last = out.get("LastEvaluatedKey")
+            at = Cursor(at.part, {k: _de.deserialize(v) for k, v in last.items()}) if last \
+                else Cursor(at.part + 1)
+        return found, at if at.part < len(parts) else None
+
+    def every(self, query: Query, page_size: int = 100) -> Iterator[ClusterRecord]:
+        """Every record of `query`, a page at a time."""
+        cursor: Cursor | None = Cursor()
+        while cursor is not None:
+            records, cursor = self.page(query, page_size, cursor)
+            yield from records
+
+    def live(self, owner: str | None = None) -> Iterator[ClusterRecord]:
+        """The live clusters (of `owner`, or the stage's), from their index partitions."""
+        return self.every(Query(owner, tuple(s for s in STATUS_ORDER if s in LIVE_STATUSES)))
+
+    def unrolled(self) -> Iterator[ClusterRecord]:
+        """Ended records not yet in the daily history (read in the nightly run only: the
+        ended partitions hold the last `ended_days` days, their TTL bounds them)."""
+        for status in sorted(ENDED):
+            pages = self.dynamodb.get_paginator("query").paginate(
+                TableName=self.table, IndexName=STATUS_INDEX,
+                KeyConditionExpression="#s = :s", FilterExpression="attribute_not_exists(#r)",
+                ExpressionAttributeNames={"#s": "status", "#r": ROLLED_UP},
+                ExpressionAttributeValues=_to_item({":s": status.value}))
+            for page in pages:
+                yield from (_record(i) for i in page["Items"])
+
+    def roll_up(self, record: ClusterRecord, day: str, hours: float, cost: float) -> bool:
+        """Add an ended cluster to its owner's history of `day` (YYYY-MM-DD), once: the
+        history item holds the names it has counted, so a run that died before marking
+        the record counts nothing twice. Then mark the record; False if it was counted."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table, Key=_to_item({"name": history_key(day, record.owner)}),
+                UpdateExpression="SET #kind = :kind, #day = :day, #owner = :owner "
+                                 "ADD #names :names, #clusters :one, #hours :h, #cost :c",
+                ConditionExpression="NOT contains(#names, :name)",
+                ExpressionAttributeNames={"#kind": "kind", "#day": "day", "#owner": "of",
+                                          "#names": "names", "#clusters": "clusters",
+                                          "#hours": "hours", "#cost": "cost"},
+                ExpressionAttributeValues={**_to_item({
+                    ":kind": "history", ":day": day, ":owner": record.owner, ":one": 1,
+                    ":h": round(hours, 4), ":c": round(cost, 4), ":name": record.name}),
+                    ":names": {"SS": [record.name]}})
+            counted = True
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+            counted = False
+        # Not through _write: the record's updated_at stays when it ended.
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table, Key=_to_item({"name": record.name}),
+                UpdateExpression="SET #r = :day", ConditionExpression="attribute_exists(#n)",
+                ExpressionAttributeNames={"#r": ROLLED_UP, "#n": "name"},
+                ExpressionAttributeValues=_to_item({":day": day}))
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        return counted
+
+    def history(self, day: str, owner: str) -> dict[str, Any]:
+        """An owner's history of `day`: clusters ended, their hours and estimated cost."""
+        item = self.dynamodb.get_item(TableName=self.table, ConsistentRead=True,
+                                      Key=_to_item({"name": history_key(day, owner)})).get("Item")
+        values = {k: _plain(_de.deserialize(v)) for k, v in (item or {}).items()}
+        return {"clusters": values.get("clusters", 0), "hours": values.get("hours", 0),
+                "cost": values.get("cost", 0)}
 
     # --- the one write path --------------------------------------------------------
 
@@ -149,6 +306,11 @@ class Registry:
             cond.append(f"({condition})")
         if status is not None:
             fields["status"] = status.value
+            # An ended record leaves the table some days on; any other status keeps it.
+            if status in ENDED:
+                fields[TTL_ATTRIBUTE] = self.record_expiry()
+            else:
+                remove = (*remove, TTL_ATTRIBUTE)
         fields["updated_at"] = now().isoformat()
         sets = []
         for i, (key, value) in enumerate(fields.items()):
@@ -180,6 +342,10 @@ class Registry:
                 return None
             raise
         return _record(out["Attributes"]) if returns else None
+
+    def record_expiry(self) -> int:
+        """When DynamoDB's TTL may delete a record that ends now (epoch seconds)."""
+        return int((now() + timedelta(days=self.ended_days)).timestamp())
 
     # --- intents ---------------------------------------------------------------------
 
@@ -389,7 +555,10 @@ class Registry:
 
     # Last: below this, `list` in an annotation would name this method.
     def list(self) -> list[ClusterRecord]:
-        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table,
-                                                             ConsistentRead=True)
+        """Every record, by Scan: for tests and the operator's tools only; no request
+        path calls it (tests/functional/test_registry_scale.py records the calls)."""
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.table, ConsistentRead=True,
+            FilterExpression="attribute_exists(#s)", ExpressionAttributeNames={"#s": "status"})
         return sorted((_record(i) for page in pages for i in page["Items"]),
                       key=lambda r: r.name)

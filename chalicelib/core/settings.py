@@ -131,6 +131,13 @@ class Settings(BaseModel):
     # The Lambda that runs the preflight checks (chalicelib/doctor.py) with the steps'
     # permissions ("" = the stage's, as Chalice names it).
     doctor_function: str = ""
+    # Days a DELETED or FAILED record stays readable before DynamoDB's TTL deletes it
+    # (the nightly run has rolled it into the owner's daily history by then).
+    ended_record_days: int = Field(default=30, ge=1)
+    # Destroys the nightly run and the expiry keep going at once (the teardown machine's
+    # Map): enough that 1,000 due clusters are all destroying within minutes, few enough
+    # that their first calls do not all meet AWS's rate limits together.
+    teardown_concurrency: int = Field(default=40, ge=1, le=1000)
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 

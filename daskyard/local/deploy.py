@@ -17,7 +17,7 @@ from typing import Any
 
 from chalice.app import CloudWatchEventConfig
 
-from chalicelib.core import naming
+from chalicelib.core import naming, registry
 from chalicelib.core.aws import Clients
 from chalicelib.core.settings import Settings
 from chalicelib.steps.prepare_images import ensure_repositories
@@ -181,11 +181,18 @@ def iam_arn(clients: Clients, user: str) -> str:
 
 def _tables(clients: Clients, settings: Settings) -> None:
     db = clients.dynamodb
-    for table, key in ((settings.table, "name"), (settings.idempotency_table, "id")):
-        with contextlib.suppress(db.exceptions.ResourceInUseException):
-            db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+    with contextlib.suppress(db.exceptions.ResourceInUseException):
+        db.create_table(TableName=settings.table, BillingMode="PAY_PER_REQUEST",
+                        **registry.schema())
+    with contextlib.suppress(db.exceptions.ResourceInUseException):
+        db.create_table(TableName=settings.idempotency_table, BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    # As the template sets it (the emulator keeps expired items: nothing reads them).
+    ttl = db.describe_time_to_live(TableName=settings.table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") != "ENABLED":
+        db.update_time_to_live(TableName=settings.table, TimeToLiveSpecification={
+            "AttributeName": registry.TTL_ATTRIBUTE, "Enabled": True})
 
 
 def _image_build_project(clients: Clients, role: str, stage: str = STAGE) -> str:
