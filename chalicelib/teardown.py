@@ -33,6 +33,9 @@ class Report(BaseModel):
     kept: list[str] = Field(default_factory=list)
     swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> resource ARNs
     errors: dict[str, str] = Field(default_factory=dict)
+    # Owners whose quota counter differs from their live records' counts:
+    # owner -> {"counter": [clusters, workers], "records": [clusters, workers]}.
+    drift: dict[str, dict[str, list[int]]] = Field(default_factory=dict)
     # Ended clusters this run added to the daily history, per owner: clusters, hours, USD.
     history: dict[str, dict[str, float]] = Field(default_factory=dict)
     # Estimated USD the clusters that were live at this run have cost since created.
@@ -51,6 +54,10 @@ class Report(BaseModel):
             cost = sum(h["cost"] for h in self.history.values())
             parts.append(f"ended since the last run {ended} ({hours:,.1f} hours, "
                          f"${cost:,.2f}) over {len(self.history)} owners")
+        if self.drift:
+            parts.append("quota counters off: " + ", ".join(
+                f"{o} counts {d['counter']}, its records {d['records']}"
+                for o, d in sorted(self.drift.items())))
         if self.errors:
             parts.append("errors: " + ", ".join(f"{n}: {e}" for n, e in self.errors.items()))
         return "Daskyard teardown: " + "; ".join(parts)
@@ -75,6 +82,7 @@ def expire(rt: Runtime, at: datetime | None = None) -> Report:
 def nightly(rt: Runtime, at: datetime | None = None) -> Report:
     report = _destroy_due(rt, at or now(), nightly=True)
     roll_up(rt, report)
+    recount(rt, report)
     sweep(rt, report)
     logger.info("teardown", **report.model_dump())
     post_summary(rt, report)
@@ -100,6 +108,27 @@ def roll_up(rt: Runtime, report: Report) -> None:
             totals["clusters"] += 1
             totals["hours"] = round(totals["hours"] + hours, 4)
             totals["cost"] = round(totals["cost"] + cost, 4)
+
+
+def recount(rt: Runtime, report: Report) -> None:
+    """Count each owner's live clusters and workers from their records and report any
+    owner whose counter differs. Reported, not rewritten: every change writes a counter
+    with its record in one transaction, so drift means a bug or a hand edit, and the
+    index read here lags writes by up to a second (a create in that second shows)."""
+    counted: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for record in rt.registry.live():
+        if record.counted is not None:
+            counted[record.owner][0] += 1
+            counted[record.owner][1] += record.counted
+    counters = {owner: [clusters, workers]
+                for owner, clusters, workers in rt.registry.counters()}
+    for owner in sorted(counted.keys() | counters.keys()):
+        have, want = counters.get(owner, [0, 0]), counted.get(owner, [0, 0])
+        if have != want:
+            report.drift[owner] = {"counter": have, "records": want}
+    if report.drift:
+        logger.warning("quota counters off", drift=report.drift)
+    count("QuotaCounterDrift", len(report.drift))
 
 
 def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound
+from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound, QuotaExceeded
 from chalicelib.core.models import (
     LIVE_STATUSES,
     Adapt,
@@ -71,6 +71,12 @@ TTL_ATTRIBUTE = "expire_record_at"
 # Set on an ended record once the nightly run has added it to its owner's daily history:
 # items keyed `history_key` in the same table (no status, so in no index and no list).
 ROLLED_UP = "rolled_up"
+# Each owner's quota counter: an item keyed `quota_key` holding the owner's counted live
+# clusters and workers, changed only in one transaction with the record it counts for
+# (create, a record's end, scale and adapt), under the quota's condition. A record that
+# counts carries `counted` (its workers as counted). Counter items have this status, so
+# the nightly recount finds them in the status index; no list walks it.
+QUOTA = "#quota"
 # Lists walk the statuses in this order (live first).
 STATUS_ORDER = (S.CREATING, S.READY, S.DELETING, S.DELETE_FAILED, S.FAILED, S.DELETED)
 # Tokens die with the create: a late event must not complete a wait of a destroyed cluster.
@@ -89,6 +95,21 @@ def schema() -> dict[str, Any]:
                                                {"AttributeName": range_key, "KeyType": "RANGE"}],
              "Projection": {"ProjectionType": "ALL"}}
             for index, (hash_key, range_key) in INDEXES.items()]}
+
+
+def quota_key(owner: str) -> str:
+    return f"quota#{owner}"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A change of `owner`'s counter, written with a record's in one transaction; with
+    `quota` (live clusters, workers) it may not pass it."""
+
+    owner: str
+    clusters: int = 0
+    workers: int = 0
+    quota: tuple[int, int] | None = None
 
 
 def history_key(day: str, owner: str) -> str:
@@ -284,12 +305,14 @@ class Registry:
     def _write(self, name: str, intent: str | None = None, fields: dict[str, Any] | None = None,
                *, status: Status | None = None, condition: str = "",
                values: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
-               paths: dict[str, str] | None = None, returns: bool = True) -> \
-            ClusterRecord | None:
+               paths: dict[str, str] | None = None, returns: bool = True,
+               tally: Tally | None = None) -> ClusterRecord | None:
         """Set `fields` (and `paths`, nested names like 'inflight.X' -> value key) when
         `intent` is allowed from the current status and `condition` holds; returns the
         new record (with `returns`), or None when either did not hold. Writes whose
-        caller needs no record ask for none: the whole item is the bulk of a reply."""
+        caller needs no record ask for none: the whole item is the bulk of a reply.
+        With `tally`, the owner's counter changes in the same transaction; a record that
+        ends (a status not live) gives its count back so, whoever ends it."""
         fields = dict(fields or {})
         names: dict[str, str] = {"#name": "name"}
         vals: dict[str, Any] = dict(values or {})
@@ -311,6 +334,14 @@ class Registry:
                 fields[TTL_ATTRIBUTE] = self.record_expiry()
             else:
                 remove = (*remove, TTL_ATTRIBUTE)
+            counts = self._counts(name) if status not in LIVE_STATUSES and tally is None \
+                else None
+            if counts is not None:
+                owner, counted = counts
+                tally = Tally(owner, -1, -counted)
+                names["#counted"], vals[":counted"] = "counted", counted
+                cond.append("#counted = :counted")
+                remove = (*remove, "counted")
         fields["updated_at"] = now().isoformat()
         sets = []
         for i, (key, value) in enumerate(fields.items()):
@@ -331,17 +362,97 @@ class Registry:
                     names[f"#s{i}"] = tail
                     removed[-1] += f".#s{i}"
             expr += " REMOVE " + ", ".join(removed)
+        update = {"TableName": self.table, "Key": _to_item({"name": name}),
+                  "UpdateExpression": expr, "ConditionExpression": " AND ".join(cond),
+                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": _to_item(vals)}
+        if tally is not None:
+            if not self._transact({"Update": update}, tally):
+                return None
+            return self.get(name) if returns else None
         try:
-            out = self.dynamodb.update_item(
-                TableName=self.table, Key=_to_item({"name": name}), UpdateExpression=expr,
-                ConditionExpression=" AND ".join(cond), ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(vals),
-                ReturnValues="ALL_NEW" if returns else "NONE")
+            out = self.dynamodb.update_item(**update,
+                                            ReturnValues="ALL_NEW" if returns else "NONE")
         except ClientError as exc:
             if _conditional_failure(exc):
                 return None
             raise
         return _record(out["Attributes"]) if returns else None
+
+    def _counts(self, name: str) -> tuple[str, int] | None:
+        """(owner, workers counted) of a record that counts, else None."""
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key=_to_item({"name": name}), ConsistentRead=True,
+            ProjectionExpression="#o, #c", ExpressionAttributeNames={"#o": "owner",
+                                                                     "#c": "counted"}).get("Item")
+        if not item or "counted" not in item:
+            return None
+        return str(_de.deserialize(item["owner"])), int(_de.deserialize(item["counted"]))
+
+    def _transact(self, write: dict[str, Any], tally: Tally) -> bool:
+        """`write` (a TransactWriteItems entry on the record) and the tally, together;
+        False when the record's condition did not hold. QuotaExceeded when the tally
+        would pass the quota; ClusterBusy when another transaction on the same items
+        won (DynamoDB cancels, it does not wait: the caller may try again)."""
+        if tally.quota is not None and (tally.clusters > tally.quota[0]
+                                        or tally.workers > tally.quota[1]):
+            raise self._refusal(tally)
+        names = {"#s": "status", "#of": "of", "#c": "clusters", "#w": "workers"}
+        values: dict[str, Any] = {":kind": QUOTA, ":of": tally.owner, ":c": tally.clusters,
+                                  ":w": tally.workers}
+        cond = []
+        if tally.quota is not None and tally.clusters > 0:
+            cond.append("(attribute_not_exists(#c) OR #c <= :room_c)")
+            values[":room_c"] = tally.quota[0] - tally.clusters
+        if tally.quota is not None and tally.workers > 0:
+            cond.append("(attribute_not_exists(#w) OR #w <= :room_w)")
+            values[":room_w"] = tally.quota[1] - tally.workers
+        counter: dict[str, Any] = {
+            "TableName": self.table, "Key": _to_item({"name": quota_key(tally.owner)}),
+            "UpdateExpression": "SET #s = :kind, #of = :of ADD #c :c, #w :w",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": _to_item(values)}
+        if cond:
+            counter["ConditionExpression"] = " AND ".join(cond)
+        try:
+            self.dynamodb.transact_write_items(TransactItems=[write, {"Update": counter}])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "TransactionConflict" in reasons:
+                raise ClusterBusy("another change of this owner's clusters was being written; "
+                                  "try again") from exc
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise self._refusal(tally) from exc
+            return False
+        return True
+
+    def counter(self, owner: str) -> tuple[int, int]:
+        """(live clusters, workers) counted for `owner`."""
+        item = self.dynamodb.get_item(TableName=self.table, ConsistentRead=True,
+                                      Key=_to_item({"name": quota_key(owner)})).get("Item") or {}
+        return (int(_de.deserialize(item["clusters"])) if "clusters" in item else 0,
+                int(_de.deserialize(item["workers"])) if "workers" in item else 0)
+
+    def counters(self) -> Iterator[tuple[str, int, int]]:
+        """(owner, clusters, workers) of every counter item (the nightly recount)."""
+        pages = self.dynamodb.get_paginator("query").paginate(
+            TableName=self.table, IndexName=STATUS_INDEX, KeyConditionExpression="#s = :q",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_item({":q": QUOTA}))
+        for page in pages:
+            for item in page["Items"]:
+                values = {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+                yield str(values["of"]), int(values.get("clusters", 0)), \
+                    int(values.get("workers", 0))
+
+    def _refusal(self, tally: Tally) -> QuotaExceeded:
+        most_clusters, most_workers = tally.quota or (0, 0)
+        clusters, workers = self.counter(tally.owner)
+        if clusters + tally.clusters > most_clusters:
+            return QuotaExceeded(f"quota: at most {most_clusters} live clusters per owner; "
+                                 f"{tally.owner} has {clusters}")
+        return QuotaExceeded(f"quota: at most {most_workers} workers per owner over all "
+                             f"clusters; this would make {workers + tally.workers}")
 
     def record_expiry(self) -> int:
         """When DynamoDB's TTL may delete a record that ends now (epoch seconds)."""
@@ -350,40 +461,27 @@ class Registry:
     # --- intents ---------------------------------------------------------------------
 
     def create(self, spec: ClusterSpec, owner: str, notify: list[Notify],
-               execution_arn: str, cost_per_hour: float = 0.0) -> ClusterRecord:
-        """Record a new cluster as CREATING; a name exists once while it is live."""
+               execution_arn: str, cost_per_hour: float = 0.0,
+               quota: tuple[int, int] | None = None) -> ClusterRecord:
+        """Record a new cluster as CREATING, counted on its owner's counter in the same
+        transaction, within `quota` (live clusters, workers) when given: of any number of
+        concurrent creates, exactly those that fit are made. A name exists once while it
+        is live."""
         at = now()
         record = ClusterRecord(
             name=spec.name, status=S.CREATING, step="Queued", spec=spec, created_at=at,
             updated_at=at, expires_at=at + timedelta(hours=spec.ttl_hours) if spec.ttl_hours
             else None, owner=owner, notify=notify, execution_arn=execution_arn,
             cost_per_hour=cost_per_hour)
+        record.counted = spec.workers
         reusable = {f":r{i}": s.value for i, s in enumerate(sorted(REUSABLE))}
-        try:
-            self.dynamodb.put_item(
-                TableName=self.table, Item=_to_item(record.model_dump(mode="json")),
-                ConditionExpression=f"attribute_not_exists(#n) OR #s IN ({', '.join(reusable)})",
-                ExpressionAttributeNames={"#n": "name", "#s": "status"},
-                ExpressionAttributeValues=_to_item(reusable))
-        except ClientError as exc:
-            if _conditional_failure(exc):
-                raise ClusterExists(f"cluster {spec.name!r} already exists") from exc
-            raise
+        put = {"TableName": self.table, "Item": _to_item(record.model_dump(mode="json")),
+               "ConditionExpression": f"attribute_not_exists(#n) OR #s IN ({', '.join(reusable)})",
+               "ExpressionAttributeNames": {"#n": "name", "#s": "status"},
+               "ExpressionAttributeValues": _to_item(reusable)}
+        if not self._transact({"Put": put}, Tally(owner, 1, spec.workers, quota)):
+            raise ClusterExists(f"cluster {spec.name!r} already exists")
         return record
-
-    def withdraw(self, name: str, execution_arn: str) -> None:
-        """Forget a record `create` just wrote whose execution never started (a quota
-        passed by concurrent creates): the name is free again, nothing was made."""
-        try:
-            self.dynamodb.delete_item(
-                TableName=self.table, Key=_to_item({"name": name}),
-                ConditionExpression="#s = :s AND execution_arn = :arn",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_to_item({":s": S.CREATING.value,
-                                                    ":arn": execution_arn}))
-        except ClientError as exc:
-            if not _conditional_failure(exc):
-                raise
 
     def start_failed(self, name: str, why: str) -> None:
         self._write(name, "start_failed", {"error": why}, returns=False)
@@ -485,44 +583,82 @@ class Registry:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""
         return self._write(name, "mark_ready", {"step": "Ready"})
 
-    def claim(self, name: str, claim: Claim, at: int) -> ClusterRecord:
-        """Claim workers for a scale or adapt of a READY cluster, written before its
-        owner's workers are counted (as `create` writes the record first); the record
-        with the claim. ClusterBusy when it is not READY or another change of it holds
-        a claim that has not lapsed by `at`: one change of a cluster at a time."""
-        record = self._write(name, "claim", {"claim": claim.model_dump()},
-                             condition="attribute_not_exists(claim) OR claim.lapses < :at",
-                             values={":at": at})
-        if record is None:
-            raise ClusterBusy(f"cluster {name!r} is not READY or is being scaled")
-        return record
+    def claim(self, record: ClusterRecord, claim: Claim, at: int,
+              quota: tuple[int, int] | None = None) -> ClusterRecord:
+        """Claim workers for a scale or adapt of a READY cluster (`record`, as read):
+        its count rises to the claim's workers, on the owner's counter too and within
+        `quota`, in one transaction; the record with the claim. ClusterBusy when it is
+        not READY, has changed since read, or another change of it holds a claim that
+        has not lapsed by `at`: one change of a cluster at a time. A dead Lambda's claim
+        stays counted until the cluster's next change or the nightly recount."""
+        before = record.counted
+        more = max(0, claim.workers - before) if before is not None else 0
+        fields: dict[str, Any] = {"claim": claim.model_copy(update={"counted": before})
+                                  .model_dump()}
+        values: dict[str, Any] = {":at": at}
+        condition = "(attribute_not_exists(claim) OR claim.lapses < :at) AND "
+        if before is None:  # a record from before the counters: not counted
+            condition += "attribute_not_exists(counted)"
+        else:
+            condition += "counted = :c"
+            values[":c"] = before
+        if more:
+            fields["counted"] = before + more  # type: ignore[operator]
+        claimed = self._write(record.name, "claim", fields, condition=condition, values=values,
+                              tally=Tally(record.owner, 0, more, quota) if more else None)
+        if claimed is None:
+            raise ClusterBusy(f"cluster {record.name!r} is not READY or is being scaled")
+        return claimed
 
-    def release(self, name: str, holder: str) -> None:
-        """Withdraw a claim whose change was refused or failed, if it is still `holder`'s."""
-        self._write(name, remove=("claim",), condition="claim.holder = :h",
-                    values={":h": holder}, returns=False)
+    def release(self, claimed: ClusterRecord, holder: str) -> None:
+        """Withdraw a claim whose change was refused or failed, if it is still `holder`'s,
+        giving back what it added to the count."""
+        claim = claimed.claim
+        back = claim.counted if claim is not None else None
+        if back is None or claimed.counted is None or back == claimed.counted:
+            self._write(claimed.name, remove=("claim",), condition="claim.holder = :h",
+                        values={":h": holder}, returns=False)
+            return
+        self._write(claimed.name, None, {"counted": back}, remove=("claim",),
+                    condition="claim.holder = :h AND counted = :c",
+                    values={":h": holder, ":c": claimed.counted}, returns=False,
+                    tally=Tally(claimed.owner, 0, back - claimed.counted))
 
     def _resized(self, name: str, intent: str, fields: dict[str, Any],
-                 remove: tuple[str, ...], holder: str) -> ClusterRecord:
-        """A new size recorded, ending `holder`'s claim (when given) in the same write."""
+                 remove: tuple[str, ...], holder: str, claimed: ClusterRecord | None,
+                 workers: int) -> ClusterRecord:
+        """A new size recorded, ending `holder`'s claim (when given) in the same write;
+        the record's count becomes `workers` (the most it may now run), and its owner's
+        counter with it (`claimed`: the record as its claim left it)."""
+        condition = ["claim.holder = :h"] if holder else []
+        values: dict[str, Any] = {":h": holder} if holder else {}
+        tally = None
+        if claimed is not None and claimed.counted is not None and \
+                claimed.counted != workers:
+            fields = {**fields, "counted": workers}
+            condition.append("counted = :c")
+            values[":c"] = claimed.counted
+            tally = Tally(claimed.owner, 0, workers - claimed.counted)
         record = self._write(name, intent, fields, remove=remove + (("claim",) if holder else ()),
-                             condition="claim.holder = :h" if holder else "",
-                             values={":h": holder} if holder else None)
+                             condition=" AND ".join(condition), values=values or None,
+                             tally=tally)
         if record is None:
             raise ClusterBusy(f"cluster {name!r} is not READY")
         return record
 
     def scale(self, name: str, spec: ClusterSpec, cost_per_hour: float,
-              holder: str = "") -> ClusterRecord:
+              holder: str = "", claimed: ClusterRecord | None = None) -> ClusterRecord:
         """A fixed size: adaptive scaling, if on, is off from now on."""
         return self._resized(name, "scale", {"spec": spec.model_dump(mode="json"),
                                              "cost_per_hour": cost_per_hour},
-                             ("adapt",), holder)
+                             ("adapt",), holder, claimed, spec.workers)
 
-    def adapt(self, name: str, adapt: Adapt | None, holder: str = "") -> ClusterRecord:
+    def adapt(self, name: str, adapt: Adapt | None, holder: str = "",
+              claimed: ClusterRecord | None = None) -> ClusterRecord:
         """Adaptive scaling within `adapt`'s bounds, or off (None)."""
+        workers = adapt.maximum if adapt else claimed.spec.workers if claimed else 0
         return self._resized(name, "adapt", {"adapt": adapt.model_dump()} if adapt else {},
-                             () if adapt else ("adapt",), holder)
+                             () if adapt else ("adapt",), holder, claimed, workers)
 
     def begin_rollback(self, name: str, state: str, error: str) -> ClusterRecord | None:
         """A failed create starts removing what it made; None when a destroy already runs."""
@@ -559,6 +695,6 @@ class Registry:
         path calls it (tests/functional/test_registry_scale.py records the calls)."""
         pages = self.dynamodb.get_paginator("scan").paginate(
             TableName=self.table, ConsistentRead=True,
-            FilterExpression="attribute_exists(#s)", ExpressionAttributeNames={"#s": "status"})
+            FilterExpression="attribute_exists(#s)", ExpressionAttributeNames={"#s": "spec"})
         return sorted((_record(i) for page in pages for i in page["Items"]),
                       key=lambda r: r.name)

@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib import image_builds, lifecycle, teardown
 from chalicelib.core.aws import Clients
+from chalicelib.core.errors import ClusterBusy, QuotaExceeded
 from chalicelib.core.models import ClusterRecord, Status
-from chalicelib.core.registry import TTL_ATTRIBUTE, Registry, _to_item, now, schema
-from chalicelib.core.runtime import Runtime
+from chalicelib.core.registry import TTL_ATTRIBUTE, Registry, _to_item, now, quota_key, schema
+from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import DaskyardApi
 from tests.support.callers import ALICE
 from tests.support.calls import recording
@@ -264,3 +268,62 @@ def test_the_nightly_run_rolls_ended_clusters_into_each_owners_day_once(rt: Runt
     assert rt.registry.history(day, ALICE.id)["clusters"] == 2
     # History items are in no list.
     assert sorted(r.name for r in rt.registry.list()) == ["a1", "a2", "b1", "running"]
+
+
+def test_fifty_concurrent_creates_under_a_quota_of_five_make_exactly_five(
+        rt: Runtime, stage_config: Any) -> None:
+    """The owner's counter changes in one transaction with each record: exactly the
+    creates that fit are made, the counter equals the records, and every way a record
+    ends (the execution not starting, a destroy's last mark) gives its count back."""
+    stage_config(quota_clusters=5, quota_workers=100)
+    rt = runtime()
+    started: list[str] = []
+
+    class Sfn:  # the machines are not under test: only the registry's transactions
+        def start_execution(self, name: str, **_: Any) -> dict[str, str]:
+            if name.startswith("broken-"):
+                raise ClientError({"Error": {"Code": "ServiceUnavailable"}}, "StartExecution")
+            started.append(name)
+            return {}
+
+    rt.clients.__dict__["sfn"] = Sfn()
+    go = threading.Barrier(50)
+
+    def create(i: int) -> str:
+        go.wait()
+        try:
+            lifecycle.create_cluster(rt, spec(f"race{i}", workers=2), caller=ALICE)
+        except QuotaExceeded:
+            return "refused"
+        except ClusterBusy:  # AWS cancels a conflicting transaction (moto serializes them)
+            return "busy"
+        return "made"
+
+    with ThreadPoolExecutor(50) as pool:
+        outcomes = Counter(pool.map(create, range(50)))
+    made = [r for r in rt.registry.live(ALICE.id)]
+    assert outcomes["made"] == len(made) == len(started) == 5, outcomes
+    assert rt.registry.counter(ALICE.id) == (5, 10)
+    report = teardown.Report()
+    teardown.recount(rt, report)
+    assert report.drift == {}
+
+    # Each end gives the count back: a destroy's last mark, a create that never started.
+    first = made[0].name
+    rt.registry.settle(first, "MarkDeleting")
+    rt.registry.finish(first, Status.DELETED, "MarkDone")
+    assert rt.registry.counter(ALICE.id) == (4, 8)
+    with pytest.raises(ClientError):
+        lifecycle.create_cluster(rt, spec("broken-one", workers=3), caller=ALICE)
+    assert rt.registry.require("broken-one").status == Status.FAILED
+    assert rt.registry.counter(ALICE.id) == (4, 8)
+    rt.registry.finish(first, Status.DELETED, "MarkDone")  # a repeated mark: nothing twice
+    assert rt.registry.counter(ALICE.id) == (4, 8)
+
+    # A hand edit shows in the nightly recount.
+    rt.clients.dynamodb.update_item(
+        TableName=rt.settings.table, Key={"name": {"S": quota_key(ALICE.id)}},
+        UpdateExpression="ADD workers :w", ExpressionAttributeValues={":w": {"N": "3"}})
+    teardown.recount(rt, report)
+    assert report.drift == {ALICE.id: {"counter": [4, 11], "records": [4, 8]}}
+    assert "quota counters off" in report.text()
