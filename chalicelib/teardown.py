@@ -12,20 +12,26 @@ design."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections import defaultdict
 from datetime import datetime
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 from slack_sdk.webhook import WebhookClient
 
 from chalicelib import lifecycle
 from chalicelib.core import naming, signing
-from chalicelib.core.errors import DaskyardError
 from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import ClusterRecord, Status
 from chalicelib.core.observability import count, logger
 from chalicelib.core.registry import now
 from chalicelib.core.runtime import Runtime
+
+# Due clusters per teardown execution (deploy/asl.py: an execution's history holds about
+# 3,500 Map iterations).
+TEARDOWN_BATCH = 1000
 
 
 class Report(BaseModel):
@@ -132,19 +138,42 @@ def recount(rt: Runtime, report: Report) -> None:
 
 
 def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
+    """Find the due clusters among the live ones and hand them to the teardown machine,
+    whose Map starts each one's destroy machine, a bounded number at once: this Lambda
+    only reads the live index and starts an execution per TEARDOWN_BATCH clusters, so it
+    stays far from its timeout however many are due."""
     report = Report()
     for record in rt.registry.live():
         report.cost += cost_so_far(record, at)
         why = due(record, at, nightly)
         if why is None:
             report.kept.append(record.name)
-            continue
-        try:
-            lifecycle.destroy_cluster(rt, record.name, caller=SYSTEM)
+        else:
             report.destroyed[record.name] = why
-        except DaskyardError as exc:  # e.g. a destroy began meanwhile
-            report.errors[record.name] = str(exc)
+    items = [{"cluster": name, "why": why} for name, why in sorted(report.destroyed.items())]
+    machine = rt.settings.teardown_state_machine_arn
+    for start in range(0, len(items), TEARDOWN_BATCH):
+        batch = items[start:start + TEARDOWN_BATCH]
+        execution = f"{'nightly' if nightly else 'expiry'}-{at:%Y%m%dT%H%M%S}-" \
+                    f"{uuid.uuid4().hex[:8]}"
+        try:
+            rt.clients.sfn.start_execution(
+                stateMachineArn=machine, name=execution,
+                input=json.dumps({"clusters": batch,
+                                  "concurrency": rt.settings.teardown_concurrency}))
+        except ClientError as exc:
+            for item in batch:
+                report.destroyed.pop(item["cluster"])
+                report.errors[item["cluster"]] = exc.response["Error"]["Code"]
     return report
+
+
+def destroy_one(rt: Runtime, name: str, why: str) -> dict[str, str]:
+    """One iteration of the teardown machine's Map: the cluster's destroy, as a DELETE
+    starts it (a named error, e.g. a destroy that began meanwhile, ends the iteration
+    caught; the ASL retries a throttled one)."""
+    record = lifecycle.destroy_cluster(rt, name, caller=SYSTEM)
+    return {"cluster": name, "why": why, "execution_arn": record.execution_arn}
 
 
 def orphans(rt: Runtime) -> dict[str, list[str]]:

@@ -23,7 +23,8 @@ from daskyard.local import asl
 
 ARN = "arn:${AWS::Partition}"
 OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
-STEP_FUNCTIONS = sorted(asl.placeholders("create_cluster") | asl.placeholders("destroy_cluster"))
+STEP_FUNCTIONS = sorted(asl.placeholders("create_cluster") | asl.placeholders("destroy_cluster")
+                        | asl.placeholders("teardown"))
 BUILDSPEC = """version: 0.2
 phases:
   pre_build:
@@ -177,7 +178,8 @@ def merge_template(stage: str) -> dict[str, Any]:
             "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True}}},
     }
     for kind, logical in (("create_cluster", "CreateClusterStateMachine"),
-                          ("destroy_cluster", "DestroyClusterStateMachine")):
+                          ("destroy_cluster", "DestroyClusterStateMachine"),
+                          ("teardown", "TeardownStateMachine")):
         resources[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
             "StateMachineName": f"{base}-{kind.replace('_', '-')}",
             "RoleArn": {"Fn::GetAtt": ["StatesRole", "Arn"]},
@@ -191,6 +193,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         # Built from the name, not Ref'd: the machines reference the functions.
         "DASKYARD_CREATE_STATE_MACHINE_ARN": sub(machine_arn + "-create-cluster"),
         "DASKYARD_DESTROY_STATE_MACHINE_ARN": sub(machine_arn + "-destroy-cluster"),
+        "DASKYARD_TEARDOWN_STATE_MACHINE_ARN": sub(machine_arn + "-teardown"),
         "DASKYARD_TASK_EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
         "DASKYARD_TASK_ROLE_ARN": {"Fn::GetAtt": ["TaskRole", "Arn"]},
         "DASKYARD_INSTANCE_PROFILE_ARN": {"Fn::GetAtt": ["InstanceProfile", "Arn"]},

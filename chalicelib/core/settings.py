@@ -74,6 +74,7 @@ class Settings(BaseModel):
     idempotency_table: str = ""
     create_state_machine_arn: str = ""
     destroy_state_machine_arn: str = ""
+    teardown_state_machine_arn: str = ""
     image_tag: str = "2026.8.0"
     ecr_prefix: str = "daskyard"
     # CodeBuild project that builds images/ into ECR when a tag is missing ("" = none).
@@ -134,10 +135,10 @@ class Settings(BaseModel):
     # Days a DELETED or FAILED record stays readable before DynamoDB's TTL deletes it
     # (the nightly run has rolled it into the owner's daily history by then).
     ended_record_days: int = Field(default=30, ge=1)
-    # Destroys the nightly run and the expiry keep going at once (the teardown machine's
-    # Map): enough that 1,000 due clusters are all destroying within minutes, few enough
-    # that their first calls do not all meet AWS's rate limits together.
-    teardown_concurrency: int = Field(default=40, ge=1, le=1000)
+    # Due clusters the teardown machine's Map hands to the destroy machine at once (an
+    # inline Map runs 40 at most): each iteration only starts a destroy, so 1,000 due
+    # clusters are all destroying within a minute or two.
+    teardown_concurrency: int = Field(default=40, ge=1, le=40)
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 

@@ -311,14 +311,11 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
 
     values = {f"{name}Arn": arn for name, arn in out.functions.items()}
     sfn = clients.sfn
-    for kind in ("destroy_cluster", "create_cluster"):
+    for kind in ("destroy_cluster", "create_cluster", "teardown"):
         arn = sfn.create_state_machine(
             name=f"daskyard-{stage}-{kind.replace('_', '-')}", roleArn=states_role,
             definition=asl.definition(kind, values, time_scale))["stateMachineArn"]
-        values["DestroyClusterStateMachineArn" if kind == "destroy_cluster"
-               else "CreateClusterStateMachineArn"] = arn
-    env["DASKYARD_CREATE_STATE_MACHINE_ARN"] = values["CreateClusterStateMachineArn"]
-    env["DASKYARD_DESTROY_STATE_MACHINE_ARN"] = values["DestroyClusterStateMachineArn"]
+        env[f"DASKYARD_{kind.removesuffix('_cluster').upper()}_STATE_MACHINE_ARN"] = arn
 
     for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
         with contextlib.suppress(clients.secrets.exceptions.ResourceExistsException):
