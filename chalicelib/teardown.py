@@ -39,6 +39,8 @@ class Report(BaseModel):
     kept: list[str] = Field(default_factory=list)
     swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> resource ARNs
     errors: dict[str, str] = Field(default_factory=dict)
+    # The teardown executions this run started (each destroys up to TEARDOWN_BATCH).
+    teardowns: list[str] = Field(default_factory=list)
     # Owners whose quota counter differs from their live records' counts:
     # owner -> {"counter": [clusters, workers], "records": [clusters, workers]}.
     drift: dict[str, dict[str, list[int]]] = Field(default_factory=dict)
@@ -79,17 +81,24 @@ def due(record: ClusterRecord, at: datetime, nightly: bool) -> str | None:
 
 
 def expire(rt: Runtime, at: datetime | None = None) -> Report:
-    report = _destroy_due(rt, at or now(), nightly=False)
+    at = at or now()
+    report = _find_due(rt, at, nightly=False)
+    _fan_out(rt, report, at, nightly=False)
     if report.destroyed or report.errors:
         logger.info("expiry", **report.model_dump())
     return report
 
 
 def nightly(rt: Runtime, at: datetime | None = None) -> Report:
-    report = _destroy_due(rt, at or now(), nightly=True)
+    """The due clusters, the history, the recount and the sweep are read first, then the
+    destroys start: the recount does not see a moving target, and the sweep counts the
+    due clusters as live (their destroys remove their resources)."""
+    at = at or now()
+    report = _find_due(rt, at, nightly=True)
     roll_up(rt, report)
     recount(rt, report)
     sweep(rt, report)
+    _fan_out(rt, report, at, nightly=True)
     logger.info("teardown", **report.model_dump())
     post_summary(rt, report)
     return report
@@ -137,11 +146,8 @@ def recount(rt: Runtime, report: Report) -> None:
     count("QuotaCounterDrift", len(report.drift))
 
 
-def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
-    """Find the due clusters among the live ones and hand them to the teardown machine,
-    whose Map starts each one's destroy machine, a bounded number at once: this Lambda
-    only reads the live index and starts an execution per TEARDOWN_BATCH clusters, so it
-    stays far from its timeout however many are due."""
+def _find_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
+    """The live clusters, from the live index: due ones (to destroy, and why) and kept."""
     report = Report()
     for record in rt.registry.live():
         report.cost += cost_so_far(record, at)
@@ -150,6 +156,13 @@ def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
             report.kept.append(record.name)
         else:
             report.destroyed[record.name] = why
+    return report
+
+
+def _fan_out(rt: Runtime, report: Report, at: datetime, nightly: bool) -> None:
+    """Hand the due clusters to the teardown machine, whose Map starts each one's destroy
+    machine, a bounded number at once: this Lambda starts one execution per
+    TEARDOWN_BATCH clusters and returns, far from its timeout however many are due."""
     items = [{"cluster": name, "why": why} for name, why in sorted(report.destroyed.items())]
     machine = rt.settings.teardown_state_machine_arn
     for start in range(0, len(items), TEARDOWN_BATCH):
@@ -157,15 +170,15 @@ def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
         execution = f"{'nightly' if nightly else 'expiry'}-{at:%Y%m%dT%H%M%S}-" \
                     f"{uuid.uuid4().hex[:8]}"
         try:
-            rt.clients.sfn.start_execution(
+            report.teardowns.append(rt.clients.sfn.start_execution(
                 stateMachineArn=machine, name=execution,
                 input=json.dumps({"clusters": batch,
-                                  "concurrency": rt.settings.teardown_concurrency}))
+                                  "concurrency": rt.settings.teardown_concurrency}))[
+                "executionArn"])
         except ClientError as exc:
             for item in batch:
                 report.destroyed.pop(item["cluster"])
                 report.errors[item["cluster"]] = exc.response["Error"]["Code"]
-    return report
 
 
 def destroy_one(rt: Runtime, name: str, why: str) -> dict[str, str]:

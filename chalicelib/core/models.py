@@ -336,10 +336,11 @@ Cluster: type[BaseModel] = create_model(  # type: ignore[call-overload]
 
 
 class ClusterList(BaseModel):
-    """`GET /clusters`: the caller's clusters (an admin's: all)."""
+    """`GET /clusters`: a page of the caller's clusters (an admin's: all)."""
 
     model_config = ANSWER
     clusters: list[Cluster]  # type: ignore[valid-type]
+    next_token: str | None = Field(description="for the next page; null on the last")
 
 
 class Credentials(BaseModel):

@@ -83,6 +83,7 @@ def events(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
 
 
 LIST_PARAMETERS = ("limit", "next_token", "status", "owner")
+OWNER_MAX = 512  # an IAM ARN, a Slack or webhook id: far below DynamoDB's 2,048-byte keys
 
 
 def list_all(rt: Runtime, caller: Caller, query: dict[str, str] | None = None) -> \
@@ -108,6 +109,8 @@ def list_all(rt: Runtime, caller: Caller, query: dict[str, str] | None = None) -
                                  f"{', '.join(s.value for s in Status)}") from None
     chosen = tuple(s for s in STATUS_ORDER if s in statuses)  # one order, whatever the spelling
     owner = query.get("owner") or None
+    if owner is not None and len(owner) > OWNER_MAX:
+        raise InvalidRequest(f"owner: at most {OWNER_MAX} characters (an owner id)")
     # The token is good for this caller's list with these filters only.
     scope = json.dumps([caller.id, owner, [s.value for s in chosen]])
     secret = signing.secret(rt.clients, rt.settings.webhook_secret_id)

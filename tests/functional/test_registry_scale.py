@@ -204,7 +204,7 @@ def _measure(rt: Runtime, read: Counter[str], label: str) -> dict[str, float]:
             ("list", lambda: lifecycle.list_clusters(rt, owner, limit=50)),
             ("create", lambda: lifecycle.create_cluster(rt, spec(f"new-{label}", workers=1),
                                                         caller=owner)),
-            ("expire", lambda: teardown._destroy_due(rt, now(), nightly=False))):
+            ("expire", lambda: teardown.expire(rt))):
         read.clear()
         started = time.perf_counter()
         run()
