@@ -421,9 +421,10 @@ class Registry:
             if "TransactionConflict" in reasons:
                 raise ClusterBusy("another change of this owner's clusters was being written; "
                                   "try again") from exc
-            if reasons[1:2] == ["ConditionalCheckFailed"]:
+            if reasons[:1] != ["ConditionalCheckFailed"] and \
+                    reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise self._refusal(tally) from exc
-            return False
+            return False  # the record's own condition (one per name, its status) first
         return True
 
     def counter(self, owner: str) -> tuple[int, int]:
