@@ -16,6 +16,8 @@ from chalicelib.core import identity, pricing
 from chalicelib.core.errors import (
     ClusterBusy,
     ClusterNotFound,
+    DriveForbidden,
+    DriveNotFound,
     Forbidden,
     InvalidRequest,
 )
@@ -25,6 +27,7 @@ from chalicelib.core.models import (
     Claim,
     ClusterRecord,
     ClusterSpec,
+    DriveRecord,
     Notify,
     Status,
 )
@@ -66,16 +69,51 @@ def list_clusters(rt: Runtime, caller: Caller, *, owner: str | None = None,
                   statuses: tuple[Status, ...] = (), limit: int = DEFAULT_PAGE,
                   cursor: Cursor | None = None) -> tuple[list[ClusterRecord], Cursor | None]:
     """A page of the clusters `caller` may see, by Query on the registry's indexes: a
-    caller's own, or (admins) `owner`'s or every owner's; in `statuses` when given."""
+    caller's own (under its id, and the exact ARNs it owned under before owners were
+    principal ids; records under a role's session ARNs, which it owns by prefix, are
+    not listed: GET them by name), or (admins) `owner`'s or every owner's; in
+    `statuses` when given."""
     if owner is not None and owner != caller.id and not caller.admin:
         raise Forbidden("owner: only the stage's admins may list another owner's clusters")
-    scope = owner if owner is not None else (None if caller.admin else caller.id)
+    scope = (owner,) if owner is not None else \
+        (None if caller.admin else tuple(dict.fromkeys((caller.id, *caller.former))))
     return rt.registry.page(Query(scope, statuses), max(1, min(limit, MAX_PAGE)), cursor)
 
 
 def visible_live(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
     """The live clusters `caller` may see (all of them: a Slack answer's list)."""
     return sorted(rt.registry.live(None if caller.admin else caller.id), key=lambda r: r.name)
+
+
+def claim_drive(rt: Runtime, name: str, caller: Caller) -> DriveRecord:
+    """The named drive a create by `caller` may use: the first create naming a drive makes
+    its caller the owner; after that, its owner, admins and the principals the owner
+    shares it with. Anyone else is refused before anything is made, told no more than
+    that (not whose it is): their code must never run beside the owner's files."""
+    drive = rt.drives.claim(name, caller.id)
+    if not caller.may_use(drive.owner, drive.shares):
+        raise DriveForbidden(f"drive: {name!r} is not yours and not shared with you")
+    return drive
+
+
+def owned_drive(rt: Runtime, name: str, caller: Caller) -> DriveRecord:
+    """The record of drive `name` if `caller` owns it (or is an admin); anyone else's
+    drive answers as a missing one."""
+    drive = rt.drives.get(name)
+    if drive is None or not caller.owns(drive.owner):
+        raise DriveNotFound(f"no drive named {name!r} of yours")
+    return drive
+
+
+def share_drive(rt: Runtime, name: str, principals: list[str], *,
+                caller: Caller) -> DriveRecord:
+    """Whom the drive is shared with, replaced: each of them may name it in a create
+    (their clusters get a root of their own on it). Its owner's or an admin's call."""
+    drive = owned_drive(rt, name, caller)
+    shared = rt.drives.share(name, drive.owner, principals)
+    if shared is None:  # the owner never changes: only a drive gone from the table
+        raise DriveNotFound(f"no drive named {name!r} of yours")
+    return shared
 
 
 def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
@@ -96,14 +134,16 @@ def quota(rt: Runtime, owner: Caller) -> tuple[int, int] | None:
 
 def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
                    notify: list[Notify] | None = None) -> ClusterRecord:
-    """Check limits, record the cluster (once per name) and count it on its owner's
-    quota counter in one transaction, then start the create machine: of concurrent
-    creates of one owner, exactly those that fit the quota are made. If the execution
-    cannot start, the record is marked FAILED (and so no longer counted): nothing else
-    was made."""
+    """Check limits and the caller's right to a named drive, record the cluster (once per
+    name) and count it on its owner's quota counter in one transaction, then start the
+    create machine: of concurrent creates of one owner, exactly those that fit the quota
+    are made. If the execution cannot start, the record is marked FAILED (and so no
+    longer counted): nothing else was made."""
     problems = spec.check_limits(rt.settings)
     if problems:
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
+    if spec.drive:
+        claim_drive(rt, spec.drive, caller)
     machine = rt.settings.create_state_machine_arn
     name, arn = _execution(machine, spec.name, "create")
     record = rt.registry.create(spec, caller.id, notify or [], arn,

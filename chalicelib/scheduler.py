@@ -181,8 +181,10 @@ def delete_address(clients: Clients, names: naming.Names) -> None:
 
 
 def delete_adapt(clients: Clients, names: naming.Names) -> None:
-    """Delete the scheduler's adaptive bounds (adaptive scaling off); none is fine."""
+    """Delete the scheduler's adaptive bounds (adaptive scaling off) and its last request
+    for a worker count; none is fine."""
     delete_parameter(clients, names.adapt_parameter())
+    delete_parameter(clients, names.desired_workers_parameter())
 
 
 def _scheduler_running(detail: TaskDetail, names: naming.Names, clients: Clients,

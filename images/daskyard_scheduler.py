@@ -8,10 +8,11 @@ Adaptive scaling. Every DASKYARD_ADAPT_INTERVAL seconds it reads its bounds, the
 distributed's own adaptive logic (AdaptiveCore): the scheduler's adaptive target,
 clamped to the bounds; a worker is let go only after it was chosen `wait_count` times
 in a row, and the scheduler's `workers_to_close` chooses those holding least data. Up is
-a larger desiredCount of the cluster's workers service; down retires the chosen workers
-first (their data moved to the others, then closed) and then lowers the desiredCount,
-so ECS has no data-holding task to pick. The task role allows exactly these calls, on
-this cluster's parameter and workers service only.
+a larger worker count asked for; down retires the chosen workers first (their data moved
+to the others, then closed) and then asks for fewer, so ECS has no data-holding task to
+pick. The count is asked for in the cluster's DASKYARD_DESIRED_PARAMETER, which the
+orchestrator applies to the workers service within the bounds: the task role reads this
+cluster's bounds and workers service and writes that one parameter, nothing else.
 
 Idle shutdown. dask closes a scheduler idle past `--idle-timeout` (no task processing,
 queued or unrunnable); dask does not count clients, Daskyard does: while any client is
@@ -42,18 +43,22 @@ OWN_CLIENTS = {"fire-and-forget"}
 
 
 class EcsWorkers:
-    """The cluster's workers service: its desired count, read and set."""
+    """The cluster's workers service: its desired count, read from ECS and asked for in
+    the cluster's parameter. The scheduler may not change the service itself: the
+    orchestrator applies the count asked for within the cluster's adaptive bounds."""
 
-    def __init__(self, ecs: Any, cluster: str, service: str) -> None:
+    def __init__(self, ecs: Any, cluster: str, service: str, ssm: Any = None,
+                 parameter: str = "") -> None:
         self.ecs, self.cluster, self.service = ecs, cluster, service
+        self.ssm, self.parameter = ssm, parameter
 
     def desired(self) -> int:
         found = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
         return int(found["services"][0]["desiredCount"])
 
     def set_desired(self, count: int) -> None:
-        self.ecs.update_service(cluster=self.cluster, service=self.service,
-                                desiredCount=count)
+        self.ssm.put_parameter(Name=self.parameter, Value=str(count), Type="String",
+                               Overwrite=True)
 
 
 class EcsAdaptive(AdaptiveCore):
@@ -132,7 +137,8 @@ class DaskyardPlugin(SchedulerPlugin):
             self.ssm = boto3.client("ssm", config=config)
             workers = EcsWorkers(boto3.client("ecs", config=config),
                                  self.env["DASKYARD_ECS_CLUSTER"],
-                                 self.env["DASKYARD_WORKER_SERVICE"])
+                                 self.env["DASKYARD_WORKER_SERVICE"], self.ssm,
+                                 self.env["DASKYARD_DESIRED_PARAMETER"])
             self.adaptive = EcsAdaptive(scheduler, workers,
                                         int(self.env.get("DASKYARD_ADAPT_WAIT_COUNT", "3")))
             interval = float(self.env.get("DASKYARD_ADAPT_INTERVAL", "10"))

@@ -97,6 +97,18 @@ class RequestInProgress(DaskyardError):
     STATUS_CODE = 409
 
 
+class DriveForbidden(Forbidden):
+    """A create naming a drive that is neither the caller's nor shared with them. Says
+    no more than that: not whose it is, nor whom it is shared with."""
+
+
+class DriveNotFound(DaskyardError):
+    """No drive of that name the caller owns (a drive's shares are its owner's to see
+    and change: anyone else's request answers as if it did not exist)."""
+
+    STATUS_CODE = 404
+
+
 class DoctorFailed(DaskyardError):
     """The Doctor Lambda ended with an error instead of its checks' results."""
 

@@ -174,19 +174,19 @@ class Cursor:
 
 @dataclass(frozen=True)
 class Query:
-    """Records of `owner` (None: every owner) in `statuses` (empty: any), read one index
+    """Records of `owners` (None: every owner) in `statuses` (empty: any), read one index
     partition after another, never by Scan."""
 
-    owner: str | None = None
+    owners: tuple[str, ...] | None = None
     statuses: tuple[Status, ...] = ()
 
     def parts(self) -> list[tuple[str, dict[str, str]]]:
         """(index, key values) of each partition, in list order."""
-        if self.owner is not None:
+        if self.owners is not None:
             if not self.statuses:
-                return [(OWNER_INDEX, {"owner": self.owner})]
-            return [(OWNER_INDEX, {"owner": self.owner, "status": s.value})
-                    for s in self.statuses]
+                return [(OWNER_INDEX, {"owner": owner}) for owner in self.owners]
+            return [(OWNER_INDEX, {"owner": owner, "status": s.value})
+                    for owner in self.owners for s in self.statuses]
         return [(STATUS_INDEX, {"status": s.value}) for s in self.statuses or STATUS_ORDER]
 
 
@@ -244,7 +244,8 @@ class Registry:
 
     def live(self, owner: str | None = None) -> Iterator[ClusterRecord]:
         """The live clusters (of `owner`, or the stage's), from their index partitions."""
-        return self.every(Query(owner, tuple(s for s in STATUS_ORDER if s in LIVE_STATUSES)))
+        return self.every(Query(None if owner is None else (owner,),
+                                tuple(s for s in STATUS_ORDER if s in LIVE_STATUSES)))
 
     def unrolled(self) -> Iterator[ClusterRecord]:
         """Ended records not yet in the daily history (read in the nightly run only: the

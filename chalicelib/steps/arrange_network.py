@@ -2,7 +2,11 @@
 
 Ingress from outside is only from the request's CIDRs (never 0.0.0.0/0 unless the stage
 allows it): Jupyter 8888, scheduler and dashboard 8786-8789, SSH 22 on EC2. Inside the
-group all TCP is open, which the scheduler, workers and NFS (2049) need."""
+group all TCP is open, which the scheduler, workers and NFS (2049) need.
+
+On Fargate the group is each task's (awsvpc); on EC2 it is the instances' (the launch
+template's), whose bridge-mode tasks publish the scheduler's and notebook's ports as they
+are and the workers' on ports ECS picks, which only the group's own members reach."""
 
 from __future__ import annotations
 

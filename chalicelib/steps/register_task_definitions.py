@@ -21,6 +21,13 @@ LEASED = True  # its create makes the cluster's resources (see run_step)
 PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],
          "notebook": [naming.NOTEBOOK_PORT]}
+# Bridge mode (EC2): the ports published on the instance. The scheduler's and the
+# notebook's on the same host port (the security group opens those to the allowed
+# CIDRs; a cluster has one of each); the worker's on one ECS picks (0), so an instance
+# holds several workers, reached within the group, which admits all TCP.
+BRIDGE_PORTS = {"scheduler": [(p, p) for p in PORTS["scheduler"]],
+                "worker": [(naming.WORKER_PORT, 0)],
+                "notebook": [(p, p) for p in PORTS["notebook"]]}
 
 # Jupyter answering on its port, checked by the images' entrypoint (no curl in the image).
 NOTEBOOK_HEALTH_CHECK = {
@@ -44,7 +51,7 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "name": role, "image": call.made.images[role], "essential": True,
         "command": [role], "cpu": cpu, "memoryReservation": memory,
-        "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]],
+        "portMappings": port_mappings(call.spec.network_mode, role),
         "environment": [
             {"name": "DASKYARD_CLUSTER", "value": cluster},
             {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": names.scheduler_parameter()},
@@ -66,6 +73,13 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     if role == "notebook":  # WaitForNotebook waits for this check to pass (HEALTHY)
         definition["healthCheck"] = NOTEBOOK_HEALTH_CHECK
     return definition
+
+
+def port_mappings(network_mode: str, role: str) -> list[dict[str, Any]]:
+    if network_mode == "bridge":
+        return [{"containerPort": c, "hostPort": h, "protocol": "tcp"}
+                for c, h in BRIDGE_PORTS[role]]
+    return [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]]
 
 
 def _variables(call: StepCall, role: str) -> list[dict[str, str]]:
@@ -113,7 +127,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     for role in naming.ROLES:
         cpu, memory = _size(rt, call, role)
         arns[role] = rt.clients.ecs.register_task_definition(
-            family=names.task_family(role), networkMode="awsvpc",
+            family=names.task_family(role), networkMode=call.spec.network_mode,
             requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
             cpu=str(cpu), memory=str(memory),
             executionRoleArn=settings.task_execution_role_arn,

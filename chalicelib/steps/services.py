@@ -23,18 +23,24 @@ def _placement(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     return {"launchType": "FARGATE"}
 
 
-def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:
+def _network(rt: Runtime, call: StepCall) -> dict[str, Any]:
+    """awsvpc tasks' subnets, security group and public IP. Bridge tasks (EC2) have
+    none of their own: they use their instance's (set_up_ecs_cluster's launch template)."""
+    if call.spec.network_mode == "bridge":
+        return {}
     network = call.network
-    vpc: dict[str, Any] = {"subnets": network.subnets,
-                           "securityGroups": [network.security_group]}
-    if call.spec.launch_type != "EC2":  # EC2 tasks with awsvpc cannot take a public IP
-        vpc["assignPublicIp"] = "ENABLED" if rt.settings.assign_public_ip else "DISABLED"
+    return {"networkConfiguration": {"awsvpcConfiguration": {
+        "subnets": network.subnets, "securityGroups": [network.security_group],
+        "assignPublicIp": "ENABLED" if rt.settings.assign_public_ip else "DISABLED"}}}
+
+
+def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:
     name = call.names.service(role)
     try:
         arn = rt.clients.ecs.create_service(
             cluster=call.names.base(), serviceName=name,
             taskDefinition=call.record.resources.task_definitions[role],
-            desiredCount=count, networkConfiguration={"awsvpcConfiguration": vpc},
+            desiredCount=count, **_network(rt, call),
             propagateTags="SERVICE", enableECSManagedTags=True,
             tags=naming.ecs_kv(call.tags()),
             **_placement(rt, call, role))["service"]["serviceArn"]

@@ -1,7 +1,15 @@
 """Seed step 2: the ECS cluster. Fargate and Fargate Spot need only capacity providers.
 EC2 gets what the seed built by hand: a launch template whose user data joins the
 cluster and mounts the shared drive at /efs, an Auto Scaling group, and a capacity
-provider with managed scaling, so ECS adds instances as tasks need them."""
+provider with managed scaling, so ECS adds instances as tasks need them.
+
+EC2 tasks run in bridge mode (ClusterSpec.network_mode): they reach SSM, ECR and
+CloudWatch Logs through their instance, which gets a public IP where Fargate tasks would
+(the stage's assign_public_ip; without one, the subnets need NAT or VPC endpoints, as
+Fargate's do), and they are reached on the instance's address. The instance metadata
+service answers IMDSv2 only, one hop away: the instance itself (the ECS agent) gets the
+instance role's credentials, a container behind the bridge cannot, so tasks have only
+their task roles."""
 
 from __future__ import annotations
 
@@ -23,11 +31,12 @@ NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,
 
 def user_data(cluster_name: str, efs_dns: str) -> str:
     """The seed's multipart user data, fixed: ECS_CLUSTER (not 'ECS CLUSTER'), the
-    file system root ':/' (not '://efs'), and _netdev so boot waits for the network."""
-    return f"""Content-Type: multipart/mixed; boundary="==BOUNDARY=="
-MIME-Version: 1.0
-
---==BOUNDARY==
+    file system root ':/' (not '://efs'), and _netdev so boot waits for the network.
+    No host mount without `efs_dns` (a named drive): its root holds every owner's
+    folder, and its policy lets tasks in through their access point only. The container
+    metadata file tells a bridge-mode worker its instance's address and host port,
+    which it advertises (images/entrypoint.py)."""
+    mount = f"""--==BOUNDARY==
 Content-Type: text/cloud-boothook; charset="us-ascii"
 
 cloud-init-per once install_nfs_utils yum install -y nfs-utils
@@ -36,12 +45,17 @@ cloud-init-per once fstab_efs sh -c \
   'echo "{efs_dns}:/ /efs nfs4 {NFS_OPTIONS},_netdev 0 0" >> /etc/fstab'
 mount -a -t nfs4
 
---==BOUNDARY==
+""" if efs_dns else ""
+    return f"""Content-Type: multipart/mixed; boundary="==BOUNDARY=="
+MIME-Version: 1.0
+
+{mount}--==BOUNDARY==
 Content-Type: text/x-shellscript; charset="us-ascii"
 
 #!/bin/bash
 echo ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config
 echo ECS_ENABLE_TASK_IAM_ROLE=true >> /etc/ecs/ecs.config
+echo ECS_ENABLE_CONTAINER_METADATA=true >> /etc/ecs/ecs.config
 --==BOUNDARY==--
 """
 
@@ -50,7 +64,8 @@ def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
     spec, tags = call.spec, call.tags()
     ec2, asg = rt.clients.ec2, rt.clients.autoscaling
     image = rt.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
-    data = base64.b64encode(user_data(name, call.drive.dns).encode()).decode()
+    drive = call.drive
+    data = base64.b64encode(user_data(name, "" if drive.kept else drive.dns).encode()).decode()
     try:
         ec2.create_launch_template(
             LaunchTemplateName=name,
@@ -58,9 +73,18 @@ def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
                 "ImageId": image, "InstanceType": spec.instance_type,
                 "KeyName": name, "UserData": data,
                 "IamInstanceProfile": {"Arn": rt.settings.instance_profile_arn},
-                "SecurityGroupIds": [call.network.security_group],
-                "MetadataOptions": {"HttpTokens": "required"},
-                "TagSpecifications": [{"ResourceType": "instance", "Tags": naming.kv(tags)}]},
+                # The Auto Scaling group picks the subnet; the instance's interface has
+                # the cluster's group and, as Fargate tasks would, a public IP.
+                "NetworkInterfaces": [{
+                    "DeviceIndex": 0, "Groups": [call.network.security_group],
+                    "AssociatePublicIpAddress": rt.settings.assign_public_ip,
+                    "DeleteOnTermination": True}],
+                "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
+                # Everything RunInstances makes carries the cluster's tags, so the
+                # steps' policy can require them on each (aws:RequestTag) when the Auto
+                # Scaling group is created and checks RunInstances against this template.
+                "TagSpecifications": [{"ResourceType": kind, "Tags": naming.kv(tags)}
+                                      for kind in ("instance", "volume", "network-interface")]},
             TagSpecifications=[{"ResourceType": "launch-template", "Tags": naming.kv(tags)}])
     except ClientError as exc:
         if error_code(exc) != "InvalidLaunchTemplateName.AlreadyExistsException":

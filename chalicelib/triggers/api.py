@@ -13,7 +13,14 @@ from chalicelib import lifecycle, timeline
 from chalicelib.core import page_tokens, signing
 from chalicelib.core.errors import ClusterBusy, DoctorFailed, Forbidden, InvalidRequest
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import Adapt, ClusterSpec, Credentials, Status, Strict
+from chalicelib.core.models import (
+    Adapt,
+    ClusterSpec,
+    Credentials,
+    DriveShares,
+    Status,
+    Strict,
+)
 from chalicelib.core.numbers import whole_number
 from chalicelib.core.registry import STATUS_ORDER
 from chalicelib.core.runtime import Runtime
@@ -149,6 +156,17 @@ def adapt_off(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
 
 def delete(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     return lifecycle.destroy_cluster(rt, check_name(name), caller=caller).public()
+
+
+def drive(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
+    """A named drive's owner and shares, to its owner or an admin."""
+    return lifecycle.owned_drive(rt, check_name(name), caller).model_dump(mode="json")
+
+
+def share_drive(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[str, Any]:
+    request = parse(DriveShares, body)
+    return lifecycle.share_drive(rt, check_name(name), request.principals,
+                                 caller=caller).model_dump(mode="json")
 
 
 def doctor(rt: Runtime, caller: Caller) -> dict[str, Any]:

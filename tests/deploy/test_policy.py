@@ -102,7 +102,7 @@ def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
 
 
 SCHEDULER_ROLES = ["arn:aws:iam::*:role/daskyard/dev/*"]
-BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-scheduler-boundary"
+BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-*-scheduler-boundary"
 
 
 def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_tasks() -> None:
@@ -206,9 +206,9 @@ def stage_arns(stage: str) -> dict[str, str]:
         "key pair": f"arn:aws:ec2:{where}:key-pair/{n.base()}",
         "auto scaling group": f"arn:aws:autoscaling:{where}:autoScalingGroup:1-2-3:"
                               f"autoScalingGroupName/{n.base()}",
-        "role": f"arn:aws:iam::123456789012:role/daskyard-{stage}-task",
+        "role": f"arn:aws:iam::123456789012:role/daskyard-{stage}-us-east-1-task",
         "scheduler role": f"arn:aws:iam::123456789012:role{n.role_path()}"
-                          f"{n.scheduler_role()}",
+                          f"{n.scheduler_role('us-east-1')}",
         "adapt parameter": f"arn:aws:ssm:{where}:parameter{n.adapt_parameter()}",
     }
 

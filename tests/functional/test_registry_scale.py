@@ -65,9 +65,9 @@ def test_the_list_pages_through_the_callers_clusters_with_a_signed_token(
     alice, bob = http.as_user("alice"), http.as_user("bob")
     mine = [f"a{i}" for i in range(7)]
     for i, name in enumerate(mine):
-        seed(rt, alice.arn, name, [Status.READY, Status.DELETED, Status.CREATING][i % 3])
+        seed(rt, alice.owner, name, [Status.READY, Status.DELETED, Status.CREATING][i % 3])
     for name in ("b1", "b2"):
-        seed(rt, bob.arn, name)
+        seed(rt, bob.owner, name)
 
     names, pages = every_page(alice, "limit=3")
     assert sorted(names) == mine and pages == 3  # no one else's, each once
@@ -78,10 +78,10 @@ def test_the_list_pages_through_the_callers_clusters_with_a_signed_token(
     # An admin: every owner's, or one owner's.
     everyone, _ = every_page(http, "limit=4")
     assert sorted(everyone) == sorted([*mine, "b1", "b2"])
-    assert sorted(every_page(http, f"owner={quote(bob.arn)}")[0]) == ["b1", "b2"]
+    assert sorted(every_page(http, f"owner={quote(bob.owner)}")[0]) == ["b1", "b2"]
 
     # Another owner's list is an admin's alone.
-    assert get(alice, f"/clusters?owner={quote(bob.arn)}", 403)["code"] == "Forbidden"
+    assert get(alice, f"/clusters?owner={quote(bob.owner)}", 403)["code"] == "Forbidden"
     # A token is good for its own list only: not altered, not another filter's, not
     # another caller's.
     token = get(alice, "/clusters?limit=3")["next_token"]
@@ -102,7 +102,7 @@ def test_the_client_pages_through_every_cluster(rt: Runtime, http: SignedHttp) -
     """DaskyardApi.list() (the CLI's `ls`, daskyard.list_clusters()) follows next_token."""
     alice = http.as_user("alice")
     for i in range(5):
-        seed(rt, alice.arn, f"c{i}")
+        seed(rt, alice.owner, f"c{i}")
     api = DaskyardApi("http://unused")
     pages: list[str] = []
 
@@ -136,8 +136,8 @@ def test_no_request_path_scans_the_registry(rt: Runtime, http: SignedHttp) -> No
     GetItem only (the policies no longer allow Scan: local IAM would refuse it too)."""
     alice = http.as_user("alice")
     for i in range(3):
-        seed(rt, alice.arn, f"old{i}", Status.DELETED)
-    seed(rt, alice.arn, "expired")
+        seed(rt, alice.owner, f"old{i}", Status.DELETED)
+    seed(rt, alice.owner, "expired")
     force(rt, "expired", expires_at=(now() - timedelta(hours=1)).isoformat())
     with recording() as recorder:
         every_page(alice, "limit=2")
