@@ -23,9 +23,18 @@ from chalicelib import image_builds, lifecycle, teardown
 from chalicelib.core.aws import Clients
 from chalicelib.core.errors import ClusterBusy, QuotaExceeded
 from chalicelib.core.models import ClusterRecord, Status
-from chalicelib.core.registry import TTL_ATTRIBUTE, Registry, _to_item, now, quota_key, schema
+from chalicelib.core.registry import (
+    INDEXES,
+    TTL_ATTRIBUTE,
+    Registry,
+    _to_item,
+    now,
+    quota_key,
+    schema,
+)
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import DaskyardApi
+from deploy import registry_indexes
 from tests.support.callers import ALICE
 from tests.support.calls import recording
 from tests.support.clusters import spec
@@ -332,3 +341,24 @@ def test_fifty_concurrent_creates_under_a_quota_of_five_make_exactly_five(
     teardown.recount(rt, report)
     assert report.drift == {ALICE.id: {"counter": [4, 11], "records": [4, 8]}}
     assert "quota counters off" in report.text()
+
+
+def test_an_adopted_table_without_the_indexes_gets_them_and_its_ttl(clients: Clients) -> None:
+    """A table a stage kept from before the indexes, adopted by `make deploy`: the deploy
+    adds what the template gives a new table (deploy/registry_indexes.py), once."""
+    table = "daskyard-adopted-clusters"
+    db = clients.dynamodb
+    db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}])
+    try:
+        db.put_item(TableName=table, Item={"name": {"S": "old"}, "owner": {"S": "o"},
+                                           "status": {"S": "READY"}})
+        assert registry_indexes.ensure(db, table, poll=0.1) == [*INDEXES, "ttl"]
+        assert registry_indexes.ensure(db, table, poll=0.1) == []
+        found = db.query(TableName=table, IndexName="owner-status",
+                         KeyConditionExpression="#o = :o", ExpressionAttributeNames={"#o": "owner"},
+                         ExpressionAttributeValues={":o": {"S": "o"}})["Items"]
+        assert [i["name"]["S"] for i in found] == ["old"]
+    finally:
+        db.delete_table(TableName=table)
