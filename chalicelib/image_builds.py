@@ -11,8 +11,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core.aws import Clients
-from chalicelib.core.models import ClusterRecord
-from chalicelib.core.registry import Registry
+from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.registry import Query, Registry
 
 DONE_OK = "SUCCEEDED"
 DONE_BAD = ("FAILED", "FAULT", "STOPPED", "TIMED_OUT")
@@ -68,7 +68,8 @@ def handle_build_event(detail: dict[str, Any], clients: Clients, registry: Regis
     build = build_id(str(detail.get("build-id", "")))
     if status != DONE_OK and status not in DONE_BAD:
         return f"ignored {status}"
-    ended = [r.name for r in registry.list()
+    # Only a CREATING cluster waits on a build.
+    ended = [r.name for r in registry.every(Query(statuses=(Status.CREATING,)))
              if r.image_token and r.resources.image_build == build
              and finish(clients, registry, r, status, build)]
     return f"{status}: {', '.join(ended) or 'no cluster waiting'}"

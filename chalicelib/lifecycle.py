@@ -18,12 +18,11 @@ from chalicelib.core.errors import (
     ClusterNotFound,
     DriveForbidden,
     DriveNotFound,
+    Forbidden,
     InvalidRequest,
-    QuotaExceeded,
 )
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
-    LIVE_STATUSES,
     Adapt,
     Claim,
     ClusterRecord,
@@ -33,6 +32,7 @@ from chalicelib.core.models import (
     Status,
 )
 from chalicelib.core.observability import count
+from chalicelib.core.registry import Cursor, Query
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
 from chalicelib.scheduler import delete_adapt, put_parameter
@@ -59,8 +59,30 @@ def owned(rt: Runtime, name: str, caller: Caller) -> ClusterRecord:
     return record
 
 
-def visible(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
-    return [r for r in rt.registry.list() if caller.owns(r.owner)]
+# A page of the cluster list: at most this many records (API Gateway's and Lambda's
+# response limits are far above MAX_PAGE whole records).
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+def list_clusters(rt: Runtime, caller: Caller, *, owner: str | None = None,
+                  statuses: tuple[Status, ...] = (), limit: int = DEFAULT_PAGE,
+                  cursor: Cursor | None = None) -> tuple[list[ClusterRecord], Cursor | None]:
+    """A page of the clusters `caller` may see, by Query on the registry's indexes: a
+    caller's own (under its id, and the exact ARNs it owned under before owners were
+    principal ids; records under a role's session ARNs, which it owns by prefix, are
+    not listed: GET them by name), or (admins) `owner`'s or every owner's; in
+    `statuses` when given."""
+    if owner is not None and owner != caller.id and not caller.admin:
+        raise Forbidden("owner: only the stage's admins may list another owner's clusters")
+    scope = (owner,) if owner is not None else \
+        (None if caller.admin else tuple(dict.fromkeys((caller.id, *caller.former))))
+    return rt.registry.page(Query(scope, statuses), max(1, min(limit, MAX_PAGE)), cursor)
+
+
+def visible_live(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
+    """The live clusters `caller` may see (all of them: a Slack answer's list)."""
+    return sorted(rt.registry.live(None if caller.admin else caller.id), key=lambda r: r.name)
 
 
 def claim_drive(rt: Runtime, name: str, caller: Caller) -> DriveRecord:
@@ -104,33 +126,19 @@ def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
     return most
 
 
-def _check_quota(rt: Runtime, owner: Caller, workers: int, *, adding: str = "",
-                 replacing: str = "") -> None:
-    """QuotaExceeded if the owner's live clusters, with `adding` (a new cluster) and
-    `workers` more workers on `replacing` (or the new one), pass the stage's quota.
-    Admins and the stage's schedules have none."""
-    if owner.admin:
-        return
-    settings = rt.settings
-    live = [r for r in rt.registry.list()
-            if r.owner == owner.id and r.status in LIVE_STATUSES and r.name != replacing]
-    clusters = len({r.name for r in live} | ({adding} if adding else set()))
-    total = sum(most_workers(r) for r in live if r.name != adding) + workers
-    if clusters > settings.quota_clusters:
-        raise QuotaExceeded(f"quota: at most {settings.quota_clusters} live clusters per "
-                            f"owner; {owner.id} has {clusters - 1 if adding else clusters}")
-    if total > settings.quota_workers:
-        raise QuotaExceeded(f"quota: at most {settings.quota_workers} workers per owner over "
-                            f"all clusters; this would make {total}")
+def quota(rt: Runtime, owner: Caller) -> tuple[int, int] | None:
+    """The owner's (live clusters, workers) quota; admins and the stage's schedules have
+    none. The quota is the owner's, whoever acts (an admin scaling someone's cluster)."""
+    return None if owner.admin else (rt.settings.quota_clusters, rt.settings.quota_workers)
 
 
 def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
                    notify: list[Notify] | None = None) -> ClusterRecord:
     """Check limits and the caller's right to a named drive, record the cluster (once per
-    name), check the owner's quota and start the create machine. The quota is counted
-    after the record is written, so that concurrent creates of one owner each see the
-    others (a refused one withdraws its record; none starts anything). If the execution
-    cannot start, the record is marked FAILED: nothing else was made."""
+    name) and count it on its owner's quota counter in one transaction, then start the
+    create machine: of concurrent creates of one owner, exactly those that fit the quota
+    are made. If the execution cannot start, the record is marked FAILED (and so no
+    longer counted): nothing else was made."""
     problems = spec.check_limits(rt.settings)
     if problems:
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
@@ -139,12 +147,7 @@ def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
     machine = rt.settings.create_state_machine_arn
     name, arn = _execution(machine, spec.name, "create")
     record = rt.registry.create(spec, caller.id, notify or [], arn,
-                                cost_per_hour=_cost(rt, spec))
-    try:
-        _check_quota(rt, caller, spec.workers, adding=spec.name)
-    except QuotaExceeded:
-        rt.registry.withdraw(spec.name, arn)
-        raise
+                                cost_per_hour=_cost(rt, spec), quota=quota(rt, caller))
     try:
         rt.clients.sfn.start_execution(stateMachineArn=machine, name=name,
                                        input=json.dumps({"cluster": spec.name}))
@@ -190,26 +193,23 @@ def _start_destroy(sfn: Any, machine: str, execution: str, name: str,
                         input=json.dumps({"cluster": name, "final_status": final_status.value}))
 
 
-def _resize(rt: Runtime, name: str, workers: int,
+def _resize(rt: Runtime, record: ClusterRecord, workers: int,
             change: Callable[[ClusterRecord, str], ClusterRecord]) -> ClusterRecord:
     """`change(record, holder)` (which applies the new size and records it, ending the
-    claim) once the cluster's owner may run `workers` on it. The claim is written before
-    the owner's workers are counted, as create writes its record first: of concurrent
-    changes of one owner's clusters, each sees the claims of those that counted before
-    it, so none passes the quota (a refused or failed one withdraws its claim). A change
-    that does not raise the cluster's workers is not counted. The quota is the owner's,
-    whoever scales (an admin scaling someone's cluster too)."""
+    claim) once the cluster's owner may run `workers` on it. The claim raises the
+    cluster's count, and its owner's counter within the quota, in one transaction before
+    anything is applied: concurrent changes of one owner's clusters cannot pass the
+    quota together (a refused one changes nothing; a failed one gives its claim back).
+    A change that does not raise the cluster's count is never refused."""
     holder = uuid.uuid4().hex
-    record = rt.registry.claim(name, Claim(workers=workers, holder=holder,
-                                           lapses=int(time.time()) + CLAIM_SECONDS),
-                               int(time.time()))
+    claimed = rt.registry.claim(record, Claim(workers=workers, holder=holder,
+                                              lapses=int(time.time()) + CLAIM_SECONDS),
+                                int(time.time()),
+                                quota(rt, identity.caller(record.owner, rt.settings)))
     try:
-        if workers > most_workers(record, claimed=False):
-            _check_quota(rt, identity.caller(record.owner, rt.settings), workers,
-                         replacing=name)
-        return change(record, holder)
+        return change(claimed, holder)
     except BaseException:
-        rt.registry.release(name, holder)
+        rt.registry.release(claimed, holder)
         raise
 
 
@@ -225,9 +225,9 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
             delete_adapt(rt.clients, rt.names(name))
         scale(rt.clients.ecs, rt.names(name), "worker", workers)
         spec = record.spec.model_copy(update={"workers": workers})
-        return rt.registry.scale(name, spec, _cost(rt, spec), holder)
+        return rt.registry.scale(name, spec, _cost(rt, spec), holder, claimed=record)
 
-    return _resize(rt, name, workers, change)
+    return _resize(rt, record, workers, change)
 
 
 def _cost(rt: Runtime, spec: ClusterSpec) -> float:
@@ -245,14 +245,14 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
     names = rt.names(name)
     if adapt is None:
         delete_adapt(rt.clients, names)
-        return rt.registry.adapt(name, None)
+        return rt.registry.adapt(name, None, claimed=record)
     if adapt.maximum > rt.settings.max_workers:
         raise InvalidRequest(f"maximum: at most {rt.settings.max_workers} workers are allowed")
 
-    def change(_: ClusterRecord, holder: str) -> ClusterRecord:
+    def change(claimed: ClusterRecord, holder: str) -> ClusterRecord:
         # The parameter first: should the record's write fail (a destroy began), the
         # destroy removes the parameter with the scheduler.
         put_parameter(rt.clients, names, names.adapt_parameter(), adapt.model_dump_json())
-        return rt.registry.adapt(name, adapt, holder)
+        return rt.registry.adapt(name, adapt, holder, claimed=claimed)
 
-    return _resize(rt, name, adapt.maximum, change)
+    return _resize(rt, record, adapt.maximum, change)

@@ -12,20 +12,26 @@ design."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections import defaultdict
 from datetime import datetime
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 from slack_sdk.webhook import WebhookClient
 
 from chalicelib import lifecycle
 from chalicelib.core import naming, signing
-from chalicelib.core.errors import DaskyardError
 from chalicelib.core.identity import SYSTEM
-from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, Status
+from chalicelib.core.models import ClusterRecord, Status
 from chalicelib.core.observability import count, logger
 from chalicelib.core.registry import now
 from chalicelib.core.runtime import Runtime
+
+# Due clusters per teardown execution (deploy/asl.py: an execution's history holds about
+# 3,500 Map iterations).
+TEARDOWN_BATCH = 1000
 
 
 class Report(BaseModel):
@@ -33,6 +39,13 @@ class Report(BaseModel):
     kept: list[str] = Field(default_factory=list)
     swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> resource ARNs
     errors: dict[str, str] = Field(default_factory=dict)
+    # The teardown executions this run started (each destroys up to TEARDOWN_BATCH).
+    teardowns: list[str] = Field(default_factory=list)
+    # Owners whose quota counter differs from their live records' counts:
+    # owner -> {"counter": [clusters, workers], "records": [clusters, workers]}.
+    drift: dict[str, dict[str, list[int]]] = Field(default_factory=dict)
+    # Ended clusters this run added to the daily history, per owner: clusters, hours, USD.
+    history: dict[str, dict[str, float]] = Field(default_factory=dict)
     # Estimated USD the clusters that were live at this run have cost since created.
     cost: float = 0.0
 
@@ -43,6 +56,16 @@ class Report(BaseModel):
         parts.append(f"swept {len(self.swept)}: " + ", ".join(
             f"{n} ({len(arns)} resources)" for n, arns in sorted(self.swept.items())))
         parts.append(f"estimated cost of these clusters so far ${self.cost:,.2f}")
+        if self.history:
+            ended = sum(int(h["clusters"]) for h in self.history.values())
+            hours = sum(h["hours"] for h in self.history.values())
+            cost = sum(h["cost"] for h in self.history.values())
+            parts.append(f"ended since the last run {ended} ({hours:,.1f} hours, "
+                         f"${cost:,.2f}) over {len(self.history)} owners")
+        if self.drift:
+            parts.append("quota counters off: " + ", ".join(
+                f"{o} counts {d['counter']}, its records {d['records']}"
+                for o, d in sorted(self.drift.items())))
         if self.errors:
             parts.append("errors: " + ", ".join(f"{n}: {e}" for n, e in self.errors.items()))
         return "Daskyard teardown: " + "; ".join(parts)
@@ -58,15 +81,24 @@ def due(record: ClusterRecord, at: datetime, nightly: bool) -> str | None:
 
 
 def expire(rt: Runtime, at: datetime | None = None) -> Report:
-    report = _destroy_due(rt, at or now(), nightly=False)
+    at = at or now()
+    report = _find_due(rt, at, nightly=False)
+    _fan_out(rt, report, at, nightly=False)
     if report.destroyed or report.errors:
         logger.info("expiry", **report.model_dump())
     return report
 
 
 def nightly(rt: Runtime, at: datetime | None = None) -> Report:
-    report = _destroy_due(rt, at or now(), nightly=True)
+    """The due clusters, the history, the recount and the sweep are read first, then the
+    destroys start: the recount does not see a moving target, and the sweep counts the
+    due clusters as live (their destroys remove their resources)."""
+    at = at or now()
+    report = _find_due(rt, at, nightly=True)
+    roll_up(rt, report)
+    recount(rt, report)
     sweep(rt, report)
+    _fan_out(rt, report, at, nightly=True)
     logger.info("teardown", **report.model_dump())
     post_summary(rt, report)
     return report
@@ -78,29 +110,90 @@ def cost_so_far(record: ClusterRecord, at: datetime) -> float:
     return round(record.cost_per_hour * hours, 2)
 
 
-def _destroy_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
+def roll_up(rt: Runtime, report: Report) -> None:
+    """Add every ended record not yet counted to its owner's history of the day it
+    ended (clusters, hours, estimated cost), before DynamoDB's TTL takes the record
+    (Settings.ended_record_days): what the team reports on outlives the records."""
+    for record in rt.registry.unrolled():
+        hours = max(0.0, (record.updated_at - record.created_at).total_seconds() / 3600)
+        cost = record.cost_per_hour * hours
+        if rt.registry.roll_up(record, record.updated_at.date().isoformat(), hours, cost):
+            totals = report.history.setdefault(record.owner,
+                                               {"clusters": 0, "hours": 0.0, "cost": 0.0})
+            totals["clusters"] += 1
+            totals["hours"] = round(totals["hours"] + hours, 4)
+            totals["cost"] = round(totals["cost"] + cost, 4)
+
+
+def recount(rt: Runtime, report: Report) -> None:
+    """Count each owner's live clusters and workers from their records and report any
+    owner whose counter differs. Reported, not rewritten: every change writes a counter
+    with its record in one transaction, so drift means a bug or a hand edit, and the
+    index read here lags writes by up to a second (a create in that second shows)."""
+    counted: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for record in rt.registry.live():
+        if record.counted is not None:
+            counted[record.owner][0] += 1
+            counted[record.owner][1] += record.counted
+    counters = {owner: [clusters, workers]
+                for owner, clusters, workers in rt.registry.counters()}
+    for owner in sorted(counted.keys() | counters.keys()):
+        have, want = counters.get(owner, [0, 0]), counted.get(owner, [0, 0])
+        if have != want:
+            report.drift[owner] = {"counter": have, "records": want}
+    if report.drift:
+        logger.warning("quota counters off", drift=report.drift)
+    count("QuotaCounterDrift", len(report.drift))
+
+
+def _find_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
+    """The live clusters, from the live index: due ones (to destroy, and why) and kept."""
     report = Report()
-    for record in rt.registry.list():
-        if record.status in LIVE_STATUSES:
-            report.cost += cost_so_far(record, at)
+    for record in rt.registry.live():
+        report.cost += cost_so_far(record, at)
         why = due(record, at, nightly)
         if why is None:
-            if record.status in LIVE_STATUSES:
-                report.kept.append(record.name)
-            continue
-        try:
-            lifecycle.destroy_cluster(rt, record.name, caller=SYSTEM)
+            report.kept.append(record.name)
+        else:
             report.destroyed[record.name] = why
-        except DaskyardError as exc:  # e.g. a destroy began meanwhile
-            report.errors[record.name] = str(exc)
     return report
+
+
+def _fan_out(rt: Runtime, report: Report, at: datetime, nightly: bool) -> None:
+    """Hand the due clusters to the teardown machine, whose Map starts each one's destroy
+    machine, a bounded number at once: this Lambda starts one execution per
+    TEARDOWN_BATCH clusters and returns, far from its timeout however many are due."""
+    items = [{"cluster": name, "why": why} for name, why in sorted(report.destroyed.items())]
+    machine = rt.settings.teardown_state_machine_arn
+    for start in range(0, len(items), TEARDOWN_BATCH):
+        batch = items[start:start + TEARDOWN_BATCH]
+        execution = f"{'nightly' if nightly else 'expiry'}-{at:%Y%m%dT%H%M%S}-" \
+                    f"{uuid.uuid4().hex[:8]}"
+        try:
+            report.teardowns.append(rt.clients.sfn.start_execution(
+                stateMachineArn=machine, name=execution,
+                input=json.dumps({"clusters": batch,
+                                  "concurrency": rt.settings.teardown_concurrency}))[
+                "executionArn"])
+        except ClientError as exc:
+            for item in batch:
+                report.destroyed.pop(item["cluster"])
+                report.errors[item["cluster"]] = exc.response["Error"]["Code"]
+
+
+def destroy_one(rt: Runtime, name: str, why: str) -> dict[str, str]:
+    """One iteration of the teardown machine's Map: the cluster's destroy, as a DELETE
+    starts it (a named error, e.g. a destroy that began meanwhile, ends the iteration
+    caught; the ASL retries a throttled one)."""
+    record = lifecycle.destroy_cluster(rt, name, caller=SYSTEM)
+    return {"cluster": name, "why": why, "execution_arn": record.execution_arn}
 
 
 def orphans(rt: Runtime) -> dict[str, list[str]]:
     """Cluster name -> ARNs of resources tagged as this stage's whose cluster is not
     live. The registry is this stage's, so another stage's live cluster would look dead
     here: the stage tag keeps its resources out."""
-    live = {r.name for r in rt.registry.list() if r.status in LIVE_STATUSES}
+    live = {r.name for r in rt.registry.live()}
     stage = rt.settings.stage
     found: dict[str, list[str]] = defaultdict(list)
     pages = rt.clients.tagging.get_paginator("get_resources").paginate(

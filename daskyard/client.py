@@ -160,8 +160,17 @@ class DaskyardApi:
         [{"name", "status" (OK, WARN, FAIL), "figure", "advice", "default"}]}."""
         return dict(self.call("GET", "/doctor"))
 
-    def list(self) -> list[dict[str, Any]]:
-        return list(self.call("GET", "/clusters")["clusters"])
+    def list(self, status: str | None = None, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every cluster the caller may see (in `status`, comma-separated, when given),
+        following the API's next_token page by page."""
+        clusters: list[dict[str, Any]] = []
+        query = {"limit": str(page_size), **({"status": status} if status else {})}
+        while True:
+            page = self.call("GET", "/clusters?" + urlencode(query))
+            clusters += page["clusters"]
+            if not page.get("next_token"):
+                return clusters
+            query["next_token"] = page["next_token"]
 
     def scale(self, name: str, workers: int) -> dict[str, Any]:
         return dict(self.call("PUT", f"/clusters/{name}/workers", {"workers": workers}))

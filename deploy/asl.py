@@ -1,7 +1,8 @@
-"""Generates both state machines, stepfunctions/create_cluster.asl.json and
-destroy_cluster.asl.json, from the step table (chalicelib/steps/table.py: each Task
+"""Generates the state machines: stepfunctions/create_cluster.asl.json and
+destroy_cluster.asl.json from the step table (chalicelib/steps/table.py: each Task
 state's Lambda, action and retrier) and the ASL each Task adds here (TASKS), so each
-retrier, payload and teardown step is written once. The JSON files stay checked in: CloudFormation
+retrier, payload and teardown step is written once; and teardown.asl.json, the nightly
+run's and the expiry's fan-out over the due clusters. The JSON files stay checked in: CloudFormation
 and local mode read them (daskyard/local/asl.py), and a review sees the ASL itself.
 
     python -m deploy.asl           # write both files
@@ -323,7 +324,42 @@ def destroy_machine() -> State:
         })
 
 
-MACHINES = {"create_cluster": create_machine, "destroy_cluster": destroy_machine}
+# Inline Map runs at most 40 iterations at once, and an execution's history holds 25,000
+# events (about 7 an iteration): the nightly run starts one execution per TEARDOWN_BATCH
+# due clusters (chalicelib/teardown.py), each destroying `$.concurrency` at a time.
+def teardown_machine() -> State:
+    # The teardown group's DestroyDue Lambda, not a step: no step table row, no lease.
+    destroy: State = {
+        "Type": "Task",
+        "Comment": "Starts the destroy machine on one due cluster (the same destroy a "
+                   "DELETE starts) and returns: the destroy itself runs in its own execution.",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "${DestroyDueArn}", "Payload": {
+            "action": "destroy", "cluster.$": "$.cluster", "state.$": "$$.State.Name",
+            "why.$": "$.why"}},
+        "ResultPath": None, "Retry": [dict(THROTTLED)]}
+    return machine(
+        "Daskyard teardown: the nightly run's and the expiry's due clusters, each handed to "
+        "the destroy machine, $.concurrency at a time; one that cannot be (a destroy began "
+        "meanwhile) is recorded in its iteration's output and the others go on.",
+        3600,
+        {"DestroyEach": {
+            "Type": "Map", "Comment": "One iteration per due cluster.",
+            "ItemsPath": "$.clusters", "MaxConcurrencyPath": "$.concurrency",
+            "ItemSelector": {"cluster.$": "$$.Map.Item.Value.cluster",
+                             "why.$": "$$.Map.Item.Value.why"},
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "DestroyOne",
+                "States": {
+                    "DestroyOne": link(destroy, None, catch_all("NotDestroyed", "$.error")),
+                    "NotDestroyed": {"Type": "Pass", "Comment": "Its error is in $.error; "
+                                     "the nightly summary's next run sees the cluster again.",
+                                     "End": True}}},
+            "ResultPath": None, "End": True}})
+
+
+MACHINES = {"create_cluster": create_machine, "destroy_cluster": destroy_machine,
+            "teardown": teardown_machine}
 
 
 def render() -> dict[str, str]:

@@ -25,10 +25,24 @@ IAM_PREFIX = {"tagging": "tag"}
 IAM_ACTION = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
+# Operations IAM authorizes as the actions of their parts (TransactWriteItems: each
+# item's own, daskyard.local.iam_requests.TRANSACT_ITEM_ACTION).
+TRANSACT_ITEM_ACTION = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                        "ConditionCheck": "ConditionCheckItem"}
+
+
 def iam_action(client: Any, operation: str) -> str:
     signing = client.meta.service_model.signing_name
     action = f"{IAM_PREFIX.get(signing, signing)}:{operation}"
     return IAM_ACTION.get(action, action)
+
+
+def iam_actions(client: Any, operation: str, params: Any) -> list[str]:
+    """The IAM actions one call is authorized as."""
+    if operation == "TransactWriteItems":
+        return [f"dynamodb:{TRANSACT_ITEM_ACTION[kind]}"
+                for item in params.get("TransactItems", []) for kind in item]
+    return [iam_action(client, operation)]
 
 
 def _caller() -> tuple[bool, str]:
@@ -67,10 +81,10 @@ def recording() -> Iterator[CallRecorder]:
     def make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
         ours, handler = _caller()
         if ours:
-            action = iam_action(self, operation_name)
             with recorder._lock:
-                recorder.calls[action] += 1
-                recorder.by_handler.setdefault(handler, Counter())[action] += 1
+                for action in iam_actions(self, operation_name, api_params):
+                    recorder.calls[action] += 1
+                    recorder.by_handler.setdefault(handler, Counter())[action] += 1
         return original(self, operation_name, api_params)
 
     base._make_api_call = make_api_call

@@ -26,6 +26,8 @@ END = "<!-- END state machine diagrams -->"
 MACHINES = {
     "create_cluster": "The create machine (`stepfunctions/create_cluster.asl.json`)",
     "destroy_cluster": "The destroy machine (`stepfunctions/destroy_cluster.asl.json`)",
+    "teardown": "The teardown machine (`stepfunctions/teardown.asl.json`): the nightly "
+                "run's and the expiry's fan-out, each iteration starting one destroy",
 }
 CLASSES = {
     "callback": "fill:#fff4d6,stroke:#b58900",
@@ -80,6 +82,10 @@ def _scope(scope: dict[str, Any], depth: int, classes: dict[str, list[str]]) -> 
                 if i:
                     lines.append(f"{pad}{INDENT}--")
                 lines += _scope(branch, depth + 1, classes)
+            lines.append(f"{pad}}}")
+        elif state["Type"] == "Map":  # its iteration, drawn once
+            lines.append(f"{pad}state {name} {{")
+            lines += _scope(state["ItemProcessor"], depth + 1, classes)
             lines.append(f"{pad}}}")
         elif state["Type"] == "Choice":
             lines.append(f"{pad}state {name} <<choice>>")

@@ -23,6 +23,7 @@ from chalice import IAMAuthorizer
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib import lifecycle
 from chalicelib import logs as task_logs
 from chalicelib.core import errors, numbers, signing
 from chalicelib.core.models import (
@@ -36,6 +37,7 @@ from chalicelib.core.models import (
     DriveShares,
     ErrorBody,
     LogPage,
+    Status,
     Timeline,
 )
 from chalicelib.core.naming import CLUSTER_NAME
@@ -97,6 +99,7 @@ class Op:
     query: tuple[Query, ...] = ()
 
 
+STATUSES = "|".join(s.value for s in Status)
 BODY_ERRORS = (E.InvalidRequest, E.PayloadTooLarge, E.UnsupportedMediaType)
 SLACK_HEADERS = (
     Header(slack.TIMESTAMP, "Unix seconds when Slack sent the request (5-minute window)",
@@ -127,9 +130,23 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterExists, E.DriveForbidden),
         request=ClusterSpec),
     ("GET", "/clusters"): Op(
-        "listClusters", "List the caller's clusters",
-        "Every cluster the caller owns (an admin: every cluster), of every status.",
-        "clusters", (200, "The clusters", ClusterList), (E.Unauthorized,)),
+        "listClusters", "List the caller's clusters, a page at a time",
+        "The clusters the caller owns (an admin: every owner's, or `owner`'s), in status "
+        "order (live ones first), `limit` a page; follow `next_token` until it is null. "
+        "Read by Query on the registry's indexes, never by Scan: DELETED and FAILED records "
+        "stay listed until their TTL (the stage's ended_record_days) removes them.",
+        "clusters", (200, "A page of clusters", ClusterList),
+        (E.InvalidRequest, E.Unauthorized, E.Forbidden),
+        query=(Query("limit", f"at most this many clusters (1-{lifecycle.MAX_PAGE}, "
+                     f"default {lifecycle.DEFAULT_PAGE})",
+                     {"type": "string", "pattern": numbers.pattern()}),
+               Query("status", "only clusters in this status, or these (comma-separated)",
+                     {"type": "string", "pattern": "^(" + STATUSES + ")(,(" + STATUSES
+                      + "))*$"}),
+               Query("owner", "only this owner's clusters (admins; another caller's own "
+                     "owner id is the only one it may name)", {"type": "string"}),
+               Query("next_token", "the previous page's next_token, with the same "
+                     "filters; signed: an altered one is refused", {"type": "string"}))),
     ("GET", "/clusters/{name}"): Op(
         "getCluster", "Show one cluster",
         "Its status, current step, scheduler address, dashboard and notebook URLs, "

@@ -30,7 +30,8 @@ def remove(stage: str, patience: float = PATIENCE, poll: float = POLL) -> list[s
     settings = Settings.from_env({**os.environ, "DASKYARD_STAGE": stage,
                                   "DASKYARD_SPARE_DRIVES": "0"})
     clients = Clients(region=settings.region)
-    rt = Runtime(settings, clients, Registry(clients.dynamodb, settings.table))
+    rt = Runtime(settings, clients, Registry(clients.dynamodb, settings.table,
+                                                   settings.ended_record_days))
     deadline = time.monotonic() + patience
     while True:
         removed = spare_drives.keep(rt)["removed"]

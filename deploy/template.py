@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chalicelib.core import naming
+from chalicelib.core import naming, registry
 from deploy import asl
 
 ARN = "arn:${AWS::Partition}"
@@ -39,7 +39,8 @@ EXISTING_TABLE = "ExistingClustersTable"  # a parameter (make deploy sets it)
 CREATE_TABLE = "CreateClustersTable"  # the condition: no table to adopt
 EXISTING_DRIVES_TABLE = "ExistingDrivesTable"  # the same for the drives table
 CREATE_DRIVES_TABLE = "CreateDrivesTable"
-STEP_FUNCTIONS = sorted(asl.placeholders("create_cluster") | asl.placeholders("destroy_cluster"))
+STEP_FUNCTIONS = sorted(asl.placeholders("create_cluster") | asl.placeholders("destroy_cluster")
+                        | asl.placeholders("teardown"))
 BUILDSPEC = """version: 0.2
 phases:
   pre_build:
@@ -86,11 +87,13 @@ def role(name: dict[str, str], service: str,
             "Version": "2012-10-17", "Statement": statements}}]}}
 
 
-def table(name: str, key: str, ttl: str | None = None) -> dict[str, Any]:
+def table(name: str, key: str, ttl: str | None = None,
+          keys: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A table keyed by `key`, or by `keys` (its key schema and indexes)."""
     props: dict[str, Any] = {
         "TableName": name, "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+        **(keys or {"AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}]}),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True}}
     if ttl:
@@ -111,7 +114,8 @@ def merge_template(stage: str) -> dict[str, Any]:
     machine_arn = ARN + ":states:${AWS::Region}:${AWS::AccountId}:stateMachine:" + base
     resources: dict[str, Any] = {
         # Made unless a deploy adopts the one an earlier stack of the stage left.
-        "ClustersTable": {**table(f"{base}-clusters", "name"), "Condition": CREATE_TABLE,
+        "ClustersTable": {**table(f"{base}-clusters", "name", ttl=registry.TTL_ATTRIBUTE,
+                                  keys=registry.schema()), "Condition": CREATE_TABLE,
                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "IdempotencyTable": table(f"{base}-idempotency", "id", ttl="expiration"),
         # Named drives' owners and shares: the drives (and their files) outlive
@@ -207,7 +211,8 @@ def merge_template(stage: str) -> dict[str, Any]:
             "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True}}},
     }
     for kind, logical in (("create_cluster", "CreateClusterStateMachine"),
-                          ("destroy_cluster", "DestroyClusterStateMachine")):
+                          ("destroy_cluster", "DestroyClusterStateMachine"),
+                          ("teardown", "TeardownStateMachine")):
         resources[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
             "StateMachineName": f"{base}-{kind.replace('_', '-')}",
             "RoleArn": {"Fn::GetAtt": ["StatesRole", "Arn"]},
@@ -223,6 +228,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         # Built from the name, not Ref'd: the machines reference the functions.
         "DASKYARD_CREATE_STATE_MACHINE_ARN": sub(machine_arn + "-create-cluster"),
         "DASKYARD_DESTROY_STATE_MACHINE_ARN": sub(machine_arn + "-destroy-cluster"),
+        "DASKYARD_TEARDOWN_STATE_MACHINE_ARN": sub(machine_arn + "-teardown"),
         "DASKYARD_TASK_EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
         "DASKYARD_TASK_ROLE_ARN": {"Fn::GetAtt": ["TaskRole", "Arn"]},
         "DASKYARD_INSTANCE_PROFILE_ARN": {"Fn::GetAtt": ["InstanceProfile", "Arn"]},

@@ -1,6 +1,8 @@
 """The one place boto3 clients are made.
 
-One Session, one botocore Config with standard retries, and the endpoint from
+One Session, one botocore Config with adaptive retries (standard retries plus a client
+side rate limiter that slows down once AWS throttles, so a fan-out of destroys backs off
+instead of spending its attempts), and the endpoint from
 `AWS_ENDPOINT_URL` (boto3 reads it too) so the whole app can be pointed at an
 emulator. Clients are made lazily: a Lambda pays only for the clients it uses.
 """
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
 
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5,
                       read_timeout=30)
 
 

@@ -219,6 +219,7 @@ class Claim(BaseModel):
     workers: int
     holder: str
     lapses: int
+    counted: int | None = None  # the record's count before the claim (given back on release)
 
 
 class Notify(BaseModel):
@@ -311,6 +312,8 @@ class ClusterRecord(BaseModel):
     crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
     claim: Claim | None = Field(default=None, repr=False)  # a scale or adapt under way
+    # Workers counted for it on its owner's quota counter (core/registry.py); None: none.
+    counted: int | None = Field(default=None, repr=False)
     destroy_reason: str = ""  # why the system destroyed it (e.g. idle), told to the owner
     # Building steps running now -> the epoch second their Lambda must have ended by.
     inflight: dict[str, int] = Field(default_factory=dict, repr=False)
@@ -324,7 +327,7 @@ class ClusterRecord(BaseModel):
 
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
-                  "scheduler_task", "notebook_task", "claim"}
+                  "scheduler_task", "notebook_task", "claim", "counted"}
 
 
 # The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in
@@ -343,10 +346,11 @@ Cluster: type[BaseModel] = create_model(  # type: ignore[call-overload]
 
 
 class ClusterList(BaseModel):
-    """`GET /clusters`: the caller's clusters (an admin's: all)."""
+    """`GET /clusters`: a page of the caller's clusters (an admin's: all)."""
 
     model_config = ANSWER
     clusters: list[Cluster]  # type: ignore[valid-type]
+    next_token: str | None = Field(description="for the next page; null on the last")
 
 
 class Credentials(BaseModel):

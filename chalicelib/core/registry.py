@@ -6,6 +6,8 @@ sets, and every write that must not race is a conditional write built from it.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -13,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound
+from chalicelib.core.errors import ClusterBusy, ClusterExists, ClusterNotFound, QuotaExceeded
 from chalicelib.core.models import (
+    LIVE_STATUSES,
     Adapt,
     Claim,
     ClusterRecord,
@@ -54,8 +57,64 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     # failed after its final mark (the failure is what the record must say then).
     "finish": (frozenset({S.DELETING, S.DELETED, S.FAILED}), None),
 }
+# The table's global secondary indexes (name -> hash key, range key), so that no request
+# reads the whole registry: an owner's clusters by status, and the stage's by status (the
+# live ones are three small partitions; ended records leave by TTL, see `ENDED`).
+OWNER_INDEX = "owner-status"
+STATUS_INDEX = "status-name"
+INDEXES: dict[str, tuple[str, str]] = {OWNER_INDEX: ("owner", "status"),
+                                       STATUS_INDEX: ("status", "name")}
+# Records in these statuses carry `TTL_ATTRIBUTE` (epoch seconds): DynamoDB deletes them
+# some days later (Settings.ended_record_days), after the nightly history has them.
+ENDED = frozenset({S.DELETED, S.FAILED})
+TTL_ATTRIBUTE = "expire_record_at"
+# Set on an ended record once the nightly run has added it to its owner's daily history:
+# items keyed `history_key` in the same table (no status, so in no index and no list).
+ROLLED_UP = "rolled_up"
+# Each owner's quota counter: an item keyed `quota_key` holding the owner's counted live
+# clusters and workers, changed only in one transaction with the record it counts for
+# (create, a record's end, scale and adapt), under the quota's condition. A record that
+# counts carries `counted` (its workers as counted). Counter items have this status, so
+# the nightly recount finds them in the status index; no list walks it.
+QUOTA = "#quota"
+# Lists walk the statuses in this order (live first).
+STATUS_ORDER = (S.CREATING, S.READY, S.DELETING, S.DELETE_FAILED, S.FAILED, S.DELETED)
 # Tokens die with the create: a late event must not complete a wait of a destroyed cluster.
 CLEAR_TOKENS = {"task_token": "", "image_token": ""}  # nosec B105  # empty: clears the tokens
+
+
+def schema() -> dict[str, Any]:
+    """The clusters table's keys and indexes, as CreateTable and CloudFormation both
+    spell them (deploy/template.py, local mode's deploy)."""
+    keys = sorted({"name", *(k for pair in INDEXES.values() for k in pair)})
+    return {
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": index, "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
+                                               {"AttributeName": range_key, "KeyType": "RANGE"}],
+             "Projection": {"ProjectionType": "ALL"}}
+            for index, (hash_key, range_key) in INDEXES.items()]}
+
+
+def quota_key(owner: str) -> str:
+    return f"quota#{owner}"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A change of `owner`'s counter, written with a record's in one transaction; with
+    `quota` (live clusters, workers) it may not pass it."""
+
+    owner: str
+    clusters: int = 0
+    workers: int = 0
+    quota: tuple[int, int] | None = None
+
+
+def history_key(day: str, owner: str) -> str:
+    """A key no cluster name can be (names have no '#')."""
+    return f"history#{day}#{owner}"
 
 
 def now() -> datetime:
@@ -104,10 +163,38 @@ def _conditional_failure(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """Where a list stopped: the partition it was reading (an index of `Query.parts`)
+    and DynamoDB's LastEvaluatedKey there (None: that partition from its start)."""
+
+    part: int = 0
+    key: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    """Records of `owners` (None: every owner) in `statuses` (empty: any), read one index
+    partition after another, never by Scan."""
+
+    owners: tuple[str, ...] | None = None
+    statuses: tuple[Status, ...] = ()
+
+    def parts(self) -> list[tuple[str, dict[str, str]]]:
+        """(index, key values) of each partition, in list order."""
+        if self.owners is not None:
+            if not self.statuses:
+                return [(OWNER_INDEX, {"owner": owner}) for owner in self.owners]
+            return [(OWNER_INDEX, {"owner": owner, "status": s.value})
+                    for owner in self.owners for s in self.statuses]
+        return [(STATUS_INDEX, {"status": s.value}) for s in self.statuses or STATUS_ORDER]
+
+
 class Registry:
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, ended_days: int = 30) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.ended_days = ended_days
 
     # --- reads ---------------------------------------------------------------------
 
@@ -122,17 +209,111 @@ class Registry:
             raise ClusterNotFound(f"no cluster named {name!r}")
         return record
 
+    def page(self, query: Query, limit: int, cursor: Cursor | None = None) -> \
+            tuple[list[ClusterRecord], Cursor | None]:
+        """Up to `limit` records of `query` from `cursor` on, and where the next page
+        starts (None: there is none). Each Query reads at most what the page still needs."""
+        parts = query.parts()
+        at = cursor or Cursor()
+        found: list[ClusterRecord] = []
+        while at.part < len(parts) and len(found) < limit:
+            index, keys = parts[at.part]
+            names = {f"#k{i}": k for i, k in enumerate(keys)}
+            request: dict[str, Any] = {
+                "TableName": self.table, "IndexName": index, "Limit": limit - len(found),
+                "KeyConditionExpression": " AND ".join(f"#k{i} = :k{i}"
+                                                       for i in range(len(keys))),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _to_item({f":k{i}": v for i, v in
+                                                       enumerate(keys.values())})}
+            if at.key:
+                request["ExclusiveStartKey"] = _to_item(at.key)
+            out = self.dynamodb.query(**request)
+            found += [_record(i) for i in out["Items"]]
+            last = out.get("LastEvaluatedKey")
+            at = Cursor(at.part, {k: _de.deserialize(v) for k, v in last.items()}) if last \
+                else Cursor(at.part + 1)
+        return found, at if at.part < len(parts) else None
+
+    def every(self, query: Query, page_size: int = 100) -> Iterator[ClusterRecord]:
+        """Every record of `query`, a page at a time."""
+        cursor: Cursor | None = Cursor()
+        while cursor is not None:
+            records, cursor = self.page(query, page_size, cursor)
+            yield from records
+
+    def live(self, owner: str | None = None) -> Iterator[ClusterRecord]:
+        """The live clusters (of `owner`, or the stage's), from their index partitions."""
+        return self.every(Query(None if owner is None else (owner,),
+                                tuple(s for s in STATUS_ORDER if s in LIVE_STATUSES)))
+
+    def unrolled(self) -> Iterator[ClusterRecord]:
+        """Ended records not yet in the daily history (read in the nightly run only: the
+        ended partitions hold the last `ended_days` days, their TTL bounds them)."""
+        for status in sorted(ENDED):
+            pages = self.dynamodb.get_paginator("query").paginate(
+                TableName=self.table, IndexName=STATUS_INDEX,
+                KeyConditionExpression="#s = :s", FilterExpression="attribute_not_exists(#r)",
+                ExpressionAttributeNames={"#s": "status", "#r": ROLLED_UP},
+                ExpressionAttributeValues=_to_item({":s": status.value}))
+            for page in pages:
+                yield from (_record(i) for i in page["Items"])
+
+    def roll_up(self, record: ClusterRecord, day: str, hours: float, cost: float) -> bool:
+        """Add an ended cluster to its owner's history of `day` (YYYY-MM-DD), once: the
+        history item holds the names it has counted, so a run that died before marking
+        the record counts nothing twice. Then mark the record; False if it was counted."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table, Key=_to_item({"name": history_key(day, record.owner)}),
+                UpdateExpression="SET #kind = :kind, #day = :day, #owner = :owner "
+                                 "ADD #names :names, #clusters :one, #hours :h, #cost :c",
+                ConditionExpression="NOT contains(#names, :name)",
+                ExpressionAttributeNames={"#kind": "kind", "#day": "day", "#owner": "of",
+                                          "#names": "names", "#clusters": "clusters",
+                                          "#hours": "hours", "#cost": "cost"},
+                ExpressionAttributeValues={**_to_item({
+                    ":kind": "history", ":day": day, ":owner": record.owner, ":one": 1,
+                    ":h": round(hours, 4), ":c": round(cost, 4), ":name": record.name}),
+                    ":names": {"SS": [record.name]}})
+            counted = True
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+            counted = False
+        # Not through _write: the record's updated_at stays when it ended.
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table, Key=_to_item({"name": record.name}),
+                UpdateExpression="SET #r = :day", ConditionExpression="attribute_exists(#n)",
+                ExpressionAttributeNames={"#r": ROLLED_UP, "#n": "name"},
+                ExpressionAttributeValues=_to_item({":day": day}))
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        return counted
+
+    def history(self, day: str, owner: str) -> dict[str, Any]:
+        """An owner's history of `day`: clusters ended, their hours and estimated cost."""
+        item = self.dynamodb.get_item(TableName=self.table, ConsistentRead=True,
+                                      Key=_to_item({"name": history_key(day, owner)})).get("Item")
+        values = {k: _plain(_de.deserialize(v)) for k, v in (item or {}).items()}
+        return {"clusters": values.get("clusters", 0), "hours": values.get("hours", 0),
+                "cost": values.get("cost", 0)}
+
     # --- the one write path --------------------------------------------------------
 
     def _write(self, name: str, intent: str | None = None, fields: dict[str, Any] | None = None,
                *, status: Status | None = None, condition: str = "",
                values: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
-               paths: dict[str, str] | None = None, returns: bool = True) -> \
-            ClusterRecord | None:
+               paths: dict[str, str] | None = None, returns: bool = True,
+               tally: Tally | None = None) -> ClusterRecord | None:
         """Set `fields` (and `paths`, nested names like 'inflight.X' -> value key) when
         `intent` is allowed from the current status and `condition` holds; returns the
         new record (with `returns`), or None when either did not hold. Writes whose
-        caller needs no record ask for none: the whole item is the bulk of a reply."""
+        caller needs no record ask for none: the whole item is the bulk of a reply.
+        With `tally`, the owner's counter changes in the same transaction; a record that
+        ends (a status not live) gives its count back so, whoever ends it."""
         fields = dict(fields or {})
         names: dict[str, str] = {"#name": "name"}
         vals: dict[str, Any] = dict(values or {})
@@ -149,6 +330,19 @@ class Registry:
             cond.append(f"({condition})")
         if status is not None:
             fields["status"] = status.value
+            # An ended record leaves the table some days on; any other status keeps it.
+            if status in ENDED:
+                fields[TTL_ATTRIBUTE] = self.record_expiry()
+            else:
+                remove = (*remove, TTL_ATTRIBUTE)
+            counts = self._counts(name) if status not in LIVE_STATUSES and tally is None \
+                else None
+            if counts is not None:
+                owner, counted = counts
+                tally = Tally(owner, -1, -counted)
+                names["#counted"], vals[":counted"] = "counted", counted
+                cond.append("#counted = :counted")
+                remove = (*remove, "counted")
         fields["updated_at"] = now().isoformat()
         sets = []
         for i, (key, value) in enumerate(fields.items()):
@@ -169,55 +363,127 @@ class Registry:
                     names[f"#s{i}"] = tail
                     removed[-1] += f".#s{i}"
             expr += " REMOVE " + ", ".join(removed)
+        update = {"TableName": self.table, "Key": _to_item({"name": name}),
+                  "UpdateExpression": expr, "ConditionExpression": " AND ".join(cond),
+                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": _to_item(vals)}
+        if tally is not None:
+            if not self._transact({"Update": update}, tally):
+                return None
+            return self.get(name) if returns else None
         try:
-            out = self.dynamodb.update_item(
-                TableName=self.table, Key=_to_item({"name": name}), UpdateExpression=expr,
-                ConditionExpression=" AND ".join(cond), ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(vals),
-                ReturnValues="ALL_NEW" if returns else "NONE")
+            out = self.dynamodb.update_item(**update,
+                                            ReturnValues="ALL_NEW" if returns else "NONE")
         except ClientError as exc:
             if _conditional_failure(exc):
                 return None
             raise
         return _record(out["Attributes"]) if returns else None
 
+    def _counts(self, name: str) -> tuple[str, int] | None:
+        """(owner, workers counted) of a record that counts, else None."""
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key=_to_item({"name": name}), ConsistentRead=True,
+            ProjectionExpression="#o, #c", ExpressionAttributeNames={"#o": "owner",
+                                                                     "#c": "counted"}).get("Item")
+        if not item or "counted" not in item:
+            return None
+        return str(_de.deserialize(item["owner"])), int(_de.deserialize(item["counted"]))
+
+    def _transact(self, write: dict[str, Any], tally: Tally) -> bool:
+        """`write` (a TransactWriteItems entry on the record) and the tally, together;
+        False when the record's condition did not hold. QuotaExceeded when the tally
+        would pass the quota; ClusterBusy when another transaction on the same items
+        won (DynamoDB cancels, it does not wait: the caller may try again)."""
+        if tally.quota is not None and (tally.clusters > tally.quota[0]
+                                        or tally.workers > tally.quota[1]):
+            raise self._refusal(tally)
+        names = {"#s": "status", "#of": "of", "#c": "clusters", "#w": "workers"}
+        values: dict[str, Any] = {":kind": QUOTA, ":of": tally.owner, ":c": tally.clusters,
+                                  ":w": tally.workers}
+        cond = []
+        if tally.quota is not None and tally.clusters > 0:
+            cond.append("(attribute_not_exists(#c) OR #c <= :room_c)")
+            values[":room_c"] = tally.quota[0] - tally.clusters
+        if tally.quota is not None and tally.workers > 0:
+            cond.append("(attribute_not_exists(#w) OR #w <= :room_w)")
+            values[":room_w"] = tally.quota[1] - tally.workers
+        counter: dict[str, Any] = {
+            "TableName": self.table, "Key": _to_item({"name": quota_key(tally.owner)}),
+            "UpdateExpression": "SET #s = :kind, #of = :of ADD #c :c, #w :w",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": _to_item(values)}
+        if cond:
+            counter["ConditionExpression"] = " AND ".join(cond)
+        try:
+            self.dynamodb.transact_write_items(TransactItems=[write, {"Update": counter}])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "TransactionConflict" in reasons:
+                raise ClusterBusy("another change of this owner's clusters was being written; "
+                                  "try again") from exc
+            if reasons[:1] != ["ConditionalCheckFailed"] and \
+                    reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise self._refusal(tally) from exc
+            return False  # the record's own condition (one per name, its status) first
+        return True
+
+    def counter(self, owner: str) -> tuple[int, int]:
+        """(live clusters, workers) counted for `owner`."""
+        item = self.dynamodb.get_item(TableName=self.table, ConsistentRead=True,
+                                      Key=_to_item({"name": quota_key(owner)})).get("Item") or {}
+        return (int(_de.deserialize(item["clusters"])) if "clusters" in item else 0,
+                int(_de.deserialize(item["workers"])) if "workers" in item else 0)
+
+    def counters(self) -> Iterator[tuple[str, int, int]]:
+        """(owner, clusters, workers) of every counter item (the nightly recount)."""
+        pages = self.dynamodb.get_paginator("query").paginate(
+            TableName=self.table, IndexName=STATUS_INDEX, KeyConditionExpression="#s = :q",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_item({":q": QUOTA}))
+        for page in pages:
+            for item in page["Items"]:
+                values = {k: _plain(_de.deserialize(v)) for k, v in item.items()}
+                yield str(values["of"]), int(values.get("clusters", 0)), \
+                    int(values.get("workers", 0))
+
+    def _refusal(self, tally: Tally) -> QuotaExceeded:
+        most_clusters, most_workers = tally.quota or (0, 0)
+        clusters, workers = self.counter(tally.owner)
+        if clusters + tally.clusters > most_clusters:
+            return QuotaExceeded(f"quota: at most {most_clusters} live clusters per owner; "
+                                 f"{tally.owner} has {clusters}")
+        return QuotaExceeded(f"quota: at most {most_workers} workers per owner over all "
+                             f"clusters; this would make {workers + tally.workers}")
+
+    def record_expiry(self) -> int:
+        """When DynamoDB's TTL may delete a record that ends now (epoch seconds)."""
+        return int((now() + timedelta(days=self.ended_days)).timestamp())
+
     # --- intents ---------------------------------------------------------------------
 
     def create(self, spec: ClusterSpec, owner: str, notify: list[Notify],
-               execution_arn: str, cost_per_hour: float = 0.0) -> ClusterRecord:
-        """Record a new cluster as CREATING; a name exists once while it is live."""
+               execution_arn: str, cost_per_hour: float = 0.0,
+               quota: tuple[int, int] | None = None) -> ClusterRecord:
+        """Record a new cluster as CREATING, counted on its owner's counter in the same
+        transaction, within `quota` (live clusters, workers) when given: of any number of
+        concurrent creates, exactly those that fit are made. A name exists once while it
+        is live."""
         at = now()
         record = ClusterRecord(
             name=spec.name, status=S.CREATING, step="Queued", spec=spec, created_at=at,
             updated_at=at, expires_at=at + timedelta(hours=spec.ttl_hours) if spec.ttl_hours
             else None, owner=owner, notify=notify, execution_arn=execution_arn,
             cost_per_hour=cost_per_hour)
+        record.counted = spec.workers
         reusable = {f":r{i}": s.value for i, s in enumerate(sorted(REUSABLE))}
-        try:
-            self.dynamodb.put_item(
-                TableName=self.table, Item=_to_item(record.model_dump(mode="json")),
-                ConditionExpression=f"attribute_not_exists(#n) OR #s IN ({', '.join(reusable)})",
-                ExpressionAttributeNames={"#n": "name", "#s": "status"},
-                ExpressionAttributeValues=_to_item(reusable))
-        except ClientError as exc:
-            if _conditional_failure(exc):
-                raise ClusterExists(f"cluster {spec.name!r} already exists") from exc
-            raise
+        put = {"TableName": self.table, "Item": _to_item(record.model_dump(mode="json")),
+               "ConditionExpression": f"attribute_not_exists(#n) OR #s IN ({', '.join(reusable)})",
+               "ExpressionAttributeNames": {"#n": "name", "#s": "status"},
+               "ExpressionAttributeValues": _to_item(reusable)}
+        if not self._transact({"Put": put}, Tally(owner, 1, spec.workers, quota)):
+            raise ClusterExists(f"cluster {spec.name!r} already exists")
         return record
-
-    def withdraw(self, name: str, execution_arn: str) -> None:
-        """Forget a record `create` just wrote whose execution never started (a quota
-        passed by concurrent creates): the name is free again, nothing was made."""
-        try:
-            self.dynamodb.delete_item(
-                TableName=self.table, Key=_to_item({"name": name}),
-                ConditionExpression="#s = :s AND execution_arn = :arn",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_to_item({":s": S.CREATING.value,
-                                                    ":arn": execution_arn}))
-        except ClientError as exc:
-            if not _conditional_failure(exc):
-                raise
 
     def start_failed(self, name: str, why: str) -> None:
         self._write(name, "start_failed", {"error": why}, returns=False)
@@ -319,44 +585,82 @@ class Registry:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""
         return self._write(name, "mark_ready", {"step": "Ready"})
 
-    def claim(self, name: str, claim: Claim, at: int) -> ClusterRecord:
-        """Claim workers for a scale or adapt of a READY cluster, written before its
-        owner's workers are counted (as `create` writes the record first); the record
-        with the claim. ClusterBusy when it is not READY or another change of it holds
-        a claim that has not lapsed by `at`: one change of a cluster at a time."""
-        record = self._write(name, "claim", {"claim": claim.model_dump()},
-                             condition="attribute_not_exists(claim) OR claim.lapses < :at",
-                             values={":at": at})
-        if record is None:
-            raise ClusterBusy(f"cluster {name!r} is not READY or is being scaled")
-        return record
+    def claim(self, record: ClusterRecord, claim: Claim, at: int,
+              quota: tuple[int, int] | None = None) -> ClusterRecord:
+        """Claim workers for a scale or adapt of a READY cluster (`record`, as read):
+        its count rises to the claim's workers, on the owner's counter too and within
+        `quota`, in one transaction; the record with the claim. ClusterBusy when it is
+        not READY, has changed since read, or another change of it holds a claim that
+        has not lapsed by `at`: one change of a cluster at a time. A dead Lambda's claim
+        stays counted until the cluster's next change or the nightly recount."""
+        before = record.counted
+        more = max(0, claim.workers - before) if before is not None else 0
+        fields: dict[str, Any] = {"claim": claim.model_copy(update={"counted": before})
+                                  .model_dump()}
+        values: dict[str, Any] = {":at": at}
+        condition = "(attribute_not_exists(claim) OR claim.lapses < :at) AND "
+        if before is None:  # a record from before the counters: not counted
+            condition += "attribute_not_exists(counted)"
+        else:
+            condition += "counted = :c"
+            values[":c"] = before
+        if more:
+            fields["counted"] = before + more  # type: ignore[operator]
+        claimed = self._write(record.name, "claim", fields, condition=condition, values=values,
+                              tally=Tally(record.owner, 0, more, quota) if more else None)
+        if claimed is None:
+            raise ClusterBusy(f"cluster {record.name!r} is not READY or is being scaled")
+        return claimed
 
-    def release(self, name: str, holder: str) -> None:
-        """Withdraw a claim whose change was refused or failed, if it is still `holder`'s."""
-        self._write(name, remove=("claim",), condition="claim.holder = :h",
-                    values={":h": holder}, returns=False)
+    def release(self, claimed: ClusterRecord, holder: str) -> None:
+        """Withdraw a claim whose change was refused or failed, if it is still `holder`'s,
+        giving back what it added to the count."""
+        claim = claimed.claim
+        back = claim.counted if claim is not None else None
+        if back is None or claimed.counted is None or back == claimed.counted:
+            self._write(claimed.name, remove=("claim",), condition="claim.holder = :h",
+                        values={":h": holder}, returns=False)
+            return
+        self._write(claimed.name, None, {"counted": back}, remove=("claim",),
+                    condition="claim.holder = :h AND counted = :c",
+                    values={":h": holder, ":c": claimed.counted}, returns=False,
+                    tally=Tally(claimed.owner, 0, back - claimed.counted))
 
     def _resized(self, name: str, intent: str, fields: dict[str, Any],
-                 remove: tuple[str, ...], holder: str) -> ClusterRecord:
-        """A new size recorded, ending `holder`'s claim (when given) in the same write."""
+                 remove: tuple[str, ...], holder: str, claimed: ClusterRecord | None,
+                 workers: int) -> ClusterRecord:
+        """A new size recorded, ending `holder`'s claim (when given) in the same write;
+        the record's count becomes `workers` (the most it may now run), and its owner's
+        counter with it (`claimed`: the record as its claim left it)."""
+        condition = ["claim.holder = :h"] if holder else []
+        values: dict[str, Any] = {":h": holder} if holder else {}
+        tally = None
+        if claimed is not None and claimed.counted is not None and \
+                claimed.counted != workers:
+            fields = {**fields, "counted": workers}
+            condition.append("counted = :c")
+            values[":c"] = claimed.counted
+            tally = Tally(claimed.owner, 0, workers - claimed.counted)
         record = self._write(name, intent, fields, remove=remove + (("claim",) if holder else ()),
-                             condition="claim.holder = :h" if holder else "",
-                             values={":h": holder} if holder else None)
+                             condition=" AND ".join(condition), values=values or None,
+                             tally=tally)
         if record is None:
             raise ClusterBusy(f"cluster {name!r} is not READY")
         return record
 
     def scale(self, name: str, spec: ClusterSpec, cost_per_hour: float,
-              holder: str = "") -> ClusterRecord:
+              holder: str = "", claimed: ClusterRecord | None = None) -> ClusterRecord:
         """A fixed size: adaptive scaling, if on, is off from now on."""
         return self._resized(name, "scale", {"spec": spec.model_dump(mode="json"),
                                              "cost_per_hour": cost_per_hour},
-                             ("adapt",), holder)
+                             ("adapt",), holder, claimed, spec.workers)
 
-    def adapt(self, name: str, adapt: Adapt | None, holder: str = "") -> ClusterRecord:
+    def adapt(self, name: str, adapt: Adapt | None, holder: str = "",
+              claimed: ClusterRecord | None = None) -> ClusterRecord:
         """Adaptive scaling within `adapt`'s bounds, or off (None)."""
+        workers = adapt.maximum if adapt else claimed.spec.workers if claimed else 0
         return self._resized(name, "adapt", {"adapt": adapt.model_dump()} if adapt else {},
-                             () if adapt else ("adapt",), holder)
+                             () if adapt else ("adapt",), holder, claimed, workers)
 
     def begin_rollback(self, name: str, state: str, error: str) -> ClusterRecord | None:
         """A failed create starts removing what it made; None when a destroy already runs."""
@@ -389,7 +693,10 @@ class Registry:
 
     # Last: below this, `list` in an annotation would name this method.
     def list(self) -> list[ClusterRecord]:
-        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table,
-                                                             ConsistentRead=True)
+        """Every record, by Scan: for tests and the operator's tools only; no request
+        path calls it (tests/functional/test_registry_scale.py records the calls)."""
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.table, ConsistentRead=True,
+            FilterExpression="attribute_exists(#s)", ExpressionAttributeNames={"#s": "spec"})
         return sorted((_record(i) for page in pages for i in page["Items"]),
                       key=lambda r: r.name)

@@ -60,4 +60,5 @@ def runtime() -> Runtime:
 def from_env() -> Runtime:
     settings = Settings.from_env()
     clients = Clients(region=settings.region)
-    return Runtime(settings, clients, Registry(clients.dynamodb, settings.table))
+    return Runtime(settings, clients, Registry(clients.dynamodb, settings.table,
+                                                   settings.ended_record_days))

@@ -76,6 +76,7 @@ class Settings(BaseModel):
     drives_table: str = ""  # named drives' owners and shares (chalicelib/core/drives.py)
     create_state_machine_arn: str = ""
     destroy_state_machine_arn: str = ""
+    teardown_state_machine_arn: str = ""
     image_tag: str = "2026.8.0"
     ecr_prefix: str = "daskyard"
     # CodeBuild project that builds images/ into ECR when a tag is missing ("" = none).
@@ -144,6 +145,13 @@ class Settings(BaseModel):
     # The Lambda that runs the preflight checks (chalicelib/doctor.py) with the steps'
     # permissions ("" = the stage's, as Chalice names it).
     doctor_function: str = ""
+    # Days a DELETED or FAILED record stays readable before DynamoDB's TTL deletes it
+    # (the nightly run has rolled it into the owner's daily history by then).
+    ended_record_days: int = Field(default=30, ge=1)
+    # Due clusters the teardown machine's Map hands to the destroy machine at once (an
+    # inline Map runs 40 at most): each iteration only starts a destroy, so 1,000 due
+    # clusters are all destroying within a minute or two.
+    teardown_concurrency: int = Field(default=40, ge=1, le=40)
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 

@@ -67,7 +67,9 @@ def list_clusters() -> Response:
     from chalicelib.triggers import api
 
     rt = runtime()
-    return _json(api.list_all(rt, _caller(rt)))
+    request = bp.current_request
+    query = dict((request.query_params if request is not None else None) or {})
+    return _json(api.list_all(rt, _caller(rt), query))
 
 
 @bp.route("/clusters/{name}", methods=["GET"], authorizer=iam)

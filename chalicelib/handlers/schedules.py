@@ -1,4 +1,5 @@
-"""The scheduled teardown: every night, and the TTL expiry every few minutes."""
+"""The scheduled teardown: every night, and the TTL expiry every few minutes; and the
+Lambda the teardown machine's Map invokes for each due cluster."""
 
 from __future__ import annotations
 
@@ -24,3 +25,10 @@ def expire_clusters(event: Any) -> dict[str, Any]:
     from chalicelib import teardown
 
     return teardown.expire(runtime()).model_dump()
+
+
+@bp.lambda_function(name="DestroyDue")
+def destroy_due(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib import teardown
+
+    return teardown.destroy_one(runtime(), str(event["cluster"]), str(event.get("why", "")))

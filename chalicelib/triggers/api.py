@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from chalicelib import lifecycle, timeline
+from chalicelib.core import page_tokens, signing
 from chalicelib.core.errors import ClusterBusy, DoctorFailed, Forbidden, InvalidRequest
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
@@ -21,6 +22,7 @@ from chalicelib.core.models import (
     Strict,
 )
 from chalicelib.core.numbers import whole_number
+from chalicelib.core.registry import STATUS_ORDER
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
 from chalicelib.triggers.requests import check_name, parse
@@ -88,8 +90,44 @@ def events(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
             "execution_arn": record.execution_arn, "execution_ended": ended, "steps": steps}
 
 
-def list_all(rt: Runtime, caller: Caller) -> dict[str, Any]:
-    return {"clusters": [r.public() for r in lifecycle.visible(rt, caller)]}
+LIST_PARAMETERS = ("limit", "next_token", "status", "owner")
+OWNER_MAX = 512  # an IAM ARN, a Slack or webhook id: far below DynamoDB's 2,048-byte keys
+
+
+def list_all(rt: Runtime, caller: Caller, query: dict[str, str] | None = None) -> \
+        dict[str, Any]:
+    """A page of the clusters the caller may see: `limit` (at most lifecycle.MAX_PAGE),
+    `status` (one, or several comma-separated), `owner` (admins), and the `next_token`
+    the previous page returned (null on the last page)."""
+    query = query or {}
+    unknown = set(query) - set(LIST_PARAMETERS)
+    if unknown:
+        raise InvalidRequest(f"{sorted(unknown)[0]}: not a parameter "
+                             f"({', '.join(LIST_PARAMETERS)})")
+    limit = whole_number(query["limit"], "limit") if "limit" in query else \
+        lifecycle.DEFAULT_PAGE
+    if not 1 <= limit <= lifecycle.MAX_PAGE:
+        raise InvalidRequest(f"limit: from 1 to {lifecycle.MAX_PAGE}")
+    statuses = []
+    for value in filter(None, query.get("status", "").split(",")):
+        try:
+            statuses.append(Status(value))
+        except ValueError:
+            raise InvalidRequest(f"status: {value!r} is none of "
+                                 f"{', '.join(s.value for s in Status)}") from None
+    chosen = tuple(s for s in STATUS_ORDER if s in statuses)  # one order, whatever the spelling
+    owner = query.get("owner") or None
+    if owner is not None and len(owner) > OWNER_MAX:
+        raise InvalidRequest(f"owner: at most {OWNER_MAX} characters (an owner id)")
+    # The token is good for this caller's list with these filters only.
+    scope = json.dumps([caller.id, owner, [s.value for s in chosen]])
+    secret = signing.secret(rt.clients, rt.settings.webhook_secret_id)
+    token = query.get("next_token")
+    records, cursor = lifecycle.list_clusters(
+        rt, caller, owner=owner, statuses=chosen, limit=limit,
+        cursor=page_tokens.unseal(secret, scope, token) if token else None)
+    return {"clusters": [r.public() for r in records],
+            "next_token": page_tokens.seal(secret, scope, cursor) if cursor else None}
 
 
 def scale(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from chalicelib import lifecycle
 from chalicelib.core import callbacks, identity, signing
 from chalicelib.core.errors import DaskyardError, Forbidden, InvalidRequest, Unauthorized
-from chalicelib.core.models import LIVE_STATUSES, ClusterRecord, ClusterSpec, Notify
+from chalicelib.core.models import ClusterRecord, ClusterSpec, Notify
 from chalicelib.core.numbers import whole_number
 from chalicelib.core.observability import logger
 from chalicelib.core.runtime import Runtime
@@ -146,7 +146,7 @@ def run(rt: Runtime, command: SlashCommand) -> dict[str, Any]:
             record = lifecycle.scale_cluster(rt, name, workers, caller=caller)
             return ephemeral(f"*{record.name}* now has {workers} workers.")
         if verb == "ls":
-            live = [r for r in lifecycle.visible(rt, caller) if r.status in LIVE_STATUSES]
+            live = lifecycle.visible_live(rt, caller)
             return ephemeral("\n".join(line(r) for r in live) or "No live clusters.")
         if verb == "status":
             return ephemeral(line(lifecycle.owned(rt, one_name(args), caller), detail=True))

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalice.app import CloudWatchEventConfig
 
-from chalicelib.core import naming
+from chalicelib.core import naming, registry
 from chalicelib.core.aws import Clients
 from chalicelib.core.settings import Settings
 from chalicelib.steps.prepare_images import ensure_repositories
@@ -197,12 +197,19 @@ def aws_user_id(moto_id: str) -> str:
 
 def _tables(clients: Clients, settings: Settings) -> None:
     db = clients.dynamodb
-    for table, key in ((settings.table, "name"), (settings.idempotency_table, "id"),
-                       (settings.drives_table, "name")):
+    with contextlib.suppress(db.exceptions.ResourceInUseException):
+        db.create_table(TableName=settings.table, BillingMode="PAY_PER_REQUEST",
+                        **registry.schema())
+    for table, key in ((settings.idempotency_table, "id"), (settings.drives_table, "name")):
         with contextlib.suppress(db.exceptions.ResourceInUseException):
             db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+    # As the template sets it (the emulator keeps expired items: nothing reads them).
+    ttl = db.describe_time_to_live(TableName=settings.table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") != "ENABLED":
+        db.update_time_to_live(TableName=settings.table, TimeToLiveSpecification={
+            "AttributeName": registry.TTL_ATTRIBUTE, "Enabled": True})
 
 
 def _image_build_project(clients: Clients, role: str, stage: str = STAGE) -> str:
@@ -325,14 +332,11 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
 
     values = {f"{name}Arn": arn for name, arn in out.functions.items()}
     sfn = clients.sfn
-    for kind in ("destroy_cluster", "create_cluster"):
+    for kind in ("destroy_cluster", "create_cluster", "teardown"):
         arn = sfn.create_state_machine(
             name=f"daskyard-{stage}-{kind.replace('_', '-')}", roleArn=states_role,
             definition=asl.definition(kind, values, time_scale))["stateMachineArn"]
-        values["DestroyClusterStateMachineArn" if kind == "destroy_cluster"
-               else "CreateClusterStateMachineArn"] = arn
-    env["DASKYARD_CREATE_STATE_MACHINE_ARN"] = values["CreateClusterStateMachineArn"]
-    env["DASKYARD_DESTROY_STATE_MACHINE_ARN"] = values["DestroyClusterStateMachineArn"]
+        env[f"DASKYARD_{kind.removesuffix('_cluster').upper()}_STATE_MACHINE_ARN"] = arn
 
     for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
         with contextlib.suppress(clients.secrets.exceptions.ResourceExistsException):

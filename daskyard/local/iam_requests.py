@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -520,6 +520,24 @@ DOCUMENTED_BEHIND: dict[str, set[str]] = {
     "elasticfilesystem:CreateFileSystem": {"elasticfilesystem:TagResource"},
     "elasticfilesystem:CreateAccessPoint": {"elasticfilesystem:TagResource"},
 }
+# TransactWriteItems has no IAM action of its own: IAM authorizes each of its items as
+# that item's action on its table.
+TRANSACT_ITEM_ACTION = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                        "ConditionCheck": "ConditionCheckItem"}
+
+
+def _transact_items(call: Call, state: State) -> list[IamRequest]:
+    return [request for item in _list(call.params.get("TransactItems"))
+            for kind, op in item.items()
+            for request in authorize(replace(call, params=op), state,
+                                     f"dynamodb:{TRANSACT_ITEM_ACTION[kind]}",
+                                     because=f"an item of {call.operation}")]
+
+
+# Calls IAM authorizes only as the actions of their parts.
+AS_PARTS: dict[tuple[str, str], Callable[[Call, State], list[IamRequest]]] = {
+    ("dynamodb", "TransactWriteItems"): _transact_items,
+}
 # API operations whose IAM action has another name.
 ACTION = {("lambda", "Invoke"): "InvokeFunction",
           ("lambda", "InvokeAsync"): "InvokeFunction",
@@ -533,6 +551,9 @@ def requests_for(call: Call, state: State) -> list[IamRequest]:
     """Every request IAM evaluates for `call`: its own, then those behind it."""
     if f"{call.prefix}:{call.operation}" in FREE or not _OPERATION.match(call.operation):
         return []
+    parts = AS_PARTS.get((call.prefix, call.operation))
+    if parts is not None:
+        return parts(call, state)
     own = authorize(call, state, f"{call.prefix}:"
                     + ACTION.get((call.prefix, call.operation), call.operation))
     behind = BEHIND.get((call.prefix, call.operation))

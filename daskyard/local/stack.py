@@ -199,7 +199,8 @@ class LocalMode:
                     f"arn:aws:iam::{self.iam.account}:role/daskyard-{stage}-{group}", group))
         # The settings as they are now (a test may change the environment's).
         settings, clients = (base or from_env()).settings, self._lambda_clients[key]
-        return Runtime(settings, clients, Registry(clients.dynamodb, settings.table))
+        return Runtime(settings, clients, Registry(clients.dynamodb, settings.table,
+                                                   settings.ended_record_days))
 
     def _task_credentials(self, role_arn: str, session: str) -> dict[str, str]:
         assert self.iam is not None
@@ -323,7 +324,8 @@ class LocalMode:
         assert self.clients is not None
         deployment = deploy(self.clients, self.app, time_scale=self.time_scale, stage=stage)
         settings = Settings.from_env({**LOCAL_ENV, **deployment.env})
-        rt = Runtime(settings, self.clients, Registry(self.clients.dynamodb, settings.table))
+        rt = Runtime(settings, self.clients, Registry(self.clients.dynamodb, settings.table,
+                                                        settings.ended_record_days))
         self.router.stages[stage] = rt
         return rt
 

@@ -66,10 +66,12 @@ def test_state_machines_substitute_every_placeholder_with_a_function(
         template: dict[str, Any], tmp_path: Path) -> None:
     functions = resources(template, "AWS::Serverless::Function")
     machines = resources(template, "AWS::StepFunctions::StateMachine")
-    assert set(machines) == {"CreateClusterStateMachine", "DestroyClusterStateMachine"}
+    kinds = {"CreateClusterStateMachine": "create_cluster",
+             "DestroyClusterStateMachine": "destroy_cluster", "TeardownStateMachine": "teardown"}
+    assert set(machines) == set(kinds)
     for logical, machine in machines.items():
         props = machine["Properties"]
-        kind = "create_cluster" if logical.startswith("Create") else "destroy_cluster"
+        kind = kinds[logical]
         subs = props["DefinitionSubstitutions"]
         assert set(subs) == asl.placeholders(kind)
         targets = {v["Fn::GetAtt"][0] for v in subs.values()}
@@ -79,14 +81,14 @@ def test_state_machines_substitute_every_placeholder_with_a_function(
             lambda m: f"arn:aws:lambda:us-east-1:123456789012:function:daskyard-ci-"
                       f"{m.group(1).removesuffix('Arn')}", props["DefinitionString"])
         (tmp_path / f"{kind}.json").write_text(filled)
-    # Both in one run of the validator `make install` put here (npx would only find this
-    # one, 1.3 s later each time); it fails when either is invalid.
-    paths = [arg for kind in ("create_cluster", "destroy_cluster")
+    # All in one run of the validator `make install` put here (npx would only find this
+    # one, 1.3 s later each time); it fails when any is invalid.
+    paths = [arg for kind in kinds.values()
              for arg in ("--json-path", str(tmp_path / f"{kind}.json"))]
     out = subprocess.run([str(ROOT / "node_modules" / ".bin" / "asl-validator"), *paths],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count("is valid") == 2, out.stdout
+    assert out.stdout.count("is valid") == len(kinds), out.stdout
 
 
 def test_tables_have_point_in_time_recovery(template: dict[str, Any]) -> None:

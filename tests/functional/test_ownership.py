@@ -20,7 +20,7 @@ from chalicelib import lifecycle
 from chalicelib.core import signing
 from chalicelib.core.aws import Clients
 from chalicelib.core.errors import ClusterBusy, QuotaExceeded
-from chalicelib.core.models import Adapt, Status
+from chalicelib.core.models import Adapt, Claim, Status
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import ApiError, DaskyardApi
 from daskyard.credentials import LocalCredentials, load
@@ -208,22 +208,26 @@ def test_concurrent_scales_and_adapts_never_pass_the_quota(
 def test_a_claim_holds_a_clusters_changes_and_counts_until_it_lapses(
         stack: Any, stage_config: Any) -> None:
     """A Lambda that died between its claim and its change: the claim still counts
-    against the quota and keeps other changes of that cluster out, until it lapses."""
+    against the quota and keeps other changes of that cluster out until it lapses; its
+    workers stay counted until that cluster's next change."""
     stage_config(quota_workers=6)
     rt = runtime()
     for name in ("held", "other"):
-        make(rt, spec(name, workers=1), owner=ALICE.id, status="READY")
-    claim = {"workers": 5, "holder": "dead-lambda", "lapses": int(time.time()) + 60}
-    force(rt, "held", claim=claim)
+        rt.registry.create(spec(name, workers=1), ALICE.id, [], "")
+        force(rt, name, status="READY")
+    dead = Claim(workers=5, holder="dead-lambda", lapses=int(time.time()) + 60)
+    rt.registry.claim(rt.registry.require("held"), dead, int(time.time()), (5, 6))
+    assert rt.registry.counter(ALICE.id) == (2, 6)
     with pytest.raises(ClusterBusy, match="being scaled"):
         lifecycle.adapt_cluster(rt, "held", Adapt(minimum=0, maximum=2), caller=ALICE)
     with pytest.raises(QuotaExceeded, match="this would make 7"):
         lifecycle.adapt_cluster(rt, "other", Adapt(minimum=0, maximum=2), caller=ALICE)
-    assert rt.registry.require("other").claim is None  # the refused one withdrew its own
-    force(rt, "held", claim={**claim, "lapses": int(time.time()) - 1})
-    lifecycle.adapt_cluster(rt, "other", Adapt(minimum=0, maximum=2), caller=ALICE)
+    assert rt.registry.require("other").claim is None  # the refused one wrote nothing
+    force(rt, "held", claim={**dead.model_dump(), "lapses": int(time.time()) - 1})
     after = lifecycle.adapt_cluster(rt, "held", Adapt(minimum=0, maximum=4), caller=ALICE)
     assert (after.adapt, after.claim) == (Adapt(minimum=0, maximum=4), None)
+    lifecycle.adapt_cluster(rt, "other", Adapt(minimum=0, maximum=2), caller=ALICE)
+    assert rt.registry.counter(ALICE.id) == (2, 6)
 
 
 def test_a_webhook_key_acts_on_its_own_clusters_only(

@@ -5,6 +5,7 @@ tagged security group. Exactly the right ones go."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from chalicelib.core.registry import now
 from chalicelib.core.runtime import Runtime
 from daskyard.local.deploy import STAGE
 from daskyard.local.inventory import leftovers
+from daskyard.local.stack import wait_execution
 from tests.support.callers import ALICE
 from tests.support.clusters import spec, wait_status
 from tests.support.receiver import Receiver
@@ -39,7 +41,8 @@ def test_expiry_destroys_only_clusters_past_their_ttl(rt: Runtime) -> None:
     report = teardown.expire(rt, at)
     assert report.destroyed == {"short": "ttl"}
     assert sorted(report.kept) == ["keeper", "long", "plain"]
-    assert rt.registry.require("short").status in (Status.DELETING, Status.DELETED)
+    # The teardown machine's Map starts the destroy: soon, not before expire returns.
+    wait_status(rt, "short", {Status.DELETING, Status.DELETED})
     assert {n: rt.registry.require(n).status for n in ("long", "plain", "keeper")} == {
         "long": Status.READY, "plain": Status.READY, "keeper": Status.READY}
     wait_status(rt, "short", {Status.DELETED})
@@ -133,3 +136,43 @@ def test_the_scheduled_handlers_run_the_teardown(rt: Runtime, stack: Any) -> Non
     assert (expiry["destroyed"], sorted(expiry["kept"])) == ({}, ["keeper", "plain"])
     assert (nightly["destroyed"], nightly["kept"]) == ({"plain": "nightly"}, ["keeper"])
     wait_status(rt, "plain", {Status.DELETED})
+
+
+def test_the_nightly_run_hands_200_due_clusters_to_the_map_and_every_lambda_stays_short(
+        rt: Runtime, stack: Any, capsys: Any) -> None:
+    """The nightly Lambda reads the live index and starts one teardown execution; its
+    Map starts every due cluster's destroy, 40 at a time. Each invocation is timed (the
+    destroy machines' own steps are answered at once here: they are not under test)."""
+    due = 200
+    for i in range(due):
+        seed_record(rt, f"due-{i:03d}")
+    seed_record(rt, "keeper", teardown="never")
+    seconds: dict[str, list[float]] = {}
+
+    def timed(name: str, event: Any, call: Any) -> Any:
+        if name != "DestroyDue":
+            return {}
+        started = time.perf_counter()
+        try:
+            return call(event, None)
+        finally:
+            seconds.setdefault(name, []).append(time.perf_counter() - started)
+
+    stack.router.interceptor = timed
+    started = time.perf_counter()
+    report = teardown.nightly(rt)
+    nightly = time.perf_counter() - started
+    assert len(report.destroyed) == due and report.kept == ["keeper"]
+    [execution] = report.teardowns
+    started = time.perf_counter()
+    assert wait_execution(stack.clients, execution, timeout=600)["status"] == "SUCCEEDED"
+    fan_out = time.perf_counter() - started
+    statuses = {rt.registry.require(f"due-{i:03d}").status for i in range(due)}
+    assert statuses <= {Status.DELETING, Status.DELETED}
+    each = sorted(seconds["DestroyDue"])
+    assert len(each) == due
+    with capsys.disabled():
+        print(f"\n  nightly Lambda {nightly:.2f} s for {due} due clusters; the Map started all "
+              f"their destroys in {fan_out:.1f} s; DestroyDue median {each[due // 2]:.3f} s, "
+              f"slowest {each[-1]:.3f} s (Lambda timeout 60 s)")
+

@@ -50,10 +50,13 @@ def test_a_fault_at_every_create_step_rolls_back_to_nothing(
         record = wait_status(rt, "demo", {Status.FAILED})
         left = leftovers(stack.clients, "demo")
         leaked += len(left)
-        ok = record.error == f"InjectedFault: injected at {state}" and not left
+        # The rolled-back cluster no longer counts on its owner's quota counter.
+        counter = rt.registry.counter(ALICE.id)
+        ok = record.error == f"InjectedFault: injected at {state}" and not left \
+            and counter == (0, 0)
         recovered += ok
         if not ok:
-            print(f"{state}: error={record.error!r} left={left}")
+            print(f"{state}: error={record.error!r} left={left} counter={counter}")
     stack.router.interceptor = None
     assert create(rt, stack)["status"] == "SUCCEEDED"  # the name is usable again
     reliability(len(CREATE_STATES), recovered, leaked)
@@ -66,15 +69,18 @@ def test_a_fault_at_every_destroy_step_is_recorded_and_a_second_destroy_finishes
     for state in DESTROY_STATES:
         stack.router.interceptor = None
         assert create(rt, stack)["status"] == "SUCCEEDED"
+        assert rt.registry.counter(ALICE.id) == (1, 2)
         stack.router.interceptor = fail_after(state)
         assert destroy(rt, stack)["status"] == "FAILED"
         failed = rt.registry.require("demo")
+        counted_after_fault = rt.registry.counter(ALICE.id)  # DELETE_FAILED counts no more
         stack.router.interceptor = None
         assert destroy(rt, stack)["status"] == "SUCCEEDED"
         left = leftovers(stack.clients, "demo")
         leaked += len(left)
         recovered += (failed.status == Status.DELETE_FAILED and "injected" in failed.error
-                      and rt.registry.require("demo").status == Status.DELETED and not left)
+                      and rt.registry.require("demo").status == Status.DELETED and not left
+                      and counted_after_fault == rt.registry.counter(ALICE.id) == (0, 0))
     reliability(len(DESTROY_STATES), recovered, leaked)
 
 

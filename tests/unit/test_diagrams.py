@@ -18,7 +18,8 @@ EDGE = re.compile(r"^\s*(\S+) --> (\S+)(?: : (.*))?$")
 
 
 def asl_edges(scope: dict[str, Any]) -> set[tuple[str, str]]:
-    """Every transition of `scope` and its Parallel branches, read from the ASL alone;
+    """Every transition of `scope`, its Parallel branches and its Map iterations, read
+    from the ASL alone;
     "[*]" is a scope's start or end, as Mermaid draws it."""
     out = {("[*]", scope["StartAt"])}
     for name, state in scope["States"].items():
@@ -28,7 +29,8 @@ def asl_edges(scope: dict[str, Any]) -> set[tuple[str, str]]:
         out |= {(name, n) for n in nexts if n}
         if state.get("End") or state["Type"] == "Fail":
             out.add((name, "[*]"))
-        for branch in state.get("Branches", []):
+        for branch in [*state.get("Branches", []),
+                       *([state["ItemProcessor"]] if "ItemProcessor" in state else [])]:
             out |= asl_edges(branch)
     return out
 
@@ -43,7 +45,8 @@ def test_every_transition_of_the_asl_is_an_edge_of_its_picture_and_no_other(name
     picture = diagrams.mermaid(machine)
     assert drawn_edges(picture) == asl_edges(machine)
     parallels = [s for s in machine["States"].values() if s["Type"] == "Parallel"]
-    assert picture.count(" {\n") == len(parallels)
+    maps = [s for s in machine["States"].values() if s["Type"] == "Map"]
+    assert picture.count(" {\n") == len(parallels) + len(maps)
     assert picture.count("--\n") == sum(len(p["Branches"]) - 1 for p in parallels)
 
 

@@ -161,6 +161,18 @@ def test_a_task_definitions_roles_are_passed_to_ecs_tasks() -> None:
                       role + "-execution": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
 
 
+def test_a_transaction_is_authorized_as_each_of_its_items_action_on_its_table() -> None:
+    """There is no dynamodb:TransactWriteItems action: IAM asks for each item's own."""
+    table = "daskyard-dev-clusters"
+    requests = requests_for(call("dynamodb", "TransactWriteItems", TransactItems=[
+        {"Put": {"TableName": table, "Item": {}}},
+        {"Update": {"TableName": table, "Key": {}, "UpdateExpression": "ADD n :one"}}]),
+        FakeState())
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+    assert [(r.action, r.resource) for r in requests] == [("dynamodb:PutItem", arn),
+                                                          ("dynamodb:UpdateItem", arn)]
+
+
 def test_the_moto_internals_local_iam_relies_on_are_as_declared() -> None:
     from daskyard.local.iam import MOTO_HOOKS, moto_hooks_changed
 
