@@ -301,7 +301,9 @@ def _service_context(call: Call, state: State, arn: str) -> Context:
     return context
 
 
-class _NoState:
+class NoState:
+    """A State that holds nothing: what a request names of a resource not made yet."""
+
     def tags(self, arn: str) -> dict[str, str]:
         return {}
 
@@ -324,7 +326,7 @@ class _NoState:
         return None
 
 
-_NO_STATE = _NoState()
+_NO_STATE = NoState()
 
 
 def _with_resource_tags(context: Context, state: State, arn: str) -> Context:

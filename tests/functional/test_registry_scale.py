@@ -35,8 +35,8 @@ from chalicelib.core.registry import (
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import DaskyardApi
 from deploy import registry_indexes
-from tests.support.callers import ALICE
 from deploy.calls import recording
+from tests.support.callers import ALICE
 from tests.support.clusters import spec
 from tests.support.records import force
 from tests.support.signed import SignedHttp

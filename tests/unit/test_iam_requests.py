@@ -15,6 +15,7 @@ from daskyard.local.iam_requests import (
     DOCUMENTED_BEHIND,
     IAM_DATA,
     Call,
+    NoState,
     requests_for,
 )
 
@@ -89,7 +90,7 @@ def test_skips_are_not_stale() -> None:
     assert set(SKIPPED) <= set(extras) | {"lambda:Invoke"}
 
 
-class FakeState:
+class FakeState(NoState):
     def __init__(self, tags: dict[str, dict[str, str]] | None = None) -> None:
         self._tags = tags or {}
 
@@ -98,21 +99,6 @@ class FakeState:
 
     def mount_target_file_system(self, mount_target: str) -> str | None:
         return "fs-1" if mount_target == "fsmt-1" else None
-
-    def launch_template(self, id_or_name: str) -> dict[str, Any] | None:
-        return None
-
-    def secret_arn(self, secret_id: str) -> str | None:
-        return None
-
-    def role_boundary(self, role_name: str) -> str | None:
-        return None
-
-    def role_path(self, role_name: str) -> str | None:
-        return None
-
-    def instance_profile_role(self, profile: str) -> str | None:
-        return None
 
 
 def call(prefix: str, operation: str, **params: Any) -> Call:
