@@ -58,7 +58,8 @@ def visible(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
 def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
     """The workers a cluster may run: its adaptive maximum when it adapts; more while a
     scale or adapt of it (`claimed`) holds a claim to more that has not lapsed."""
-    most = record.adapt.maximum if record.adapt else record.spec.workers
+    adapt = record.adapt
+    most = adapt.maximum if adapt and adapt.maximum is not None else record.spec.workers
     claim = record.claim
     if claimed and claim is not None and claim.lapses >= time.time():
         return max(most, claim.workers)
@@ -205,6 +206,9 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
     if adapt is None:
         delete_adapt(rt.clients, names)
         return rt.registry.adapt(name, None)
+    if adapt.maximum is None:
+        adapt = adapt.model_copy(update={"maximum": _most_allowed(rt, record, adapt.minimum)})
+    assert adapt.maximum is not None
     if adapt.maximum > rt.settings.max_workers:
         raise InvalidRequest(f"maximum: at most {rt.settings.max_workers} workers are allowed")
 
@@ -215,3 +219,16 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
         return rt.registry.adapt(name, adapt, holder)
 
     return _resize(rt, name, adapt.maximum, change)
+
+
+def _most_allowed(rt: Runtime, record: ClusterRecord, minimum: int) -> int:
+    """An adapt without a maximum: the stage's maximum workers, less what the owner's
+    other live clusters hold of their quota (admins have none); never below `minimum`,
+    so a quota already spent is refused by the quota check, not by an empty range."""
+    settings = rt.settings
+    owner = identity.caller(record.owner, settings)
+    if owner.admin:
+        return settings.max_workers
+    others = sum(most_workers(r) for r in rt.registry.list()
+                 if r.owner == owner.id and r.status in LIVE_STATUSES and r.name != record.name)
+    return max(minimum, min(settings.max_workers, settings.quota_workers - others))

@@ -44,7 +44,7 @@ def compute(cluster: DaskyardCluster, workers: int, drive: Path, say: Say) -> An
 def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
     started = time.monotonic()
     with LocalMode(processes=True) as local:
-        url = local.serve_api()
+        url = local.serve_api(served=False)  # a running serve stays the CLI's API
         say(f"emulator at {local.emulator.url}, API at {url}")
         t0 = time.monotonic()
         cluster = DaskyardCluster(name, workers, api=url, timeout=300,

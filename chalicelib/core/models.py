@@ -8,7 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.core.settings import (
@@ -189,16 +197,28 @@ class ClusterSpec(Strict):
 
 
 class Adapt(Strict):
-    """Adaptive scaling bounds: the scheduler keeps its workers within them."""
+    """Adaptive scaling bounds: the scheduler keeps its workers within them, deciding
+    with distributed's Adaptive options when given (else distributed's defaults). A
+    request without `maximum` gets the stage's maximum, as the owner's quota allows."""
 
-    minimum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
-    maximum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
+    minimum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)] = 0
+    maximum: Annotated[int | None, Field(ge=0, le=MAX_SERVICE_TASKS)] = None
+    # distributed.deploy.Adaptive's own: seconds between decisions, how many decisions
+    # in a row a worker must be chosen before it goes, the work a worker should hold.
+    interval: Annotated[float | None, Field(gt=0, le=3600)] = None
+    wait_count: Annotated[int | None, Field(ge=1, le=1000)] = None
+    target_duration: Annotated[float | None, Field(gt=0, le=86400)] = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Adapt:
-        if self.minimum > self.maximum:
+        if self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"minimum ({self.minimum}) is above maximum ({self.maximum})")
         return self
+
+    @model_serializer(mode="wrap")
+    def _given(self, handler: Any) -> dict[str, Any]:
+        """Only the options given: the record and the scheduler's parameter stay small."""
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class Claim(BaseModel):

@@ -1,0 +1,112 @@
+"""Daskyard in the Dask ecosystem, against local mode with real dask processes: the
+JupyterLab Dask pane's backend (dask-labextension's `DaskClusterManager`) with
+`DaskyardCluster` as its factory, and `adapt()` shaped as distributed's `Adaptive`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import dask.config
+import pytest
+
+from daskyard.client import DaskyardApi
+from daskyard.cluster import DaskyardAdaptive, DaskyardCluster
+from daskyard.local.stack import LocalMode
+from tests.support.waiting import eventually
+
+
+def factory(url: str) -> dict[str, Any]:
+    """`labextension.factory` as a user's ~/.config/dask/labextension.yaml sets it."""
+    return {"module": "daskyard", "class": "DaskyardCluster", "args": [],
+            "kwargs": {"api": url, "allowed_cidrs": ["127.0.0.0/8"], "quiet": True,
+                       "worker_threads": 1}}
+
+
+@pytest.fixture
+def labextension_factory(live: LocalMode) -> Any:
+    with dask.config.set({"labextension.factory": factory(str(live.api_url))}):
+        yield
+
+
+@pytest.mark.e2e
+def test_the_jupyterlab_dask_pane_manager_starts_scales_adapts_lists_and_closes(
+        live: LocalMode, labextension_factory: None) -> None:
+    from dask_labextension.manager import DaskClusterManager
+
+    url = str(live.api_url)
+    api = DaskyardApi(url)
+
+    async def pane() -> tuple[list[str], dict[str, Any]]:
+        seen: dict[str, Any] = {}
+        async with DaskClusterManager() as manager:
+            # "+NEW" with the pane's defaults, then the workers box, then adapt.
+            made = await manager.start_cluster(configuration={"workers": 1})
+            cluster_id = made["id"]
+            cluster = manager._clusters[cluster_id]
+            assert isinstance(cluster, DaskyardCluster) and made["name"] == "DaskyardCluster 1"
+            assert made["dashboard_link"].endswith(":8787/status")
+            assert api.get(cluster.name)["spec"]["workers"] == 1
+            scaled = await manager.scale_cluster(cluster_id, 2)
+            assert scaled is not None and "adapt" not in scaled
+            await cluster._wait_for_workers(2, timeout=60)
+            adapted = manager.adapt_cluster(cluster_id, 1, 3)  # synchronous in the manager
+            assert adapted is not None and adapted["adapt"] == {"minimum": 1, "maximum": 3}
+            await manager._adaptives[cluster_id]  # the request ran in the background
+            seen["adapt"] = api.get(cluster.name)["adapt"]
+            seen["get"] = manager.get_cluster(cluster_id)
+            # A cluster started adaptive, as labextension.default's `adapt:` would.
+            second = await manager.start_cluster(
+                configuration={"adapt": {"minimum": 0, "maximum": 2}})
+            other = manager._clusters[second["id"]]
+            await manager._adaptives[second["id"]]
+            seen["second"] = api.get(other.name)["adapt"]
+            seen["list"] = sorted((m["name"], m.get("adapt")) for m in manager.list_clusters())
+            seen["rescaled"] = await manager.scale_cluster(cluster_id, 1)
+            seen["after_scale"] = api.get(cluster.name).get("adapt")
+            names = [cluster.name, other.name]
+            closed = await manager.close_cluster(cluster_id)
+            assert closed is not None and closed["id"] == cluster_id
+        return names, seen  # leaving the manager closed the second one
+
+    names, seen = asyncio.run(pane())
+    assert seen["adapt"] == {"minimum": 1, "maximum": 3}
+    assert seen["get"]["adapt"] == {"minimum": 1, "maximum": 3}
+    assert seen["second"] == {"minimum": 0, "maximum": 2}
+    assert seen["list"] == [("DaskyardCluster 1", {"minimum": 1, "maximum": 3}),
+                            ("DaskyardCluster 2", {"minimum": 0, "maximum": 2})]
+    assert "adapt" not in seen["rescaled"] and seen["after_scale"] is None
+    for name in names:
+        assert api.get(name)["status"] == "DELETED"
+        assert live.leftovers(name, settle=30) == []
+
+
+@pytest.mark.e2e
+def test_adapt_takes_distributeds_options_and_the_scheduler_gets_them(live: LocalMode) -> None:
+    url = str(live.api_url)
+    api = DaskyardApi(url)
+    with DaskyardCluster("adapty", workers=0, api=url, allowed_cidrs=["127.0.0.0/8"],
+                         worker_threads=2, worker_memory=4096, quiet=True) as cluster:
+        adaptive = cluster.adapt(minimum_cores=3, maximum_memory="16 GiB", interval="500ms",
+                                 wait_count=2, target_duration="3s")
+        assert isinstance(adaptive, DaskyardAdaptive) and cluster.adaptive is adaptive
+        # 3 cores of 2-thread workers: 2 workers; 16 GiB of 4 GiB workers: 4.
+        assert (adaptive.minimum, adaptive.maximum) == (2, 4)
+        recorded = api.get("adapty")["adapt"]
+        assert recorded == {"minimum": 2, "maximum": 4, "interval": 0.5, "wait_count": 2,
+                            "target_duration": 3.0}
+        parameter = live.clients.ssm.get_parameter(
+            Name="/daskyard/local/adapty/adapt")["Parameter"]["Value"]
+        assert '"interval":0.5' in parameter and '"wait_count":2' in parameter
+        # The scheduler's loop reads them: two workers for the minimum.
+        eventually(lambda: len(cluster.scheduler_info["workers"]) == 2, 60,
+                   what="the adaptive minimum's two workers")
+        # No maximum: the stage's, as the quota allows (the local admin has no quota).
+        assert cluster.adapt(1).maximum == 16
+        with pytest.raises(TypeError, match="unexpected keyword arguments worker_key"):
+            cluster.adapt(1, 2, worker_key=len)
+        adaptive = cluster.adaptive
+        assert adaptive is not None
+        adaptive.stop()
+        assert api.get("adapty").get("adapt") is None and cluster.adaptive is None
+    assert api.get("adapty")["status"] == "DELETED"
