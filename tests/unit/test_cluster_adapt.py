@@ -11,12 +11,16 @@ from daskyard.cluster import DaskyardAdaptive, DaskyardCluster
 
 
 class Api:
-    def __init__(self) -> None:
+    """The record as the API answers it: the spec, and the bounds (the stage's 16 when
+    no maximum is asked for)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
         self.bodies: list[dict[str, Any]] = []
 
     def adapt_with(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.bodies.append(body)
-        return {"adapt": {**body, "maximum": body["maximum"] or 16}}
+        return {"spec": self.spec, "adapt": {**body, "maximum": body["maximum"] or 16}}
 
 
 class Synchronous(DaskyardCluster):
@@ -25,7 +29,7 @@ class Synchronous(DaskyardCluster):
 
 def cluster(**spec: Any) -> tuple[DaskyardCluster, Api]:
     made = object.__new__(Synchronous)  # no API behind it but the fake
-    api = Api()
+    api = Api(spec)
     made.__dict__.update(api=api, record={"spec": spec}, _request={}, _daskyard_adaptive=None,
                          _cluster_info={"name": "c"})
     return made, api
