@@ -76,12 +76,11 @@ def _cell(value: Any) -> Text:
 
 def show(record: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
-    spec = record["spec"]
     for key in ("name", "status", "step", "scheduler_address", "dashboard_url", "notebook_url",
                 "notebook_status", "notebook_error", "owner", "created_at", "error"):
         if record.get(key):
             table.add_row(key, _cell(record[key]))
-    table.add_row("workers", _cell(spec["workers"]))
+    table.add_row("workers", _cell(workers_text(record)))
     if record.get("adapt"):
         table.add_row("adapt", _cell(f"{record['adapt']['minimum']}-"
                                      f"{record['adapt']['maximum']} workers"))
@@ -93,6 +92,18 @@ def show(record: dict[str, Any]) -> None:
             f"{crash['count']}x, last {crash['at']} exit {crash.get('exit_code')}: "
             f"{crash.get('reason', '')} (daskyard logs {record['name']} --role {role})"))
     console.print(table)
+
+
+def workers_text(record: dict[str, Any]) -> str:
+    """'3 running of 3 desired (asked for 1)': what the workers service runs now, from
+    ECS's task events, beside what was asked for when adapt or ECS changed it since."""
+    asked = record["spec"]["workers"]
+    if record.get("workers_desired") is None and record.get("workers_running") is None:
+        return str(asked)
+    desired = record.get("workers_desired")
+    desired = asked if desired is None else desired
+    text = f"{record.get('workers_running') or 0} running of {desired} desired"
+    return text if desired == asked or record.get("adapt") else f"{text} (asked for {asked})"
 
 
 def teardown_text(record: dict[str, Any]) -> str:
@@ -107,13 +118,18 @@ def teardown_text(record: dict[str, Any]) -> str:
 
 
 def cost_text(record: dict[str, Any]) -> str:
-    """'$0.271/h estimated, 1.5 h so far: about $0.41' while it runs."""
+    """'$0.271/h estimated, 1.5 h so far: about $0.41' while it runs: the cost accrued
+    at the rates of the workers that ran, and the current rate since."""
     rate = float(record["cost_per_hour"])
     text = f"${rate:.3f}/h estimated"
     if record["status"] in ("CREATING", "READY", "DELETING"):
-        created = datetime.fromisoformat(record["created_at"])
-        hours = max(0.0, (datetime.now(UTC) - created).total_seconds() / 3600)
-        text += f", {hours:.1f} h so far: about ${rate * hours:.2f}"
+        now = datetime.now(UTC)
+        created = _when(record["created_at"])
+        since = _when(record.get("cost_since") or record["created_at"])
+        hours = max(0.0, (now - created).total_seconds() / 3600)
+        cost = float(record.get("cost_accrued") or 0) + \
+            rate * max(0.0, (now - since).total_seconds() / 3600)
+        text += f", {hours:.1f} h so far: about ${cost:.2f}"
     return text
 
 

@@ -318,6 +318,17 @@ class ClusterRecord(BaseModel):
     notebook_task: str = Field(default="", repr=False)
     owner: str = ""  # the caller who created it (see core/identity.py)
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
+    # The cost before `cost_since`, at the rates of the moments it ran (the rate follows
+    # the workers that run); the cost so far adds cost_per_hour since then.
+    cost_accrued: float = 0.0
+    cost_since: datetime | None = None
+    # The workers service as ECS's task events show it (chalicelib/workers.py): what it
+    # asks for (adapt, scale, ECS) and the worker tasks RUNNING now; None before any.
+    workers_desired: int | None = None
+    workers_running: int | None = None
+    # worker task id -> RUNNING or STOPPED, from the events (a late RUNNING of a task
+    # already STOPPED changes nothing).
+    worker_tasks: dict[str, str] = Field(default_factory=dict, repr=False)
     crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
     claim: Claim | None = Field(default=None, repr=False)  # a scale or adapt under way
@@ -334,7 +345,7 @@ class ClusterRecord(BaseModel):
 
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
-                  "scheduler_task", "notebook_task", "claim"}
+                  "scheduler_task", "notebook_task", "claim", "worker_tasks"}
 
 
 # The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in

@@ -110,3 +110,58 @@ def test_adapt_takes_distributeds_options_and_the_scheduler_gets_them(live: Loca
         adaptive.stop()
         assert api.get("adapty").get("adapt") is None and cluster.adaptive is None
     assert api.get("adapty")["status"] == "DELETED"
+
+
+@pytest.fixture
+def fast_scheduler(live: LocalMode, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The schedulers' adapt interval times 0.05 for this test's clusters (a decision
+    every 0.5 s), as tests/e2e/test_adapt_and_idle.py does."""
+    from chalicelib.core.runtime import from_env
+
+    monkeypatch.setenv("DASKYARD_SCHEDULER_TIME_SCALE", "0.05")
+    from_env.cache_clear()
+    yield
+    monkeypatch.undo()
+    from_env.cache_clear()
+
+
+@pytest.mark.e2e
+def test_the_record_follows_the_workers_under_adapt_up_and_down(
+        live: LocalMode, fast_scheduler: None) -> None:
+    import time
+
+    from distributed import Client, fire_and_forget
+
+    from chalicelib.core import pricing
+    from chalicelib.core.models import ClusterSpec
+    from chalicelib.core.runtime import runtime
+    from daskyard.cli import cost_text, workers_text
+
+    url = str(live.api_url)
+    api = DaskyardApi(url)
+    settings = runtime().settings
+
+    def rate(workers: int) -> float:
+        return pricing.hourly(ClusterSpec(name="follow", workers=workers), settings.prices,
+                              public_ips=settings.assign_public_ip)
+
+    def counts() -> tuple[Any, Any, Any]:
+        record = api.get("follow")
+        return record.get("workers_desired"), record.get("workers_running"), \
+            record["cost_per_hour"]
+
+    with DaskyardCluster("follow", workers=1, api=url, allowed_cidrs=["127.0.0.0/8"],
+                         idle_timeout_minutes=0, quiet=True, wait_for_workers=True) as cluster:
+        eventually(lambda: counts() == (1, 1, rate(1)), 30, what="one worker recorded")
+        cluster.adapt(minimum=1, maximum=3)
+        with Client(cluster, timeout=30) as client:
+            fire_and_forget(client.map(time.sleep, [0.5] * 40, pure=False))
+        eventually(lambda: counts() == (3, 3, rate(3)), 60, interval=0.2,
+                   what="three workers and their cost, under load")
+        record = api.get("follow")
+        assert workers_text(record) == "3 running of 3 desired"
+        assert cost_text(record).startswith(f"${rate(3):.3f}/h estimated")
+        eventually(lambda: counts() == (1, 1, rate(1)), 90, interval=0.2,
+                   what="back to one worker and its cost once idle")
+        after = api.get("follow")
+        assert after["cost_accrued"] > 0 and after["spec"]["workers"] == 1
