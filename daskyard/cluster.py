@@ -20,6 +20,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 from dask.utils import parse_bytes, parse_timedelta
@@ -323,7 +324,9 @@ class DaskyardCluster(Cluster):
         if not self.api.is_local:
             return "/efs"
         named = self.record.get("spec", {}).get("drive") or self._request.get("drive")
-        return str(data_dir() / ("drives" if named else "efs") / (named or self.name))
+        local = self.api.local
+        root = Path(local.data_dir) if local is not None and local.data_dir else data_dir()
+        return str(root / ("drives" if named else "efs") / (named or self.name))
 
     def _in_background(self, call: Callable[[], dict[str, Any]]) -> asyncio.Future[Any]:
         """Asynchronous mode: the API call in a thread, so the event loop never blocks

@@ -42,6 +42,7 @@ class LocalCredentials:
     secret_access_key: str
     arn: str
     region: str = "us-east-1"
+    data_dir: str = ""  # that local mode's data directory: where its drives are folders
     written_at: float = field(default=0.0, compare=False)
 
     def __repr__(self) -> str:  # never print the secret key

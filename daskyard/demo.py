@@ -55,7 +55,7 @@ def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
         with cluster:
             say(f"READY in {time.monotonic() - t0:.2f}s; scheduler {cluster.scheduler_address}")
             say(f"dashboard: {cluster.dashboard_link}")
-            result = compute(cluster, workers, local.root / "efs" / name, say)
+            result = compute(cluster, workers, Path(cluster.drive), say)
             say(f"result (count and mean reading per station):\n{result.to_string()}")
         say(f"destroyed: {cluster.api.get(name)['status']}")
         left = local.leftovers(name, settle=30)

@@ -347,7 +347,7 @@ class LocalMode:
         """The admin's keys for this local mode's API."""
         arn, key_id, secret = self.admin
         return LocalCredentials(api_url=self.api_url, access_key_id=key_id,
-                                secret_access_key=secret, arn=arn)
+                                secret_access_key=secret, arn=arn, data_dir=str(self.root))
 
     def write_credentials(self) -> Path:
         """The admin's keys (mode 0600) as this API's entry, by default in
