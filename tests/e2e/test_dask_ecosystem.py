@@ -180,25 +180,24 @@ def test_dask_config_wait_for_workers_progress_drive_and_the_widget(
     from distributed import Client
 
     url = str(live.api_url)
-    with dask.config.set({"daskyard.api": url, "daskyard.workers": 2,
-                          "daskyard.worker-threads": 2, "daskyard.tags": {"team": "cfg"},
-                          "daskyard.allowed-cidrs": ["127.0.0.0/8"],
-                          "daskyard.wait-for-workers": True}):
-        with DaskyardCluster("configured") as cluster:
-            # wait_for_workers from config: both workers have joined when it returns.
-            assert len(cluster.scheduler_info["workers"]) == 2
-            spec = cluster.record["spec"]
-            assert (spec["workers"], spec["worker_threads"], spec["tags"]) == \
-                (2, 2, {"team": "cfg"})
-            printed = capsys.readouterr().out
-            assert "CREATING" in printed and "READY" in printed and "waiting for 2" in printed
-            assert cluster.drive == str(live.root / "efs" / "configured")
-            with Client(cluster, timeout=30) as client:
-                frame = dd.from_pandas(pd.DataFrame({"x": range(10)}), npartitions=2)
-                client.compute(frame.to_parquet(f"{cluster.drive}/events", compute=False)
-                               ).result(timeout=60)
-            assert sorted(p.name for p in Path(cluster.drive, "events").iterdir()) == \
-                ["part.0.parquet", "part.1.parquet"]
-            widget = cluster._repr_html_()
-            assert "READY" in widget and cluster.drive in widget and "/h estimated" in widget
-            assert "GenerateSecurityKey" in widget  # the create's steps
+    settings = {"daskyard.api": url, "daskyard.workers": 2, "daskyard.worker-threads": 2,
+                "daskyard.tags": {"team": "cfg"}, "daskyard.allowed-cidrs": ["127.0.0.0/8"],
+                "daskyard.wait-for-workers": True}
+    with dask.config.set(settings), DaskyardCluster("configured") as cluster:
+        # wait_for_workers from config: both workers have joined when it returns.
+        assert len(cluster.scheduler_info["workers"]) == 2
+        spec = cluster.record["spec"]
+        assert (spec["workers"], spec["worker_threads"], spec["tags"]) == \
+            (2, 2, {"team": "cfg"})
+        printed = capsys.readouterr().out
+        assert "CREATING" in printed and "READY" in printed and "waiting for 2" in printed
+        assert cluster.drive == str(live.root / "efs" / "configured")
+        with Client(cluster, timeout=30) as client:
+            frame = dd.from_pandas(pd.DataFrame({"x": range(10)}), npartitions=2)
+            client.compute(frame.to_parquet(f"{cluster.drive}/events", compute=False)
+                           ).result(timeout=60)
+        assert sorted(p.name for p in Path(cluster.drive, "events").iterdir()) == \
+            ["part.0.parquet", "part.1.parquet"]
+        widget = cluster._repr_html_()
+        assert "READY" in widget and cluster.drive in widget and "/h estimated" in widget
+        assert "GenerateSecurityKey" in widget  # the create's steps
