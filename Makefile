@@ -82,7 +82,7 @@ package: install
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--pkg-format cloudformation --merge-template build/$(STAGE)/merge.json build/$(STAGE)
 	$(BIN)/python -m deploy.bytecode build/$(STAGE)  # Lambda's /var/task is read-only: ship .pyc
-	$(BIN)/python -m zipfile -c build/$(STAGE)/images.zip images
+	$(BIN)/python -m deploy.images build/$(STAGE)/images.zip  # with constraints.txt
 	$(BIN)/cfn-lint build/$(STAGE)/sam.json
 	@$(BIN)/python -c "import os; print('Lambda package:', round(os.path.getsize('build/$(STAGE)/deployment.zip') / 2**20, 2), 'MiB')"
 
@@ -92,9 +92,15 @@ deploy: package
 	aws s3 cp build/$(STAGE)/images.zip s3://$(BUCKET)/daskyard/$(STAGE)/images.zip
 	aws cloudformation package --template-file build/$(STAGE)/sam.json --s3-bucket $(BUCKET) \
 		--s3-prefix daskyard/$(STAGE) --output-template-file build/$(STAGE)/packaged.yaml
+# The clusters table outlives a deleted stack (Retain): a table of that name the stack
+# does not hold is adopted (ExistingClustersTable=true), not made again, which would fail.
+	existing=$$(sh deploy/existing-table.sh $(STAGE)); \
+	drives=$$(sh deploy/existing-table.sh $(STAGE) DrivesTable drives); \
+	echo "ExistingClustersTable=$$existing ExistingDrivesTable=$$drives"; \
 	aws cloudformation deploy --template-file build/$(STAGE)/packaged.yaml \
 		--stack-name daskyard-$(STAGE) --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
-		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip
+		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip \
+		ExistingClustersTable=$$existing ExistingDrivesTable=$$drives
 	aws cloudformation describe-stacks --stack-name daskyard-$(STAGE) --query 'Stacks[0].Outputs'
 
 # After `make deploy`: the stage's preflight (an admin's credentials), then a cluster made,
@@ -112,7 +118,7 @@ destroy-stack: install
 	$(BIN)/python -m deploy.spares $(STAGE)  # they live outside the stack
 	aws cloudformation delete-stack --stack-name daskyard-$(STAGE)
 	aws cloudformation wait stack-delete-complete --stack-name daskyard-$(STAGE)
-	@echo "kept on purpose: the daskyard-$(STAGE)-clusters table (Retain) and the ECR repositories"
+	@echo "kept on purpose: the daskyard-$(STAGE)-clusters table (Retain; make deploy adopts it) and the ECR repositories"
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

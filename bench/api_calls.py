@@ -9,13 +9,15 @@ import time
 from typing import Any
 
 from chalicelib import lifecycle
+from chalicelib.core.identity import Caller
 from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import runtime
 from daskyard.local.stack import LocalMode, wait_execution
-from tests.support.callers import ALICE
-from tests.support.calls import recording
+from deploy.calls import recording
 
 DELAYS = (0.0, 10.0)
+# The caller that creates and destroys (as the tests' `alice`): lifecycle is driven directly.
+ALICE = Caller("arn:aws:iam::123456789012:user/alice")
 
 
 def _transitions(clients: Any, arn: str) -> int:

@@ -192,7 +192,7 @@ def run_daskyard(local: LocalMode, name: str, fault: bool = False) -> dict[str, 
     from distributed import Client
 
     from daskyard.cluster import DaskyardCluster
-    from tests.support.calls import recording
+    from deploy.calls import recording
 
     before = inventory(local)
     out: dict[str, Any] = {"side": "Daskyard DaskyardCluster", "fault": fault,

@@ -189,7 +189,8 @@ def _route_out(table: dict[str, Any]) -> str:
 def network(rt: Runtime) -> Check:
     """Whether a task in each of the stage's subnets reaches SSM, ECR, CloudWatch Logs
     and Secrets Manager: through a NAT gateway, an internet gateway with a public IP
-    (Fargate only: awsvpc tasks on EC2 get none), or VPC endpoints for all of them."""
+    (a Fargate task's, or an EC2 cluster's instance's, which its bridge-mode tasks go out
+    through), or VPC endpoints for all of them."""
     from chalicelib.steps.arrange_network import stage_network
 
     try:
@@ -208,30 +209,24 @@ def network(rt: Runtime) -> Check:
                  for e in ec2.describe_vpc_endpoints(Filters=vpc_filter)["VpcEndpoints"]
                  if str(e.get("State", "available")).lower() == "available"}
     missing = [s for s in TASK_ENDPOINTS if s not in endpoints]
-    ways, blocked, ec2_blocked = [], [], []
+    ways, blocked = [], []
     for subnet in subnets:
         out = _route_out(table_of.get(subnet, main))
         if out == "nat" or not missing:
             ways.append(f"{subnet}: {'NAT' if out == 'nat' else 'VPC endpoints'}")
         elif out == "igw" and rt.settings.assign_public_ip:
             ways.append(f"{subnet}: internet gateway, public IP")
-            ec2_blocked.append(subnet)
         else:
             blocked.append(subnet)
             ways.append(f"{subnet}: no way out")
     figure = f"{vpc}, {len(subnets)} subnets: " + "; ".join(ways)
     reach = ("give them a way to SSM, ECR, CloudWatch Logs and Secrets Manager: a NAT "
              "gateway route (0.0.0.0/0 -> nat-...), an internet gateway route with "
-             "DASKYARD_ASSIGN_PUBLIC_IP=true (Fargate only), or VPC endpoints for "
+             "DASKYARD_ASSIGN_PUBLIC_IP=true, or VPC endpoints for "
              f"{', '.join(missing)} (S3 as a gateway endpoint)")
     if blocked:
         return Check("network", "FAIL", figure,
                      f"tasks in {', '.join(blocked)} cannot start: {reach}")
-    if ec2_blocked:
-        return Check("network", "WARN", figure,
-                     f"EC2 launch type clusters cannot reach AWS from {', '.join(ec2_blocked)} "
-                     "(awsvpc tasks on EC2 get no public IP): for them, use subnets with a "
-                     f"NAT gateway or add VPC endpoints for {', '.join(missing)}")
     return Check("network", "OK", figure)
 
 

@@ -13,7 +13,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core import identity, pricing
-from chalicelib.core.errors import ClusterBusy, ClusterNotFound, InvalidRequest, QuotaExceeded
+from chalicelib.core.errors import (
+    ClusterBusy,
+    ClusterNotFound,
+    DriveForbidden,
+    DriveNotFound,
+    InvalidRequest,
+    QuotaExceeded,
+)
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
     LIVE_STATUSES,
@@ -21,6 +28,7 @@ from chalicelib.core.models import (
     Claim,
     ClusterRecord,
     ClusterSpec,
+    DriveRecord,
     Notify,
     Status,
 )
@@ -53,6 +61,37 @@ def owned(rt: Runtime, name: str, caller: Caller) -> ClusterRecord:
 
 def visible(rt: Runtime, caller: Caller) -> list[ClusterRecord]:
     return [r for r in rt.registry.list() if caller.owns(r.owner)]
+
+
+def claim_drive(rt: Runtime, name: str, caller: Caller) -> DriveRecord:
+    """The named drive a create by `caller` may use: the first create naming a drive makes
+    its caller the owner; after that, its owner, admins and the principals the owner
+    shares it with. Anyone else is refused before anything is made, told no more than
+    that (not whose it is): their code must never run beside the owner's files."""
+    drive = rt.drives.claim(name, caller.id)
+    if not caller.may_use(drive.owner, drive.shares):
+        raise DriveForbidden(f"drive: {name!r} is not yours and not shared with you")
+    return drive
+
+
+def owned_drive(rt: Runtime, name: str, caller: Caller) -> DriveRecord:
+    """The record of drive `name` if `caller` owns it (or is an admin); anyone else's
+    drive answers as a missing one."""
+    drive = rt.drives.get(name)
+    if drive is None or not caller.owns(drive.owner):
+        raise DriveNotFound(f"no drive named {name!r} of yours")
+    return drive
+
+
+def share_drive(rt: Runtime, name: str, principals: list[str], *,
+                caller: Caller) -> DriveRecord:
+    """Whom the drive is shared with, replaced: each of them may name it in a create
+    (their clusters get a root of their own on it). Its owner's or an admin's call."""
+    drive = owned_drive(rt, name, caller)
+    shared = rt.drives.share(name, drive.owner, principals)
+    if shared is None:  # the owner never changes: only a drive gone from the table
+        raise DriveNotFound(f"no drive named {name!r} of yours")
+    return shared
 
 
 def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
@@ -88,14 +127,16 @@ def _check_quota(rt: Runtime, owner: Caller, workers: int, *, adding: str = "",
 
 def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
                    notify: list[Notify] | None = None) -> ClusterRecord:
-    """Check limits, record the cluster (once per name), check the owner's quota and
-    start the create machine. The quota is counted after the record is written, so that
-    concurrent creates of one owner each see the others (a refused one withdraws its
-    record; none starts anything). If the execution cannot start, the record is marked
-    FAILED: nothing else was made."""
+    """Check limits and the caller's right to a named drive, record the cluster (once per
+    name), check the owner's quota and start the create machine. The quota is counted
+    after the record is written, so that concurrent creates of one owner each see the
+    others (a refused one withdraws its record; none starts anything). If the execution
+    cannot start, the record is marked FAILED: nothing else was made."""
     problems = spec.check_limits(rt.settings)
     if problems:
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
+    if spec.drive:
+        claim_drive(rt, spec.drive, caller)
     machine = rt.settings.create_state_machine_arn
     name, arn = _execution(machine, spec.name, "create")
     record = rt.registry.create(spec, caller.id, notify or [], arn,

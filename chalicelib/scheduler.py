@@ -76,7 +76,8 @@ class Endpoint(BaseModel):
 
     @property
     def dashboard_url(self) -> str:
-        return f"http://{self.public_ip or self.private_ip}:{naming.DASHBOARD_PORT}/status"
+        # HTTPS with the cluster's certificate, behind its token (daskyard_scheduler).
+        return f"https://{self.public_ip or self.private_ip}:{naming.DASHBOARD_PORT}/status"
 
 
 def _eni_detail(detail: TaskDetail, name: str) -> str:
@@ -181,8 +182,10 @@ def delete_address(clients: Clients, names: naming.Names) -> None:
 
 
 def delete_adapt(clients: Clients, names: naming.Names) -> None:
-    """Delete the scheduler's adaptive bounds (adaptive scaling off); none is fine."""
+    """Delete the scheduler's adaptive bounds (adaptive scaling off) and its last request
+    for a worker count; none is fine."""
     delete_parameter(clients, names.adapt_parameter())
+    delete_parameter(clients, names.desired_workers_parameter())
 
 
 def _scheduler_running(detail: TaskDetail, names: naming.Names, clients: Clients,

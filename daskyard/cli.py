@@ -374,6 +374,32 @@ def status(name: str, output: OutputOption = Output.table, api: ApiOption = None
 
 
 @app.command()
+def drive(name: str,
+          share: Annotated[list[str] | None, typer.Option(
+              "--share", help="whom else may name the drive in a create: an IAM ARN, "
+              "slack:<team>/<user> or webhook:<key id> (repeatable; replaces the list)")] = None,
+          unshare: Annotated[bool, typer.Option(
+              "--unshare", help="share it with nobody")] = False,
+          output: OutputOption = Output.table, api: ApiOption = None) -> None:
+    """Show a named drive's owner and whom it is shared with (your drives; an admin's:
+    any); --share or --unshare sets whom else may name it. Their clusters get a folder
+    of their own on it, never yours."""
+    if share and unshare:
+        fail("--share and --unshare: one or the other")
+    client = api_client(api)
+    record = call(client.share_drive, name, share or []) if share or unshare \
+        else call(client.drive, name)
+    if output is Output.json:
+        emit(record, output)
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("drive", _cell(record["name"]))
+    table.add_row("owner", _cell(record["owner"]))
+    table.add_row("shared with", _cell(", ".join(record["shares"]) or "nobody"))
+    console.print(table)
+
+
+@app.command()
 def scale(name: str, workers: int, output: OutputOption = Output.table,
           api: ApiOption = None) -> None:
     """Set the number of workers (turns adaptive scaling off)."""

@@ -146,6 +146,15 @@ class DaskyardApi:
         times), outcome, attempts, error; in the order the states were entered."""
         return dict(self.call("GET", f"/clusters/{name}/events"))
 
+    def drive(self, name: str) -> dict[str, Any]:
+        """A named drive's owner and shares (its owner's or an admin's call)."""
+        return dict(self.call("GET", f"/drives/{name}"))
+
+    def share_drive(self, name: str, principals: list[str]) -> dict[str, Any]:
+        """Whom the drive is shared with, replaced: they may name it in a create, and
+        their clusters get a root of their own on it."""
+        return dict(self.call("PUT", f"/drives/{name}/shares", {"principals": principals}))
+
     def doctor(self) -> dict[str, Any]:
         """The stage's preflight (admins only): {"stage", "region", "ok", "checks":
         [{"name", "status" (OK, WARN, FAIL), "figure", "advice", "default"}]}."""

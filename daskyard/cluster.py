@@ -287,6 +287,7 @@ class DaskyardCluster(Cluster):
         """The cluster's CA and a client certificate, held in memory only: what
         `Client(cluster)` connects with (the scheduler refuses anyone without one)."""
         found = self.api.credentials(self.name)
+        self._dashboard_token = str(found.get("dashboard_token") or "")
         return Security(require_encryption=True, tls_ca_file=found["ca"],
                         tls_client_cert=found["cert"], tls_client_key=found["key"])
 
@@ -311,8 +312,20 @@ class DaskyardCluster(Cluster):
 
     @property
     def dashboard_link(self) -> str:
-        """The URL the orchestrator published (public when there is one)."""
-        return str(self.record.get("dashboard_url") or super().dashboard_link)
+        """The URL the orchestrator published (public when there is one), with the
+        cluster's token once this object holds its credentials: the dashboard is HTTPS
+        behind that token (a browser keeps it as a cookie after the first visit)."""
+        link = str(self.record.get("dashboard_url") or super().dashboard_link)
+        if not link.startswith("https://"):
+            return link
+        token = getattr(self, "_dashboard_token", None)
+        if token is None:  # not fetched with the credentials yet: the owner's to ask
+            try:
+                token = str(self.api.credentials(self.name).get("dashboard_token") or "")
+            except ApiError:
+                token = ""
+            self._dashboard_token = token
+        return f"{link}?token={token}" if token else link
 
     @property
     def drive(self) -> str:

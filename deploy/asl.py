@@ -1,31 +1,46 @@
 """Generates both state machines, stepfunctions/create_cluster.asl.json and
-destroy_cluster.asl.json, from one table of Lambda tasks (TASKS), so each retrier,
-payload and teardown step is written once. The JSON files stay checked in: CloudFormation
+destroy_cluster.asl.json, from the step table (chalicelib/steps/table.py: each Task
+state's Lambda, action and retrier) and the ASL each Task adds here (TASKS), so each
+retrier, payload and teardown step is written once. The JSON files stay checked in: CloudFormation
 and local mode read them (daskyard/local/asl.py), and a review sees the ASL itself.
 
     python -m deploy.asl           # write both files
     python -m deploy.asl --check   # exit 1, naming the file, if writing would change it
 
 Every Task invokes one of the app's Lambdas as `${<Name>Arn}`, a placeholder filled by
-CloudFormation (DefinitionSubstitutions) or by local mode.
+CloudFormation (DefinitionSubstitutions) or by local mode (daskyard/local/asl.py, which
+reads the files where the wheel or this checkout has them). The deploy tooling reads
+them here (`raw`, `placeholders`): it runs from a checkout, and does not import local
+mode.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from daskyard.local import asl as loader
+from chalicelib.steps.table import BY_STATE
 from deploy import generated
 
 State = dict[str, Any]
 States = dict[str, State]
 
-LAMBDAS = ("GenerateSecurityKey", "ArrangeNetwork", "EstablishSharedDrive", "SetUpEcsCluster",
-           "PrepareImages", "RegisterTaskDefinitions", "StartScheduler", "WaitForScheduler",
-           "StartWorkers", "PublishEndpoints", "RecordStatus")
+# Where the *.asl.json files are written; read at each call, so it may be pointed elsewhere.
+ASL_DIR = Path(__file__).resolve().parents[1] / "stepfunctions"
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def raw(name: str) -> str:
+    """The checked-in ASL of `name` (create_cluster, destroy_cluster), placeholders and all."""
+    return (ASL_DIR / f"{name}.asl.json").read_text()
+
+
+def placeholders(name: str) -> set[str]:
+    return set(PLACEHOLDER.findall(raw(name)))
 
 # The named retriers. In a Retry list the specific NotReady one goes before THROTTLED.
 # FULL jitter: executions of many clusters that hit the same limit do not retry in step.
@@ -69,24 +84,25 @@ SPARE_BEING_MADE: State = {
     "IntervalSeconds": 3, "MaxAttempts": 6, "BackoffRate": 1.5, "MaxDelaySeconds": 10,
     "JitterStrategy": "FULL",
 }
+# The step table names a state's NotReady retrier (`waits`); THROTTLED follows it.
 RETRIERS = {"THROTTLED": THROTTLED, "AWS_NOT_READY": AWS_NOT_READY,
             "STEPS_IN_FLIGHT": STEPS_IN_FLIGHT, "NOTEBOOK_STARTING": NOTEBOOK_STARTING,
             "SPARE_BEING_MADE": SPARE_BEING_MADE, "MOUNT_TARGETS": MOUNT_TARGETS}
-SETTLING = (AWS_NOT_READY, THROTTLED)
 
 
-def task(name: str, function: str, action: str, *, retry: Sequence[State] = (THROTTLED,),
-         token: bool = False, timeout: int | None = None,
+def task(name: str, *, token: bool = False, timeout: int | None = None,
          extra_payload: Mapping[str, Any] | None = None, result_path: str | None = None,
          result_selector: Mapping[str, Any] | None = None, catch: Sequence[State] = (),
          comment: str | None = None) -> tuple[str, State]:
-    """The state `name`: `function`'s Lambda invoked with `action`, the cluster and the
-    state's name. `token` makes it a callback (.waitForTaskToken, the token in the
-    payload): it ends when someone sends the token its result, or after `timeout` s.
-    No Next/End and no machine Catch: the layout below adds those."""
-    if function not in LAMBDAS:
-        raise ValueError(f"{name}: {function} is not one of the app's Lambdas")
-    payload: State = {"action": action, "cluster.$": "$.cluster", "state.$": "$$.State.Name"}
+    """The state `name`: the step table's Lambda for it invoked with its action, the
+    cluster and the state's name, retried as the table says. `token` makes it a callback
+    (.waitForTaskToken, the token in the payload): it ends when someone sends the token
+    its result, or after `timeout` s. No Next/End and no machine Catch: the layout below
+    adds those."""
+    step = BY_STATE[name]
+    retry = (RETRIERS[step.waits], THROTTLED) if step.waits else (THROTTLED,)
+    payload: State = {"action": step.function, "cluster.$": "$.cluster",
+                      "state.$": "$$.State.Name"}
     if token:
         payload["token.$"] = "$$.Task.Token"
     payload.update(extra_payload or {})
@@ -94,7 +110,8 @@ def task(name: str, function: str, action: str, *, retry: Sequence[State] = (THR
     if comment:
         state["Comment"] = comment
     state["Resource"] = "arn:aws:states:::lambda:invoke" + (".waitForTaskToken" if token else "")
-    state["Parameters"] = {"FunctionName": "${" + function + "Arn}", "Payload": payload}
+    state["Parameters"] = {"FunctionName": "${" + step.lambda_name + "Arn}",
+                           "Payload": payload}
     if result_selector:
         state["ResultSelector"] = dict(result_selector)
     state["ResultPath"] = result_path
@@ -114,71 +131,66 @@ def catch_all(target: str, result_path: str) -> State:
     return {"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": target}
 
 
-# Every Task of both machines, once. Which runs after which is in the layout below.
+# Every Task of both machines, once, with what the ASL adds to the step table's row.
+# Which runs after which is in the layout below.
 TASKS: States = dict([
     # The create steps.
-    task("GenerateSecurityKey", "GenerateSecurityKey", "create"),
-    task("ArrangeNetwork", "ArrangeNetwork", "create"),
-    task("EstablishSharedDrive", "EstablishSharedDrive", "create", retry=SETTLING,
-         result_selector={"file_system.$": "$.Payload.file_system"}, result_path="$.drive"),
-    task("WaitForSharedDrive", "EstablishSharedDrive", "wait", retry=(MOUNT_TARGETS, THROTTLED),
+    task("GenerateSecurityKey"),
+    task("ArrangeNetwork"),
+    task("EstablishSharedDrive", result_selector={"file_system.$": "$.Payload.file_system"},
+         result_path="$.drive"),
+    task("WaitForSharedDrive",
          comment="The mount targets AWS takes a minute and a half to make, waited for "
                  "while the scheduler (which mounts no drive) starts; the file system is "
                  "the one the record holds."),
-    task("KeepSpareDrives", "EstablishSharedDrive", "keep",
-         retry=(SPARE_BEING_MADE, THROTTLED),
-         catch=[catch_all("SpareDrivesLeftAsTheyWere", "$.spare_error")],
+    task("KeepSpareDrives", catch=[catch_all("SpareDrivesLeftAsTheyWere", "$.spare_error")],
          comment="The stage's spare drives made up again (one may just have been taken), "
                  "off the critical path; a failure here never fails the create."),
-    task("SetUpEcsCluster", "SetUpEcsCluster", "create"),
-    task("PrepareImages", "PrepareImages", "create", token=True, timeout=1800,
-         result_path="$.images",
+    task("SetUpEcsCluster"),
+    task("PrepareImages", token=True, timeout=1800, result_path="$.images",
          catch=[{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error",
                  "Next": "ImageBuildTimedOut"}],
          comment="Ends at once when the image tag is in ECR; else when its CodeBuild build "
                  "ends (event callback)."),
-    task("RegisterTaskDefinitions", "RegisterTaskDefinitions", "create",
-         extra_payload={"images.$": "$.foundation[*].images"},
+    task("RegisterTaskDefinitions", extra_payload={"images.$": "$.foundation[*].images"},
          comment="Gets the image URIs from PrepareImages through the state, not the "
                  "registry. A wildcard, not [2]: it is a one-item list in every JSONPath "
                  "implementation, where an index is not."),
-    task("StartScheduler", "StartScheduler", "create"),
-    task("WaitForScheduler", "WaitForScheduler", "create", token=True, timeout=600,
-         result_path="$.scheduler",
+    task("StartScheduler"),
+    task("WaitForScheduler", token=True, timeout=600, result_path="$.scheduler",
          comment="Ends when discovery sends this token its success: a callback, not a poll."),
-    task("StartWorkers", "StartWorkers", "create"),
-    task("WaitForNotebook", "StartWorkers", "wait", retry=(NOTEBOOK_STARTING, THROTTLED),
+    task("StartWorkers"),
+    task("WaitForNotebook",
          comment="READY only once the notebook it promised answers (its health check "
                  "passed); NotebookFailed, with the reason, when its task keeps stopping."),
-    task("PublishEndpoints", "PublishEndpoints", "create"),
+    task("PublishEndpoints"),
     # The teardown: each step's idempotent delete twin, what is gone is done.
-    task("MarkDeleting", "RecordStatus", "mark", retry=(STEPS_IN_FLIGHT, THROTTLED),
-         extra_payload={"status": "DELETING"},
+    task("MarkDeleting", extra_payload={"status": "DELETING"},
          comment="Waits (NotReady) while a create step that began before the teardown is "
                  "still running."),
-    task("DeleteWorkers", "StartWorkers", "delete"),
-    task("DeleteScheduler", "StartScheduler", "delete"),
-    task("DeleteTaskDefinitions", "RegisterTaskDefinitions", "delete"),
-    task("DeleteEcsCluster", "SetUpEcsCluster", "delete", retry=SETTLING),
-    task("DeleteSharedDrive", "EstablishSharedDrive", "delete", retry=SETTLING),
-    task("DeleteSecurityKey", "GenerateSecurityKey", "delete"),
-    task("DeleteNetwork", "ArrangeNetwork", "delete", retry=SETTLING,
+    task("DeleteWorkers"),
+    task("DeleteScheduler"),
+    task("DeleteTaskDefinitions"),
+    task("DeleteEcsCluster"),
+    task("DeleteSharedDrive"),
+    task("DeleteSecurityKey"),
+    task("DeleteNetwork",
          comment="Last: subnets and security groups can go only once no ENI uses them."),
     # Status bookkeeping.
-    task("MarkDone", "RecordStatus", "mark", extra_payload={"status.$": "$.final_status"}),
-    task("DestroyFailed", "RecordStatus", "mark",
-         extra_payload={"status": "DELETE_FAILED", "error.$": "$.error"}),
-    task("RecordFailure", "RecordStatus", "rollback", extra_payload={"error.$": "$.error"},
+    task("MarkDone", extra_payload={"status.$": "$.final_status"}),
+    task("DestroyFailed", extra_payload={"status": "DELETE_FAILED", "error.$": "$.error"}),
+    task("RecordFailure", extra_payload={"error.$": "$.error"},
          result_selector={"rollback.$": "$.Payload.rollback"}, result_path="$.rollback",
          comment="Records why the create failed. Answers rollback=true when this execution "
                  "must remove what it made; false when a destroy is already running."),
-    task("MarkRolledBack", "RecordStatus", "mark", extra_payload={"status": "FAILED"},
+    task("MarkRolledBack", extra_payload={"status": "FAILED"},
          comment="No error here: RecordFailure recorded the create's reason, which may be "
                  "more than the Catch carries (an image build's)."),
-    task("RollbackFailed", "RecordStatus", "mark",
-         extra_payload={"status": "DELETE_FAILED", "error.$": "$.rollback_error"},
+    task("RollbackFailed", extra_payload={"status": "DELETE_FAILED", "error.$": "$.rollback_error"},
          comment="Keeps the create's reason in $.error; records why the rollback failed."),
 ])
+if set(TASKS) != set(BY_STATE):  # a row without its Task, or a Task without its row
+    raise ValueError(f"TASKS and the step table differ: {sorted(set(TASKS) ^ set(BY_STATE))}")
 
 
 def link(state: State, then: str | None, catch: State | None = None) -> State:
@@ -315,7 +327,7 @@ MACHINES = {"create_cluster": create_machine, "destroy_cluster": destroy_machine
 
 
 def render() -> dict[str, str]:
-    """Each machine's file name (in the loader's ASL_DIR) and its text."""
+    """Each machine's file name (in ASL_DIR) and its text."""
     return {f"{name}.asl.json": json.dumps(build(), indent=2) + "\n"
             for name, build in MACHINES.items()}
 
@@ -324,7 +336,7 @@ def main(argv: Sequence[str]) -> int:
     check = generated.check_flag(argv, "deploy.asl")
     if check is None:
         return generated.USAGE
-    return generated.sync({loader.ASL_DIR / name: text for name, text in render().items()},
+    return generated.sync({ASL_DIR / name: text for name, text in render().items()},
                           check, "deploy.asl")
 
 

@@ -32,6 +32,8 @@ from chalicelib.core.models import (
     ClusterSpec,
     Credentials,
     DoctorReport,
+    DriveRecord,
+    DriveShares,
     ErrorBody,
     LogPage,
     Timeline,
@@ -122,7 +124,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "with the caller as its owner, checks the owner's quota, and starts the create "
         "machine. Nothing is created when the request is refused.",
         "clusters", (202, "Accepted: the record, CREATING", Cluster),
-        (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterExists),
+        (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterExists, E.DriveForbidden),
         request=ClusterSpec),
     ("GET", "/clusters"): Op(
         "listClusters", "List the caller's clusters",
@@ -193,6 +195,22 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "The workers stay as many as they are. READY clusters only.",
         "clusters", (200, "The record, adapt null", Cluster),
         (E.InvalidRequest, E.Unauthorized, E.ClusterNotFound, E.ClusterBusy)),
+    ("GET", "/drives/{name}"): Op(
+        "getDrive", "Show a named drive's owner and shares",
+        "The owner (the caller whose create first named the drive) and the principals it "
+        "is shared with. The owner's or an admin's only: anyone else's drive answers 404.",
+        "drives", (200, "The drive", DriveRecord),
+        (E.InvalidRequest, E.Unauthorized, E.DriveNotFound)),
+    ("PUT", "/drives/{name}/shares"): Op(
+        "shareDrive", "Set whom a named drive is shared with",
+        "Replaces the list of principals (IAM ARNs, `slack:<team>/<user>`, "
+        "`webhook:<key id>`, exactly as they are owners) who may name the drive in a "
+        "create besides its owner and admins; [] shares it with nobody. Each owner's "
+        "clusters get a root of their own on the drive: a share gives no one another "
+        "owner's files. The owner's or an admin's only.",
+        "drives", (200, "The drive with its new shares", DriveRecord),
+        (*BODY_ERRORS, E.Unauthorized, E.DriveNotFound),
+        request=DriveShares),
     ("GET", "/doctor"): Op(
         "doctor", "Check the stage's account before its first cluster",
         "The preflight: the ECS and Auto Scaling service-linked roles, the Fargate "
@@ -222,7 +240,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "outcome is POSTed, signed the same way, to `callback_url`.",
         "integrations", (202, "Accepted (a scale answers 200 with the same body)", Cluster),
         (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterNotFound, E.ClusterExists,
-         E.ClusterBusy, E.RequestInProgress),
+         E.ClusterBusy, E.RequestInProgress, E.DriveForbidden),
         request=WebhookRequest, headers=WEBHOOK_HEADERS),
 }
 # Answered by a webhook scale, with the same body as its 202.
@@ -230,6 +248,9 @@ EXTRA_OK = {("POST", "/webhooks"): (200, "Scaled")}
 TAGS = [
     {"name": "clusters", "description": "IAM-authorized (SigV4) cluster routes; a caller "
      "sees and acts on their own clusters only, an admin on all."},
+    {"name": "drives", "description": "IAM-authorized (SigV4) named drives: the first "
+     "create naming one makes its caller the owner; only the owner, admins and whom the "
+     "owner shares it with can name it."},
     {"name": "integrations", "description": "Slack and webhooks, authenticated by their "
      "request signatures."},
     {"name": "stage", "description": "IAM-authorized (SigV4) routes for the stage's "
@@ -321,6 +342,7 @@ def document() -> dict[str, Any]:
         (Cluster, "serialization"), (ClusterList, "serialization"),
         (Credentials, "serialization"), (DoctorReport, "serialization"),
         (ErrorBody, "serialization"),
+        (DriveRecord, "serialization"), (DriveShares, "validation"),
         (LogPage, "serialization"), (Timeline, "serialization"),
         (GatewayError, "serialization"), (slack.SlackReply, "serialization"),
         (ClusterSpec, "validation"), (ScaleRequest, "validation"), (Adapt, "validation"),

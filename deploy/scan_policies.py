@@ -2,7 +2,8 @@
 .chalice/policy-<group>.json (the Lambdas' policies, rendered for STAGE by
 deploy/policies.py), every AWS::IAM::Role inline policy and managed policy of
 deploy/template.py's merge template (the tasks', instances', state machines' and image
-build's roles). CloudFormation intrinsics in those are replaced by plausible plain ARNs
+build's roles), and deploy/deployer-policy.json (rendered as the Lambda policies are, with
+an artifacts bucket). CloudFormation intrinsics in those are replaced by plausible plain ARNs
 first, as parliament only reads strings.
 
 Each finding is printed; one that deploy/parliament-skips.json does not skip fails the
@@ -42,7 +43,8 @@ def arn_of(logical: str, resources: dict[str, Any], stage: str = STAGE) -> str:
         return f"arn:aws:lambda:{_region_account()}:function:daskyard-{stage}-{logical}"
     kind, props = resources[logical]["Type"], resources[logical].get("Properties", {})
     if kind == "AWS::IAM::Role":
-        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:role/{props['RoleName']}"
+        name = plain(props["RoleName"], resources, stage)  # with the region
+        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:role/{name}"
     if kind == "AWS::StepFunctions::StateMachine":
         return f"arn:aws:states:{_region_account()}:stateMachine:{props['StateMachineName']}"
     if kind == "AWS::DynamoDB::Table":
@@ -59,12 +61,13 @@ def ref_of(name: str, resources: dict[str, Any], stage: str = STAGE) -> str:
         return arn_of(name.removesuffix(".Arn"), resources, stage)
     if name in resources and resources[name]["Type"] == "AWS::IAM::ManagedPolicy":
         props = resources[name]["Properties"]
-        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:policy/{props['ManagedPolicyName']}"
+        name = plain(props["ManagedPolicyName"], resources, stage)  # with the region
+        return f"arn:aws:iam::{PSEUDO['AWS::AccountId']}:policy/{name}"
     if name in resources:
         props = resources[name].get("Properties", {})
         for key in ("RoleName", "TableName", "Name", "StateMachineName"):
             if key in props:
-                return str(props[key])
+                return str(plain(props[key], resources, stage))
     raise ValueError(f"scan_policies: no plausible value for ${{{name}}}: add one")
 
 
@@ -103,6 +106,10 @@ def policies() -> Iterator[tuple[str, str]]:
         path = lambda_policies.template(group)
         yield (str(path.relative_to(ROOT)),
                lambda_policies.text(lambda_policies.render(group, STAGE)))
+
+    deployer = ROOT / "deploy" / "deployer-policy.json"  # what the deployer needs
+    yield (str(deployer.relative_to(ROOT)), deployer.read_text().replace(
+        "<stage>", STAGE).replace("<bucket>", PARAMETERS["ImageSourceLocation"].split("/")[0]))
 
     resources = merge_template(STAGE)["Resources"]
     boundary = plain({"Ref": "SchedulerRoleBoundary"}, resources)

@@ -4,9 +4,21 @@ template with `--merge-template`: tables, the static IAM roles, both state machi
 substituted by the function ARNs), the CodeBuild project that builds images/, the
 signing secrets, and the API's documentation (API Gateway documentation parts from
 docs/openapi.json). Every name starts with `daskyard-<stage>` so the Lambda policy can
-scope by prefix, and the roles reach their own stage's resources only (names under
+scope by prefix; IAM names (roles, instance profile, the boundary policy), unique per
+account and not per region, carry the region after it (`daskyard-<stage>-<region>-task`),
+so one stage deploys to two regions of an account. The roles reach their own stage's
+resources only (names under
 `daskyard-<stage>-`, `/daskyard/<stage>/`, `daskyard/<stage>/`; tag conditions with the
 stage); the ECR repositories are the exception, shared by every stage.
+
+The clusters table is kept when the stack is deleted (it is the registry) and has a
+fixed name, so a later deploy of the stage adopts it instead of failing on the name:
+`make deploy` passes `ExistingClustersTable=true` when the table exists outside the stack
+(deploy/existing-table.sh), and the stack then uses it by name, without creating it. A
+parameter rather than a CloudFormation resource import: `aws cloudformation deploy`
+cannot import, and an import would need a separate IMPORT change set of a template
+holding the table alone before every such deploy; the cost is that an adopted table's
+settings (point-in-time recovery, encryption) are no longer the stack's to enforce.
 
     python -m deploy.template STAGE OUT.json
 """
@@ -18,10 +30,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from daskyard.local import asl
+from chalicelib.core import naming
+from deploy import asl
 
 ARN = "arn:${AWS::Partition}"
 OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+EXISTING_TABLE = "ExistingClustersTable"  # a parameter (make deploy sets it)
+CREATE_TABLE = "CreateClustersTable"  # the condition: no table to adopt
+EXISTING_DRIVES_TABLE = "ExistingDrivesTable"  # the same for the drives table
+CREATE_DRIVES_TABLE = "CreateDrivesTable"
 STEP_FUNCTIONS = sorted(asl.placeholders("create_cluster") | asl.placeholders("destroy_cluster"))
 BUILDSPEC = """version: 0.2
 phases:
@@ -56,7 +73,13 @@ def allow(actions: list[str], resources: list[Any] | str,
     return statement
 
 
-def role(name: str, service: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+def regional(stage: str, name: str) -> dict[str, str]:
+    """An IAM name with the stack's region in it (naming.regional): IAM is global."""
+    return sub(naming.regional(stage, "${AWS::Region}", name))
+
+
+def role(name: dict[str, str], service: str,
+         statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Type": "AWS::IAM::Role", "Properties": {
         "RoleName": name, "AssumeRolePolicyDocument": assume(service),
         "Policies": [{"PolicyName": "daskyard", "PolicyDocument": {
@@ -87,18 +110,25 @@ def merge_template(stage: str) -> dict[str, Any]:
                             + stage + "/*:log-stream:*")])
     machine_arn = ARN + ":states:${AWS::Region}:${AWS::AccountId}:stateMachine:" + base
     resources: dict[str, Any] = {
-        "ClustersTable": {**table(f"{base}-clusters", "name"),
+        # Made unless a deploy adopts the one an earlier stack of the stage left.
+        "ClustersTable": {**table(f"{base}-clusters", "name"), "Condition": CREATE_TABLE,
                           "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
         "IdempotencyTable": table(f"{base}-idempotency", "id", ttl="expiration"),
-        "TaskExecutionRole": role(f"{base}-task-execution", "ecs-tasks.amazonaws.com", [
-            login, pull, write_logs,  # and the secrets ECS injects into a task
+        # Named drives' owners and shares: the drives (and their files) outlive
+        # clusters; kept and adopted as the clusters table is.
+        "DrivesTable": {**table(f"{base}-drives", "name"), "Condition": CREATE_DRIVES_TABLE,
+                        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
+        "TaskExecutionRole": role(regional(stage, "task-execution"), "ecs-tasks.amazonaws.com", [
+            login, pull, write_logs,  # and the secrets ECS injects into a task: the
+            # clusters' credentials only (naming.credentials_secret), never the stage's
+            # Slack or webhook signing secrets (the ARN ends in a random suffix).
             allow(["secretsmanager:GetSecretValue"], [sub(
                 ARN + ":secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:daskyard/"
-                + stage + "/*")])]),
+                + stage + "/*/credentials-*")])]),
         # What the code in a task may call. No Secrets Manager at all (the execution
         # role injects a task's secrets), and of SSM only the stage's scheduler
         # addresses: not the EC2 clusters' SSH private keys.
-        "TaskRole": role(f"{base}-task", "ecs-tasks.amazonaws.com", [
+        "TaskRole": role(regional(stage, "task"), "ecs-tasks.amazonaws.com", [
             allow(["ssm:GetParameter"], [sub(
                 ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/" + stage
                 + "/*/scheduler-address")]),
@@ -108,23 +138,26 @@ def merge_template(stage: str) -> dict[str, Any]:
                                   "aws:ResourceTag/daskyard:stage": stage}})]),
         # The most any cluster's scheduler role may do (the steps make one per cluster,
         # only with this boundary; steps/scheduler_task.py narrows it to the cluster):
-        # read adaptive bounds, read and set the desired count of workers services, mount
-        # the stage's drives.
+        # read adaptive bounds, read workers services, ask for a worker count (applied by
+        # the orchestrator within the bounds), mount the stage's drives.
         "SchedulerRoleBoundary": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
-            "ManagedPolicyName": f"{base}-scheduler-boundary",
+            "ManagedPolicyName": regional(stage, "scheduler-boundary"),
             "Description": "Permissions boundary of Daskyard's per-cluster scheduler roles",
             "PolicyDocument": {"Version": "2012-10-17", "Statement": [
                 allow(["ssm:GetParameter"], [sub(
                     ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/" + stage
                     + "/*/adapt")]),
-                allow(["ecs:DescribeServices", "ecs:UpdateService"], [sub(
+                allow(["ssm:PutParameter"], [sub(
+                    ARN + ":ssm:${AWS::Region}:${AWS::AccountId}:parameter/daskyard/" + stage
+                    + "/*/desired-workers")]),
+                allow(["ecs:DescribeServices"], [sub(
                     ARN + ":ecs:${AWS::Region}:${AWS::AccountId}:service/" + base + "-*/"
                     + base + "-*-workers")]),
                 allow(["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], [sub(
                     ARN + ":elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/*")],
                     {"StringEquals": {"aws:ResourceTag/daskyard:managed": "true",
                                       "aws:ResourceTag/daskyard:stage": stage}})]}}},
-        "InstanceRole": role(f"{base}-instance", "ec2.amazonaws.com", [
+        "InstanceRole": role(regional(stage, "instance"), "ec2.amazonaws.com", [
             allow(["ecs:DiscoverPollEndpoint"], "*"),  # AWS offers no narrower resource
             allow(["ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance",
                    "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange",
@@ -135,13 +168,14 @@ def merge_template(stage: str) -> dict[str, Any]:
                        + base + "-*/*")]),
             login, pull, write_logs]),
         "InstanceProfile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {
-            "InstanceProfileName": f"{base}-instance", "Roles": [{"Ref": "InstanceRole"}]}},
-        "StatesRole": role(f"{base}-states", "states.amazonaws.com", [
+            "InstanceProfileName": regional(stage, "instance"),
+            "Roles": [{"Ref": "InstanceRole"}]}},
+        "StatesRole": role(regional(stage, "states"), "states.amazonaws.com", [
             allow(["lambda:InvokeFunction"], [
                 arn for name in STEP_FUNCTIONS for arn in (
                     {"Fn::GetAtt": [name.removesuffix("Arn"), "Arn"]},
                     sub("${" + name.removesuffix("Arn") + ".Arn}:*"))])]),
-        "ImageBuildRole": role(f"{base}-image-build", "codebuild.amazonaws.com", [
+        "ImageBuildRole": role(regional(stage, "image-build"), "codebuild.amazonaws.com", [
             login, pull,
             allow(["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
                    "ecr:CompleteLayerUpload"], [repos]),
@@ -182,8 +216,10 @@ def merge_template(stage: str) -> dict[str, Any]:
                 name: {"Fn::GetAtt": [name.removesuffix("Arn"), "Arn"]}
                 for name in sorted(asl.placeholders(kind))}}}
     env = {
-        "DASKYARD_TABLE": {"Ref": "ClustersTable"},
+        # By name, made here or adopted: the same either way.
+        "DASKYARD_TABLE": f"{base}-clusters",
         "DASKYARD_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+        "DASKYARD_DRIVES_TABLE": f"{base}-drives",
         # Built from the name, not Ref'd: the machines reference the functions.
         "DASKYARD_CREATE_STATE_MACHINE_ARN": sub(machine_arn + "-create-cluster"),
         "DASKYARD_DESTROY_STATE_MACHINE_ARN": sub(machine_arn + "-destroy-cluster"),
@@ -196,8 +232,21 @@ def merge_template(stage: str) -> dict[str, Any]:
         "DASKYARD_WEBHOOK_SECRET_ID": {"Ref": "WebhookSecret"},
     }
     return {
-        "Parameters": {"ImageSourceLocation": {
-            "Type": "String", "Description": "bucket/key of images.zip (make deploy uploads it)"}},
+        "Parameters": {
+            "ImageSourceLocation": {
+                "Type": "String",
+                "Description": "bucket/key of images.zip (make deploy uploads it)"},
+            EXISTING_TABLE: {
+                "Type": "String", "AllowedValues": ["true", "false"], "Default": "false",
+                "Description": f"true: {base}-clusters exists outside the stack (kept when "
+                               "an earlier stack was deleted) and is used, not created"},
+            EXISTING_DRIVES_TABLE: {
+                "Type": "String", "AllowedValues": ["true", "false"], "Default": "false",
+                "Description": f"true: {base}-drives exists outside the stack (kept when "
+                               "an earlier stack was deleted) and is used, not created"}},
+        "Conditions": {CREATE_TABLE: {"Fn::Equals": [{"Ref": EXISTING_TABLE}, "false"]},
+                       CREATE_DRIVES_TABLE: {"Fn::Equals": [{"Ref": EXISTING_DRIVES_TABLE},
+                                                            "false"]}},
         "Globals": {"Function": {"Environment": {"Variables": env}}},
         "Resources": {**resources, **documentation()},
         "Outputs": {"CreateClusterStateMachineArn": {"Value": {"Ref": "CreateClusterStateMachine"}},

@@ -10,10 +10,11 @@ options of distributed's Adaptive the user gave (`interval`, `wait_count`,
 distributed's own adaptive logic (AdaptiveCore): the scheduler's adaptive target,
 clamped to the bounds; a worker is let go only after it was chosen `wait_count` times
 in a row, and the scheduler's `workers_to_close` chooses those holding least data. Up is
-a larger desiredCount of the cluster's workers service; down retires the chosen workers
-first (their data moved to the others, then closed) and then lowers the desiredCount,
-so ECS has no data-holding task to pick. The task role allows exactly these calls, on
-this cluster's parameter and workers service only.
+a larger worker count asked for; down retires the chosen workers first (their data moved
+to the others, then closed) and then asks for fewer, so ECS has no data-holding task to
+pick. The count is asked for in the cluster's DASKYARD_DESIRED_PARAMETER, which the
+orchestrator applies to the workers service within the bounds: the task role reads this
+cluster's bounds and workers service and writes that one parameter, nothing else.
 
 Idle shutdown. dask closes a scheduler idle past `--idle-timeout` (no task processing,
 queued or unrunnable); dask does not count clients, Daskyard does: while any client is
@@ -29,7 +30,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from distributed import Scheduler, SchedulerPlugin
@@ -44,18 +45,22 @@ OWN_CLIENTS = {"fire-and-forget"}
 
 
 class EcsWorkers:
-    """The cluster's workers service: its desired count, read and set."""
+    """The cluster's workers service: its desired count, read from ECS and asked for in
+    the cluster's parameter. The scheduler may not change the service itself: the
+    orchestrator applies the count asked for within the cluster's adaptive bounds."""
 
-    def __init__(self, ecs: Any, cluster: str, service: str) -> None:
+    def __init__(self, ecs: Any, cluster: str, service: str, ssm: Any = None,
+                 parameter: str = "") -> None:
         self.ecs, self.cluster, self.service = ecs, cluster, service
+        self.ssm, self.parameter = ssm, parameter
 
     def desired(self) -> int:
         found = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
         return int(found["services"][0]["desiredCount"])
 
     def set_desired(self, count: int) -> None:
-        self.ecs.update_service(cluster=self.cluster, service=self.service,
-                                desiredCount=count)
+        self.ssm.put_parameter(Name=self.parameter, Value=str(count), Type="String",
+                               Overwrite=True)
 
 
 class EcsAdaptive(AdaptiveCore):
@@ -159,7 +164,8 @@ class DaskyardPlugin(SchedulerPlugin):
             self.ssm = boto3.client("ssm", config=config)
             workers = EcsWorkers(boto3.client("ecs", config=config),
                                  self.env["DASKYARD_ECS_CLUSTER"],
-                                 self.env["DASKYARD_WORKER_SERVICE"])
+                                 self.env["DASKYARD_WORKER_SERVICE"], self.ssm,
+                                 self.env["DASKYARD_DESIRED_PARAMETER"])
             self.adaptive = EcsAdaptive(scheduler, workers,
                                         int(self.env.get("DASKYARD_ADAPT_WAIT_COUNT", "3")))
             self.default_interval = float(self.env.get("DASKYARD_ADAPT_INTERVAL", "10"))
@@ -217,11 +223,84 @@ def exit_code() -> int:
     return EXIT_IDLE if PLUGIN is not None and PLUGIN.idle_closed else 0
 
 
+# The cookie a browser keeps the dashboard's token in, once it came with `?token=`.
+TOKEN_COOKIE = "daskyard-dashboard"
+# What the HTTP server answers without the token: ECS's and a balancer's health check.
+OPEN_PATHS = ("/health",)
+
+
+def _in_memory(name: str, text: str) -> str:
+    """A path to `text` that is no file on any disk (a memfd, this process's only): the
+    dashboard's TLS needs paths, and the cluster's key is never written to a file."""
+    fd = os.memfd_create(name)
+    os.write(fd, text.encode())
+    return f"/proc/self/fd/{fd}"
+
+
+def secure_dashboard(environ: MutableMapping[str, str] | None = None) -> bool:
+    """The scheduler's HTTP server (the dashboard, /metrics, its JSON routes) over HTTPS
+    with the cluster's node certificate, and behind the cluster's token (the one its
+    Jupyter has): `?token=` once (then an HttpOnly, Secure cookie) or `Authorization:
+    token <t>`; anything else is 403. False (and nothing changed) without a token."""
+    if environ is None:
+        environ = os.environ
+    token = environ.pop("DASKYARD_DASHBOARD_TOKEN", "")
+    prefix = "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__"
+    cert, key = environ.get(f"{prefix}CERT", ""), environ.get(f"{prefix}KEY", "")
+    if not (token and cert and key):
+        return False
+    import dask
+
+    # dask read its environment when it was imported: set in its config directly.
+    dask.config.set({"distributed.scheduler.dashboard.tls.cert": _in_memory("cert", cert),
+                     "distributed.scheduler.dashboard.tls.key": _in_memory("key", key)})
+    gate_http(token)
+    return True
+
+
+def gate_http(token: str) -> None:
+    """Every request to distributed's HTTP server must carry `token` (see
+    secure_dashboard). The gate is at the application's routing, so it holds for every
+    route, bokeh's pages and websockets included."""
+    import hmac
+
+    from distributed.http.routing import RoutingApplication
+    from tornado import web
+
+    class TokenGate(web.RequestHandler):
+        def prepare(self) -> None:
+            given = self.get_query_argument("token", "")
+            if given and hmac.compare_digest(given.encode(), token.encode()):
+                self.set_cookie(TOKEN_COOKIE, token, secure=True, httponly=True,
+                                samesite="Strict")
+                query = "&".join(f"{k}={v[0].decode()}" for k, v in
+                                 self.request.query_arguments.items() if k != "token")
+                self.redirect(self.request.path + (f"?{query}" if query else ""))
+                return
+            raise web.HTTPError(403, "the dashboard wants the cluster's token")
+
+    original = RoutingApplication.find_handler
+
+    def find_handler(app: Any, request: Any, **kwargs: Any) -> Any:
+        if request.path in OPEN_PATHS:
+            return original(app, request, **kwargs)
+        header = request.headers.get("Authorization", "")
+        cookie = request.cookies.get(TOKEN_COOKIE)
+        given = header.removeprefix("token ") if header.startswith("token ") else (
+            cookie.value if cookie is not None else "")
+        if given and hmac.compare_digest(given.encode(), token.encode()):
+            return original(app, request, **kwargs)
+        return app.get_handler_delegate(request, TokenGate)
+
+    RoutingApplication.find_handler = find_handler  # type: ignore[method-assign,assignment]
+
+
 def main(argv: list[str]) -> None:
     """`dask scheduler ARGS` in this process, then exit with `exit_code()`: a process
     that exec'd `dask scheduler` could not tell an idle timeout from any other end."""
     from distributed.cli.dask_scheduler import main as dask_scheduler
 
+    secure_dashboard()
     dask_scheduler.main(args=argv, prog_name="dask scheduler", standalone_mode=False)
     # This file runs as __main__; the preload imported it again as daskyard_scheduler.
     loaded = sys.modules.get("daskyard_scheduler")

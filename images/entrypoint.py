@@ -22,17 +22,22 @@ reads it from there.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import ssl
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 EXIT_NO_SCHEDULER = 3
 EXIT_USAGE = 2
+EXIT_NO_METADATA = 4
 SCHEDULER_PLUGIN = "daskyard_scheduler"  # a module beside this file
 DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
+WORKER_PORT = 8790  # the worker's port in its container in bridge mode (EC2)
 TLS_VARIABLES = ("DASKYARD_TLS_CA", "DASKYARD_TLS_CERT", "DASKYARD_TLS_KEY")
 
 
@@ -116,6 +121,37 @@ def worker_command(address: str, host: str) -> list[str]:
             *option("--host", host), *option("--memory-limit", env("DASKYARD_WORKER_MEMORY"))]
 
 
+def bridge_worker_options(wait_seconds: float = 30) -> list[str]:
+    """A worker in bridge mode (EC2) listens in its container but is reached at its
+    instance's address and the host port ECS mapped to WORKER_PORT, which it advertises;
+    both are in the ECS container metadata file (ECS_ENABLE_CONTAINER_METADATA, complete
+    once READY). It runs without a nanny, which could only advertise the container's own
+    address, unreachable from the scheduler: ECS starts a worker that exited again.
+    Nothing without a mapped host port (Fargate, awsvpc, local mode)."""
+    path = env("ECS_CONTAINER_METADATA_FILE")
+    if not path:
+        return []
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            data = {}
+        if data.get("MetadataFileStatus") == "READY":
+            break
+        if time.monotonic() > deadline:
+            print(f"daskyard: the ECS container metadata {path} is not READY", file=sys.stderr)
+            raise SystemExit(EXIT_NO_METADATA)
+        time.sleep(1)
+    port = next((m.get("HostPort") for m in data.get("PortMappings") or []
+                 if m.get("ContainerPort") == WORKER_PORT and m.get("HostPort")), None)
+    if port is None:
+        return []
+    return ["--listen-address", f"tls://0.0.0.0:{WORKER_PORT}",  # nosec B104  # inside the container; the instance's group limits access
+            "--contact-address", f"tls://{data['HostPrivateIPv4Address']}:{port}",
+            "--no-nanny"]
+
+
 def notebook_command(address: str, host: str, efs: str) -> list[str]:
     token = env("JUPYTER_TOKEN")
     if not token:
@@ -125,17 +161,25 @@ def notebook_command(address: str, host: str, efs: str) -> list[str]:
     # Client() with no argument reads dask config: the address and (use_tls) the TLS
     # material, all in the environment that Jupyter's kernels and terminals inherit.
     os.environ["DASK_SCHEDULER_ADDRESS"] = address
-    # Jupyter's and IPython's own files (settings, workspaces, history, runtime) on the
-    # shared drive, not under $HOME: they outlive a restarted task, and a local task
-    # leaves nothing in the machine user's home.
-    state = Path(efs) / ".jupyter"
-    for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
-        os.environ[name] = str(state / folder)
+    jupyter_state()
     # Jupyter reads JUPYTER_TOKEN itself: the token is never on a command line.
     return ["jupyter", "lab", "--no-browser", "--port", str(NOTEBOOK_PORT),
             "--ip", host or "0.0.0.0",  # nosec B104  # the task's ENI; its security group limits access
             f"--ServerApp.root_dir={efs}", *root_option()]
+
+
+def jupyter_state() -> Path:
+    """Jupyter's and IPython's own folders (config, data, runtime, profiles and their
+    startup files) in a new private folder of this task's (mkdtemp: 0700, a name nobody
+    could guess or make beforehand), never on the drive nor under $HOME: both outlive
+    the task, and Jupyter and IPython run what they find there (jupyter_*_config.py,
+    kernel specs, IPython startup files). A file planted on a drive is data, not code
+    the notebook runs; a local task leaves nothing in the machine user's home."""
+    state = Path(tempfile.mkdtemp(prefix="daskyard-notebook-"))
+    for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        os.environ[name] = str(state / folder)
+    return state
 
 
 def root_option() -> list[str]:
@@ -150,14 +194,18 @@ def health(role: str) -> int:
     address (ECS runs it in the container; the local agent runs it beside the task)."""
     import urllib.request
 
-    url = {"scheduler": f"http://{{}}:{DASHBOARD_PORT}/health",
+    # The scheduler's HTTP server speaks HTTPS with the cluster's own certificate: its
+    # own address is checked, not the certificate (the check holds no CA).
+    url = {"scheduler": f"https://{{}}:{DASHBOARD_PORT}/health",
            "notebook": f"http://{{}}:{NOTEBOOK_PORT}/api"}.get(role)
     if url is None:
         print(f"usage: entrypoint.py health scheduler|notebook (not {role!r})", file=sys.stderr)
         return EXIT_USAGE
+    own = ssl.create_default_context()
+    own.check_hostname, own.verify_mode = False, ssl.CERT_NONE  # nosec B501  # this task's own address
     try:
-        with urllib.request.urlopen(url.format(env("DASKYARD_HOST") or "127.0.0.1"),  # nosec B310  # a fixed http URL on this task's own address
-                                    timeout=4) as answer:
+        with urllib.request.urlopen(url.format(env("DASKYARD_HOST") or "127.0.0.1"),  # nosec B310  # a fixed URL on this task's own address
+                                    timeout=4, context=own) as answer:
             return 0 if answer.status == 200 else 1
     except OSError as exc:
         print(f"daskyard: {role} not answering: {exc}", file=sys.stderr)
@@ -179,7 +227,7 @@ def command(role: str) -> list[str]:
     address = read_scheduler_address(parameter, float(env("DASKYARD_WAIT_SECONDS", "300")))
     print(f"daskyard: scheduler is {address}", file=sys.stderr, flush=True)
     if role == "worker":
-        return worker_command(address, host)
+        return worker_command(address, host) + bridge_worker_options()
     return notebook_command(address, host, env("DASKYARD_EFS", "/efs"))
 
 

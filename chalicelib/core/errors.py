@@ -2,17 +2,16 @@
 and Catch (`ErrorEquals`), so keep names stable; each carries the HTTP status a request
 that raises it answers with (Chalice's `STATUS_CODE` convention).
 
-They derive from Chalice's `ChaliceUnhandledError`, the one exception Chalice lets out
-of a view, so app.py's single middleware turns them into responses; outside a view they
-are plain exceptions."""
+Plain exceptions: the core and the steps do not depend on Chalice. The HTTP edge (app.py)
+turns one raised from a view into its response."""
 
-from chalice.app import ChaliceUnhandledError
+from typing import ClassVar
 
 
-class DaskyardError(ChaliceUnhandledError):
+class DaskyardError(Exception):
     """Base of every error Daskyard raises on purpose."""
 
-    STATUS_CODE = 500
+    STATUS_CODE: ClassVar[int] = 500
 
 
 class NotReady(DaskyardError):
@@ -95,6 +94,18 @@ class RequestInProgress(DaskyardError):
     """The same signed request is being handled right now (a retry that came early)."""
 
     STATUS_CODE = 409
+
+
+class DriveForbidden(Forbidden):
+    """A create naming a drive that is neither the caller's nor shared with them. Says
+    no more than that: not whose it is, nor whom it is shared with."""
+
+
+class DriveNotFound(DaskyardError):
+    """No drive of that name the caller owns (a drive's shares are its owner's to see
+    and change: anyone else's request answers as if it did not exist)."""
+
+    STATUS_CODE = 404
 
 
 class DoctorFailed(DaskyardError):

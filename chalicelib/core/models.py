@@ -84,6 +84,16 @@ class ClusterSpec(Strict):
     def threads(self) -> int:
         return self.worker_threads or max(1, self.worker_cpu // 1024)
 
+    @property
+    def network_mode(self) -> str:
+        """The tasks' ECS network mode. awsvpc on Fargate: each task its own ENI, with a
+        public IP in public subnets. On EC2, awsvpc tasks can never have a public IP, so in
+        subnets without NAT or VPC endpoints they could not reach SSM, ECR or CloudWatch
+        Logs: EC2 tasks use bridge mode instead, reaching out through the instance (which
+        has a public IP where Fargate tasks would) and reached on its address and their
+        host ports (chalicelib/scheduler.py finds a bridge scheduler that way)."""
+        return "bridge" if self.launch_type == "EC2" else "awsvpc"
+
     @field_validator("environment")
     @classmethod
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
@@ -379,6 +389,8 @@ class Credentials(BaseModel):
     cert: str = Field(description="the client certificate, PEM")
     key: str = Field(description="the client certificate's private key, PEM")
     jupyter_token: str | None = Field(description="the notebook's token; null without one")
+    dashboard_token: str = Field(description="opens the scheduler's dashboard (HTTPS): "
+                                             "`?token=` once, then its cookie")
 
 
 class LogLine(BaseModel):
@@ -455,6 +467,43 @@ class ErrorBody(BaseModel):
     model_config = ANSWER
     error: str = Field(description="what was wrong and why, naming the field")
     code: str = Field(description="the error's name, e.g. InvalidRequest, ClusterNotFound")
+
+
+# Whom a drive can be shared with: callers as identity.py names them (an IAM principal
+# id: `AIDA...` a user, `AROA...` a role, `AROA...:<session>` a trusted role's session;
+# an IAM ARN as records made before principal ids name owners; a Slack user; a webhook
+# key), and nothing else: a share names one principal exactly.
+PRINCIPAL = re.compile(r"^(A(IDA|ROA)[A-Z0-9]{8,128}(:[A-Za-z0-9_+=,.@-]{2,64})?"
+                       r"|arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9_+=,.@/-]{1,512}"
+                       r"|slack:[A-Z0-9]{1,32}/[A-Z0-9]{1,32}|webhook:[A-Za-z0-9_.-]{1,64})$")
+MAX_SHARES = 50
+
+
+class DriveRecord(BaseModel):
+    """A named drive: its owner (the caller whose create first named it) and the
+    principals the owner shares it with. Only they (and admins) can name it in a create;
+    each owner's clusters get a root of their own on it (naming.Names.drive_root)."""
+
+    model_config = ANSWER
+    name: str
+    owner: str
+    shares: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class DriveShares(Strict):
+    """`PUT /drives/{name}/shares`: the whole list of whom the drive is shared with
+    (it replaces the list; [] shares it with nobody)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+    principals: Annotated[list[Annotated[str, Field(pattern=PRINCIPAL.pattern)]],
+                          Field(max_length=MAX_SHARES)]
+
+    @field_validator("principals")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
 
 
 class StepEvent(BaseModel):

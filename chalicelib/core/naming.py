@@ -4,6 +4,7 @@ find what its create made even if the create crashed before recording it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -26,6 +27,11 @@ ROLE_OF_SERVICE = {service: role for role, service in SERVICE_OF_ROLE.items()}
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
+# A worker's own port in its container (bridge mode maps it to a host port ECS picks;
+# images/entrypoint.py advertises that one). Elsewhere the worker picks its port.
+WORKER_PORT = 8790
+# IAM names are unique per account, whatever the path (roles 64 characters at most).
+ROLE_NAME_MAX = 64
 # The scheduler exits with this when its idle timeout fired (the same number is in
 # images/daskyard_scheduler.py): the task event handler then destroys the cluster.
 EXIT_IDLE = 75
@@ -35,6 +41,10 @@ def repository(prefix: str, role: str) -> str:
     """ECR repositories (and the image tag) are shared by every stage in an account:
     images are the same code whatever the stage, so they carry no stage."""
     return f"{prefix}/{role}"
+
+
+# The last part of the parameter a scheduler asks for its worker count in.
+DESIRED_WORKERS = "desired-workers"
 
 
 @dataclass(frozen=True)
@@ -65,13 +75,27 @@ class Names:
         """The adaptive scaling bounds the scheduler reads, as JSON; absent = off."""
         return f"/daskyard/{self.stage}/{self.cluster}/adapt"
 
+    def desired_workers_parameter(self) -> str:
+        """The worker count the scheduler asks for (the only thing it may write): the
+        orchestrator applies it within the adaptive bounds (chalicelib.worker_requests)."""
+        return f"/daskyard/{self.stage}/{self.cluster}/{DESIRED_WORKERS}"
+
     def role_path(self) -> str:
         """IAM path of the roles made per cluster (the template's roles have none)."""
         return f"/daskyard/{self.stage}/"
 
-    def scheduler_role(self) -> str:
-        """The scheduler's task role: it may scale its own workers service, nothing else."""
-        return f"{self.base()}-scheduler"
+    def scheduler_role(self, region: str) -> str:
+        """The scheduler's task role: it may scale its own workers service, nothing else.
+        IAM is global, so the region is in the name: the same stage and cluster name in
+        two regions of an account would otherwise make the same role. A name over IAM's
+        64 characters (a long stage, region and cluster) keeps its start and ends with a
+        hash of the whole, so it stays unique and derivable by the delete twin."""
+        name = f"daskyard-{self.stage}-{region}-{self.cluster}"
+        suffix = "-scheduler"
+        if len(name) + len(suffix) > ROLE_NAME_MAX:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+            name = f"{name[:ROLE_NAME_MAX - len(suffix) - len(digest) - 1]}-{digest}"
+        return name + suffix
 
     def private_key_parameter(self) -> str:
         return f"/daskyard/{self.stage}/{self.cluster}/ssh-private-key"
@@ -96,8 +120,22 @@ class Names:
         whose own drive's token is `daskyard-<stage>-drive-<name>`."""
         return f"daskyard-{self.stage}.drive-{name}"
 
+    @staticmethod
+    def drive_root(owner: str) -> str:
+        """The root of `owner`'s clusters' access points on a named drive: one per owner,
+        so that no owner reads or writes another's files on a drive they share. Hashed:
+        an owner's id (an ARN, `slack:T/U`) is not a path, and need not be shown."""
+        return f"/owners/{hashlib.sha256(owner.encode()).hexdigest()[:32]}"
+
     def tags(self, **extra: str) -> dict[str, str]:
         return tags(self.stage, self.cluster, **extra)
+
+
+def regional(stage: str, region: str, name: str) -> str:
+    """A stage-wide IAM name (the template's roles, instance profile and boundary policy):
+    IAM is global, so the region is in it, after the stage, so the Lambdas' policies still
+    scope on `daskyard-<stage>-*` and two regions of one account never collide."""
+    return f"daskyard-{stage}-{region}-{name}"
 
 
 # A stage's spare drives. The dot after the stage keeps these names apart from every

@@ -10,11 +10,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from chalicelib.core.aws import Clients
 from chalicelib.core.naming import Names
 from chalicelib.core.registry import Registry
 from chalicelib.core.settings import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.core.drives import Drives
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,14 @@ class Runtime:
 
     def names(self, cluster: str) -> Names:
         return Names(self.settings.stage, cluster)
+
+    @property
+    def drives(self) -> Drives:
+        """Named drives' owners and shares: their table beside the registry's (imported
+        here: only the API's creates and drive routes need it)."""
+        from chalicelib.core.drives import Drives
+
+        return Drives(self.clients.dynamodb, self.settings.drives_table)
 
 
 _serving: ContextVar[Runtime | None] = ContextVar("daskyard_runtime", default=None)

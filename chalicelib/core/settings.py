@@ -4,10 +4,11 @@ and, for deployed stacks, by the template)."""
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from typing import get_origin
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from chalicelib.core.naming import STAGE_NAME
 
@@ -72,6 +73,7 @@ class Settings(BaseModel):
     # "" = the stage's own (see _stage_defaults), as the template names them.
     table: str = ""
     idempotency_table: str = ""
+    drives_table: str = ""  # named drives' owners and shares (chalicelib/core/drives.py)
     create_state_machine_arn: str = ""
     destroy_state_machine_arn: str = ""
     image_tag: str = "2026.8.0"
@@ -104,9 +106,20 @@ class Settings(BaseModel):
     allow_http_callbacks: bool = False
     # Callbacks to private, loopback and link-local addresses (local mode only).
     allow_private_callbacks: bool = False
-    # Who may see and act on every cluster: IAM ARNs (a role's ARN covers its sessions),
-    # `slack:<team>/<user>` and `webhook:<key id>`. Everyone else sees their own only.
+    # Who may see and act on every cluster: IAM principal ids (`AIDA...` a user,
+    # `AROA...` every session of a role, `AROA...:<name>` a session of a trusted role),
+    # or ARNs of users and roles (a role's covers its sessions), `slack:<team>/<user>`
+    # and `webhook:<key id>`. Everyone else sees their own only (core/identity.py).
     admins: list[str] = Field(default_factory=list)
+    # Roles (ids `AROA...`, or ARNs) whose trust policies pin the session name to the
+    # person (IAM Identity Center does; else an `sts:RoleSessionName` condition such as
+    # `${aws:username}`): each session is its own owner, `<role id>:<session name>`.
+    # Any other role's sessions are one owner, the role's id: its session names are
+    # whatever the caller passed to AssumeRole.
+    trusted_session_roles: list[str] = Field(default_factory=list)
+    # The form a trusted role's session name must have (a regex, matched whole); a
+    # session named otherwise is refused.
+    trusted_session_name: str = r"[\w+=,.@-]{2,64}"
     # Per owner: live clusters, and workers over all of them.
     quota_clusters: int = Field(default=5, ge=0)
     quota_workers: int = Field(default=100, ge=0)
@@ -134,11 +147,21 @@ class Settings(BaseModel):
     teardown_schedule: str = "cron(0 2 * * ? *)"
     expiry_schedule: str = "rate(15 minutes)"
 
+    @field_validator("trusted_session_name")
+    @classmethod
+    def _a_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
     @model_validator(mode="after")
     def _stage_defaults(self) -> Settings:
         """Unset tables and secrets are the stage's: two stages never share them."""
         self.table = self.table or f"daskyard-{self.stage}-clusters"
         self.idempotency_table = self.idempotency_table or f"daskyard-{self.stage}-idempotency"
+        self.drives_table = self.drives_table or f"daskyard-{self.stage}-drives"
         self.slack_secret_id = self.slack_secret_id or f"daskyard/{self.stage}/slack-signing-secret"
         self.webhook_secret_id = self.webhook_secret_id or f"daskyard/{self.stage}/webhook-secret"
         self.doctor_function = self.doctor_function or f"daskyard-{self.stage}-Doctor"

@@ -1,6 +1,7 @@
 """EventBridge rules: ECS task state changes (the scheduler's address, an idle
-scheduler's exit, crashes, the workers that run) and CodeBuild build state changes (the
-end of an image build PrepareImages waits on).
+scheduler's exit, crashes, the workers that run), CodeBuild build state changes (the end
+of an image build PrepareImages waits on) and Parameter Store changes (a scheduler's
+worker request).
 
 Every Lambda of the app imports app.py, and so this module: each handler imports what
 it calls, so that the other Lambdas do not pay for it at their cold start."""
@@ -31,6 +32,13 @@ IMAGE_BUILD_EVENTS = {
     "detail": {"project-name": [{"prefix": f"daskyard-{STAGE}-"}],
                "build-status": ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"]},
 }
+# A scheduler asking for a worker count (its only write): this stage's parameters only.
+WORKER_REQUESTS = {
+    "source": ["aws.ssm"],
+    "detail-type": ["Parameter Store Change"],
+    "detail": {"name": [{"wildcard": f"/daskyard/{STAGE}/*/desired-workers"}],
+               "operation": ["Create", "Update"]},
+}
 
 
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
@@ -51,3 +59,10 @@ def on_image_build_state_change(event: CloudWatchEvent) -> str:
 
     rt = runtime()
     return image_builds.handle_build_event(event.detail, rt.clients, rt.registry)
+
+
+@bp.on_cw_event(WORKER_REQUESTS, name="OnWorkerRequest")
+def on_worker_request(event: CloudWatchEvent) -> str:
+    from chalicelib import worker_requests
+
+    return worker_requests.apply(runtime(), str(event.detail.get("name", "")))

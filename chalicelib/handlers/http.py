@@ -14,7 +14,7 @@ from chalice import Blueprint, IAMAuthorizer, Response
 from chalice.app import CaseInsensitiveMapping
 
 from chalicelib.core import identity
-from chalicelib.core.errors import Unauthorized, UnsupportedMediaType
+from chalicelib.core.errors import UnsupportedMediaType
 from chalicelib.core.identity import Caller
 from chalicelib.core.runtime import Runtime, runtime
 
@@ -43,14 +43,11 @@ def _headers() -> CaseInsensitiveMapping:
 
 
 def _caller(rt: Runtime) -> Caller:
-    """The IAM principal API Gateway verified the request's SigV4 signature for (the
-    local API does the same check against the emulator's IAM)."""
+    """The IAM principal API Gateway verified the request's SigV4 signature for, by its
+    unique id (the local API does the same check against the emulator's IAM)."""
     request = bp.current_request
     context = (request.context if request is not None else None) or {}
-    arn = (context.get("identity") or {}).get("userArn")
-    if not arn:
-        raise Unauthorized("no verified caller: sign the request with SigV4 (IAM)")
-    return identity.caller(str(arn), rt.settings)
+    return identity.iam_caller(context.get("identity") or {}, rt.settings)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -139,6 +136,22 @@ def delete_cluster(name: str) -> Response:
 
     rt = runtime()
     return _json(api.delete(rt, _caller(rt), name), 202)
+
+
+@bp.route("/drives/{name}", methods=["GET"], authorizer=iam)
+def get_drive(name: str) -> Response:
+    from chalicelib.triggers import api
+
+    rt = runtime()
+    return _json(api.drive(rt, _caller(rt), name))
+
+
+@bp.route("/drives/{name}/shares", methods=["PUT"], authorizer=iam)
+def share_drive(name: str) -> Response:
+    from chalicelib.triggers import api
+
+    rt = runtime()
+    return _json(api.share_drive(rt, _caller(rt), name, _json_body()))
 
 
 @bp.route("/doctor", methods=["GET"], authorizer=iam)

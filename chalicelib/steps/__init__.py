@@ -1,6 +1,7 @@
 """One module per state: each has `create(rt, call)` and, where it makes something of
 the cluster's, its idempotent twin `delete(rt, call)` (and, where a state waits on AWS,
-`wait(rt, call)` that raises NotReady until done). `run_step` runs one of them."""
+`wait(rt, call)` that raises NotReady until done). The step table (table.py) says which
+state runs which; `run_step` runs one of them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -19,6 +19,7 @@ from chalicelib.core.naming import Names
 from chalicelib.core.observability import logger
 from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
+from chalicelib.steps.table import step_of
 
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException",
                     "RequestLimitExceeded", "TooManyRequestsException",
@@ -112,25 +113,25 @@ def _throttling_named(action: Callable[[Runtime, StepCall], StepResult | None], 
         raise
 
 
-def run_step(module: ModuleType, rt: Runtime, raw_event: dict[str, Any]) -> StepResult:
-    """Run `action` of a step module for the cluster the state machine names.
+def run_step(rt: Runtime, raw_event: dict[str, Any]) -> StepResult:
+    """Run the function the step table (table.py) gives the state the machine names.
 
-    A leased step (its module sets LEASED: its create makes the cluster's resources)
-    first checks the cluster is still CREATING and marks itself in flight until it ends,
-    so a destroy waits for it (MarkDeleting) rather than racing it; nothing more is built
-    once a destroy or rollback has begun. What it made is written as it ends."""
+    A leased step (its create makes the cluster's resources) first checks the cluster is
+    still CREATING and marks itself in flight until it ends, so a destroy waits for it
+    (MarkDeleting) rather than racing it; nothing more is built once a destroy or
+    rollback has begun. What it made is written as it ends."""
     event = StepEvent.model_validate(raw_event)
-    action = getattr(module, event.action, None)
-    if action is None:
-        raise ValueError(f"{module.__name__} has no action {event.action!r}")
+    step = step_of(event.state)
+    if event.action != step.function:  # the ASL is generated from the table: regenerate it
+        raise ValueError(f"{event.state} runs {step.module}.{step.function}, "
+                         f"not {event.action!r}")
+    action = step.resolve()
     call = StepCall(event, rt.registry, rt.settings.stage)
-    logger.info("step", step=module.__name__.rsplit(".", 1)[-1], action=event.action,
-                cluster=event.cluster)
-    if event.action != "create" or not getattr(module, "LEASED", False):
+    logger.info("step", step=step.module, action=event.action, cluster=event.cluster)
+    if not step.leased:
         return _throttling_named(action, rt, call)
-    state = event.state or event.action
-    call.loaded = rt.registry.begin_step(event.cluster, state, int(time.time()) + STEP_LEASE)
+    call.loaded = rt.registry.begin_step(event.cluster, step.state, int(time.time()) + STEP_LEASE)
     try:
         return _throttling_named(action, rt, call)
     finally:
-        rt.registry.end_step(event.cluster, state, call.made)
+        rt.registry.end_step(event.cluster, step.state, call.made)

@@ -2,7 +2,11 @@
 
 Ingress from outside is only from the request's CIDRs (never 0.0.0.0/0 unless the stage
 allows it): Jupyter 8888, scheduler and dashboard 8786-8789, SSH 22 on EC2. Inside the
-group all TCP is open, which the scheduler, workers and NFS (2049) need."""
+group all TCP is open, which the scheduler, workers and NFS (2049) need.
+
+On Fargate the group is each task's (awsvpc); on EC2 it is the instances' (the launch
+template's), whose bridge-mode tasks publish the scheduler's and notebook's ports as they
+are and the workers' on ports ECS picks, which only the group's own members reach."""
 
 from __future__ import annotations
 
@@ -15,8 +19,7 @@ from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.models import Network
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
-
-LEASED = True  # its create makes the cluster's resources (see run_step)
+from chalicelib.steps.launch_types import launch_type
 
 
 def stage_network(rt: Runtime) -> tuple[str, list[str]]:
@@ -84,7 +87,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         ec2.authorize_security_group_ingress(
             GroupId=group_id,
             IpPermissions=ingress_rules(group_id, spec.allowed_cidrs,
-                                        ssh=spec.launch_type == "EC2"))
+                                        ssh=launch_type(spec).ssh))
     except ClientError as exc:
         if error_code(exc) != "InvalidPermission.Duplicate":  # a retried step
             raise

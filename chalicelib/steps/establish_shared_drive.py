@@ -8,10 +8,17 @@ NFS from each cluster naming it while that cluster lives: the cluster's access p
 and its way in are removed with it. (Mount targets made in a cluster's group by earlier
 versions go with that cluster, as they did.) A cluster without a named drive takes one
 of the stage's spare drives when there is one (spare_drives.py): its mount targets are
-made already."""
+made already.
+
+A named drive is named only by its owner's clusters and those of whom the owner shares
+it with (lifecycle.claim_drive). Each owner's clusters get an access point rooted in a
+folder of that owner's own (`/owners/<hash>`), and the drive's file system policy lets
+the stage's task role in through an access point only: no task sees another owner's
+folder, nor the root above them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,7 +31,6 @@ from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, spare_drives
 from chalicelib.steps.arrange_network import find_group
 
-LEASED = True  # its create makes the cluster's resources (see run_step)
 NFS_PORT = 2049
 
 
@@ -65,6 +71,9 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     call.remember(drive=Drive(file_system=fs_id, kept=bool(spec.drive), spare=bool(spare)))
     if fs["LifeCycleState"] != "available":
         raise NotReady(f"file system {fs_id} is {fs['LifeCycleState']}")
+    if spec.drive:  # the same policy each time: no read-modify-write to race
+        efs.put_file_system_policy(FileSystemId=fs_id, Policy=drive_policy(
+            fs["FileSystemArn"], rt.settings.task_role_arn))
 
     network = call.network
     # A named drive's mount targets are the drive's, in a group of its own that lets in
@@ -87,7 +96,8 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     access_point = efs.create_access_point(
         ClientToken=call.names.base(), FileSystemId=fs_id,
         PosixUser={"Uid": 1000, "Gid": 1000},
-        RootDirectory={"Path": f"/daskyard/{call.cluster}" if not spec.drive else "/shared",
+        RootDirectory={"Path": call.names.drive_root(call.record.owner) if spec.drive
+                       else f"/daskyard/{call.cluster}",
                        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
                                         "Permissions": "0775"}},
         Tags=naming.kv(call.tags()))["AccessPointId"]
@@ -96,6 +106,33 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
                   access_point=access_point, dns=f"{fs_id}.efs.{rt.clients.region}.amazonaws.com")
     call.remember(drive=drive)
     return drive.model_dump()
+
+
+def drive_policy(file_system_arn: str, task_role: str) -> str:
+    """A named drive's file system policy: mounted and written by the stage's task role
+    (what every cluster's workers and notebook run as), over TLS, through an access
+    point (one owner's root). The denies hold for every principal, the task role too,
+    whose own policy allows it the stage's drives: EFS takes the union of identity and
+    file system policies, only an explicit deny narrows it. So no client mounts the
+    root where every owner's folder is, nor mounts without TLS; anonymous NFS clients
+    and other stages' roles are not allowed at all. Any access point of the drive is
+    one of its clusters': only the steps make them, after the owner check."""
+    access_points = file_system_arn.split(":file-system/", 1)[0] + ":access-point/*"
+    client = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    every = [*client, "elasticfilesystem:ClientRootAccess"]
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ItsClustersThroughAccessPoints", "Effect": "Allow",
+         "Principal": {"AWS": task_role}, "Action": client, "Resource": file_system_arn,
+         "Condition": {
+             "Bool": {"aws:SecureTransport": "true",
+                      "elasticfilesystem:AccessedViaMountTarget": "true"},
+             "StringLike": {"elasticfilesystem:AccessPointArn": access_points}}},
+        {"Sid": "NoMountAboveTheOwnersFolders", "Effect": "Deny", "Principal": {"AWS": "*"},
+         "Action": every, "Resource": file_system_arn,
+         "Condition": {"Null": {"elasticfilesystem:AccessPointArn": "true"}}},
+        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": every,
+         "Resource": file_system_arn,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
 
 
 def _drive_group(rt: Runtime, names: Names, drive: str, vpc: str | None = None) -> str | None:
@@ -190,8 +227,3 @@ def delete(rt: Runtime, call: StepCall) -> StepResult:
     if fs["CreationToken"] != creation_token(call.names, None):  # a spare it took
         spare_drives.release(rt, fs_id)
     return {"deleted": fs_id}
-
-
-def keep(rt: Runtime, call: StepCall) -> StepResult:
-    """KeepSpareDrives: the stage's spares made up again, beside the scheduler's start."""
-    return spare_drives.keep(rt)

@@ -1,7 +1,8 @@
 """Seed step 1: the cluster's TLS CA and certificates and its Jupyter token, in one
-Secrets Manager secret, and, for EC2 clusters (Fargate tasks take no SSH), an EC2 key
-pair whose private key is kept in SSM SecureString only. Each name is derived from the
-cluster, so the delete twin removes what a create made before it crashed."""
+Secrets Manager secret, and, for a launch type with a shell to reach (EC2's instances;
+Fargate tasks take no SSH), an EC2 key pair whose private key is kept in SSM
+SecureString only. Each name is derived from the cluster, so the delete twin removes
+what a create made before it crashed."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from chalicelib.core import naming, tls
 from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
+from chalicelib.steps.launch_types import launch_type
 
-LEASED = True
 # Certificates outlive the longest a cluster may live by this much (clock and slack).
 TLS_MARGIN = timedelta(days=30)
 # A cluster with teardown 'never' and no TTL has no bound; its certificates get this.
@@ -31,7 +32,7 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     call.remember(credentials_secret=_secret(
         rt, call.names.credentials_secret(), material.to_json(), tags,
         f"TLS CA, certificates and Jupyter token of Daskyard cluster {cluster}"))
-    if call.spec.launch_type == "EC2":
+    if launch_type(call.spec).ssh:
         _key_pair(rt, call, tags)
     return {"credentials_secret": call.made.credentials_secret,
             "key_pair": call.made.key_pair}

@@ -13,14 +13,20 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
 from chalicelib.core.runtime import Runtime
-from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE, SCHEDULER_SIZE
+from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, scheduler_task
-
-LEASED = True  # its create makes the cluster's resources (see run_step)
+from chalicelib.steps.launch_types import launch_type
 
 PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],
          "notebook": [naming.NOTEBOOK_PORT]}
+# Bridge mode (EC2): the ports published on the instance. The scheduler's and the
+# notebook's on the same host port (the security group opens those to the allowed
+# CIDRs; a cluster has one of each); the worker's on one ECS picks (0), so an instance
+# holds several workers, reached within the group, which admits all TCP.
+BRIDGE_PORTS = {"scheduler": [(p, p) for p in PORTS["scheduler"]],
+                "worker": [(naming.WORKER_PORT, 0)],
+                "notebook": [(p, p) for p in PORTS["notebook"]]}
 
 # Jupyter answering on its port, checked by the images' entrypoint (no curl in the image).
 NOTEBOOK_HEALTH_CHECK = {
@@ -33,9 +39,7 @@ def _size(rt: Runtime, call: StepCall, role: str) -> tuple[int, int]:
     if role == "worker":
         return spec.worker_cpu, spec.worker_memory
     cpu, memory = SCHEDULER_SIZE if role == "scheduler" else NOTEBOOK_SIZE
-    if spec.launch_type == "EC2":  # a task asking for more than the instance offers never runs
-        memory = min(memory, EC2_SIZES[spec.instance_type][1])
-    return cpu, memory
+    return launch_type(spec).fit(spec, cpu, memory)
 
 
 def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
@@ -44,7 +48,7 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "name": role, "image": call.made.images[role], "essential": True,
         "command": [role], "cpu": cpu, "memoryReservation": memory,
-        "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]],
+        "portMappings": port_mappings(call.spec.network_mode, role),
         "environment": [
             {"name": "DASKYARD_CLUSTER", "value": cluster},
             {"name": "DASKYARD_SCHEDULER_PARAMETER", "value": names.scheduler_parameter()},
@@ -68,6 +72,13 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
     return definition
 
 
+def port_mappings(network_mode: str, role: str) -> list[dict[str, Any]]:
+    if network_mode == "bridge":
+        return [{"containerPort": c, "hostPort": h, "protocol": "tcp"}
+                for c, h in BRIDGE_PORTS[role]]
+    return [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]]
+
+
 def _variables(call: StepCall, role: str) -> list[dict[str, str]]:
     """The owner's variables (checked not to shadow ours) and the worker's threads."""
     spec = call.spec
@@ -79,7 +90,7 @@ def task_secrets(arn: str, role: str) -> list[dict[str, str]]:
     """ECS `secrets` giving a task the CA and its certificate and key, each a JSON key
     of the cluster's credentials secret (`<arn>:<json-key>::`). The notebook is a client
     of the cluster, so it gets the client certificate, and the Jupyter token; scheduler
-    and workers the node's certificate."""
+    and workers the node's certificate; the scheduler the same token for its dashboard."""
     if not arn:  # GenerateSecurityKey runs first; without it no task may start
         raise NotReady("no credentials secret recorded yet")
     kind = "client" if role == "notebook" else "node"
@@ -87,6 +98,8 @@ def task_secrets(arn: str, role: str) -> list[dict[str, str]]:
               ("DASKYARD_TLS_KEY", f"{kind}_key")]
     if role == "notebook":
         fields.append(("JUPYTER_TOKEN", "jupyter_token"))
+    if role == "scheduler":  # the dashboard's token (images/daskyard_scheduler.py)
+        fields.append(("DASKYARD_DASHBOARD_TOKEN", "jupyter_token"))
     return [{"name": env, "valueFrom": f"{arn}:{field}::"} for env, field in fields]
 
 
@@ -107,14 +120,13 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
     call.remember(log_group=names.log_group())
 
     drive = call.drive
-    ec2 = call.spec.launch_type == "EC2"
     task_roles = {"scheduler": scheduler_task.ensure_role(rt, call)}
     arns = {}
     for role in naming.ROLES:
         cpu, memory = _size(rt, call, role)
         arns[role] = rt.clients.ecs.register_task_definition(
-            family=names.task_family(role), networkMode="awsvpc",
-            requiresCompatibilities=["EC2" if ec2 else "FARGATE"],
+            family=names.task_family(role), networkMode=call.spec.network_mode,
+            requiresCompatibilities=[launch_type(call.spec).compatibility],
             cpu=str(cpu), memory=str(memory),
             executionRoleArn=settings.task_execution_role_arn,
             taskRoleArn=task_roles.get(role, settings.task_role_arn),

@@ -1,4 +1,5 @@
-"""ECS services of a cluster: made by StartScheduler and StartWorkers, scaled by the API."""
+"""ECS services of a cluster: made by StartScheduler and StartWorkers, scaled by the API.
+Where their tasks run and how they are networked is the launch type's (launch_types.py)."""
 
 from __future__ import annotations
 
@@ -9,39 +10,32 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, error_code, gone_ok
-
-
-def _placement(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
-    """The scheduler always runs on on-demand capacity: a Spot interruption of the
-    scheduler would take the whole cluster with it. Workers may use Fargate Spot."""
-    launch = call.spec.launch_type
-    if launch == "EC2":
-        return {"capacityProviderStrategy": [
-            {"capacityProvider": call.names.base(), "weight": 1}]}
-    if launch == "FARGATE_SPOT" and role == "worker":
-        return {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}
-    return {"launchType": "FARGATE"}
+from chalicelib.steps.launch_types import launch_type
 
 
 def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:
-    network = call.network
-    vpc: dict[str, Any] = {"subnets": network.subnets,
-                           "securityGroups": [network.security_group]}
-    if call.spec.launch_type != "EC2":  # EC2 tasks with awsvpc cannot take a public IP
-        vpc["assignPublicIp"] = "ENABLED" if rt.settings.assign_public_ip else "DISABLED"
-    name = call.names.service(role)
+    name, launch = call.names.service(role), launch_type(call.spec)
     try:
         arn = rt.clients.ecs.create_service(
             cluster=call.names.base(), serviceName=name,
             taskDefinition=call.record.resources.task_definitions[role],
-            desiredCount=count, networkConfiguration={"awsvpcConfiguration": vpc},
+            desiredCount=count, **launch.networking(rt, call),
             propagateTags="SERVICE", enableECSManagedTags=True,
             tags=naming.ecs_kv(call.tags()),
-            **_placement(rt, call, role))["service"]["serviceArn"]
+            **launch.placement(call, role))["service"]["serviceArn"]
     except ClientError as exc:
-        if "already exists" not in str(exc) and error_code(exc) != "InvalidParameterException":
+        # ECS answers a name in use ("Creation of service was not idempotent") with the
+        # code it gives any bad parameter: only a service of that name, active, that
+        # takes the new count (UpdateService) is the one a retried step made.
+        if error_code(exc) != "InvalidParameterException":
             raise
-        arn = scale(rt.clients.ecs, call.names, role, count)
+        try:
+            arn = scale(rt.clients.ecs, call.names, role, count)
+        except ClientError as missing:
+            if error_code(missing) not in ("ServiceNotFoundException",
+                                           "ServiceNotActiveException"):
+                raise
+            raise exc from None  # no such service: the parameter was bad, say so
     return arn
 
 

@@ -1,11 +1,9 @@
-"""Seed step 2: the ECS cluster. Fargate and Fargate Spot need only capacity providers.
-EC2 gets what the seed built by hand: a launch template whose user data joins the
-cluster and mounts the shared drive at /efs, an Auto Scaling group, and a capacity
-provider with managed scaling, so ECS adds instances as tasks need them."""
+"""Seed step 2: the ECS cluster, with the capacity its launch type has: Fargate and
+Fargate Spot need only AWS's capacity providers; EC2 makes its own, an Auto Scaling
+group of instances behind a capacity provider (launch_types.Ec2). The delete twin
+removes the cluster and, whatever the launch type, any EC2 capacity named for it."""
 
 from __future__ import annotations
-
-import base64
 
 from botocore.exceptions import ClientError
 
@@ -13,92 +11,12 @@ from chalicelib.core import naming
 from chalicelib.core.errors import NotReady
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
-
-LEASED = True  # its create makes the cluster's resources (see run_step)
-
-ECS_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
-# The seed's NFS options, as AWS recommends for EFS.
-NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
-
-
-def user_data(cluster_name: str, efs_dns: str) -> str:
-    """The seed's multipart user data, fixed: ECS_CLUSTER (not 'ECS CLUSTER'), the
-    file system root ':/' (not '://efs'), and _netdev so boot waits for the network."""
-    return f"""Content-Type: multipart/mixed; boundary="==BOUNDARY=="
-MIME-Version: 1.0
-
---==BOUNDARY==
-Content-Type: text/cloud-boothook; charset="us-ascii"
-
-cloud-init-per once install_nfs_utils yum install -y nfs-utils
-cloud-init-per once mkdir_efs mkdir -p /efs
-cloud-init-per once fstab_efs sh -c \
-  'echo "{efs_dns}:/ /efs nfs4 {NFS_OPTIONS},_netdev 0 0" >> /etc/fstab'
-mount -a -t nfs4
-
---==BOUNDARY==
-Content-Type: text/x-shellscript; charset="us-ascii"
-
-#!/bin/bash
-echo ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config
-echo ECS_ENABLE_TASK_IAM_ROLE=true >> /etc/ecs/ecs.config
---==BOUNDARY==--
-"""
-
-
-def _ec2_capacity(rt: Runtime, call: StepCall, name: str) -> str:
-    spec, tags = call.spec, call.tags()
-    ec2, asg = rt.clients.ec2, rt.clients.autoscaling
-    image = rt.clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
-    data = base64.b64encode(user_data(name, call.drive.dns).encode()).decode()
-    try:
-        ec2.create_launch_template(
-            LaunchTemplateName=name,
-            LaunchTemplateData={
-                "ImageId": image, "InstanceType": spec.instance_type,
-                "KeyName": name, "UserData": data,
-                "IamInstanceProfile": {"Arn": rt.settings.instance_profile_arn},
-                "SecurityGroupIds": [call.network.security_group],
-                "MetadataOptions": {"HttpTokens": "required"},
-                "TagSpecifications": [{"ResourceType": "instance", "Tags": naming.kv(tags)}]},
-            TagSpecifications=[{"ResourceType": "launch-template", "Tags": naming.kv(tags)}])
-    except ClientError as exc:
-        if error_code(exc) != "InvalidLaunchTemplateName.AlreadyExistsException":
-            raise
-    call.remember(launch_template=name)
-    try:
-        asg.create_auto_scaling_group(
-            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name,
-                                                       "Version": "$Latest"},
-            MinSize=0, MaxSize=max(spec.workers + 2, 2), DesiredCapacity=0,
-            VPCZoneIdentifier=",".join(call.network.subnets),
-            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True}
-                  for k, v in {**tags, "AmazonECSManaged": "true"}.items()])
-    except ClientError as exc:
-        if error_code(exc) != "AlreadyExists":
-            raise
-    call.remember(auto_scaling_group=name)
-    asg_arn = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"][0]["AutoScalingGroupARN"]
-    try:
-        rt.clients.ecs.create_capacity_provider(
-            name=name, tags=naming.ecs_kv(tags),
-            autoScalingGroupProvider={
-                "autoScalingGroupArn": asg_arn, "managedTerminationProtection": "DISABLED",
-                "managedScaling": {"status": "ENABLED", "targetCapacity": 100}})
-    except ClientError as exc:
-        if "already exists" not in str(exc):
-            raise
-    call.remember(capacity_provider=name)
-    return name
+from chalicelib.steps.launch_types import launch_type
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     name = call.names.base()
-    if call.spec.launch_type == "EC2":
-        providers = [_ec2_capacity(rt, call, name)]
-    else:
-        providers = ["FARGATE", "FARGATE_SPOT"]
+    providers = launch_type(call.spec).capacity(rt, call)
     arn = rt.clients.ecs.create_cluster(
         clusterName=name, capacityProviders=providers,
         defaultCapacityProviderStrategy=[{"capacityProvider": providers[0], "weight": 1}],

@@ -7,8 +7,6 @@ from chalicelib.scheduler import delete_adapt, delete_address
 from chalicelib.steps import StepCall, StepResult
 from chalicelib.steps.services import delete_service, ensure_service
 
-LEASED = True  # its create makes the cluster's resources (see run_step)
-
 
 def create(rt: Runtime, call: StepCall) -> StepResult:
     arn = ensure_service(rt, call, "scheduler", 1)

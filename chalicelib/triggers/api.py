@@ -12,7 +12,14 @@ from pydantic import Field
 from chalicelib import lifecycle, timeline
 from chalicelib.core.errors import ClusterBusy, DoctorFailed, Forbidden, InvalidRequest
 from chalicelib.core.identity import Caller
-from chalicelib.core.models import Adapt, ClusterSpec, Credentials, Status, Strict
+from chalicelib.core.models import (
+    Adapt,
+    ClusterSpec,
+    Credentials,
+    DriveShares,
+    Status,
+    Strict,
+)
 from chalicelib.core.numbers import whole_number
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.tls import ClusterTls
@@ -47,7 +54,8 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     return Credentials(
         address=record.scheduler_address, ca=material.ca, cert=material.client_cert,
         key=material.client_key,
-        jupyter_token=material.jupyter_token if record.spec.notebook else None).model_dump()
+        jupyter_token=material.jupyter_token if record.spec.notebook else None,
+        dashboard_token=material.jupyter_token).model_dump()
 
 
 def logs(rt: Runtime, caller: Caller, name: str, query: dict[str, str]) -> dict[str, Any]:
@@ -111,6 +119,17 @@ def adapt_off(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
 
 def delete(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
     return lifecycle.destroy_cluster(rt, check_name(name), caller=caller).public()
+
+
+def drive(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
+    """A named drive's owner and shares, to its owner or an admin."""
+    return lifecycle.owned_drive(rt, check_name(name), caller).model_dump(mode="json")
+
+
+def share_drive(rt: Runtime, caller: Caller, name: str, body: bytes | None) -> dict[str, Any]:
+    request = parse(DriveShares, body)
+    return lifecycle.share_drive(rt, check_name(name), request.principals,
+                                 caller=caller).model_dump(mode="json")
 
 
 def doctor(rt: Runtime, caller: Caller) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -42,6 +42,13 @@ INHERITED = ("AWS_", "PATH", "HOME", "LANG", "PYTHON", "VIRTUAL_ENV")
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # (role ARN, session name) -> that role's credentials as environment variables.
 Roles = Callable[[str, str], dict[str, str]]
+# (task role ARN, file system ARN, its file system policy, the mount's condition keys)
+# -> whether EFS lets the mount in (daskyard.local.iam.Iam.allows_mount).
+Mounts = Callable[[str, str, dict[str, Any] | None, dict[str, str]], bool]
+
+
+class MountRefused(Exception):
+    """EFS refused a task's mount of its volume: the task does not start, as on ECS."""
 
 
 def _now() -> str:
@@ -62,6 +69,7 @@ class LocalTask:
     started: float = field(default_factory=time.monotonic)
     starts_at: float = 0.0  # when a PENDING task's container starts (monotonic)
     drive: Path | None = None  # its EFS volume, locally
+    scratch: Path | None = None  # its container's own /tmp, locally (removed as it stops)
     health: str = "UNKNOWN"  # the container health check's verdict, as ECS reports it
     env: dict[str, str] = field(default_factory=dict, repr=False)
     checked_at: float = 0.0
@@ -230,8 +238,11 @@ class EcsAgent:
     def __init__(self, clients: Clients, runner: Runner, efs_root: Path,
                  interval: float = 0.2, resync: float = 2.0, guard: Guard | None = None,
                  drives_root: Path | None = None, latency: Latency = NONE,
-                 roles: Roles | None = None) -> None:
+                 roles: Roles | None = None, mounts: Mounts | None = None) -> None:
         self.clients = clients
+        # As EFS with IAM authorization: a mount its file system's policy and the task
+        # role's do not allow is refused (None: every mount, without IAM).
+        self.mounts = mounts
         # As ECS: a task's code gets its task role's credentials, and its secrets are
         # read with its execution role (None: the emulator's own keys, without IAM).
         self.roles = roles
@@ -240,7 +251,8 @@ class EcsAgent:
         # A task stays PENDING as long as Fargate takes to pull its image and start it.
         self.latency = latency
         # EFS, locally: a cluster's own drive is `efs_root/<cluster>`, removed when its
-        # file system is deleted; a named drive is `drives_root/<drive>`, kept.
+        # file system is deleted; a named drive is `drives_root/<drive>`, kept, each
+        # owner's clusters in the folder of their access point's root below it.
         self.efs_root = efs_root
         self.drives_root = drives_root or efs_root.parent / "drives"
         self.guard = guard  # told of each cluster's own folder: reaped if we are killed
@@ -421,6 +433,11 @@ class EcsAgent:
                        f"secrets: {exc.response['Error']['Code']}",
                        stop_code="TaskFailedToStart")
             return False
+        except MountRefused as exc:
+            self._emit(task, "STOPPED", "ResourceInitializationError: failed to invoke EFS "
+                       f"utils commands to set up EFS volumes: mount.nfs4: {exc}",
+                       stop_code="TaskFailedToStart")
+            return False
         task.handle = self.runner.start(task, task.env)
         task.started = time.monotonic()
         self._emit(task, "RUNNING")
@@ -461,22 +478,33 @@ class EcsAgent:
         task.drive = self._mount(task, env.get("DASKYARD_CLUSTER", "unknown"))
         if task.drive is not None:
             env["DASKYARD_EFS"] = str(task.drive)
+        # A container's /tmp is its own and goes with it: so does this folder (the
+        # notebook keeps Jupyter's own files there, images/entrypoint.py).
+        task.scratch = self.efs_root.parent / "tmp" / task.arn.rsplit("/", 1)[-1]
+        task.scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env["TMPDIR"] = str(task.scratch)
         if os.geteuid() == 0:  # the machine's user is root: Jupyter must be told it may be
             env["DASKYARD_ALLOW_ROOT"] = "1"
         return env
 
     def _mount(self, task: LocalTask, cluster: str) -> Path | None:
-        """The task's EFS volume as a folder: the named drive's, shared by every cluster
-        naming it and kept, or the cluster's own (None without an EFS volume)."""
-        file_system = next((v["efsVolumeConfiguration"]["fileSystemId"]
-                            for v in task.task_definition.get("volumes", [])
-                            if v.get("efsVolumeConfiguration")), None)
-        if file_system is None:
+        """The task's EFS volume as a folder: on a named drive (kept) the folder of its
+        access point's root, as EFS mounts the access point's root and nothing above it
+        (each owner's clusters have their own); or the cluster's own drive (None without
+        an EFS volume)."""
+        volume = next((v["efsVolumeConfiguration"]
+                       for v in task.task_definition.get("volumes", [])
+                       if v.get("efsVolumeConfiguration")), None)
+        if volume is None:
             return None
-        found = self.clients.efs.describe_file_systems(FileSystemId=file_system)["FileSystems"]
+        found = self.clients.efs.describe_file_systems(
+            FileSystemId=volume["fileSystemId"])["FileSystems"]
         tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags", []) if found else [])}
+        if found:
+            self._check_mount(task, volume, found[0])
         if naming.TAG_DRIVE in tags:
-            folder = self.drives_root / tags[naming.TAG_DRIVE]
+            folder = self.drives_root / tags[naming.TAG_DRIVE] / self._access_point_root(
+                volume.get("authorizationConfig", {}).get("accessPointId", ""))
         else:
             folder = self.efs_root / cluster
             if found:
@@ -485,6 +513,50 @@ class EcsAgent:
                 self.guard.keep_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def _check_mount(self, task: LocalTask, volume: dict[str, Any],
+                     file_system: dict[str, Any]) -> None:
+        """MountRefused unless EFS would let the task's mount in: without a file system
+        policy, every client reaching a mount target is; with one, the task role (IAM
+        authorization on) must be allowed ClientMount with the mount's keys (TLS, its
+        access point, which must be one of this file system's); an anonymous client
+        gets nothing the policies Daskyard writes grant."""
+        fs_id, fs_arn = file_system["FileSystemId"], file_system["FileSystemArn"]
+        if self.mounts is None:
+            return
+        try:
+            policy = json.loads(self.clients.efs.describe_file_system_policy(
+                FileSystemId=fs_id)["Policy"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "PolicyNotFound":
+                raise
+            return
+        refused = MountRefused(f"access denied by server while mounting {fs_id}")
+        auth = volume.get("authorizationConfig") or {}
+        context = {"aws:SecureTransport": "true" if volume.get("transitEncryption")
+                   == "ENABLED" else "false",
+                   "elasticfilesystem:AccessedViaMountTarget": "true"}
+        if auth.get("accessPointId"):
+            point = self.clients.efs.describe_access_points(
+                AccessPointId=auth["accessPointId"])["AccessPoints"][0]
+            if point["FileSystemId"] != fs_id:
+                raise refused
+            context["elasticfilesystem:AccessPointArn"] = point["AccessPointArn"]
+        role = task.task_definition.get("taskRoleArn", "")
+        if auth.get("iam") != "ENABLED" or not role or \
+                not self.mounts(role, fs_arn, policy, context):
+            raise refused
+
+    def _access_point_root(self, access_point: str) -> str:
+        """An access point's root directory, as a path relative to the drive's folder;
+        "" (the drive's root) for a volume without an access point."""
+        if not access_point:
+            return ""
+        points = self.clients.efs.describe_access_points(AccessPointId=access_point)
+        path = PurePosixPath(points["AccessPoints"][0]["RootDirectory"]["Path"])
+        if ".." in path.parts:  # the steps never make one; a folder outside stays outside
+            raise ValueError(f"access point {access_point}: root {path} leaves the drive")
+        return str(path.relative_to("/"))
 
     def _sweep_folders(self) -> None:
         """A cluster's own folder goes with its file system (a named drive's stays)."""
@@ -543,6 +615,8 @@ class EcsAgent:
         if status == "STOPPED":
             detail.update({"stoppedReason": reason, "stopCode": stop_code,
                            "stoppedAt": _now()})
+            if task.scratch is not None:
+                shutil.rmtree(task.scratch, ignore_errors=True)
             if exit_code is not None:
                 detail["containers"][0]["exitCode"] = exit_code
         self.events.append(detail)

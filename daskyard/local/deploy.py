@@ -105,27 +105,32 @@ def _roles(clients: Clients, stage: str) -> Roles:
         out.groups[group] = _role_with(clients, f"daskyard-{stage}-{group}", TRUST,
                                        {"daskyard": policies.render(group, stage)})
     resources = merge_template(stage)["Resources"]
+
+    def name(value: Any) -> str:
+        """An IAM name of the template, its region substituted (naming.regional)."""
+        return str(plain(value, resources, stage))
+
     for logical, resource in resources.items():
         props = resource["Properties"]
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
-            out.template[logical] = _put_policy(clients, props["ManagedPolicyName"], plain(
+            out.template[logical] = _put_policy(clients, name(props["ManagedPolicyName"]), plain(
                 props["PolicyDocument"], resources, stage))
     for logical, resource in resources.items():
         props = resource["Properties"]
         if resource["Type"] == "AWS::IAM::Role":
             out.template[logical] = _role_with(
-                clients, props["RoleName"], props["AssumeRolePolicyDocument"],
+                clients, name(props["RoleName"]), props["AssumeRolePolicyDocument"],
                 {p["PolicyName"]: plain(p["PolicyDocument"], resources, stage)
                  for p in props.get("Policies", [])})
         if resource["Type"] == "AWS::IAM::InstanceProfile":
             iam = clients.client("iam")
-            role = resources[props["Roles"][0]["Ref"]]["Properties"]["RoleName"]
+            role = name(resources[props["Roles"][0]["Ref"]]["Properties"]["RoleName"])
+            profile = name(props["InstanceProfileName"])
             with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-                iam.create_instance_profile(InstanceProfileName=props["InstanceProfileName"])
-                iam.add_role_to_instance_profile(
-                    InstanceProfileName=props["InstanceProfileName"], RoleName=role)
+                iam.create_instance_profile(InstanceProfileName=profile)
+                iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
             out.template[logical] = str(iam.get_instance_profile(
-                InstanceProfileName=props["InstanceProfileName"])["InstanceProfile"]["Arn"])
+                InstanceProfileName=profile)["InstanceProfile"]["Arn"])
     return out
 
 
@@ -173,15 +178,27 @@ def default_vpc_way_out(clients: Clients) -> None:
                                  DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
 
 
-def iam_arn(clients: Clients, user: str) -> str:
-    """The ARN IAM gives `user` (moto's account id), whether or not it exists yet."""
-    account = clients.client("sts").get_caller_identity()["Account"]
-    return f"arn:aws:iam::{account}:user/{user}"
+def user_id(clients: Clients, user: str) -> str:
+    """The unique id of IAM user `user` (made if it is not there): what a stage's admins
+    and owners are (`aws:userid`), not the ARN, which a user made again would share."""
+    iam = clients.client("iam")
+    try:
+        raw = iam.get_user(UserName=user)["User"]["UserId"]
+    except iam.exceptions.NoSuchEntityException:
+        raw = iam.create_user(UserName=user)["User"]["UserId"]
+    return aws_user_id(str(raw))
+
+
+def aws_user_id(moto_id: str) -> str:
+    """IAM's form of a user's id (`aws:userid`: AIDA and capitals and digits) for moto's
+    (lower case, no prefix); the local gateway names callers by the same."""
+    return moto_id if moto_id.startswith("AIDA") else f"AIDA{moto_id.upper()}"
 
 
 def _tables(clients: Clients, settings: Settings) -> None:
     db = clients.dynamodb
-    for table, key in ((settings.table, "name"), (settings.idempotency_table, "id")):
+    for table, key in ((settings.table, "name"), (settings.idempotency_table, "id"),
+                       (settings.drives_table, "name")):
         with contextlib.suppress(db.exceptions.ResourceInUseException):
             db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
@@ -228,6 +245,9 @@ def user_keys(clients: Clients, user: str = ADMIN_USER) -> tuple[str, str, str]:
         arn = iam.create_user(UserName=user)["User"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         arn = iam.get_user(UserName=user)["User"]["Arn"]
+    if user == ADMIN_USER:  # the operator's keys administer the emulator, as an admin's would
+        iam.attach_user_policy(UserName=user,
+                               PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     for old in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
         iam.delete_access_key(UserName=user, AccessKeyId=old["AccessKeyId"])
     key = iam.create_access_key(UserName=user)["AccessKey"]
@@ -239,9 +259,10 @@ def _pattern(pattern: dict[str, object], stage: str) -> str:
     (local mode loads it for STAGE); chalice, loading it for another stage, would name
     that one."""
     text = json.dumps(pattern)
-    if f"daskyard-{STAGE}-" not in text:
+    ours = (f"daskyard-{STAGE}-", f"/daskyard/{STAGE}/")  # resource names, parameter paths
+    if not any(prefix in text for prefix in ours):
         raise RuntimeError(f"the app was loaded for another stage than {STAGE!r}: {text}")
-    return text.replace(f"daskyard-{STAGE}-", f"daskyard-{stage}-")
+    return text.replace(ours[0], f"daskyard-{stage}-").replace(ours[1], f"/daskyard/{stage}/")
 
 
 def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
@@ -263,7 +284,7 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
         "DASKYARD_ALLOW_HTTP_CALLBACKS": "true",
         "DASKYARD_ALLOW_PRIVATE_CALLBACKS": "true",
         "DASKYARD_SLACK_RESPONSE_PREFIX": "http://127.0.0.1:",
-        "DASKYARD_ADMINS": iam_arn(clients, ADMIN_USER),
+        "DASKYARD_ADMINS": user_id(clients, ADMIN_USER),
         **(extra_env or {}),
     }
     if own:

@@ -381,6 +381,28 @@ def _mount_targets_take_time() -> None:
     _wrap_once(EFSBackend, ("describe_mount_targets",), _mount_targets_take_time, describe)
 
 
+def _parameter_store_events() -> None:
+    """SSM tells EventBridge of each parameter written ("Parameter Store Change"), as
+    AWS does; moto does not. The event goes to the emulator's EventBridge in-process."""
+    from moto.events.models import events_backends
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    def put(original: Callable[..., Any]) -> Callable[..., Any]:
+        def announced(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+            created = name not in backend._parameters
+            parameter = original(backend, name, *args, **kwargs)
+            detail = {"name": name, "type": getattr(parameter, "type", "String"),
+                      "operation": "Create" if created else "Update"}
+            events_backends[backend.account_id][backend.region_name].put_events([{
+                "Source": "aws.ssm", "DetailType": "Parameter Store Change",
+                "Detail": json.dumps(detail), "Resources": [],
+                "EventBusName": "default"}])
+            return parameter
+        return announced
+
+    _wrap_once(SimpleSystemManagerBackend, ("put_parameter",), _parameter_store_events, put)
+
+
 def _list_services_once() -> None:
     """moto's server finds the service of every request by listing its own package
     directory (os.listdir and an isdir per entry, under a lock): a fifth of the CPU of
@@ -483,6 +505,7 @@ class Emulator:
         _one_lambda_client_per_endpoint()
         _atomic_conditional_writes()
         _mount_targets_take_time()
+        _parameter_store_events()
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port,
@@ -494,9 +517,9 @@ class Emulator:
                       json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
         return self
 
-    def access_key(self, access_key_id: str) -> tuple[str, str] | None:
-        """(IAM user ARN, secret key) for an active key the emulator's IAM holds: what
-        API Gateway asks IAM when it checks a SigV4 signature."""
+    def access_key(self, access_key_id: str) -> tuple[str, str, str] | None:
+        """(IAM user ARN, secret key, user id) for an active key the emulator's IAM
+        holds: what API Gateway asks IAM when it checks a SigV4 signature."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.iam.models import iam_backends
 
@@ -506,7 +529,9 @@ class Emulator:
             return None
         for key in user.access_keys:
             if key.access_key_id == access_key_id and key.status == "Active":
-                return str(user.arn), str(key.secret_access_key)
+                from daskyard.local.deploy import aws_user_id
+
+                return str(user.arn), str(key.secret_access_key), aws_user_id(str(user.id))
         return None
 
     def activate(self) -> None:

@@ -28,12 +28,11 @@ import shutil
 import subprocess  # nosec B404  # the evaluator is a Node process of our own script
 import threading
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape  # nosec B406  # escapes our own error text; parses nothing
 
 from werkzeug.exceptions import HTTPException
 
@@ -269,7 +268,7 @@ class Iam:
         self.recording = False
         self.allowed: list[tuple[Principal, IamRequest]] = []
         # Step Functions invokes a stage's Lambdas with its machines' role
-        # (`daskyard-<stage>-states`): moto's interpreter signs with one key for all.
+        # (`daskyard-<stage>-<region>-states`): moto's interpreter signs with one key for all.
         self.states_key = self._mint(Principal("", "states", ""))
         self.root = self._mint(Principal(ROOT_ARN.format(account=account), "root", ""))
 
@@ -330,11 +329,33 @@ class Iam:
                 log.info("IAM: %s", denied)
                 raise denied
 
+    def allows_mount(self, role_arn: str, file_system_arn: str,
+                     file_system_policy: dict[str, Any] | None,
+                     context: dict[str, str]) -> bool:
+        """Whether EFS lets a task of `role_arn` mount `file_system_arn` (ClientMount,
+        with IAM authorization): the role's policies and the file system's policy, as
+        EFS decides (one account: either may allow, an explicit deny in either
+        refuses). `context`: the mount's keys (TLS, its access point)."""
+        name = role_arn.rsplit("/", 1)[-1]
+        principal = Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/ecs-task",
+                              "role", name)
+        tags = {f"aws:ResourceTag/{k}": v for k, v in self.state.tags(file_system_arn).items()}
+        identity, boundary = self.state.policies(principal)
+        simulation = self._simulation(principal, IamRequest(
+            "elasticfilesystem:ClientMount", file_system_arn, {**tags, **context}),
+            identity, boundary)
+        if file_system_policy is not None:
+            simulation["resourcePolicy"] = file_system_policy
+        result = self.simulator.decide(simulation)
+        self.decisions[result] += 1
+        return result == "Allowed"
+
     def _states_role(self, requests: list[IamRequest]) -> Principal:
         for request in requests:
             if request.action == "lambda:InvokeFunction":
                 stage = request.resource.rsplit(":", 1)[-1].split("-")[1]
-                name = f"daskyard-{stage}-states"
+                region = request.resource.split(":")[3]  # IAM names carry it
+                name = f"daskyard-{stage}-{region}-states"  # naming.regional
                 return Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/"
                                  "states", "role", name)
         raise Unmodelled(f"Step Functions' key used for {[r.action for r in requests]}")
@@ -405,15 +426,11 @@ _DENY_CODE = {"json": "AccessDeniedException", "rest-json": "AccessDeniedExcepti
               "ec2": "UnauthorizedOperation", "query": "AccessDenied"}
 
 
-def check(response: Any, resource: str = "*") -> None:
-    """Replaces moto's `_authenticate_and_authorize_normal_action` (see MOTO_HOOKS):
-    authenticate the call's signature, then authorize it."""
-    iam = ACTIVE
-    if iam is None:
-        return
+def _authenticate(iam: Iam, response: Any, model: Any, s3: bool = False) -> tuple[Key, str]:
+    """(the caller's key, the signing name) of a call whose SigV4 signature is good;
+    else the refusal AWS answers with."""
     headers = response.headers
     authorization = headers.get("Authorization", "")
-    model = _service_model(response)
     if "Credential=" not in authorization:
         raise _error(model, "MissingAuthenticationTokenException"
                      if model is None or model.protocol != "ec2" else "AuthFailure",
@@ -429,7 +446,18 @@ def check(response: Any, resource: str = "*") -> None:
     if region != iam.region:
         raise _error(model, "InvalidSignatureException",
                      f"Credential should be scoped to a valid region, not '{region}'.")
-    _check_signature(response, found, authorization)
+    _check_signature(response, found, authorization, s3)
+    return found, signing
+
+
+def check(response: Any, resource: str = "*") -> None:
+    """Replaces moto's `_authenticate_and_authorize_normal_action` (see MOTO_HOOKS):
+    authenticate the call's signature, then authorize it."""
+    iam = ACTIVE
+    if iam is None:
+        return
+    model = _service_model(response)
+    found, signing = _authenticate(iam, response, model)
     operation = response._get_action()
     call = Call(PREFIX.get(signing, signing), str(operation), _params(response), iam.region,
                 iam.account)
@@ -443,6 +471,21 @@ def check(response: Any, resource: str = "*") -> None:
     except AccessDenied as denied:
         protocol = model.protocol if model is not None else "json"
         raise _error(model, _DENY_CODE.get(protocol, "AccessDenied"), str(denied)) from None
+
+
+def check_s3(response: Any, bucket_name: str | None = None,
+             key_name: str | None = None) -> None:
+    """Replaces moto's `_authenticate_and_authorize_s3_action`: Daskyard calls no S3 API,
+    so S3 is authenticated like every service and then left to the account's root (local
+    mode itself) alone; any other caller is refused."""
+    iam = ACTIVE
+    if iam is None:
+        return
+    found, _ = _authenticate(iam, response, None, s3=True)
+    if found.principal.kind != "root":
+        raise Refused("rest-xml", "AccessDenied",
+                      f"User: {found.principal.arn} is not authorized to perform S3 calls "
+                      "in local mode (Daskyard calls none; local IAM does not model S3)")
 
 
 def _service_model(response: Any) -> Any:
@@ -469,12 +512,12 @@ def _params(response: Any) -> dict[str, Any]:
             return {}
 
 
-def _check_signature(response: Any, key: Key, authorization: str) -> None:
+def _check_signature(response: Any, key: Key, authorization: str, s3: bool = False) -> None:
     """The SigV4 signature recomputed with the key's secret, as AWS checks it."""
     from botocore.credentials import Credentials
-    from moto.iam.access_control import IAMRequest
+    from moto.iam.access_control import IAMRequest, S3IAMRequest
 
-    request = IAMRequest.__new__(IAMRequest)
+    request = (S3IAMRequest if s3 else IAMRequest).__new__(S3IAMRequest if s3 else IAMRequest)
     request._method = response.method
     path = response.raw_path
     if response.parsed_url.query:
@@ -501,12 +544,36 @@ class _Credentials:
         return self.credentials
 
 
-# The moto internals this module relies on: (module, attribute, what it must be).
-MOTO_HOOKS: tuple[tuple[str, str, str], ...] = (
-    ("moto.core.authorization", "ActionAuthenticatorMixin._authenticate_and_authorize_"
-     "normal_action", "(self, resource: str = '*') -> None"),
-    ("moto.iam.access_control", "IAMRequest.check_signature", "(self) -> None"),
+# The moto internals this module relies on: (module, class, attribute, its parameters).
+# `moto_hooks_changed` (and a unit test) say when a moto upgrade changed one.
+MOTO_HOOKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("moto.core.authorization", "ActionAuthenticatorMixin",
+     "_authenticate_and_authorize_normal_action", ("self", "resource")),
+    ("moto.core.authorization", "ActionAuthenticatorMixin",
+     "_authenticate_and_authorize_s3_action", ("self", "bucket_name", "key_name")),
+    ("moto.iam.access_control", "IAMRequestBase", "check_signature", ("self",)),
+    ("moto.iam.access_control", "IAMRequestBase", "_calculate_signature", ("self",)),
+    ("moto.core.responses", "BaseResponse", "parse_parameters", ("self", "request")),
+    ("moto.core.responses", "BaseResponse", "_get_action", ("self",)),
 )
+
+
+def moto_hooks_changed() -> list[str]:
+    """The MOTO_HOOKS moto no longer has as declared (empty: all as expected)."""
+    import importlib
+    import inspect
+
+    changed = []
+    for module, cls, attribute, params in MOTO_HOOKS:
+        found = importlib.import_module(module).__dict__.get(cls)
+        method = getattr(found, attribute, None)
+        method = getattr(method, "__wrapped__", method)
+        if method is None:
+            changed.append(f"{module}.{cls}.{attribute} is gone")
+        elif tuple(inspect.signature(method).parameters) != params:
+            changed.append(f"{module}.{cls}.{attribute} takes "
+                           f"{tuple(inspect.signature(method).parameters)}, not {params}")
+    return changed
 
 
 def install() -> None:
@@ -517,11 +584,15 @@ def install() -> None:
         current = ActionAuthenticatorMixin.__dict__["_authenticate_and_authorize_normal_action"]
         if getattr(current, "__daskyard_iam__", False):
             return
-        replacement: Callable[..., None] = check
-        replacement.__daskyard_iam__ = True  # type: ignore[attr-defined]
-        replacement.__wrapped__ = current  # type: ignore[attr-defined]
-        ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = (  # type: ignore[method-assign]
-            replacement)
+        changed = moto_hooks_changed()
+        if changed:
+            raise RuntimeError(f"local IAM relies on moto internals that changed: {changed}")
+        hooks: dict[str, Any] = {"_authenticate_and_authorize_normal_action": check,
+                                 "_authenticate_and_authorize_s3_action": check_s3}
+        for name, replacement in hooks.items():
+            replacement.__daskyard_iam__ = True
+            replacement.__wrapped__ = ActionAuthenticatorMixin.__dict__[name]
+            setattr(ActionAuthenticatorMixin, name, replacement)
 
 
 def activate(iam: Iam | None) -> None:

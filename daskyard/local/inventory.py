@@ -62,7 +62,8 @@ def leftovers(clients: Clients, cluster: str, stage: str = STAGE) -> list[str]:
     found += [f"secret {s['Name']}" for s in clients.secrets.list_secrets()["SecretList"]
               if s["Name"].startswith(f"daskyard/{stage}/{cluster}/") or tagged(s.get("Tags"))]
     found += [f"role {r['RoleName']}" for r in clients.client("iam").list_roles(
-        PathPrefix=names.role_path())["Roles"] if r["RoleName"] == names.scheduler_role()]
+        PathPrefix=names.role_path())["Roles"]
+        if r["RoleName"] == names.scheduler_role(clients.region)]
     found += [f"log group {g['logGroupName']}" for g in clients.logs.describe_log_groups(
         logGroupNamePrefix=names.log_group())["logGroups"]
               if g["logGroupName"] == names.log_group()]

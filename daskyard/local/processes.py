@@ -5,17 +5,27 @@ Three lines of defence, each covering what the one before cannot:
    PR_SET_PDEATHSIG`): when the local mode's process dies, the kernel kills the task's
    first process. The signal fires when the *thread* that forked the child ends, so all
    tasks are forked by one thread that lives as long as the process (`_SPAWNER`).
-2. Every task carries the run's id in its environment (`DASKYARD_LOCAL_RUN`), which its
-   children inherit: dask's nanny forks the worker, Jupyter starts kernels in sessions of
-   their own, so neither a process group nor a parent-death signal reaches them all. A
-   keeper process, started beside the local mode in a session of its own, holds the
-   read end of a pipe whose write end only the local mode holds: when the local mode
-   ends in any way the pipe closes, and the keeper kills every process carrying the
-   run's id, then writes what it killed into the run's file.
+2. A task's processes are found without trusting them: dask's nanny forks the worker,
+   Jupyter starts kernels in sessions of their own, and any child may clear its
+   environment and double-fork, so neither a process group, a parent-death signal nor
+   an environment variable reaches them all. So each task's first process is a child
+   subreaper (`PR_SET_CHILD_SUBREAPER`, kept across exec): whatever its descendants
+   orphan is re-parented to it, not to init, and its process tree is the whole task.
+   Each task is a session of its own, whose id the run's file records. The local mode's
+   process is a subreaper too (what a task's first process leaves when it ends comes to
+   it), and looks at its tasks' trees every WATCH seconds: a process seen in a task's
+   tree or session stays the task's, whatever it does after (`Tree`). Every task also
+   carries the run's id in its environment (`DASKYARD_LOCAL_RUN`), for what a task
+   started before the last look. A keeper process, started beside the local mode in a
+   session of its own, looks at the same trees and sessions every WATCH seconds, and
+   holds the read end of a pipe whose write end only the local mode holds: when the
+   local mode ends in any way the pipe closes, and the keeper kills every process of
+   the run's tasks (seen in their trees, in their sessions, or carrying the run's id),
+   then writes what it killed into the run's file.
 3. The run's file (`runs/<run id>.json` in the data directory) names the local mode's
    process. The next local mode started on that directory finds runs whose process is
-   gone, kills whatever still carries their id (the keeper may have been killed too),
-   and says what it reaped.
+   gone, kills whatever is left of them (by sessions and the run's id: their trees went
+   with their processes; the keeper may have been killed too), and says what it reaped.
 
 This file imports nothing of daskyard: the keeper runs it as a script."""
 
@@ -25,9 +35,11 @@ import contextlib
 import ctypes
 import json
 import os
+import select
 import signal
 import subprocess  # nosec B404  # starts this interpreter and the tasks' fixed argv
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +54,14 @@ RUN_ENV = "DASKYARD_LOCAL_RUN"
 TASK_ENV = "DASKYARD_LOCAL_TASK"
 RUNS = "runs"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PR_SET_CHILD_SUBREAPER = 36
+# Seconds between two looks at the tasks' trees (the guard's and the keeper's): what a
+# task starts and orphans within the last one is found by its session or environment.
+WATCH = 0.5
+# A process is the one seen if its create time is this close (a pid may be reused).
+SAME_PROCESS = 0.1
+# task id -> [its session's id (the task's first process), that process's create time]
+Tasks = dict[str, list[float]]
 # One thread forks every task, and never ends before the process (see line 1 above).
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-spawner")
 
@@ -62,15 +82,104 @@ _PRCTL = _prctl()
 
 def _die_with(parent: int) -> Callable[[], None]:
     """A preexec_fn: SIGKILL this child when its parent dies; if the parent died before
-    the call, exit now (the signal would never come)."""
+    the call, exit now (the signal would never come). The child is a subreaper: what
+    its descendants orphan stays below it."""
 
     def preexec() -> None:
         if _PRCTL is not None:
             _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(1)
 
     return preexec
+
+
+def _subreaper(on: bool) -> None:
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+
+
+def _session(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return -1
+
+
+def _created(proc: psutil.Process) -> float | None:
+    try:
+        return float(proc.create_time())
+    except psutil.Error:
+        return None
+
+
+def members(tasks: Tasks) -> dict[int, tuple[float, str]]:
+    """Every process of these tasks now, by pid: (its create time, its task). A task's
+    processes are its first process's descendants (a subreaper: what they orphan stays
+    below it) and its session's members (they outlive it). One look at the process
+    table for all tasks. This process excepted."""
+    if not tasks:
+        return {}
+    table: dict[int, tuple[int, float, int]] = {}  # pid -> (parent, created, session)
+    for proc in psutil.process_iter(["ppid", "create_time"]):
+        parent, created = proc.info["ppid"], proc.info["create_time"]
+        if parent is not None and created is not None:
+            table[proc.pid] = (int(parent), float(created), _session(proc.pid))
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found: dict[int, tuple[float, str]] = {}
+    sessions: dict[int, tuple[str, float]] = {}
+    for task, (sid_, started) in tasks.items():
+        sid = int(sid_)
+        if sid in table:
+            if abs(table[sid][1] - started) >= SAME_PROCESS:
+                continue  # the pid is another process's now: so is any session of it
+            below = [sid]
+            while below:
+                pid = below.pop()
+                found[pid] = (table[pid][1], task)
+                below.extend(children.get(pid, []))
+        sessions[sid] = (task, started)
+    for pid, (_, created, sid) in table.items():
+        # (A process older than the task's first one is of an earlier session.)
+        if sid in sessions and created >= sessions[sid][1] - SAME_PROCESS:
+            found[pid] = (created, sessions[sid][0])
+    found.pop(os.getpid(), None)
+    return found
+
+
+class Tree:
+    """The processes seen in a run's tasks (`members`): a process stays its task's
+    while it runs, however it detaches after (a session, an empty environment, a
+    double fork)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def look(self, tasks: Tasks) -> None:
+        now = members(tasks)
+        self.processes()  # forget those that ended
+        with self._lock:
+            self.seen.update(now)
+
+    def processes(self, task: str | None = None) -> list[psutil.Process]:
+        """Those seen (of `task`, if given) that still run; the others are forgotten."""
+        out = []
+        with self._lock:
+            for pid, (created, of) in list(self.seen.items()):
+                try:
+                    proc = psutil.Process(pid)
+                    same = abs(proc.create_time() - created) < SAME_PROCESS
+                except psutil.Error:
+                    same = False
+                if not same:
+                    del self.seen[pid]
+                elif task is None or of == task:
+                    out.append(proc)
+        return out
 
 
 def marked(run: str, task: str | None = None) -> list[psutil.Process]:
@@ -104,14 +213,33 @@ def describe(proc: psutil.Process) -> str:
     return str(proc.pid)
 
 
-def kill_run(run: str, within: float = 10, task: str | None = None) -> list[str]:
-    """SIGKILL every process of run `run` (of its task `task`, if given), again until
-    none is left (a parent may fork between two looks), for up to `within` s. Returns
-    what was killed."""
+def of_run(run: str, task: str | None = None, tasks: Tasks | None = None,
+           tree: Tree | None = None) -> list[psutil.Process]:
+    """The running processes of run `run` (of its task `task`, if given): those seen in
+    its tasks' trees (`tree`), its tasks' trees and sessions now (`tasks`), those
+    carrying its id, and every descendant of these. This process excepted."""
+    chosen = {t: v for t, v in (tasks or {}).items() if task is None or t == task}
+    found = {p.pid: p for p in [*marked(run, task), *(tree.processes(task) if tree else [])]}
+    for pid in members(chosen):
+        with contextlib.suppress(psutil.Error):
+            found.setdefault(pid, psutil.Process(pid))
+    for proc in list(found.values()):
+        with contextlib.suppress(psutil.Error):
+            for child in proc.children(recursive=True):
+                found.setdefault(child.pid, child)
+    found.pop(os.getpid(), None)
+    return [p for p in found.values() if running(p)]
+
+
+def kill_run(run: str, within: float = 10, task: str | None = None,
+             tasks: Tasks | None = None, tree: Tree | None = None) -> list[str]:
+    """SIGKILL every process of run `run` (of its task `task`, if given; see `of_run`),
+    again until none is left (a parent may fork between two looks), for up to `within`
+    s. Returns what was killed."""
     killed: list[str] = []
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        procs = [p for p in marked(run, task) if running(p)]
+        procs = of_run(run, task, tasks, tree)
         if not procs:
             break
         for proc in procs:
@@ -132,6 +260,7 @@ class Run:
     folders: list[str] = field(default_factory=list)  # removed if the run is reaped
     ended: float = 0.0
     killed: list[str] = field(default_factory=list)  # by the keeper, when the run ended
+    tasks: Tasks = field(default_factory=dict)  # running tasks' sessions (see Tasks)
 
     @classmethod
     def read(cls, path: Path) -> Run | None:
@@ -182,7 +311,7 @@ def reap(root: Path) -> list[Reaped]:
         run = Run.read(path)
         if run is None or run.alive():
             continue
-        killed = kill_run(run.run)
+        killed = kill_run(run.run, tasks=run.tasks)
         removed = []
         for folder in run.folders:
             if Path(folder).is_dir():
@@ -209,10 +338,17 @@ class Guard:
         self.path = root / RUNS / f"{self.run.run}.json"
         self._keeper: subprocess.Popen[bytes] | None = None
         self._pipe = -1
+        self.tree = Tree()  # what has been seen of the tasks (WATCH)
+        self._lock = threading.Lock()  # self.run, written by spawns, read by the watch
+        self._leaders: set[int] = set()  # the tasks' first processes: Popen reaps them
+        self._closed = threading.Event()
+        self._watch: threading.Thread | None = None
 
     def start(self) -> Guard:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run.write(self.path)
+        # What a task's first process leaves when it ends comes here, not to init.
+        _subreaper(True)
         read, self._pipe = os.pipe()  # neither end is inherited by the tasks
         try:
             # A session of its own: the terminal's signals and a kill of our process
@@ -222,7 +358,25 @@ class Guard:
                 stdin=read, start_new_session=True, env=_without_run(os.environ))
         finally:
             os.close(read)
+        self._watch = threading.Thread(target=self._watching, name="task-watch", daemon=True)
+        self._watch.start()
         return self
+
+    def tasks(self) -> Tasks:
+        with self._lock:
+            return {task: list(v) for task, v in self.run.tasks.items()}
+
+    def _watching(self) -> None:
+        """Every WATCH s: look at the tasks' trees, and reap what was adopted from them
+        and has ended (a subreaper's orphans are its to wait for; a task's first
+        process is its Popen's)."""
+        while not self._closed.wait(WATCH):
+            with contextlib.suppress(psutil.Error, OSError):
+                self.tree.look(self.tasks())
+                for child in psutil.Process().children():
+                    if child.pid in self.tree.seen and child.pid not in self._leaders \
+                            and child.status() == psutil.STATUS_ZOMBIE:
+                        os.waitpid(child.pid, os.WNOHANG)
 
     def spawn(self, argv: Sequence[str], env: dict[str, str], task: str = "",
               **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -235,28 +389,52 @@ class Guard:
             return subprocess.Popen(list(argv), env=full, start_new_session=True,  # nosec B603  # the agent's fixed argv
                                     preexec_fn=preexec, **kwargs)  # the death signal: prctl only
 
-        return _SPAWNER.submit(popen).result()
+        proc = _SPAWNER.submit(popen).result()
+        # Its session is its own (its pid): the keeper and the next start find it so.
+        created = None
+        with contextlib.suppress(psutil.Error):  # it may have ended already
+            created = _created(psutil.Process(proc.pid))
+        with self._lock:
+            self._leaders.add(proc.pid)
+            self.run.tasks[task or f"pid-{proc.pid}"] = [proc.pid, created or time.time()]
+            self.run.write(self.path)
+        return proc
 
     def end_task(self, task: str) -> list[str]:
         """Kill what is left of a task whose first process ended: as ECS stops every
         container of a stopped task, nothing of it runs on (a Jupyter kernel, say, in a
-        session of its own)."""
-        return kill_run(self.run.run, within=5, task=task) if task else []
+        session of its own; a child that cleared its environment and double-forked)."""
+        if not task:
+            return []
+        tasks = {t: v for t, v in self.tasks().items() if t == task}
+        killed = kill_run(self.run.run, within=5, task=task, tasks=tasks, tree=self.tree)
+        with self._lock:
+            if task in self.run.tasks:
+                self._leaders.discard(int(self.run.tasks.pop(task)[0]))
+                self.run.write(self.path)
+        return killed
 
     def keep_folder(self, folder: Path) -> None:
         """A folder to remove if this run is reaped (a cluster's own drive)."""
-        if str(folder) not in self.run.folders:
-            self.run.folders.append(str(folder))
-            self.run.write(self.path)
+        with self._lock:
+            if str(folder) not in self.run.folders:
+                self.run.folders.append(str(folder))
+                self.run.write(self.path)
 
     def drop_folder(self, folder: Path) -> None:
-        if str(folder) in self.run.folders:
-            self.run.folders.remove(str(folder))
-            self.run.write(self.path)
+        with self._lock:
+            if str(folder) in self.run.folders:
+                self.run.folders.remove(str(folder))
+                self.run.write(self.path)
 
     def close(self) -> None:
         """A clean stop: the keeper is told (the pipe closes), finds nothing of ours left
         once the tasks were stopped, and the run's file goes."""
+        self._closed.set()
+        if self._watch is not None:
+            self._watch.join()
+            self._watch = None
+        _subreaper(False)
         if self._pipe >= 0:
             os.close(self._pipe)
             self._pipe = -1
@@ -308,9 +486,15 @@ def keep(path: Path) -> None:
     run = Run.read(path)
     if run is None:
         return
-    while os.read(0, 4096):  # nothing is ever written: this returns b"" when it closes
-        pass
-    killed = kill_run(run.run)
+    tree = Tree()
+    while True:  # nothing is ever written: stdin reads b"" when the local mode ends
+        readable, _, _ = select.select([0], [], [], WATCH)
+        if readable and not os.read(0, 4096):
+            break
+        run = Run.read(path) or run  # its tasks as they are now
+        with contextlib.suppress(psutil.Error, OSError):
+            tree.look(run.tasks)
+    killed = kill_run(run.run, tasks=(Run.read(path) or run).tasks, tree=tree)
     latest = Run.read(path)
     if latest is not None and (killed or latest.folders):  # a clean stop removes the file
         latest.ended, latest.killed = time.time(), killed

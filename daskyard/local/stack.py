@@ -239,7 +239,8 @@ class LocalMode:
         from_env.cache_clear()  # the handlers read the environment deploy set, afresh
         self.agent = EcsAgent(self.clients, self.runner, self.root / "efs", guard=self.guard,
                               drives_root=self.root / "drives", latency=self.router.latency,
-                              roles=self._task_credentials if self.iam else None)
+                              roles=self._task_credentials if self.iam else None,
+                              mounts=self.iam.allows_mount if self.iam else None)
         ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
         EFS_CHANGES.subscribe(self._efs_change)
         self.agent.start()
@@ -305,6 +306,7 @@ class LocalMode:
             self.runner = self._runner(processes)
         self.router.interceptor = None
         self.router.stages.clear()
+        self._lambda_clients.clear()  # new Lambda containers: nothing cached (secrets)
         if not self._deployment_changed:
             images = self._images_changed
             self.emulator.reset(keep=DEPLOYMENT_ONLY + (() if images else (IMAGES,)))

@@ -15,10 +15,11 @@ import pytest
 
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
+from chalicelib.steps.table import LAMBDAS
 from daskyard.local.stack import LocalMode
+from deploy.calls import recording
 from deploy.scan_policies import plain
 from deploy.template import merge_template
-from tests.support.calls import recording
 from tests.support.policy import UNSCOPABLE, group_of, stages, statements
 from tests.support.scenarios import every_path
 
@@ -89,6 +90,14 @@ def test_every_group_has_its_policy_file() -> None:
         assert statements(group)
 
 
+def test_every_step_lambda_of_the_step_table_runs_with_the_steps_policy() -> None:
+    """A new Lambda in chalicelib/steps/table.py gets the steps' policy (the stage's
+    default), which the recorded paths below hold to what the steps call."""
+    groups = group_of()
+    assert {name: groups.get(name, groups["*"]) for name in LAMBDAS} == dict.fromkeys(
+        LAMBDAS, "steps")
+
+
 @pytest.mark.parametrize("group", sorted(INDIRECT))
 def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
     for s in statements(group):
@@ -102,7 +111,7 @@ def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
 
 
 SCHEDULER_ROLES = ["arn:aws:iam::*:role/daskyard/dev/*"]
-BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-scheduler-boundary"
+BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-*-scheduler-boundary"
 
 
 def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_tasks() -> None:
@@ -206,9 +215,9 @@ def stage_arns(stage: str) -> dict[str, str]:
         "key pair": f"arn:aws:ec2:{where}:key-pair/{n.base()}",
         "auto scaling group": f"arn:aws:autoscaling:{where}:autoScalingGroup:1-2-3:"
                               f"autoScalingGroupName/{n.base()}",
-        "role": f"arn:aws:iam::123456789012:role/daskyard-{stage}-task",
+        "role": f"arn:aws:iam::123456789012:role/daskyard-{stage}-us-east-1-task",
         "scheduler role": f"arn:aws:iam::123456789012:role{n.role_path()}"
-                          f"{n.scheduler_role()}",
+                          f"{n.scheduler_role('us-east-1')}",
         "adapt parameter": f"arn:aws:ssm:{where}:parameter{n.adapt_parameter()}",
     }
 

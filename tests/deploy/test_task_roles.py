@@ -77,15 +77,18 @@ ECS = "arn:aws:ecs:us-east-1:123456789012:service"
 
 
 @pytest.mark.parametrize(("action", "resource", "allowed"), [
-    ("ecs:UpdateService", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-workers", True),
+    # The scheduler asks for a count; it never changes a service (chalicelib.worker_requests).
+    ("ecs:UpdateService", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-workers", False),
+    ("ecs:DescribeServices", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-workers", True),
     ("ecs:UpdateService", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-scheduler", False),
+    ("ssm:PutParameter", SSM + Names("ci", "demo").desired_workers_parameter(), True),
     ("ecs:UpdateService", f"{ECS}/daskyard-prod-demo/daskyard-prod-demo-workers", False),
     ("ecs:DeleteService", f"{ECS}/daskyard-ci-demo/daskyard-ci-demo-workers", False),
     ("ssm:GetParameter", SSM + Names("ci", "demo").adapt_parameter(), True),
     ("ssm:GetParameter", SSM + Names("ci", "demo").private_key_parameter(), False),
     ("ssm:PutParameter", SSM + Names("ci", "demo").adapt_parameter(), False),
 ])
-def test_the_scheduler_boundary_allows_scaling_workers_and_reading_bounds_only(
+def test_the_scheduler_boundary_allows_asking_for_workers_and_reading_bounds_only(
         action: str, resource: str, allowed: bool) -> None:
     assert covered(boundary_statements(), action, resource) is allowed
     assert not [a for s in boundary_statements() for a in s["Action"]
@@ -95,13 +98,15 @@ def test_the_scheduler_boundary_allows_scaling_workers_and_reading_bounds_only(
 def test_a_scheduler_role_reaches_its_own_cluster_only_and_stays_within_the_boundary() -> None:
     from chalicelib.steps.scheduler_task import policy
 
-    boundary = "arn:aws:iam::123456789012:policy/daskyard-ci-scheduler-boundary"
+    boundary = "arn:aws:iam::123456789012:policy/daskyard-ci-us-east-1-scheduler-boundary"
     own = policy(boundary, "us-east-1", Names("ci", "demo"))["Statement"]
     names, other = Names("ci", "demo"), Names("ci", "other")
-    assert covered(own, "ecs:UpdateService",
-                   f"{ECS}/{names.base()}/{names.service('worker')}")
+    assert covered(own, "ssm:PutParameter", SSM + names.desired_workers_parameter())
+    assert not covered(own, "ssm:PutParameter", SSM + other.desired_workers_parameter())
     assert not covered(own, "ecs:UpdateService",
-                       f"{ECS}/{other.base()}/{other.service('worker')}")
+                       f"{ECS}/{names.base()}/{names.service('worker')}")
+    assert covered(own, "ecs:DescribeServices",
+                   f"{ECS}/{names.base()}/{names.service('worker')}")
     assert covered(own, "ssm:GetParameter", SSM + names.adapt_parameter())
     assert not covered(own, "ssm:GetParameter", SSM + other.adapt_parameter())
     for s in own:  # whatever the role's policy says, the boundary must allow it too

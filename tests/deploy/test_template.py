@@ -4,6 +4,7 @@ read-only extraction), and grants nothing broader than it must."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import os
@@ -15,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from daskyard.local import asl
-from deploy import bytecode, policies
+from deploy import asl, bytecode, policies
 from deploy.template import merge_template
 from tests.support.policy import UNSCOPABLE, group_of, statements
 
@@ -91,10 +91,87 @@ def test_state_machines_substitute_every_placeholder_with_a_function(
 
 def test_tables_have_point_in_time_recovery(template: dict[str, Any]) -> None:
     tables = resources(template, "AWS::DynamoDB::Table")
-    assert set(tables) == {"ClustersTable", "IdempotencyTable"}
+    assert set(tables) == {"ClustersTable", "IdempotencyTable", "DrivesTable"}
     for table in tables.values():
         assert table["Properties"]["PointInTimeRecoverySpecification"] == {
             "PointInTimeRecoveryEnabled": True}
+
+
+def table_stack(template: dict[str, Any]) -> str:
+    """The packaged template's tables, with the parameters and conditions that adopt the
+    kept ones (the clusters and drives tables)."""
+    return json.dumps({
+        "Parameters": {k: template["Parameters"][k]
+                       for k in ("ExistingClustersTable", "ExistingDrivesTable")},
+        "Conditions": template["Conditions"],
+        "Resources": {k: template["Resources"][k]
+                      for k in ("ClustersTable", "DrivesTable", "IdempotencyTable")}})
+
+
+# Run in a fresh interpreter: moto's backends are the process's, which local mode's
+# emulator (other tests here) serves from and guards with its own IAM.
+ADOPTION = """
+import json, sys
+import boto3
+from moto import mock_aws
+
+body = sys.stdin.read()
+adopt = [{"ParameterKey": key, "ParameterValue": "true"}
+         for key in ("ExistingClustersTable", "ExistingDrivesTable")]
+out = {}
+with mock_aws():
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    db = boto3.client("dynamodb", region_name="us-east-1")
+    cfn.create_stack(StackName="daskyard-ci", TemplateBody=body)
+    db.put_item(TableName="daskyard-ci-clusters", Item={"name": {"S": "kept"}})
+    cfn.delete_stack(StackName="daskyard-ci")
+    out["kept"] = db.list_tables()["TableNames"]
+    try:
+        cfn.create_stack(StackName="daskyard-ci", TemplateBody=body)
+        out["again"] = "created"
+    except Exception as exc:  # moto answers DynamoDB's error within CloudFormation's
+        out["again"] = str(exc)
+    cfn.delete_stack(StackName="daskyard-ci")
+    cfn.create_stack(StackName="daskyard-ci", TemplateBody=body, Parameters=adopt)
+    out["status"] = cfn.describe_stacks(StackName="daskyard-ci")["Stacks"][0]["StackStatus"]
+    out["held"] = sorted(r.get("LogicalResourceId", "") for r in cfn.describe_stack_resources(
+        StackName="daskyard-ci")["StackResources"])
+    out["items"] = db.scan(TableName="daskyard-ci-clusters")["Items"]
+print(json.dumps(out))
+"""
+
+
+def test_a_redeploy_adopts_the_clusters_table_a_deleted_stack_kept(
+        template: dict[str, Any]) -> None:
+    """make destroy-stack keeps the registry (Retain) under its fixed name; making it again
+    fails, so make deploy passes ExistingClustersTable=true and the stack uses it as is."""
+    env = {"DASKYARD_TABLE": "daskyard-ci-clusters"}
+    assert env.items() <= template["Globals"]["Function"]["Environment"]["Variables"].items()
+    assert template["Parameters"]["ExistingClustersTable"]["AllowedValues"] == ["true", "false"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    run = subprocess.run([sys.executable, "-c", ADOPTION], input=table_stack(template),
+                         env={**clean, "AWS_ACCESS_KEY_ID": "testing",
+                              "AWS_SECRET_ACCESS_KEY": "testing"},  # nosec B105  # moto's
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["kept"] == ["daskyard-ci-clusters", "daskyard-ci-drives"]
+    assert "already exists" in out["again"]  # the failure of issue 22
+    assert out["status"] == "CREATE_COMPLETE"
+    assert "ClustersTable" not in out["held"] and "DrivesTable" not in out["held"]
+    assert "IdempotencyTable" in out["held"]
+    assert out["items"] == [{"name": {"S": "kept"}}]
+
+
+def test_iam_names_carry_the_region_and_the_stage_prefix(template: dict[str, Any]) -> None:
+    """IAM names are unique per account: the same stage in two regions must not collide."""
+    named = {logical: props[key] for logical, r in template["Resources"].items()
+             for key in ("RoleName", "ManagedPolicyName", "InstanceProfileName")
+             if key in (props := r.get("Properties", {}))}
+    assert set(named) >= {"TaskExecutionRole", "TaskRole", "InstanceRole", "InstanceProfile",
+                          "StatesRole", "ImageBuildRole", "SchedulerRoleBoundary"}
+    for logical, name in named.items():
+        assert name["Fn::Sub"].startswith("daskyard-ci-${AWS::Region}-"), (logical, name)
 
 
 def test_api_routes_use_iam_and_slack_and_webhooks_use_signatures(
@@ -134,8 +211,10 @@ def test_every_role_names_its_actions_and_scopes_its_resources(template: dict[st
         assert all("*" not in a for a in actions), (name, actions)
         assert "iam:AttachRolePolicy" not in actions, name
         if {"iam:CreateRole", "iam:PutRolePolicy"} & set(actions):  # scheduler roles only
+            # The boundary the template makes, with its region in its name (IAM is global).
             boundary = s["Condition"]["ArnLike"]["iam:PermissionsBoundary"]
-            assert boundary.endswith(":policy/daskyard-dev-scheduler-boundary"), name
+            made = "arn:aws:iam::123456789012:policy/daskyard-dev-eu-west-1-scheduler-boundary"
+            assert fnmatch.fnmatchcase(made, boundary), (name, boundary)
         resources_ = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
         if "*" in resources_:
             assert set(actions) <= UNSCOPABLE | ALSO_UNSCOPABLE, (name, actions)
@@ -248,3 +327,152 @@ def test_lambdas_import_app_and_chalicelib_from_the_read_only_package_without_co
     assert [p for p in by_all if "/chalicelib/" in p] == []
     assert any("/slack_sdk/" in p for p in by_all)  # the probe sees compiling when it occurs
     assert set(root.rglob("*")) == before
+
+
+# What CloudFormation calls, with the deployer's credentials, for each resource type the
+# stack holds (after the SAM transform: a function becomes its Lambda function, with a
+# permission and a rule per event; the API its REST API, deployment and stage, as
+# aws-sam-translator 1.115 expands chalice's template). Each action is one the type's
+# CloudFormation registry schema lists among its handlers' permissions, for the features
+# the template uses (no KMS keys of ours, no Kinesis, no VPC Lambdas, no replicas).
+DEPLOYER_ACTIONS = {
+    "AWS::DynamoDB::Table": {
+        "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable",
+        "dynamodb:DeleteTable", "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive",
+        "dynamodb:DescribeContinuousBackups", "dynamodb:UpdateContinuousBackups",
+        "dynamodb:DescribeContributorInsights", "dynamodb:DescribeKinesisStreamingDestination",
+        "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy",
+        "kms:DescribeKey", "kms:CreateGrant"},  # SSE with the AWS managed key
+    "AWS::IAM::Role": {
+        "iam:CreateRole", "iam:GetRole", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
+        "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:TagRole",
+        "iam:UntagRole"},
+    "AWS::IAM::ManagedPolicy": {  # the scheduler roles' permissions boundary
+        "iam:CreatePolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions",
+        "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:DeletePolicy",
+        "iam:ListEntitiesForPolicy"},
+    "AWS::IAM::InstanceProfile": {
+        "iam:CreateInstanceProfile", "iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile", "iam:PassRole"},
+    "AWS::Lambda::Function": {
+        "lambda:CreateFunction", "lambda:GetFunction", "lambda:DeleteFunction",
+        "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
+        "lambda:TagResource", "lambda:UntagResource", "lambda:GetRuntimeManagementConfig",
+        "lambda:GetFunctionCodeSigningConfig", "lambda:GetFunctionRecursionConfig",
+        "iam:PassRole", "s3:GetObject", "s3:GetObjectVersion"},
+    "AWS::Lambda::Permission": {"lambda:AddPermission", "lambda:RemovePermission",
+                                "lambda:GetPolicy"},
+    "AWS::Events::Rule": {
+        "events:PutRule", "events:DescribeRule", "events:DeleteRule", "events:PutTargets",
+        "events:RemoveTargets", "events:ListTargetsByRule", "events:TagResource",
+        "events:ListTagsForResource"},
+    "AWS::ApiGateway::RestApi": {"apigateway:GET", "apigateway:POST", "apigateway:PUT",
+                                 "apigateway:PATCH", "apigateway:DELETE"},
+    "AWS::ApiGateway::Deployment": {"apigateway:GET", "apigateway:POST", "apigateway:PATCH",
+                                    "apigateway:PUT", "apigateway:DELETE"},
+    "AWS::ApiGateway::Stage": {"apigateway:GET", "apigateway:POST", "apigateway:PATCH",
+                               "apigateway:PUT", "apigateway:DELETE"},
+    "AWS::ApiGateway::DocumentationPart": {"apigateway:GET", "apigateway:POST",
+                                           "apigateway:PATCH", "apigateway:DELETE"},
+    "AWS::StepFunctions::StateMachine": {
+        "states:CreateStateMachine", "states:DescribeStateMachine", "states:UpdateStateMachine",
+        "states:DeleteStateMachine", "states:TagResource", "states:UntagResource",
+        "states:ListTagsForResource", "iam:PassRole"},
+    # No registry schema (a legacy type): the CodeBuild API's own names.
+    "AWS::CodeBuild::Project": {"codebuild:CreateProject", "codebuild:UpdateProject",
+                                "codebuild:DeleteProject", "codebuild:BatchGetProjects",
+                                "iam:PassRole"},
+    "AWS::SecretsManager::Secret": {
+        "secretsmanager:CreateSecret", "secretsmanager:DescribeSecret",
+        "secretsmanager:UpdateSecret", "secretsmanager:DeleteSecret",
+        "secretsmanager:TagResource", "secretsmanager:GetSecretValue",
+        "secretsmanager:GetRandomPassword"},
+}
+# What the make targets call themselves: `make deploy` (aws cloudformation package and
+# deploy, the SAM transform, the table adoption check), `make destroy-stack` (the stage's
+# spare drives, deploy/spares.py, then the stack), and wiring Slack.
+MAKE_ACTIONS = {
+    "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
+    "cloudformation:ExecuteChangeSet", "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResource",
+    "cloudformation:DeleteStack", "s3:PutObject", "s3:GetObject", "s3:ListBucket",
+    "dynamodb:DescribeTable", "secretsmanager:PutSecretValue",
+    "elasticfilesystem:DescribeFileSystems", "elasticfilesystem:DescribeMountTargets",
+    "elasticfilesystem:TagResource", "elasticfilesystem:DeleteMountTarget",
+    "elasticfilesystem:DeleteFileSystem", "ec2:DeleteNetworkInterface",
+    "ec2:DescribeSecurityGroups", "ec2:DeleteSecurityGroup",
+    "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"}
+SAM_EXPANSION = {
+    "AWS::Serverless::Function": {"AWS::Lambda::Function", "AWS::Lambda::Permission",
+                                  "AWS::Events::Rule"},
+    "AWS::Serverless::Api": {"AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment",
+                             "AWS::ApiGateway::Stage"}}
+DEPLOYER_POLICY = ROOT / "deploy" / "deployer-policy.json"
+
+
+def registry_permissions(kind: str) -> set[str] | None:
+    """Every permission a type's CloudFormation registry schema (as cfn-lint ships them)
+    lists for its handlers; None for a type without handlers."""
+    import cfnlint
+
+    schemas = Path(cfnlint.__file__).parent / "data" / "schemas"
+    found = json.loads((schemas / "providers" / "us-east-1.json").read_text())[kind]
+    handlers = json.loads((schemas / "resources" / f"{found}.json").read_text()).get(
+        "handlers")
+    if not handlers:
+        return None
+    return {p for h in handlers.values() for p in h.get("permissions", [])}
+
+
+def test_the_deployer_policy_covers_every_resource_type_and_nothing_else(
+        template: dict[str, Any]) -> None:
+    kinds = {k for r in template["Resources"].values()
+             for k in SAM_EXPANSION.get(r["Type"], {r["Type"]})}
+    assert kinds == set(DEPLOYER_ACTIONS), kinds ^ set(DEPLOYER_ACTIONS)
+    for kind, actions in DEPLOYER_ACTIONS.items():
+        known = registry_permissions(kind)
+        if known is not None:
+            assert actions <= known, (kind, actions - known)
+    policy = json.loads(DEPLOYER_POLICY.read_text())
+    granted = {a for s in policy["Statement"] for a in s["Action"]}
+    needed = set().union(*DEPLOYER_ACTIONS.values()) | MAKE_ACTIONS
+    assert granted == needed, ("missing", needed - granted, "unneeded", granted - needed)
+    for s in policy["Statement"]:
+        assert s["Effect"] == "Allow" and "*" not in "".join(s["Action"]), s["Sid"]
+        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        if "*" in resources:  # AWS offers no narrower resource for these
+            assert set(s["Action"]) <= {"secretsmanager:GetRandomPassword",
+                                        "elasticfilesystem:DescribeFileSystems",
+                                        "ec2:DescribeSecurityGroups"}, s["Sid"]
+        for arn in resources:
+            iam = arn.startswith("arn:aws:iam::")
+            assert not iam or ":role/daskyard-<stage>-" in arn or \
+                ":policy/daskyard-<stage>-" in arn or \
+                ":instance-profile/daskyard-<stage>-" in arn, (s["Sid"], arn)
+    # The stack's IAM names are within what the deployer may make.
+    for r in template["Resources"].values():
+        for key in ("RoleName", "ManagedPolicyName", "InstanceProfileName"):
+            if key in r.get("Properties", {}):
+                assert r["Properties"][key]["Fn::Sub"].startswith("daskyard-ci-")
+
+
+@pytest.mark.parametrize(("in_stack", "table", "expected"), [
+    (True, True, "false"),  # the stack holds it: an update keeps it there
+    (False, True, "true"),  # kept by a deleted stack: adopted
+    (False, False, "false"),  # a first deploy makes it
+])
+def test_make_deploy_adopts_only_a_table_outside_the_stack(
+        tmp_path: Path, in_stack: bool, table: bool, expected: str) -> None:
+    """deploy/existing-table.sh, as `make deploy` runs it, against a stand-in `aws`."""
+    fake = tmp_path / "aws"
+    fake.write_text("#!/bin/sh\n"
+                    f'[ "$2" = describe-stack-resource ] && exit {0 if in_stack else 255}\n'
+                    f'[ "$2" = describe-table ] && [ "$4" = daskyard-dev-clusters ] && '
+                    f"exit {0 if table else 254}\nexit 1\n")
+    fake.chmod(0o755)
+    out = subprocess.run(["sh", str(ROOT / "deploy" / "existing-table.sh"), "dev"],
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == expected
+    assert "sh deploy/existing-table.sh $(STAGE)" in (ROOT / "Makefile").read_text()

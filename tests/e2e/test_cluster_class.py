@@ -37,7 +37,8 @@ def test_create_compute_scale_attach_and_close(live: LocalMode) -> None:
                  *(s for st in create_states.values() for b in st.get("Branches", [])
                    for s in b["States"])}
         assert len(set(steps)) >= 3 and steps[-1] == "Ready" and set(steps) <= known, steps
-        assert cluster.dashboard_link.endswith(":8787/status")
+        assert cluster.dashboard_link.startswith("https://")
+        assert ":8787/status?token=" in cluster.dashboard_link
         with Client(cluster, timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
             assert client.submit(sum, range(101)).result(timeout=30) == 5050

@@ -21,6 +21,7 @@ from daskyard.client import DaskyardApi
 from daskyard.credentials import LocalCredentials
 from daskyard.local.processes import (
     RUN_ENV,
+    WATCH,
     Guard,
     Run,
     marked,
@@ -161,6 +162,7 @@ def test_a_sigterm_while_serve_is_busy_is_not_lost() -> None:
 
 
 SLEEPER = "import time; time.sleep(300)"
+SLEEPER_ARGV = [sys.executable, "-c", SLEEPER]
 # A task that starts a process in a session of its own, as Jupyter starts its kernels:
 # neither its process group nor a parent-death signal reaches that one.
 DETACHING = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
@@ -229,3 +231,115 @@ def test_a_start_reaps_processes_of_a_run_whose_process_is_gone(tmp_path: Path) 
     # A live run's file is left alone.
     Guard(tmp_path).run.write(tmp_path / "runs" / "live.json")
     assert reap(tmp_path) == [] and (tmp_path / "runs" / "live.json").exists()
+
+
+# A task whose child clears its environment and double-forks into a session of its own
+# (`setsid` in a shell's background job that the shell leaves behind): no variable, no
+# process group, no session and no parent of the task's reaches the sleeper.
+ESCAPED = "sleep 3017"
+ESCAPING = ("import subprocess, time; subprocess.run(['sh', '-c', 'setsid env -i "
+            f"{ESCAPED} </dev/null >/dev/null 2>&1 &'], check=True); "
+            "print('started', flush=True); time.sleep(300)")
+GUARDED_ESCAPING = (
+    "import os, sys; from pathlib import Path; from daskyard.local.processes import Guard; "
+    "g = Guard(Path(sys.argv[1])).start(); "
+    f"t = g.spawn([sys.executable, '-c', {ESCAPING!r}], env=dict(PATH=os.environ['PATH']), "
+    "task='escaping', stdout=sys.stdout); sys.stdout.flush(); import time; time.sleep(300)")
+
+
+def escaped(run: str, since: float) -> psutil.Process:
+    """The task's double-forked sleeper (started after `since`), once it has detached:
+    an empty environment, a session of its own, and not found by the run's variable."""
+
+    def found() -> psutil.Process | None:
+        for proc in psutil.process_iter(["cmdline", "create_time"]):
+            if " ".join(proc.info["cmdline"] or []) == ESCAPED and \
+                    proc.info["create_time"] >= since and \
+                    not any(p.name() == "sh" for p in proc.parents()):
+                return proc
+        return None
+
+    sleeper: psutil.Process = eventually(found, 10, interval=0.05, what="the escaped child")
+    assert sleeper.environ() == {} and os.getsid(sleeper.pid) == sleeper.pid
+    assert sleeper.pid not in [p.pid for p in marked(run)]
+    return sleeper
+
+
+def test_a_child_that_clears_its_environment_and_double_forks_is_killed_with_its_task(
+        tmp_path: Path) -> None:
+    """Stopped as local mode stops a task (its process group SIGTERMed, then
+    `end_task`): the sleeper, re-parented to the task's first process (a subreaper)
+    and seen in its tree, goes with it; then nothing of the run is left."""
+    since = time.time() - 1
+    guard = Guard(tmp_path).start()
+    try:
+        task = guard.spawn([sys.executable, "-c", ESCAPING],
+                           env={"PATH": os.environ["PATH"]}, task="escaping",
+                           stdout=subprocess.PIPE)
+        assert task.stdout is not None and task.stdout.readline().strip() == b"started"
+        sleeper = escaped(guard.run.run, since)
+        assert sleeper.ppid() == task.pid  # the subreaper kept it below the task
+        eventually(lambda: sleeper.pid in guard.tree.seen, 10, what="a look at the tree")
+        os.killpg(task.pid, signal.SIGTERM)
+        task.wait(timeout=10)
+        assert running(sleeper)  # the group's signal did not reach it
+        killed = guard.end_task("escaping")
+        assert [k.split()[0] for k in killed] == [str(sleeper.pid)]
+        assert not running(sleeper)
+        assert guard.tasks() == {}
+    finally:
+        guard.close()
+
+
+def test_the_keeper_kills_a_child_that_cleared_its_environment_and_double_forked(
+        tmp_path: Path) -> None:
+    """SIGKILL the guarded process (local mode's stand-in, a real Guard): the task's
+    first process dies by its parent-death signal, the sleeper goes to init, and the
+    keeper, which saw it in the task's tree, kills it."""
+    since = time.time() - 1
+    proc = subprocess.Popen([sys.executable, "-c", GUARDED_ESCAPING, str(tmp_path)],
+                            cwd=REPO, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"started"
+        run = Run.read(next((tmp_path / "runs").glob("*.json")))
+        assert run is not None and list(run.tasks) == ["escaping"]
+        sleeper = escaped(run.run, since)
+        time.sleep(3 * WATCH)  # the keeper has looked at the tree since
+    finally:
+        proc.kill()
+        proc.wait()
+    eventually(lambda: not running(sleeper), GONE_WITHIN, interval=0.1,
+               what="the escaped child killed by the keeper")
+    noted = eventually(lambda: (r := Run.read(tmp_path / "runs" / f"{run.run}.json"))
+                       and r.ended and r, 10, what="the keeper's note")
+    assert str(sleeper.pid) in " ".join(noted.killed)
+
+
+def test_a_start_reaps_what_is_left_in_a_dead_runs_sessions(tmp_path: Path) -> None:
+    """The keeper was killed too: the next start finds the dead run's task sessions in
+    its file, and kills their members though they carry no variable."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    survivor = subprocess.Popen(["env", "-i", *SLEEPER_ARGV], start_new_session=True)
+    try:
+        created = psutil.Process(survivor.pid).create_time()
+        run = Run(run="cafef00d", pid=int(dead.stdout), started=time.time() - 60,
+                  tasks={"t": [survivor.pid, created]})
+        (tmp_path / "runs").mkdir()
+        run.write(tmp_path / "runs" / "cafef00d.json")
+        reaped = reap(tmp_path)
+        assert not psutil.pid_exists(survivor.pid) or not running(psutil.Process(survivor.pid))
+    finally:
+        if survivor.poll() is None:
+            survivor.kill()
+    assert [k.split()[0] for k in reaped[0].killed] == [str(survivor.pid)]
+    # A session whose first process is another one now (a reused pid) is left alone.
+    other = subprocess.Popen(SLEEPER_ARGV, start_new_session=True)
+    try:
+        Run(run="0ddba11", pid=int(dead.stdout), started=time.time() - 60,
+            tasks={"t": [other.pid, time.time() - 30]}).write(tmp_path / "runs" / "x.json")
+        assert reap(tmp_path)[0].killed == [] and other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

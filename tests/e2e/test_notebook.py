@@ -90,11 +90,24 @@ def test_a_notebook_cluster_is_ready_once_jupyter_answers_and_works_in_a_real_br
         (drive / "numbers.csv").write_text("n\n" + "\n".join(map(str, range(101))) + "\n")
         (drive / "check.ipynb").write_text(notebook_file(CELL))
         dashboard = record["dashboard_url"].removesuffix("/status")
+        # The dashboard (and /metrics) is HTTPS with the cluster's certificate and wants
+        # the cluster's token: once in the URL, then as the cookie it sets.
+        assert dashboard.startswith("https://")
+        for path in ("/status", "/metrics", "/json/identity.json"):
+            assert requests.get(dashboard + path, verify=False, timeout=10).status_code == 403
+        assert requests.get(f"{dashboard}/metrics", params={"token": "x" + token},
+                            verify=False, timeout=10).status_code == 403
+        with requests.Session() as visitor:
+            opened = visitor.get(f"{dashboard}/metrics", params={"token": token},
+                                 verify=False, timeout=10)
+            assert opened.status_code == 200 and "token" not in opened.url
+            assert visitor.get(f"{dashboard}/metrics", verify=False, timeout=10).ok
         # Three tabs load at once: the dashboard's status page (open while the cell
         # runs, its task stream shows the work), its list of workers, the notebook.
-        status = browser.new_page(viewport=VIEWPORT)
-        status.goto(f"{dashboard}/status", wait_until="commit")
-        workers = browser.new_page(viewport=VIEWPORT)
+        tabs = browser.new_context(ignore_https_errors=True, viewport=VIEWPORT)
+        status = tabs.new_page()
+        status.goto(f"{dashboard}/status?token={token}", wait_until="commit")
+        workers = tabs.new_page()
         workers.goto(f"{dashboard}/info/main/workers.html", wait_until="commit")
         page = browser.new_page(viewport=VIEWPORT)
         # The notebook: the token opens it, the cell computes on the cluster.

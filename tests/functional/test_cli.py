@@ -56,6 +56,24 @@ def test_up_with_every_option_then_json_records_for_scripts(api: str) -> None:
     assert code == 0 and json.loads(out)["status"] == "DELETED"
 
 
+def test_a_drive_shown_shared_and_unshared(api: str) -> None:
+    code, out, _ = run("up", "cli-drive", "--workers", "0", "--drive", "cli-team",
+                       "--no-wait", "--api", api)
+    assert code == 0, out
+    code, out, _ = run("drive", "cli-team", "--api", api)
+    assert code == 0 and "shared with" in out and "nobody" in out and "owner" in out
+    principal = "arn:aws:iam::123456789012:user/bob"
+    code, out, _ = run("drive", "cli-team", "--share", principal, "--share", "webhook:ci",
+                       "-o", "json", "--api", api)
+    assert code == 0 and json.loads(out)["shares"] == [principal, "webhook:ci"]
+    code, out, _ = run("drive", "cli-team", "--unshare", "-o", "json", "--api", api)
+    assert code == 0 and json.loads(out)["shares"] == []
+    code, _, err = run("drive", "cli-team", "--share", "bob", "--api", api)
+    assert code == 1 and "principals" in err
+    code, _, err = run("drive", "nobodys", "--api", api)
+    assert code == 1 and "no drive named 'nobodys'" in err
+
+
 def test_up_no_wait_prints_the_record_and_how_to_follow_it(api: str) -> None:
     code, out, _ = run("up", "cli-nowait", "--workers", "0", "--no-wait", "--api", api)
     assert code == 0 and "CREATING" in out and "daskyard status cli-nowait" in out

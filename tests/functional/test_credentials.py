@@ -109,7 +109,7 @@ def test_credentials_route_hands_out_a_client_certificate_for_a_ready_cluster_on
     assert len(tls.jupyter_token) >= 32
     assert creds == {"address": record.scheduler_address, "ca": tls.ca,
                      "cert": tls.client_cert, "key": tls.client_key,
-                     "jupyter_token": tls.jupyter_token}
+                     "jupyter_token": tls.jupyter_token, "dashboard_token": tls.jupyter_token}
     assert creds["address"].startswith("tls://")
     # Neither the record nor the list ever carries key material or the token.
     for path in ("/clusters/demo", "/clusters"):
@@ -129,6 +129,7 @@ def test_a_cluster_without_a_notebook_has_no_jupyter_token(http: Any, rt: Runtim
     assert create(rt, stack, "plain")["status"] == "SUCCEEDED"
     status, creds, _ = get(http, "/clusters/plain/credentials")
     assert status == 200 and creds["jupyter_token"] is None and creds["cert"]
+    assert len(creds["dashboard_token"]) >= 32  # its dashboard wants the cluster's token
 
 
 def test_tasks_get_their_pems_and_token_by_ecs_secrets_never_in_plain_sight(
@@ -149,7 +150,9 @@ def test_tasks_get_their_pems_and_token_by_ecs_secrets_never_in_plain_sight(
             "DASKYARD_TLS_CERT": f"{secret}:{kind}_cert::",
             "DASKYARD_TLS_KEY": f"{secret}:{kind}_key::",
             **({"JUPYTER_TOKEN": f"{secret}:jupyter_token::"} if role == "notebook"
-               else {})}
+               else {}),
+            **({"DASKYARD_DASHBOARD_TOKEN": f"{secret}:jupyter_token::"}
+               if role == "scheduler" else {})}
         # The local agent resolves them as ECS does, JSON keys included.
         env = stack.agent._task_env(LocalTask(
             arn="arn:task/x", cluster_arn="arn:cluster/x", group="service:x",

@@ -47,16 +47,16 @@ def test_every_check_is_printed_and_which_took_aws_defaults(api: str) -> None:
     assert code == 0, out
     printed = lines(out)
     assert list(printed) == CHECKS
-    # A fresh local stage: nothing fails; the Slack secret is still the generated one,
-    # and the default VPC's subnets reach AWS through its internet gateway, which EC2
-    # clusters' tasks (no public IP) cannot use.
+    # A fresh local stage: nothing fails; the Slack secret is still the generated one.
+    # The default VPC's subnets reach AWS through its internet gateway with a public IP,
+    # a Fargate task's or an EC2 cluster's instance's (its tasks run in bridge mode).
     assert {name: line.split()[0] for name, line in printed.items()} == {
-        **dict.fromkeys(CHECKS, "OK"), "slack-secret": "WARN", "network": "WARN",
+        **dict.fromkeys(CHECKS, "OK"), "slack-secret": "WARN",
         # AWS's default Fargate quota (6 vCPU) is below local mode's 16 workers, but it
         # is not the account's own value: a warning, not a failure.
         "fargate-on-demand-quota": "WARN", "fargate-spot-quota": "WARN"}
     assert "put-secret-value" in printed["slack-secret"]
-    assert "EC2 launch type clusters cannot reach AWS" in printed["network"]
+    assert "internet gateway, public IP" in printed["network"]
     assert f"documented default quota (the account's applied value was not available): " \
            f"{', '.join(DEFAULTED)}" in " ".join(out.split())
     code, out = doctor(api, "-o", "json")

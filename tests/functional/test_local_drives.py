@@ -1,12 +1,14 @@
 """EFS in local mode: a named drive is a folder shared by the clusters that name it and
-outlives them, as the EFS file system does on AWS; a cluster's own drive is a folder
-that goes with the cluster (and, were local mode killed, with the next start's reap)."""
+outlives them, as the EFS file system does on AWS, each owner's clusters in the folder
+of their access point's root below it; a cluster's own drive is a folder that goes with
+the cluster (and, were local mode killed, with the next start's reap)."""
 
 from __future__ import annotations
 
 from chalicelib import lifecycle
 from chalicelib.core.aws import Clients
 from chalicelib.core.models import Status
+from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
 from daskyard.local.processes import Run
 from daskyard.local.stack import LocalMode, wait_execution
@@ -22,7 +24,9 @@ def drives_of(stack: LocalMode, name: str, role: str = "workers") -> set[str]:
 
 def test_a_named_drive_is_shared_and_outlives_its_clusters_an_own_one_goes(
         stack: LocalMode, rt: Runtime, clients: Clients) -> None:
-    shared, own = stack.root / "drives" / "team", stack.root / "efs" / "solo"
+    # Alice's clusters' access point root on the drive: her folder of it.
+    shared = stack.root / "drives" / "team" / Names.drive_root(ALICE.id).lstrip("/")
+    own = stack.root / "efs" / "solo"
     # "two" after "one": two creates making one new drive at once conflict on its mount
     # targets (EstablishSharedDrive, on AWS too); "solo" alongside.
     for batch in ((("one", "team"), ("solo", None)), (("two", "team"),)):

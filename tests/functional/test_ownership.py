@@ -47,7 +47,7 @@ def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on
     alice, bob = http.as_user("alice"), http.as_user("bob")
     assert post(alice, "mine").status_code == 202
     made = wait_status(rt, "mine", {Status.READY})
-    assert made.owner == alice.arn
+    assert made.owner == alice.owner and alice.owner not in ("", alice.arn)
 
     assert bob.get("/clusters/mine").status_code == 404
     assert json.loads(bob.get("/clusters").body)["clusters"] == []
@@ -65,7 +65,7 @@ def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on
     assert executions(clients, rt.settings.destroy_state_machine_arn) == 0
 
     assert [c["name"] for c in json.loads(alice.get("/clusters").body)["clusters"]] == ["mine"]
-    assert json.loads(http.get("/clusters").body)["clusters"][0]["owner"] == alice.arn
+    assert json.loads(http.get("/clusters").body)["clusters"][0]["owner"] == alice.owner
     assert http.put("/clusters/mine/workers", headers=JSON,
                     body=json.dumps({"workers": 2})).status_code == 200
     assert http.delete("/clusters/mine").status_code == 202  # the admin
@@ -73,12 +73,13 @@ def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on
 
 
 @pytest.mark.parametrize("tamper", ["unsigned", "wrong secret", "unknown key", "body changed",
-                                    "path changed", "expired"])
+                                    "path changed", "expired", "unsigned payload swapped",
+                                    "other region"])
 def test_unsigned_or_badly_signed_requests_get_403_and_make_nothing(
         http: SignedHttp, rt: Runtime, clients: Clients, tamper: str) -> None:
     body = json.dumps({"name": "sneaky", "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]})
     client = http.as_user("mallory")
-    signed_body, signed_path, at = body, "/clusters", None
+    signed_body, signed_path, at, extra, region = body, "/clusters", None, {}, "us-east-1"
     if tamper == "unsigned":
         client = http.unsigned()
     elif tamper == "wrong secret":
@@ -91,7 +92,13 @@ def test_unsigned_or_badly_signed_requests_get_403_and_make_nothing(
         signed_path = "/clusters/sneaky"
     elif tamper == "expired":
         at = datetime(2020, 1, 1)
-    headers = client.headers_for("POST", signed_path, JSON, signed_body, at)
+    elif tamper == "unsigned payload swapped":  # a captured request, another body
+        extra, signed_body = {"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}, \
+            body.replace("sneaky", "harmless")
+    elif tamper == "other region":
+        region = "eu-west-1"
+    headers = client.headers_for("POST", signed_path, {**JSON, **extra}, signed_body, at,
+                                 region)
     response = client.http.request("POST", "/clusters", headers=headers, body=body)
     assert response.status_code == 403, response.body
     assert json.loads(response.body)["message"]
@@ -269,7 +276,9 @@ def test_concurrent_requests_of_two_users_each_keep_their_own_caller(stack: Any)
     apis = {}
     for user in ("alice", "bob"):
         arn, key_id, secret = user_keys(stack.clients, user)
-        apis[user] = (arn, DaskyardApi(url, local=LocalCredentials(url, key_id, secret, arn)))
+        user_id = stack.emulator.access_key(key_id)[2]  # the owner: the user's unique id
+        apis[user] = (user_id,
+                      DaskyardApi(url, local=LocalCredentials(url, key_id, secret, arn)))
     posts = [(user, f"{user}{i}") for i in range(5) for user in apis]
     go = threading.Barrier(len(posts))
 
@@ -282,3 +291,26 @@ def test_concurrent_requests_of_two_users_each_keep_their_own_caller(stack: Any)
     assert owners == [apis[user][0] for user, _ in posts]
     assert {r.name: r.owner for r in runtime().registry.list()} == {
         name: apis[user][0] for user, name in posts}
+
+
+def test_owners_are_iam_user_ids_so_a_user_made_again_under_a_name_is_someone_else(
+        http: SignedHttp, rt: Runtime, clients: Clients) -> None:
+    """The local API names the caller by the emulator's IAM user id, as API Gateway
+    does (`aws:userid`): a user deleted and made again under the same name has another
+    id and does not inherit the first one's clusters; what was recorded under the ARN
+    (owners before principal ids) stays the user's."""
+    first = http.as_user("carol")
+    assert post(first, "carols", workers=0).status_code == 202
+    assert rt.registry.require("carols").owner == first.owner
+    make(rt, spec("carols-old"), owner=first.arn)  # a record of before
+    assert first.get("/clusters/carols-old").status_code == 200
+    iam = clients.client("iam")
+    for key in iam.list_access_keys(UserName="carol")["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName="carol", AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName="carol")
+    again = http.as_user("carol")
+    assert again.arn == first.arn and again.owner != first.owner
+    assert again.get("/clusters/carols").status_code == 404
+    # (A record of before is the ARN's: the README's migration note says so.)
+    listed = [c["name"] for c in json.loads(again.get("/clusters").body)["clusters"]]
+    assert listed == ["carols-old"]

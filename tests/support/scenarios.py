@@ -51,6 +51,8 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
                                               "allowed_cidrs": ["10.1.0.0/16"], **kw})
             assert wait_execution(clients, made["execution_arn"])["status"] == "SUCCEEDED"
         call("get", "/clusters")
+        call("get", "/drives/shared")
+        call("put", "/drives/shared/shares", {"principals": ["webhook:ci"]})
         call("get", "/doctor")  # the API invokes the Doctor Lambda, in the steps' group
         call("get", "/clusters/fargate/credentials")
         call("get", "/clusters/fargate/logs")
@@ -64,6 +66,9 @@ def every_path(rt: Runtime, stack: LocalMode) -> None:
         call("put", "/clusters/fargate/workers", {"workers": 3})
         # Adaptive scaling on, off by a fixed size, on, off.
         call("put", "/clusters/fargate/adapt", {"minimum": 1, "maximum": 3})
+        # The scheduler asks for a count (its only write); OnWorkerRequest applies it.
+        clients.ssm.put_parameter(Name=rt.names("fargate").desired_workers_parameter(),
+                                  Value="3", Type="String", Overwrite=True)
         call("put", "/clusters/fargate/workers", {"workers": 2})
         call("put", "/clusters/fargate/adapt", {"minimum": 0, "maximum": 2})
         call("delete", "/clusters/fargate/adapt")

@@ -27,6 +27,12 @@ class SignedHttp:
     def arn(self) -> str:
         return self.keys[0] if self.keys else ""
 
+    @property
+    def owner(self) -> str:
+        """The owner this client's requests have: its IAM user's unique id."""
+        found = self.stack.emulator.access_key(self.keys[1]) if self.keys else None
+        return found[2] if found else ""
+
     def as_user(self, name: str) -> SignedHttp:
         """The same client, signing as IAM user `name` (made, with a fresh key, if new)."""
         assert self.stack.clients is not None
@@ -36,8 +42,10 @@ class SignedHttp:
         return SignedHttp(self.http, self.stack, None)
 
     def headers_for(self, method: str, path: str, headers: dict[str, str] | None = None,
-                    body: bytes | str = b"", at: datetime | None = None) -> dict[str, str]:
-        """The headers this client sends, signed (as at `at`, default now) if it has keys."""
+                    body: bytes | str = b"", at: datetime | None = None,
+                    region: str = "us-east-1") -> dict[str, str]:
+        """The headers this client sends, signed (as at `at`, default now, in `region`)
+        if it has keys."""
         headers = {"host": "localhost", **(headers or {})}
         if self.keys is None:
             return headers
@@ -46,7 +54,7 @@ class SignedHttp:
                             headers=headers)
         with mock.patch("botocore.auth.get_current_datetime",
                         return_value=at or datetime.now(UTC).replace(tzinfo=None)):
-            SigV4Auth(Credentials(key_id, secret), "execute-api", "us-east-1").add_auth(signed)
+            SigV4Auth(Credentials(key_id, secret), "execute-api", region).add_auth(signed)
         return dict(signed.headers)
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None,

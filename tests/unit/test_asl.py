@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from daskyard.local import asl as loader
+from chalicelib.steps.table import LAMBDAS
 from deploy import asl
 
 NAMES = ("create_cluster", "destroy_cluster")
@@ -18,7 +18,7 @@ FINAL_MARKS = {"create_cluster": "MarkRolledBack", "destroy_cluster": "MarkDone"
 
 
 def load(name: str) -> dict[str, Any]:
-    return dict(json.loads((loader.ASL_DIR / f"{name}.asl.json").read_text()))
+    return dict(json.loads((asl.ASL_DIR / f"{name}.asl.json").read_text()))
 
 
 def scopes(machine: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -43,13 +43,13 @@ def targets(state: dict[str, Any]) -> set[str]:
 
 def test_regenerating_gives_the_checked_in_files_byte_for_byte() -> None:
     for filename, text in asl.render().items():
-        assert (loader.ASL_DIR / filename).read_bytes() == text.encode(), (
+        assert (asl.ASL_DIR / filename).read_bytes() == text.encode(), (
             f"{filename} is stale: run python -m deploy.asl")
 
 
 def test_check_mode_reports_a_stale_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(loader, "ASL_DIR", tmp_path)
+    monkeypatch.setattr(asl, "ASL_DIR", tmp_path)
     assert asl.main([]) == 0
     assert asl.main(["--check"]) == 0
     path = tmp_path / "destroy_cluster.asl.json"
@@ -105,10 +105,10 @@ def test_state_names_are_unique_in_a_machine(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_placeholder_is_an_app_lambda(name: str) -> None:
-    text = (loader.ASL_DIR / f"{name}.asl.json").read_text()
+    text = (asl.ASL_DIR / f"{name}.asl.json").read_text()
     found = re.findall(r"\$\{([^}]*)\}", text)
     assert found
-    assert {f.removesuffix("Arn") for f in found} <= set(asl.LAMBDAS), found
+    assert {f.removesuffix("Arn") for f in found} <= set(LAMBDAS), found
     assert all(f.endswith("Arn") for f in found), found
     for _, state in all_states(load(name)):
         if state["Type"] == "Task":

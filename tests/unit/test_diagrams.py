@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from daskyard.local import asl as loader
-from deploy import diagrams
+from deploy import asl, diagrams
 
 EDGE = re.compile(r"^\s*(\S+) --> (\S+)(?: : (.*))?$")
 
@@ -40,7 +39,7 @@ def drawn_edges(mermaid: str) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("name", list(diagrams.MACHINES))
 def test_every_transition_of_the_asl_is_an_edge_of_its_picture_and_no_other(name: str) -> None:
-    machine = json.loads(loader.raw(name))
+    machine = json.loads(asl.raw(name))
     picture = diagrams.mermaid(machine)
     assert drawn_edges(picture) == asl_edges(machine)
     parallels = [s for s in machine["States"].values() if s["Type"] == "Parallel"]
@@ -49,7 +48,7 @@ def test_every_transition_of_the_asl_is_an_edge_of_its_picture_and_no_other(name
 
 
 def test_callbacks_and_catches_are_drawn_as_such() -> None:
-    picture = diagrams.mermaid(json.loads(loader.raw("create_cluster")))
+    picture = diagrams.mermaid(json.loads(asl.raw("create_cluster")))
     assert "class PrepareImages,WaitForScheduler callback" in picture
     assert "WaitForScheduler : WaitForScheduler (callback, waits for its task token up to " \
            "600 s)" in picture
@@ -69,8 +68,8 @@ def test_check_fails_when_the_asl_changes_under_the_pictures(
     shutil.copy(diagrams.DOC, doc)
     monkeypatch.setattr(diagrams, "DOC", doc)
     asl_dir = tmp_path / "stepfunctions"
-    shutil.copytree(loader.ASL_DIR, asl_dir)
-    monkeypatch.setattr(loader, "ASL_DIR", asl_dir)
+    shutil.copytree(asl.ASL_DIR, asl_dir)
+    monkeypatch.setattr(asl, "ASL_DIR", asl_dir)
     assert diagrams.main(["--check"]) == 0
     create = asl_dir / "create_cluster.asl.json"
     create.write_text(create.read_text().replace('"Next": "PublishEndpoints"',

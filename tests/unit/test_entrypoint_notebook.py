@@ -1,17 +1,21 @@
 """The notebook role of the images' entrypoint: Jupyter told it may run as root only
 when both the local agent says so and the process is root; the token and the address
-go by the environment, no file is left under $HOME."""
+go by the environment, no file is left under $HOME, and Jupyter's and IPython's own
+folders (what they run code from) are never on the shared drive."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import stat
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
+STATE = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
 
 
 @pytest.fixture
@@ -33,19 +37,36 @@ def test_allow_root_only_when_the_agent_says_so_and_the_process_is_root(
     assert entrypoint.root_option() == expected
 
 
-def test_the_notebook_command_carries_no_token_and_keeps_jupyter_out_of_home(
+def test_the_notebook_command_carries_no_token_and_keeps_jupyter_off_home_and_drive(
         entrypoint: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    home, drive, scratch = tmp_path / "home", tmp_path / "efs", tmp_path / "tmp"
+    for folder in (home, drive, scratch):
+        folder.mkdir()
     monkeypatch.setenv("JUPYTER_TOKEN", "s3cret-token")
-    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # the task's own /tmp
     monkeypatch.delenv("DASKYARD_ALLOW_ROOT", raising=False)
-    for name in ("DASK_SCHEDULER_ADDRESS", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
-                 "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+    for name in (*STATE, "DASK_SCHEDULER_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
-    command = entrypoint.notebook_command("tls://127.0.9.1:8786", "127.0.9.3", "/efs")
-    assert command[:2] == ["jupyter", "lab"] and "--ServerApp.root_dir=/efs" in command
+    command = entrypoint.notebook_command("tls://127.0.9.1:8786", "127.0.9.3", str(drive))
+    assert command[:2] == ["jupyter", "lab"] and f"--ServerApp.root_dir={drive}" in command
     assert not any("s3cret-token" in part for part in command)
     assert os.environ["DASK_SCHEDULER_ADDRESS"] == "tls://127.0.9.1:8786"
-    assert not list(tmp_path.iterdir())
-    # Jupyter's and IPython's own files go to the shared drive instead.
-    assert os.environ["JUPYTER_CONFIG_DIR"] == "/efs/.jupyter/config"
-    assert os.environ["IPYTHONDIR"] == "/efs/.jupyter/ipython"
+    assert not list(home.iterdir()) and not list(drive.iterdir())
+    # Jupyter's and IPython's own folders (config, startup files: code they run) are in
+    # a new folder of the task's own, private, never on the shared drive.
+    (state,) = scratch.iterdir()
+    assert state.name.startswith("daskyard-notebook-")
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for name in STATE:
+        assert Path(os.environ[name]).parent == state, name
+
+
+def test_each_start_has_new_jupyter_folders(
+        entrypoint: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing a previous task (or anyone) left can be where the next start looks."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for name in STATE:
+        monkeypatch.delenv(name, raising=False)
+    first = entrypoint.jupyter_state()
+    assert entrypoint.jupyter_state() != first

@@ -159,3 +159,10 @@ def test_a_task_definitions_roles_are_passed_to_ecs_tasks() -> None:
     passed = {r.resource: r.context for r in requests if r.action == "iam:PassRole"}
     assert passed == {role: {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
                       role + "-execution": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+def test_the_moto_internals_local_iam_relies_on_are_as_declared() -> None:
+    from daskyard.local.iam import MOTO_HOOKS, moto_hooks_changed
+
+    assert len(MOTO_HOOKS) >= 4
+    assert moto_hooks_changed() == []

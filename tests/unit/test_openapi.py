@@ -56,7 +56,7 @@ def test_iam_routes_need_sigv4_and_the_signed_integrations_do_not() -> None:
     doc = json.loads(openapi.DOC.read_text())
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            iam = path.startswith(("/clusters", "/doctor"))
+            iam = path.startswith(("/clusters", "/drives", "/doctor"))
             assert op["security"] == ([{"sigv4": []}] if iam else []), (method, path)
             refusal = json.dumps(op["responses"].get("403", {}))
             assert ("GatewayError" in refusal) == iam, (method, path)

@@ -65,7 +65,7 @@ def test_an_awsvpc_task_is_at_its_eni_address_with_the_eni_public_ip() -> None:
     found = scheduler.endpoint(detail(), clients(ec2=ec2), 8786)
     assert found is not None
     assert found.address == "tls://10.0.0.139:8786"
-    assert found.dashboard_url == "http://3.4.5.6:8787/status"
+    assert found.dashboard_url == "https://3.4.5.6:8787/status"
     assert ec2.calls == [("describe_network_interfaces",
                           {"NetworkInterfaceIds": ["eni-abcd1234"]})]
 
@@ -76,7 +76,7 @@ def test_an_eni_already_gone_leaves_the_private_address() -> None:
     found = scheduler.endpoint(detail(), clients(ec2=Stub(describe_network_interfaces=gone)),
                                8786)
     assert found is not None and found.public_ip == ""
-    assert found.dashboard_url == "http://10.0.0.139:8787/status"
+    assert found.dashboard_url == "https://10.0.0.139:8787/status"
 
 
 def test_a_bridge_mode_task_is_at_its_instance_and_host_port() -> None:

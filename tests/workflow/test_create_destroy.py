@@ -44,10 +44,33 @@ def test_destroy_twice_in_a_row_succeeds(rt: Runtime, stack: LocalMode) -> None:
 
 def test_ec2_launch_type_creates_and_destroys_its_capacity(rt: Runtime, stack: LocalMode) -> None:
     assert create(rt, stack, launch_type="EC2", instance_type="t3.medium")["status"] == "SUCCEEDED"
-    assert stack.clients is not None
-    found = leftovers(stack.clients, "demo")
+    clients = stack.clients
+    assert clients is not None
+    found = leftovers(clients, "demo")
     for kind in ("launch template", "auto scaling group", "capacity provider"):
         assert any(f.startswith(kind) for f in found), (kind, found)
+    # Bridge mode: the tasks go out through their instance, which has the public IP an
+    # awsvpc task on EC2 could never have, and only the instance reaches the instance role.
+    names = rt.names("demo")
+    for role in ("scheduler", "worker"):
+        td = clients.ecs.describe_task_definition(taskDefinition=names.task_family(role))[
+            "taskDefinition"]
+        assert td["networkMode"] == "bridge", role
+        service = clients.ecs.describe_services(cluster=names.base(), services=[
+            names.service(role)])["services"][0]
+        assert not service.get("networkConfiguration"), role
+    [template] = clients.ec2.describe_launch_template_versions(
+        LaunchTemplateName=names.base())["LaunchTemplateVersions"]
+    data = template["LaunchTemplateData"]
+    [interface] = data["NetworkInterfaces"]
+    assert interface["AssociatePublicIpAddress"] is True
+    assert interface["Groups"] == [rt.registry.require("demo").resources.network.security_group]
+    assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1}
+    tagged = {t["ResourceType"]: {x["Key"]: x["Value"] for x in t["Tags"]}
+              for t in data["TagSpecifications"]}
+    assert set(tagged) >= {"instance", "volume", "network-interface"}
+    assert all(t["daskyard:stage"] == "local" and t["daskyard:cluster"] == "demo"
+               for t in tagged.values())
     assert destroy(rt, stack)["status"] == "SUCCEEDED"
     assert leftovers(stack.clients, "demo") == []
 

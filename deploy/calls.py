@@ -1,5 +1,6 @@
 """Count the AWS API calls the Lambdas' code makes, as IAM actions. Used by the policy
-test (every call allowed, every allowed action used) and the API-call benchmark."""
+test (tests/deploy/test_policy.py: every call allowed, every allowed action used) and
+the API-call benchmarks (bench/), so here, beside the policies, where both may import it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import botocore.client
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CHALICELIB = str(ROOT / "chalicelib")
 HANDLERS = str(ROOT / "chalicelib" / "handlers")
 # IAM's prefix where it differs from the API's signing name.
