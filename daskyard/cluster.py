@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import hashlib
 import html
 import math
 import time
@@ -339,7 +340,12 @@ class DaskyardCluster(Cluster):
         named = self.record.get("spec", {}).get("drive") or self._request.get("drive")
         local = self.api.local
         root = Path(local.data_dir) if local is not None and local.data_dir else data_dir()
-        return str(root / ("drives" if named else "efs") / (named or self.name))
+        if not named:
+            return str(root / "efs" / self.name)
+        # A named drive's clusters mount their owner's folder of it (the access point's
+        # root, chalicelib.core.naming.Names.drive_root: the user side imports no server).
+        owner = hashlib.sha256(str(self.record.get("owner", "")).encode()).hexdigest()[:32]
+        return str(root / "drives" / named / "owners" / owner)
 
     def _in_background(self, call: Callable[[], dict[str, Any]]) -> asyncio.Future[Any]:
         """Asynchronous mode: the API call in a thread, so the event loop never blocks

@@ -201,3 +201,20 @@ def test_dask_config_wait_for_workers_progress_drive_and_the_widget(
         widget = cluster._repr_html_()
         assert "READY" in widget and cluster.drive in widget and "/h estimated" in widget
         assert "GenerateSecurityKey" in widget  # the create's steps
+
+
+@pytest.mark.e2e
+def test_cluster_drive_is_where_the_workers_are_on_a_named_drive_too(live: LocalMode) -> None:
+    import os
+
+    from distributed import Client
+
+    url = str(live.api_url)
+    for name, drive in (("own-drive", None), ("named-drive", "teamdata")):
+        options = {"drive": drive} if drive else {}
+        with DaskyardCluster(name, workers=1, api=url, allowed_cidrs=["127.0.0.0/8"],
+                             quiet=True, wait_for_workers=1, **options) as cluster, \
+                Client(cluster, timeout=30) as client:
+            # The workers' working folder is the drive: the client names the same folder.
+            [cwd] = client.run(os.getcwd).values()
+            assert os.path.realpath(cwd) == os.path.realpath(cluster.drive), (name, cwd)
