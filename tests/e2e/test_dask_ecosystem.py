@@ -45,7 +45,7 @@ def test_the_jupyterlab_dask_pane_manager_starts_scales_adapts_lists_and_closes(
             cluster_id = made["id"]
             cluster = manager._clusters[cluster_id]
             assert isinstance(cluster, DaskyardCluster) and made["name"] == "DaskyardCluster 1"
-            assert made["dashboard_link"].endswith(":8787/status")
+            assert ":8787/status?token=" in made["dashboard_link"]
             assert api.get(cluster.name)["spec"]["workers"] == 1
             scaled = await manager.scale_cluster(cluster_id, 2)
             assert scaled is not None and "adapt" not in scaled
