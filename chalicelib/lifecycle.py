@@ -119,7 +119,8 @@ def share_drive(rt: Runtime, name: str, principals: list[str], *,
 def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
     """The workers a cluster may run: its adaptive maximum when it adapts; more while a
     scale or adapt of it (`claimed`) holds a claim to more that has not lapsed."""
-    most = record.adapt.maximum if record.adapt else record.spec.workers
+    adapt = record.adapt
+    most = adapt.maximum if adapt and adapt.maximum is not None else record.spec.workers
     claim = record.claim
     if claimed and claim is not None and claim.lapses >= time.time():
         return max(most, claim.workers)
@@ -246,6 +247,9 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
     if adapt is None:
         delete_adapt(rt.clients, names)
         return rt.registry.adapt(name, None, claimed=record)
+    if adapt.maximum is None:
+        adapt = adapt.model_copy(update={"maximum": _most_allowed(rt, record, adapt.minimum)})
+    assert adapt.maximum is not None
     if adapt.maximum > rt.settings.max_workers:
         raise InvalidRequest(f"maximum: at most {rt.settings.max_workers} workers are allowed")
 
@@ -256,3 +260,17 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
         return rt.registry.adapt(name, adapt, holder, claimed=claimed)
 
     return _resize(rt, record, adapt.maximum, change)
+
+
+def _most_allowed(rt: Runtime, record: ClusterRecord, minimum: int) -> int:
+    """An adapt without a maximum: the stage's maximum workers, less what the owner's
+    other live clusters hold of their quota (their counter, less this cluster's count;
+    admins have none); never below `minimum`, so a quota already spent is refused by the
+    quota check, not by an empty range."""
+    settings = rt.settings
+    owner = identity.caller(record.owner, settings)
+    if owner.admin:
+        return settings.max_workers
+    _, counted = rt.registry.counter(record.owner)
+    others = counted - (record.counted or 0)
+    return max(minimum, min(settings.max_workers, settings.quota_workers - others))

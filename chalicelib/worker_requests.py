@@ -44,7 +44,8 @@ def apply(rt: Runtime, parameter: str) -> str:
     except InvalidRequest:
         return f"refused: {cluster}'s scheduler asked for {value[:20]!r}"
     bounds = record.adapt
-    count = max(bounds.minimum, min(asked, bounds.maximum, rt.settings.max_workers))
+    most = rt.settings.max_workers if bounds.maximum is None else bounds.maximum
+    count = max(bounds.minimum, min(asked, most, rt.settings.max_workers))
     names = rt.names(cluster)
     rt.clients.ecs.update_service(cluster=names.base(), service=names.service("worker"),
                                   desiredCount=count)

@@ -15,17 +15,19 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
-from daskyard.client import DEFAULT_API, ApiError, DaskyardApi
+from daskyard.client import ApiError, DaskyardApi
 
 app = typer.Typer(help="Dask clusters on AWS ECS, vended by Daskyard.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 console = Console()
 err = Console(stderr=True)
-ApiOption = Annotated[str, typer.Option("--api", envvar="DASKYARD_API",
-                                        help="Daskyard API URL (signed with SigV4)")]
+ApiOption = Annotated[str | None, typer.Option(
+    "--api", envvar="DASKYARD_API", show_default=False,
+    help="Daskyard API URL (signed with SigV4); default: dask config's daskyard.api, else "
+         "the local API `daskyard serve --local` last started")]
 # The TTL as Slack's `ttl=8h` spells it (the API's ttl_hours), "8" meaning hours too.
 TTL = re.compile(r"([0-9]{1,3})h?")
 ASSIGNMENT = re.compile(r"([^=]+)=(.*)", re.DOTALL)
@@ -46,9 +48,12 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def api_client(url: str) -> DaskyardApi:
+def api_client(url: str | None) -> DaskyardApi:
+    """The API named, else dask config's `daskyard.api`, else the running local one."""
+    from daskyard import config
+
     try:
-        return DaskyardApi(url)
+        return DaskyardApi(config.api_url(url))
     except ApiError as exc:
         fail(str(exc))
 
@@ -76,12 +81,11 @@ def _cell(value: Any) -> Text:
 
 def show(record: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
-    spec = record["spec"]
     for key in ("name", "status", "step", "scheduler_address", "dashboard_url", "notebook_url",
                 "notebook_status", "notebook_error", "owner", "created_at", "error"):
         if record.get(key):
             table.add_row(key, _cell(record[key]))
-    table.add_row("workers", _cell(spec["workers"]))
+    table.add_row("workers", _cell(workers_text(record)))
     if record.get("adapt"):
         table.add_row("adapt", _cell(f"{record['adapt']['minimum']}-"
                                      f"{record['adapt']['maximum']} workers"))
@@ -93,6 +97,18 @@ def show(record: dict[str, Any]) -> None:
             f"{crash['count']}x, last {crash['at']} exit {crash.get('exit_code')}: "
             f"{crash.get('reason', '')} (daskyard logs {record['name']} --role {role})"))
     console.print(table)
+
+
+def workers_text(record: dict[str, Any]) -> str:
+    """'3 running of 3 desired (asked for 1)': what the workers service runs now, from
+    ECS's task events, beside what was asked for when adapt or ECS changed it since."""
+    asked = record["spec"]["workers"]
+    if record.get("workers_desired") is None and record.get("workers_running") is None:
+        return str(asked)
+    desired = record.get("workers_desired")
+    desired = asked if desired is None else desired
+    text = f"{record.get('workers_running') or 0} running of {desired} desired"
+    return text if desired == asked or record.get("adapt") else f"{text} (asked for {asked})"
 
 
 def teardown_text(record: dict[str, Any]) -> str:
@@ -107,21 +123,32 @@ def teardown_text(record: dict[str, Any]) -> str:
 
 
 def cost_text(record: dict[str, Any]) -> str:
-    """'$0.271/h estimated, 1.5 h so far: about $0.41' while it runs."""
+    """'$0.271/h estimated, 1.5 h so far: about $0.41' while it runs: the cost accrued
+    at the rates of the workers that ran, and the current rate since."""
     rate = float(record["cost_per_hour"])
     text = f"${rate:.3f}/h estimated"
     if record["status"] in ("CREATING", "READY", "DELETING"):
-        created = datetime.fromisoformat(record["created_at"])
-        hours = max(0.0, (datetime.now(UTC) - created).total_seconds() / 3600)
-        text += f", {hours:.1f} h so far: about ${rate * hours:.2f}"
+        now = datetime.now(UTC)
+        created = _when(record["created_at"])
+        since = _when(record.get("cost_since") or record["created_at"])
+        hours = max(0.0, (now - created).total_seconds() / 3600)
+        cost = float(record.get("cost_accrued") or 0) + \
+            rate * max(0.0, (now - since).total_seconds() / 3600)
+        text += f", {hours:.1f} h so far: about ${cost:.2f}"
     return text
 
 
 def listing(records: list[dict[str, Any]]) -> None:
-    table = Table("name", "status", "step", "workers", "scheduler", "created")
+    """One line a cluster; names and addresses are never cut (the other columns give way,
+    and a terminal too narrow for them folds them whole onto the next line)."""
+    longest = max((len(str(r.get("scheduler_address") or "")) for r in records), default=9)
+    table = Table(Column("name", no_wrap=True), *(Column(h, overflow="fold") for h in (
+        "status", "step", "workers")), Column("scheduler", no_wrap=True,
+                                              min_width=max(9, longest)),
+        Column("created", overflow="fold"))
     for r in records:
-        table.add_row(*map(_cell, (r["name"], r["status"], r["step"], r["spec"]["workers"],
-                                   r["scheduler_address"], r["created_at"])))
+        table.add_row(*map(_cell, (r["name"], r["status"], r["step"], workers_text(r),
+                                   r["scheduler_address"], str(r["created_at"])[:16])))
     console.print(table)
 
 
@@ -166,9 +193,12 @@ def main_options(show_version: Annotated[bool, typer.Option(
 
 @app.command()
 def up(name: str,
-       workers: Annotated[int, typer.Option(help="number of workers")] = 2,
-       notebook: Annotated[bool, typer.Option(help="also run Jupyter Lab")] = False,
-       launch_type: Annotated[str, typer.Option(help="FARGATE, FARGATE_SPOT or EC2")] = "FARGATE",
+       workers: Annotated[int | None, typer.Option(
+           help="number of workers  [default: 2]", show_default=False)] = None,
+       notebook: Annotated[bool | None, typer.Option(
+           "--notebook/--no-notebook", help="also run Jupyter Lab", show_default=False)] = None,
+       launch_type: Annotated[str | None, typer.Option(
+           help="FARGATE, FARGATE_SPOT or EC2  [default: FARGATE]", show_default=False)] = None,
        instance_type: Annotated[str | None, typer.Option(
            help="EC2 instance type (with --launch-type EC2)")] = None,
        worker_cpu: Annotated[int | None, typer.Option(
@@ -185,26 +215,30 @@ def up(name: str,
        allowed_cidr: Annotated[list[str] | None, typer.Option(
            help="CIDR allowed to reach the dashboard and notebook (repeatable)")] = None,
        ttl: Annotated[str | None, typer.Option(help="destroy after this long, as 8h")] = None,
-       teardown: Annotated[str, typer.Option(
-           help="nightly (destroyed at 02:00 UTC) or never")] = "nightly",
+       teardown: Annotated[str | None, typer.Option(
+           help="nightly (destroyed at 02:00 UTC) or never  [default: nightly]",
+           show_default=False)] = None,
        idle_timeout: Annotated[int | None, typer.Option(
            help="minutes without tasks or clients before it is destroyed (0 = never)")] = None,
        drive: Annotated[str | None, typer.Option(
            help="a named shared drive that outlives the cluster")] = None,
        wait: Annotated[bool, typer.Option(help="follow the steps until READY")] = True,
        output: OutputOption = Output.table,
-       api: ApiOption = DEFAULT_API) -> None:
-    """Create a cluster and follow its steps live, with timings."""
+       api: ApiOption = None) -> None:
+    """Create a cluster and follow its steps live, with timings. An option left out takes
+    dask config's `daskyard.<option>` when it sets one, else the API's default."""
+    from daskyard import config
+
     client = api_client(api)
-    optional = {"instance_type": instance_type, "worker_cpu": worker_cpu,
-                "worker_memory": worker_memory, "worker_threads": worker_threads,
-                "image": image, "ttl_hours": ttl_hours(ttl), "drive": drive,
-                "idle_timeout_minutes": idle_timeout}
-    spec: dict[str, Any] = {
-        "name": name, "workers": workers, "notebook": notebook, "launch_type": launch_type,
-        "allowed_cidrs": allowed_cidr or [], "teardown": teardown,
-        "environment": pairs(env, "--env"), "tags": pairs(tag, "--tag"),
-        **{k: v for k, v in optional.items() if v is not None}}
+    given = {"workers": workers, "notebook": notebook, "launch_type": launch_type,
+             "instance_type": instance_type, "worker_cpu": worker_cpu,
+             "worker_memory": worker_memory, "worker_threads": worker_threads,
+             "image": image, "ttl_hours": ttl_hours(ttl), "drive": drive,
+             "teardown": teardown, "idle_timeout_minutes": idle_timeout,
+             "allowed_cidrs": allowed_cidr or None,
+             "environment": pairs(env, "--env") or None, "tags": pairs(tag, "--tag") or None}
+    spec: dict[str, Any] = {"name": name, **config.spec_defaults(),
+                            **{k: v for k, v in given.items() if v is not None}}
     record = call(client.create, spec)
     if not wait:
         emit(record, output)
@@ -268,12 +302,14 @@ def follow(client: DaskyardApi, name: str, statuses: set[str],
 @app.command()
 def notebook(name: str,
              open_: Annotated[bool, typer.Option("--open", help="open it in a browser")] = False,
-             api: ApiOption = DEFAULT_API) -> None:
+             api: ApiOption = None) -> None:
     """The cluster's Jupyter Lab URL with its token (the owner's only: keep it to yourself)."""
     client = api_client(api)
     record = call(client.get, name)
     if not record["spec"]["notebook"]:
-        fail(f"{name} has no notebook: create one with `daskyard up {name} --notebook`")
+        fail(f"{name} has no notebook: a notebook starts with its cluster, so create one "
+             f"that has it, under another name (`daskyard up {name}-nb --notebook`) or "
+             f"under this one once it is destroyed (`daskyard down {name}`)")
     if record["status"] != "READY":
         fail(f"{name} is {record['status']}: only a READY cluster's notebook opens"
              + (f" ({record['error']})" if record.get("error") else ""))
@@ -291,7 +327,7 @@ def notebook(name: str,
 
 @app.command()
 def down(name: str, wait: bool = True, output: OutputOption = Output.table,
-         api: ApiOption = DEFAULT_API) -> None:
+         api: ApiOption = None) -> None:
     """Destroy a cluster."""
     client = api_client(api)
     record = call(client.delete, name)
@@ -304,13 +340,28 @@ def down(name: str, wait: bool = True, output: OutputOption = Output.table,
 
 
 @app.command("ls")
-def list_clusters(output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
-    """List clusters (yours; an admin sees all)."""
-    emit(call(api_client(api).list), output)
+def list_clusters(
+        status: Annotated[list[str] | None, typer.Option(
+            "--status", help="only clusters with this status (repeatable): CREATING, READY, "
+                             "DELETING, DELETED, FAILED, DELETE_FAILED")] = None,
+        all_: Annotated[bool, typer.Option(
+            "--all", help="DELETED clusters too (left out by default)")] = False,
+        output: OutputOption = Output.table, api: ApiOption = None) -> None:
+    """List clusters (yours; an admin sees all): all but the DELETED ones by default."""
+    wanted = {s.upper() for s in status or []}
+    unknown = wanted - set(STATUSES)
+    if unknown:
+        fail(f"--status takes {', '.join(STATUSES)}, not {', '.join(sorted(unknown))}")
+    records = [r for r in call(api_client(api).list)
+               if (r["status"] in wanted if wanted else all_ or r["status"] != "DELETED")]
+    emit(records, output)
+
+
+STATUSES = ("CREATING", "READY", "DELETING", "DELETED", "FAILED", "DELETE_FAILED")
 
 
 @app.command()
-def status(name: str, output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+def status(name: str, output: OutputOption = Output.table, api: ApiOption = None) -> None:
     """Show one cluster (addresses, teardown, expiry, estimated cost) and every step of
     its latest execution, with its duration."""
     client = api_client(api)
@@ -329,7 +380,7 @@ def drive(name: str,
               "slack:<team>/<user> or webhook:<key id> (repeatable; replaces the list)")] = None,
           unshare: Annotated[bool, typer.Option(
               "--unshare", help="share it with nobody")] = False,
-          output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+          output: OutputOption = Output.table, api: ApiOption = None) -> None:
     """Show a named drive's owner and whom it is shared with (your drives; an admin's:
     any); --share or --unshare sets whom else may name it. Their clusters get a folder
     of their own on it, never yours."""
@@ -350,7 +401,7 @@ def drive(name: str,
 
 @app.command()
 def scale(name: str, workers: int, output: OutputOption = Output.table,
-          api: ApiOption = DEFAULT_API) -> None:
+          api: ApiOption = None) -> None:
     """Set the number of workers (turns adaptive scaling off)."""
     emit(call(api_client(api).scale, name, workers), output)
 
@@ -360,7 +411,7 @@ def adapt(name: str,
           minimum: Annotated[int, typer.Option(help="fewest workers")] = 0,
           maximum: Annotated[int | None, typer.Option(help="most workers")] = None,
           off: Annotated[bool, typer.Option("--off", help="stop adapting")] = False,
-          output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+          output: OutputOption = Output.table, api: ApiOption = None) -> None:
     """Let the cluster size itself from its scheduler's load, between --minimum and
     --maximum workers; it goes on with no client connected."""
     client = api_client(api)
@@ -376,7 +427,7 @@ STATUS_STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "red"}
 
 
 @app.command()
-def doctor(output: OutputOption = Output.table, api: ApiOption = DEFAULT_API) -> None:
+def doctor(output: OutputOption = Output.table, api: ApiOption = None) -> None:
     """Check the stage's account before its first cluster (admins only): service-linked
     roles, Fargate vCPU quotas, EFS, IAM and security group quotas, the subnets' way to
     AWS, the images in ECR and the signing secrets. Exits 1 if a check fails."""
@@ -418,7 +469,7 @@ def logs(name: str,
              help="scheduler, worker or notebook (default: all)")] = None,
          follow: Annotated[bool, typer.Option("--follow", "-f",
                                               help="keep printing new lines")] = False,
-         api: ApiOption = DEFAULT_API) -> None:
+         api: ApiOption = None) -> None:
     """What the cluster's tasks printed (CloudWatch Logs), oldest first."""
     client = api_client(api)
     events = client.follow(name, role) if follow else call(client.log_lines, name, role)

@@ -181,6 +181,12 @@ class DaskyardApi:
         return dict(self.call("PUT", f"/clusters/{name}/adapt",
                               {"minimum": minimum, "maximum": maximum}))
 
+    def adapt_with(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Adaptive scaling with distributed's options: {"minimum", "maximum" (None: the
+        stage's maximum, as the quota allows), "interval", "wait_count",
+        "target_duration" (seconds)}."""
+        return dict(self.call("PUT", f"/clusters/{name}/adapt", body))
+
     def delete(self, name: str) -> dict[str, Any]:
         return dict(self.call("DELETE", f"/clusters/{name}"))
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from daskyard.cluster import DaskyardCluster
+from daskyard.credentials import data_dir
 from daskyard.local.stack import LocalMode
 
 Say = Callable[[str], None]
@@ -43,8 +44,11 @@ def compute(cluster: DaskyardCluster, workers: int, drive: Path, say: Say) -> An
 
 def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
     started = time.monotonic()
-    with LocalMode(processes=True) as local:
-        url = local.serve_api()
+    # A data directory of its own: its cluster's drive folder, its keys and its run
+    # never meet those of a `daskyard serve` running beside it (a cluster named "demo"
+    # there has the folder efs/demo of the serve's data directory).
+    with LocalMode(processes=True, root=data_dir() / "demo") as local:
+        url = local.serve_api(served=False)  # a running serve stays the CLI's API
         say(f"emulator at {local.emulator.url}, API at {url}")
         t0 = time.monotonic()
         cluster = DaskyardCluster(name, workers, api=url, timeout=300,
@@ -55,7 +59,7 @@ def run(say: Say, name: str = "demo", workers: int = 2) -> Any:
         with cluster:
             say(f"READY in {time.monotonic() - t0:.2f}s; scheduler {cluster.scheduler_address}")
             say(f"dashboard: {cluster.dashboard_link}")
-            result = compute(cluster, workers, local.root / "efs" / name, say)
+            result = compute(cluster, workers, Path(cluster.drive), say)
             say(f"result (count and mean reading per station):\n{result.to_string()}")
         say(f"destroyed: {cluster.api.get(name)['status']}")
         left = local.leftovers(name, settle=30)

@@ -4,7 +4,9 @@ things the cluster must do on its own, with no client around:
 
 Adaptive scaling. Every DASKYARD_ADAPT_INTERVAL seconds it reads its bounds, the JSON
 `{"minimum", "maximum"}` the API writes to the SSM parameter DASKYARD_ADAPT_PARAMETER
-(absent: adaptive scaling is off and the workers are left as they are), and runs
+(absent: adaptive scaling is off and the workers are left as they are), with the
+options of distributed's Adaptive the user gave (`interval`, `wait_count`,
+`target_duration` in seconds), and runs
 distributed's own adaptive logic (AdaptiveCore): the scheduler's adaptive target,
 clamped to the bounds; a worker is let go only after it was chosen `wait_count` times
 in a row, and the scheduler's `workers_to_close` chooses those holding least data. Up is
@@ -67,6 +69,8 @@ class EcsAdaptive(AdaptiveCore):
 
     def __init__(self, scheduler: Scheduler, workers: EcsWorkers, wait_count: int) -> None:
         super().__init__(minimum=0, maximum=0, wait_count=wait_count)
+        self.default_wait_count = wait_count
+        self.target_duration: float | None = None  # None: distributed's config
         self.scheduler = scheduler
         self.workers = workers
         self.desired = 0  # the service's desiredCount, read before each decision
@@ -85,7 +89,7 @@ class EcsAdaptive(AdaptiveCore):
         return self.requested
 
     async def target(self) -> int:
-        return int(self.scheduler.adaptive_target())
+        return int(self.scheduler.adaptive_target(target_duration=self.target_duration))
 
     async def workers_to_close(self, target: int) -> list[Any]:
         return list(self.scheduler.workers_to_close(target=target, attribute="address"))
@@ -105,14 +109,29 @@ class EcsAdaptive(AdaptiveCore):
         self.desired = desired
 
 
-def read_bounds(ssm: Any, parameter: str) -> tuple[int, int] | None:
-    """(minimum, maximum), or None when adaptive scaling is off (no parameter)."""
+class Bounds:
+    """What the API wrote to the adapt parameter: the bounds, and distributed's Adaptive
+    options the user gave (None: the plugin's default, distributed's for the others)."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        self.minimum = int(value.get("minimum", 0))
+        self.maximum = int(value["maximum"])
+        self.interval: float | None = _number(value.get("interval"))
+        self.wait_count = int(value["wait_count"]) if value.get("wait_count") else None
+        self.target_duration: float | None = _number(value.get("target_duration"))
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def read_bounds(ssm: Any, parameter: str) -> Bounds | None:
+    """The bounds and options, or None when adaptive scaling is off (no parameter)."""
     try:
         value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
         return None
-    bounds = json.loads(value)
-    return int(bounds["minimum"]), int(bounds["maximum"])
+    return Bounds(json.loads(value))
 
 
 class DaskyardPlugin(SchedulerPlugin):
@@ -125,6 +144,14 @@ class DaskyardPlugin(SchedulerPlugin):
         self.ssm: Any = None
         self.callbacks: list[PeriodicCallback] = []
         self.scheduler: Scheduler | None = None
+        self.adapt_callback: PeriodicCallback | None = None
+        self.default_interval = 10.0
+
+    def set_interval(self, seconds: float | None) -> None:
+        """The user's interval (adapt(interval=...)), else the stage's; from the next
+        decision on (tornado reads callback_time when it schedules the next run)."""
+        if self.adapt_callback is not None:
+            self.adapt_callback.callback_time = (seconds or self.default_interval) * 1000
 
     async def start(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
@@ -141,8 +168,9 @@ class DaskyardPlugin(SchedulerPlugin):
                                  self.env["DASKYARD_DESIRED_PARAMETER"])
             self.adaptive = EcsAdaptive(scheduler, workers,
                                         int(self.env.get("DASKYARD_ADAPT_WAIT_COUNT", "3")))
-            interval = float(self.env.get("DASKYARD_ADAPT_INTERVAL", "10"))
-            self.callbacks.append(PeriodicCallback(self.adapt, interval * 1000))
+            self.default_interval = float(self.env.get("DASKYARD_ADAPT_INTERVAL", "10"))
+            self.adapt_callback = PeriodicCallback(self.adapt, self.default_interval * 1000)
+            self.callbacks.append(self.adapt_callback)
         for callback in self.callbacks:
             callback.start()
 
@@ -161,7 +189,10 @@ class DaskyardPlugin(SchedulerPlugin):
             if bounds is None:  # off: forget earlier recommendations
                 adaptive.close_counts.clear()
                 return
-            adaptive.minimum, adaptive.maximum = bounds
+            adaptive.minimum, adaptive.maximum = bounds.minimum, bounds.maximum
+            adaptive.wait_count = bounds.wait_count or adaptive.default_wait_count
+            adaptive.target_duration = bounds.target_duration
+            self.set_interval(bounds.interval)
             adaptive.desired = await asyncio.to_thread(adaptive.workers.desired)
             await adaptive.adapt()
         except Exception:  # AWS unreachable for a moment: try again next interval

@@ -8,7 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.core.settings import (
@@ -199,16 +207,28 @@ class ClusterSpec(Strict):
 
 
 class Adapt(Strict):
-    """Adaptive scaling bounds: the scheduler keeps its workers within them."""
+    """Adaptive scaling bounds: the scheduler keeps its workers within them, deciding
+    with distributed's Adaptive options when given (else distributed's defaults). A
+    request without `maximum` gets the stage's maximum, as the owner's quota allows."""
 
-    minimum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
-    maximum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)]
+    minimum: Annotated[int, Field(ge=0, le=MAX_SERVICE_TASKS)] = 0
+    maximum: Annotated[int | None, Field(ge=0, le=MAX_SERVICE_TASKS)] = None
+    # distributed.deploy.Adaptive's own: seconds between decisions, how many decisions
+    # in a row a worker must be chosen before it goes, the work a worker should hold.
+    interval: Annotated[float | None, Field(gt=0, le=3600)] = None
+    wait_count: Annotated[int | None, Field(ge=1, le=1000)] = None
+    target_duration: Annotated[float | None, Field(gt=0, le=86400)] = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Adapt:
-        if self.minimum > self.maximum:
+        if self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"minimum ({self.minimum}) is above maximum ({self.maximum})")
         return self
+
+    @model_serializer(mode="wrap")
+    def _given(self, handler: Any) -> dict[str, Any]:
+        """Only the options given: the record and the scheduler's parameter stay small."""
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class Claim(BaseModel):
@@ -309,6 +329,17 @@ class ClusterRecord(BaseModel):
     notebook_task: str = Field(default="", repr=False)
     owner: str = ""  # the caller who created it (see core/identity.py)
     cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
+    # The cost before `cost_since`, at the rates of the moments it ran (the rate follows
+    # the workers that run); the cost so far adds cost_per_hour since then.
+    cost_accrued: float = 0.0
+    cost_since: datetime | None = None
+    # The workers service as ECS's task events show it (chalicelib/workers.py): what it
+    # asks for (adapt, scale, ECS) and the worker tasks RUNNING now; None before any.
+    workers_desired: int | None = None
+    workers_running: int | None = None
+    # worker task id -> RUNNING or STOPPED, from the events (a late RUNNING of a task
+    # already STOPPED changes nothing).
+    worker_tasks: dict[str, str] = Field(default_factory=dict, repr=False)
     crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
     claim: Claim | None = Field(default=None, repr=False)  # a scale or adapt under way
@@ -327,7 +358,7 @@ class ClusterRecord(BaseModel):
 
 
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
-                  "scheduler_task", "notebook_task", "claim", "counted"}
+                  "scheduler_task", "notebook_task", "claim", "counted", "worker_tasks"}
 
 
 # The API's answers, for the OpenAPI document (deploy/openapi.py). Every field is in

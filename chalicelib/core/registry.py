@@ -49,6 +49,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "scale": (frozenset({S.READY}), None),
     "adapt": (frozenset({S.READY}), None),
     "record_crash": (frozenset({S.CREATING, S.READY}), None),
+    "follow_workers": (frozenset({S.CREATING, S.READY}), None),
     "begin_rollback": (frozenset({S.CREATING, S.READY}), S.DELETING),
     "request_destroy": (frozenset({S.CREATING, S.READY, S.FAILED, S.DELETE_FAILED}),
                         S.DELETING),
@@ -581,6 +582,40 @@ class Registry:
                 raise
         return self._write(name, "record_crash", {"crashes": {role: value}}) is not None
 
+    def worker_task(self, name: str, task: str, running: bool) -> ClusterRecord | None:
+        """A worker task's state from its event: RUNNING once (never after its STOPPED,
+        however late it comes), STOPPED for good. None: nothing changed (a duplicate, a
+        late RUNNING, or the cluster is not CREATING or READY)."""
+        key = {":s": "RUNNING" if running else "STOPPED"}
+        condition = "attribute_not_exists(worker_tasks.#q0)" if running else \
+            "NOT worker_tasks.#q0 = :s"
+        try:
+            return self._write(name, "follow_workers", paths={f"worker_tasks.{task}": ":s"},
+                               condition=condition, values=key)
+        except ClientError as exc:  # a record from before worker tasks were kept: no map
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
+        return self._write(name, "follow_workers", {"worker_tasks": {task: key[":s"]}},
+                           condition="attribute_not_exists(worker_tasks)")
+
+    def workers_seen(self, name: str, desired: int, running: int, cost_per_hour: float,
+                     before: ClusterRecord) -> ClusterRecord | None:
+        """The workers service's counts and the rate they cost, the cost at the earlier
+        rate accrued up to now; only if no other event's write came between (`before`'s
+        cost_since): None, and the caller reads again."""
+        at = now()
+        since = before.cost_since or before.created_at
+        accrued = before.cost_accrued + before.cost_per_hour * max(
+            0.0, (at - since).total_seconds()) / 3600
+        fields = {"workers_desired": desired, "workers_running": running,
+                  "cost_per_hour": cost_per_hour, "cost_accrued": round(accrued, 6),
+                  "cost_since": at.isoformat()}
+        if before.cost_since is None:
+            return self._write(name, "follow_workers", fields,
+                               condition="attribute_not_exists(cost_since)")
+        return self._write(name, "follow_workers", fields, condition="cost_since = :since",
+                           values={":since": before.cost_since.isoformat()})
+
     def mark_ready(self, name: str) -> ClusterRecord | None:
         """Only a CREATING cluster becomes READY: a destroy that began meanwhile wins."""
         return self._write(name, "mark_ready", {"step": "Ready"})
@@ -658,7 +693,9 @@ class Registry:
     def adapt(self, name: str, adapt: Adapt | None, holder: str = "",
               claimed: ClusterRecord | None = None) -> ClusterRecord:
         """Adaptive scaling within `adapt`'s bounds, or off (None)."""
-        workers = adapt.maximum if adapt else claimed.spec.workers if claimed else 0
+        # The lifecycle fills a missing maximum before it records one (lifecycle.adapt_cluster).
+        most = adapt.maximum if adapt else None
+        workers = most if most is not None else claimed.spec.workers if claimed else 0
         return self._resized(name, "adapt", {"adapt": adapt.model_dump()} if adapt else {},
                              () if adapt else ("adapt",), holder, claimed, workers)
 

@@ -1,6 +1,7 @@
 """EventBridge rules: ECS task state changes (the scheduler's address, an idle
-scheduler's exit, crashes), CodeBuild build state changes (the end of an image build
-PrepareImages waits on) and Parameter Store changes (a scheduler's worker request).
+scheduler's exit, crashes, the workers that run), CodeBuild build state changes (the end
+of an image build PrepareImages waits on) and Parameter Store changes (a scheduler's
+worker request).
 
 Every Lambda of the app imports app.py, and so this module: each handler imports what
 it calls, so that the other Lambdas do not pay for it at their cold start."""
@@ -42,13 +43,14 @@ WORKER_REQUESTS = {
 
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
-    from chalicelib import crashes, idle
+    from chalicelib import crashes, idle, workers
 
     rt = runtime()
     outcome = idle.handle_task_event(rt, event.detail)  # discovery, then an idle exit
     # After an idle exit's destroy has begun, the exit is no crash: none is recorded.
     crash = crashes.record(event.detail, rt.clients, rt.registry, rt.settings.stage)
-    return f"{outcome}; {crash}" if crash else outcome
+    counted = workers.follow(rt, event.detail)  # the record's workers and cost
+    return "; ".join(part for part in (outcome, crash, counted) if part)
 
 
 @bp.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")

@@ -5,6 +5,7 @@ name each field. Every refusal is a named error, raised before anything is creat
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -17,12 +18,24 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def describe(exc: ValidationError) -> str:
-    """'workers: Input should be greater than or equal to 0; name: ...'"""
+    """'workers: Input should be greater than or equal to 0; name: ...'. Our own
+    validators' messages are given as written (pydantic would prefix 'Value error, '),
+    and one that names its field already is not put under 'body: '."""
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
+        message = str(err["msg"])
+        if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            message = str(err["ctx"]["error"])
+            if where == "body" and OWN_FIELD.match(message):
+                parts.append(message)
+                continue
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
+
+
+# 'instance_type: ...': a model validator's message that names the field it is about.
+OWN_FIELD = re.compile(r"[a-z_]+: ")
 
 
 def check_size(body: bytes | None) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -18,7 +19,7 @@ from chalicelib.core.aws import Clients
 from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
-from daskyard.credentials import FILE, LocalCredentials, data_dir
+from daskyard.credentials import FILE, LocalCredentials, data_dir, forget
 from daskyard.local import iam, inventory, quotas
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import (
@@ -126,6 +127,7 @@ class LocalMode:
         self.standalone: StandaloneTasks | None = None  # RunTask's tasks
         self.images: dict[str, Image] = {}  # local images by name (default: this env)
         self.api_url = ""
+        self._served = True
         self._api: Any = None
         self.deployment: Deployment | None = None
         self.clients: Clients | None = None
@@ -349,18 +351,21 @@ class LocalMode:
         """The admin's keys for this local mode's API."""
         arn, key_id, secret = self.admin
         return LocalCredentials(api_url=self.api_url, access_key_id=key_id,
-                                secret_access_key=secret, arn=arn)
+                                secret_access_key=secret, arn=arn, data_dir=str(self.root))
 
     def write_credentials(self) -> Path:
-        """The admin's keys (mode 0600), by default `credentials.json` in the data
-        directory, where the CLI and DaskyardCluster look for them."""
-        return self.credentials.write(self.keys)
+        """The admin's keys (mode 0600) as this API's entry, by default in
+        `credentials.json` in the data directory, where the CLI and DaskyardCluster look
+        for them; other APIs' entries are kept."""
+        return self.credentials.write(self.keys, latest=self._served)
 
-    def serve_api(self, port: int = 0, keys: Path | None = None) -> str:
+    def serve_api(self, port: int = 0, keys: Path | None = None, served: bool = True) -> str:
         """The app's HTTP API on 127.0.0.1: Chalice's local server, with IAM routes
         taking only SigV4 signatures of the emulator's IAM keys (daskyard.local.gateway),
-        and the admin's keys written for the CLI (to `keys` when given)."""
+        and the admin's keys written for the CLI (to `keys` when given). `served`: the
+        API the CLI talks to when told none (`daskyard serve`; not a demo's own)."""
         self.keys = keys or self.keys
+        self._served = served
         from chalice.config import Config
         from chalice.local import LocalChalice, LocalDevServer, ThreadedHTTPServer
 
@@ -389,6 +394,8 @@ class LocalMode:
         if self._api is not None:
             self._api.shutdown()
             self._api = None
+            with contextlib.suppress(OSError):  # its keys open nothing any more
+                forget(self.api_url, self.keys)
         self._stop_agent()
         self.runner.close()
         self.guard.close()

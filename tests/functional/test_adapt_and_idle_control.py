@@ -50,7 +50,6 @@ def test_adapt_is_checked_recorded_and_turned_off_by_scale_or_delete(
         (bob, {"minimum": 1, "maximum": 3}, 404, "no cluster named 'elastic'"),
         (alice, {"minimum": 3, "maximum": 1}, 400, "minimum (3) is above maximum (1)"),
         (alice, {"minimum": -1, "maximum": 2}, 400, "minimum: Input should be greater"),
-        (alice, {"minimum": 1}, 400, "maximum: Field required"),
         (alice, {"minimum": 1, "maximum": 17}, 400, "maximum: at most 16 workers"),
         (alice, {"minimum": 1, "maximum": 6}, 403, "at most 5 workers per owner"),
     ]
@@ -59,6 +58,11 @@ def test_adapt_is_checked_recorded_and_turned_off_by_scale_or_delete(
         assert (code, message in str(answer)) == (status, True), (body, answer)
     assert rt.registry.require("elastic").adapt is None
     assert adapt_parameter(clients, rt, "elastic") is None  # nothing written when refused
+
+    # No maximum: the stage's 16, as far as alice's quota of 5 allows.
+    code, answer = adapt(alice, {"minimum": 1})
+    assert (code, answer["adapt"]) == (200, {"minimum": 1, "maximum": 5})
+    assert adapt(alice, {"minimum": None, "maximum": None})[0] == 200
 
     code, answer = adapt(alice, {"minimum": 1, "maximum": 3})
     assert (code, answer["adapt"]) == (200, {"minimum": 1, "maximum": 3})

@@ -1,0 +1,132 @@
+"""JupyterLab's Dask pane (dask-labextension 7.0.0) with Daskyard as its factory, in a
+real browser (Debian's headless Chromium driven by Playwright): "+NEW" makes a
+Daskyard cluster on local mode, the pane lists it with its dashboard link and workers,
+and its shutdown button destroys it. DASKYARD_UPDATE_SCREENSHOTS=1 writes
+docs/dask_pane.png (else the test's tmp_path)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from daskyard.client import DaskyardApi
+from daskyard.local.stack import LocalMode
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = ROOT / "docs"
+VIEWPORT = {"width": 1200, "height": 900}  # tall: the pane lists clusters at its foot
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def jupyter_lab(live: LocalMode, folder: Path, port: int, token: str) -> subprocess.Popen[bytes]:
+    """JupyterLab of this environment, its Dask pane's factory set by dask config in the
+    environment, as a user's labextension.yaml would; this tree's daskyard first."""
+    kwargs = {"api": live.api_url, "workers": 1, "allowed_cidrs": ["127.0.0.0/8"],
+              "wait_for_workers": True,
+              "quiet": True}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
+               "PYTHONPATH", "")]),
+           "DASKYARD_CREDENTIALS": str(live.keys),
+           "DASK_LABEXTENSION__FACTORY__MODULE": "daskyard",
+           "DASK_LABEXTENSION__FACTORY__CLASS": "DaskyardCluster",
+           "DASK_LABEXTENSION__FACTORY__KWARGS": repr(kwargs)}
+    root = ["--allow-root"] if os.geteuid() == 0 else []
+    # The pane shows the dashboard through jupyter-server-proxy, which proxies to the
+    # hosts it is told (localhost only, by default): local mode's schedulers are on
+    # loopback addresses of their own (127.x.y.z), as a deployed one's on its IP.
+    return subprocess.Popen(  # nosec B603  # this interpreter, fixed arguments
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={folder}",
+         # A layout and settings of its own: none restored from an earlier run.
+         f"--LabApp.workspaces_dir={folder / 'workspaces'}",
+         f"--LabApp.user_settings_dir={folder / 'settings'}", *root],
+        env=env, stdout=subprocess.DEVNULL, stderr=(folder / "jupyter.log").open("wb"))
+
+
+def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
+        live: LocalMode, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():  # CI installs it (.ci/run); never a silent skip
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    api = DaskyardApi(str(live.api_url))
+    before = {r["name"] for r in api.list()}
+    port, token = free_port(), secrets.token_hex(16)
+    lab = jupyter_lab(live, tmp_path, port, token)
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+    made: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/api", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert lab.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "jupyter.log").read_text()[-2000:]
+            time.sleep(0.5)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(f"http://127.0.0.1:{port}/lab?token={token}")
+        page.add_style_tag(content=".Toastify { display: none !important; }")
+        new = page.get_by_role("button", name="NEW", exact=True)
+        for _ in range(12):  # a click while the app still settles may be undone
+            if new.is_visible():
+                break
+            if page.get_by_role("tab", name="Dask", selected=False).count():
+                page.get_by_role("tab", name="Dask").click()
+            page.wait_for_timeout(5_000)
+        expect(new).to_be_visible()
+        new.click()
+        item = page.locator(".dask-ClusterListingItem").first
+        try:
+            expect(item).to_contain_text("DaskyardCluster 1", timeout=180_000)
+        except AssertionError as exc:
+            raise AssertionError((tmp_path / "jupyter.log").read_text()[-3000:]) from exc
+        made = sorted({r["name"] for r in api.list() if r["status"] in ("CREATING", "READY")}
+                      - before)
+        assert len(made) == 1, made
+        record = api.get(made[0])
+        assert record["status"] == "READY" and record["spec"]["workers"] == 1
+        # The card shows the cluster's dashboard link (with its token, as dashboard_link).
+        expect(item).to_contain_text(record["dashboard_url"].removesuffix("/status"),
+                                     timeout=30_000)
+        link = item.get_by_role("link").first.get_attribute("href")
+        assert link is not None and "?token=" in link  # the cluster's dashboard_link
+        # The card's numbers come from the scheduler: the worker asked for has joined.
+        expect(item).to_contain_text("Number of Workers: 1", timeout=60_000)
+        # Its plots are not checked here: the pane's dashboard check fetches the
+        # dashboard from the Jupyter server, which must trust the cluster's own CA
+        # (README, "From Jupyter"); a server started before the cluster cannot.
+        shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
+        item.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "dask_pane.png"))
+        item.locator(".dask-ClusterListingItem-stop").click()
+        final = api.wait(made[0], {"DELETED", "FAILED"}, timeout=120)
+        assert final["status"] == "DELETED"
+        assert live.leftovers(made[0], settle=30) == []
+    finally:
+        browser.close()
+        playwright.stop()
+        lab.terminate()
+        lab.wait(timeout=30)
+        for name in made:  # whatever the pane made and the test did not see destroyed
+            if api.get(name)["status"] in ("CREATING", "READY"):
+                api.delete(name)
