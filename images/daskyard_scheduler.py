@@ -224,7 +224,7 @@ def exit_code() -> int:
 
 
 # The cookie a browser keeps the dashboard's token in, once it came with `?token=`.
-TOKEN_COOKIE = "daskyard-dashboard"
+TOKEN_COOKIE = "daskyard-dashboard"  # nosec B105  # the cookie's name, not a secret
 # What the HTTP server answers without the token: ECS's and a balancer's health check.
 OPEN_PATHS = ("/health",)
 
