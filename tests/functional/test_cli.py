@@ -8,10 +8,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from typer.testing import CliRunner
 
-from daskyard.cli import app
 from daskyard.local.stack import LocalMode
+from tests.support.modules import run
 
 
 @pytest.fixture
@@ -19,9 +18,6 @@ def api(stack: LocalMode) -> Iterator[str]:
     yield stack.api_url or stack.serve_api()
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_version() -> None:

@@ -22,6 +22,7 @@ from daskyard.cli import app
 from daskyard.client import ApiError, DaskyardApi
 from daskyard.credentials import LocalCredentials
 from daskyard.local.stack import LocalMode
+from tests.support.modules import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,9 +32,6 @@ def api(stack: LocalMode) -> Iterator[str]:
     yield stack.api_url or stack.serve_api()
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_the_shipped_yaml_is_dasks_defaults_and_config_sets_every_default(

@@ -5,7 +5,6 @@ metadata file."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -16,17 +15,12 @@ from chalicelib.core import naming
 from chalicelib.steps.launch_types import user_data
 from chalicelib.steps.register_task_definitions import port_mappings
 from tests.support.clusters import spec
-
-ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
+from tests.support.modules import image_module
 
 
 @pytest.fixture
 def entrypoint() -> ModuleType:
-    found = importlib.util.spec_from_file_location("entrypoint", ENTRYPOINT)
-    assert found is not None and found.loader is not None
-    module = importlib.util.module_from_spec(found)
-    found.loader.exec_module(module)
-    return module
+    return image_module("entrypoint")
 
 
 def test_ec2_is_bridge_and_fargate_awsvpc() -> None:

@@ -5,7 +5,6 @@ folders (what they run code from) are never on the shared drive."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import stat
 import tempfile
@@ -14,17 +13,14 @@ from types import ModuleType
 
 import pytest
 
-ENTRYPOINT = Path(__file__).resolve().parents[2] / "images" / "entrypoint.py"
+from tests.support.modules import image_module
+
 STATE = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
 
 
 @pytest.fixture
 def entrypoint() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("entrypoint", ENTRYPOINT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return image_module("entrypoint")
 
 
 @pytest.mark.parametrize(("allowed", "uid", "expected"), [
