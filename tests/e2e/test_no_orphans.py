@@ -4,7 +4,6 @@ the data directory says what it reaped. Real `serve` processes, real dask tasks.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from daskyard import credentials
 from daskyard.client import DaskyardApi
-from daskyard.credentials import LocalCredentials
 from daskyard.local.processes import (
     RUN_ENV,
     WATCH,
@@ -62,9 +61,10 @@ class Serve:
             return found.group(1) if found else None
 
         api_url = eventually(url, 120, interval=0.1, what="serve's API line")
-        keys = json.loads(self.keys.read_text())
+        keys = credentials.load(api_url, self.keys)  # the file holds one entry per API
+        assert keys is not None, self.keys.read_text()
         assert not (self.data / "daskyard" / "credentials.json").exists()
-        return DaskyardApi(api_url, local=LocalCredentials(**keys))
+        return DaskyardApi(api_url, local=keys)
 
     def run_id(self) -> str:
         runs = [Run.read(p) for p in (self.data / "daskyard" / "runs").glob("*.json")]
