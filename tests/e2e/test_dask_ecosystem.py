@@ -25,8 +25,16 @@ def factory(url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def labextension_factory(live: LocalMode) -> Any:
-    with dask.config.set({"labextension.factory": factory(str(live.api_url))}):
-        yield
+    # dask_labextension makes its manager at import, asking for the main thread's event
+    # loop, which an earlier asyncio.run in this process may have unset: give it one.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        with dask.config.set({"labextension.factory": factory(str(live.api_url))}):
+            yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 @pytest.mark.e2e
