@@ -19,14 +19,13 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.errors import DaskyardError
 from chalicelib.core.models import ClusterSpec, DoctorCheck, DoctorReport
+from chalicelib.core.quotas import FARGATE_ON_DEMAND, FARGATE_SPOT, quota
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 
 Status = Literal["OK", "WARN", "FAIL"]
 
 # Service Quotas codes (AWS's: the Service Quotas console lists them).
-FARGATE_ON_DEMAND = ("fargate", "L-3032A538")  # Fargate On-Demand vCPU resource count
-FARGATE_SPOT = ("fargate", "L-36FBB829")  # Fargate Spot vCPU resource count
 EFS_FILE_SYSTEMS = ("elasticfilesystem", "L-848C634D")  # file systems per account
 SECURITY_GROUPS = ("vpc", "L-E79EC296")  # VPC security groups per Region
 # Share of a quota in use from which the doctor warns: a few clusters more pass it.
@@ -54,21 +53,6 @@ class Check:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def quota(rt: Runtime, service: str, code: str) -> tuple[float, bool]:
-    """(value, whether it is AWS's default): the account's applied quota, or AWS's
-    default where Service Quotas has no applied value for it (NoSuchResourceException:
-    some quotas have only their defaults there)."""
-    client = rt.clients.quotas
-    try:
-        return float(client.get_service_quota(ServiceCode=service, QuotaCode=code)[
-            "Quota"]["Value"]), False
-    except ClientError as exc:
-        if _code(exc) != "NoSuchResourceException":
-            raise
-    return float(client.get_aws_default_service_quota(ServiceCode=service, QuotaCode=code)[
-        "Quota"]["Value"]), True
 
 
 def _service_linked_role(key: str) -> Callable[[Runtime], Check]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import identity, pricing
+from chalicelib.core import identity, pricing, quotas
 from chalicelib.core.errors import (
     ClusterBusy,
     ClusterNotFound,
@@ -20,6 +20,7 @@ from chalicelib.core.errors import (
     DriveNotFound,
     Forbidden,
     InvalidRequest,
+    QuotaExceeded,
 )
 from chalicelib.core.identity import Caller
 from chalicelib.core.models import (
@@ -133,9 +134,34 @@ def quota(rt: Runtime, owner: Caller) -> tuple[int, int] | None:
     return None if owner.admin else (rt.settings.quota_clusters, rt.settings.quota_workers)
 
 
+def within_account_quotas(rt: Runtime, spec: ClusterSpec) -> None:
+    """Refuse, before anything is made, a cluster whose Fargate vCPUs would pass the
+    account's applied Fargate quota with the stage's live clusters' (AWS would refuse its
+    tasks halfway through the create, as opaque errors). Only an applied quota refuses:
+    AWS raises an account's Fargate quota with its use, so a quota Service Quotas knows
+    only the documented default of may be higher (the doctor warns of those). Fargate
+    tasks of other stages or of anything else in the account are not seen here."""
+    need = quotas.fargate_vcpus(spec)
+    if not need:
+        return
+    held: dict[tuple[str, str], float] = {}
+    for record in rt.registry.live():
+        for kind, vcpus in quotas.fargate_vcpus(record.spec).items():
+            held[kind] = held.get(kind, 0.0) + vcpus
+    for kind, vcpus in need.items():
+        value, default = quotas.quota(rt, *kind)
+        if not default and held.get(kind, 0.0) + vcpus > value:
+            raise QuotaExceeded(
+                f"{quotas.NAMES[kind]}: this cluster needs {vcpus:g}, the stage's live "
+                f"clusters hold {held.get(kind, 0.0):g}, and the account's quota "
+                f"({kind[1]}) is {value:g} in {rt.clients.region}; fewer or smaller "
+                "workers, destroy a cluster, or ask AWS for more (Service Quotas)")
+
+
 def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
                    notify: list[Notify] | None = None) -> ClusterRecord:
-    """Check limits and the caller's right to a named drive, record the cluster (once per
+    """Check limits, the account's quotas and the caller's right to a named drive,
+    record the cluster (once per
     name) and count it on its owner's quota counter in one transaction, then start the
     create machine: of concurrent creates of one owner, exactly those that fit the quota
     are made. If the execution cannot start, the record is marked FAILED (and so no
@@ -143,6 +169,7 @@ def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,
     problems = spec.check_limits(rt.settings)
     if problems:
         raise InvalidRequest("; ".join(f"{field}: {why}" for field, why in problems))
+    within_account_quotas(rt, spec)
     if spec.drive:
         claim_drive(rt, spec.drive, caller)
     machine = rt.settings.create_state_machine_arn
