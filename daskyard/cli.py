@@ -326,6 +326,26 @@ def notebook(name: str,
 
 
 @app.command()
+def dashboard(name: str,
+              open_: Annotated[bool, typer.Option("--open", help="open it in a browser")] = False,
+              api: ApiOption = None) -> None:
+    """The cluster's dashboard URL with its token (HTTPS under the cluster's own CA; the
+    owner's only: keep it to yourself)."""
+    client = api_client(api)
+    record = call(client.get, name)
+    if record["status"] != "READY":
+        fail(f"{name} is {record['status']}: only a READY cluster's dashboard opens"
+             + (f" ({record['error']})" if record.get("error") else ""))
+    token = call(client.credentials, name)["dashboard_token"]
+    url = f"{record['dashboard_url']}?token={token}"
+    console.print(Text(url), soft_wrap=True)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(url)
+
+
+@app.command()
 def down(name: str, wait: bool = True, output: OutputOption = Output.table,
          api: ApiOption = None) -> None:
     """Destroy a cluster."""

@@ -102,6 +102,11 @@ def test_a_notebook_cluster_is_ready_once_jupyter_answers_and_works_in_a_real_br
                                  verify=False, timeout=10)
             assert opened.status_code == 200 and "token" not in opened.url
             assert visitor.get(f"{dashboard}/metrics", verify=False, timeout=10).ok
+        # `daskyard dashboard` gives the owner the URL with the token, which opens it.
+        out = CliRunner().invoke(app, ["dashboard", "nb", "--api", live.api_url])
+        assert out.exit_code == 0, out.output
+        assert out.output.strip() == f"{record['dashboard_url']}?token={token}"
+        assert requests.get(out.output.strip(), verify=False, timeout=10).ok
         # Three tabs load at once: the dashboard's status page (open while the cell
         # runs, its task stream shows the work), its list of workers, the notebook.
         tabs = browser.new_context(ignore_https_errors=True, viewport=VIEWPORT)
