@@ -19,8 +19,7 @@ from typing import Any, Protocol
 IAM_DATA = (Path(__file__).resolve().parents[2] / "node_modules" / "@cloud-copilot"
             / "iam-data" / "data")
 # IAM's service prefix where it differs from the API's signing name.
-PREFIX = {"tagging": "tag", "ecs": "ecs", "monitoring": "cloudwatch",
-          "servicequotas": "servicequotas", "service-quotas": "servicequotas"}
+PREFIX = {"tagging": "tag", "monitoring": "cloudwatch", "service-quotas": "servicequotas"}
 Context = dict[str, "str | list[str]"]
 
 
@@ -495,10 +494,6 @@ def _behind_auto_scaling_group(call: Call, state: State) -> list[IamRequest]:
     return out
 
 
-def _behind_put_role_policy(call: Call, state: State) -> list[IamRequest]:
-    return []
-
-
 # Permissions AWS checks behind a call, for the same principal, by (prefix, operation).
 BEHIND: dict[tuple[str, str], Callable[[Call, State], list[IamRequest]]] = {
     ("elasticfilesystem", "CreateMountTarget"): _behind_efs,
@@ -542,8 +537,7 @@ AS_PARTS: dict[tuple[str, str], Callable[[Call, State], list[IamRequest]]] = {
 }
 # API operations whose IAM action has another name.
 ACTION = {("lambda", "Invoke"): "InvokeFunction",
-          ("lambda", "InvokeAsync"): "InvokeFunction",
-          ("logs", "GetLogEvents"): "GetLogEvents"}
+          ("lambda", "InvokeAsync"): "InvokeFunction"}
 # Calls IAM does not authorize (AWS: "No permissions are required").
 FREE = {"sts:GetCallerIdentity"}
 _OPERATION = re.compile(r"^[A-Z][A-Za-z0-9]+$")
