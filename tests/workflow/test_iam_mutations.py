@@ -59,6 +59,7 @@ def test_each_statement_the_create_needs_denies_it_when_removed_and_nothing_is_l
     policy = render("steps", STAGE)
     assert len(needed) >= 10, needed  # the create path needs most of the policy
     refused_rollbacks: list[str] = []
+    again: list[str] = []  # destroys that needed a second run, and why the first failed
     try:
         for sid in needed:
             [removed] = [s for s in policy["Statement"] if s["Sid"] == sid]
@@ -81,7 +82,13 @@ def test_each_statement_the_create_needs_denies_it_when_removed_and_nothing_is_l
             if record.status == Status.DELETE_FAILED:  # the rollback needed it too:
                 put_steps_policy(stack, policy)  # with it back, a destroy finishes
                 refused_rollbacks.append(sid)
-                assert destroy(rt, stack, name)["status"] == "SUCCEEDED", sid
+                stack.iam.denials.clear()
+                if destroy(rt, stack, name)["status"] != "SUCCEEDED":
+                    # Seen once in a loaded full run (EcsServices): what README tells a
+                    # DELETE_FAILED cluster's owner, destroy again; said in the summary.
+                    again.append(f"{sid}: {rt.registry.require(name).error} "
+                                 f"{[str(d) for d in stack.iam.denials]}")
+                    assert destroy(rt, stack, name)["status"] == "SUCCEEDED", (sid, again)
             assert stack.leftovers(name, settle=2) == [], sid
     finally:
         put_steps_policy(stack, policy)
@@ -90,4 +97,5 @@ def test_each_statement_the_create_needs_denies_it_when_removed_and_nothing_is_l
         print(f"\niam mutations: {len(needed)} statements needed by a Fargate create, each "
               f"shown denied and rolled back to nothing ({len(refused_rollbacks)} whose "
               f"rollback needs it too ended DELETE_FAILED, and a destroy with it back "
-              f"finished: {refused_rollbacks}); not needed by it (other paths): {unused}")
+              f"finished: {refused_rollbacks}); not needed by it (other paths): {unused}"
+              + (f"; destroyed only at the second run: {again}" if again else ""))
