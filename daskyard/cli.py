@@ -317,12 +317,7 @@ def notebook(name: str,
         fail(f"{name}'s notebook is not serving now: {record.get('notebook_status')}"
              + (f" ({record['notebook_error']})" if record.get("notebook_error") else ""))
     token = call(client.credentials, name)["jupyter_token"]
-    url = f"{record['notebook_url']}?token={token}"
-    console.print(Text(url), soft_wrap=True)
-    if open_:
-        import webbrowser
-
-        webbrowser.open(url)
+    _show_url(f"{record['notebook_url']}?token={token}", open_)
 
 
 @app.command()
@@ -337,7 +332,11 @@ def dashboard(name: str,
         fail(f"{name} is {record['status']}: only a READY cluster's dashboard opens"
              + (f" ({record['error']})" if record.get("error") else ""))
     token = call(client.credentials, name)["dashboard_token"]
-    url = f"{record['dashboard_url']}?token={token}"
+    _show_url(f"{record['dashboard_url']}?token={token}", open_)
+
+
+def _show_url(url: str, open_: bool) -> None:
+    """A URL with its token, printed whole (never wrapped), and opened if asked."""
     console.print(Text(url), soft_wrap=True)
     if open_:
         import webbrowser

@@ -51,6 +51,18 @@ class MountRefused(Exception):
     """EFS refused a task's mount of its volume: the task does not start, as on ECS."""
 
 
+def _access_point_root(point: dict[str, Any] | None) -> str:
+    """An access point's root directory, as a path relative to the drive's folder;
+    "" (the drive's root) for a volume without an access point."""
+    if point is None:
+        return ""
+    path = PurePosixPath(point["RootDirectory"]["Path"])
+    if ".." in path.parts:  # the steps never make one; a folder outside stays outside
+        raise ValueError(f"access point {point['AccessPointId']}: root {path} leaves the "
+                         "drive")
+    return str(path.relative_to("/"))
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -500,11 +512,13 @@ class EcsAgent:
         found = self.clients.efs.describe_file_systems(
             FileSystemId=volume["fileSystemId"])["FileSystems"]
         tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags", []) if found else [])}
+        point_id = (volume.get("authorizationConfig") or {}).get("accessPointId")
+        point = self.clients.efs.describe_access_points(
+            AccessPointId=point_id)["AccessPoints"][0] if point_id else None
         if found:
-            self._check_mount(task, volume, found[0])
+            self._check_mount(task, volume, found[0], point)
         if naming.TAG_DRIVE in tags:
-            folder = self.drives_root / tags[naming.TAG_DRIVE] / self._access_point_root(
-                volume.get("authorizationConfig", {}).get("accessPointId", ""))
+            folder = self.drives_root / tags[naming.TAG_DRIVE] / _access_point_root(point)
         else:
             folder = self.efs_root / cluster
             if found:
@@ -515,7 +529,7 @@ class EcsAgent:
         return folder
 
     def _check_mount(self, task: LocalTask, volume: dict[str, Any],
-                     file_system: dict[str, Any]) -> None:
+                     file_system: dict[str, Any], point: dict[str, Any] | None) -> None:
         """MountRefused unless EFS would let the task's mount in: without a file system
         policy, every client reaching a mount target is; with one, the task role (IAM
         authorization on) must be allowed ClientMount with the mount's keys (TLS, its
@@ -536,9 +550,7 @@ class EcsAgent:
         context = {"aws:SecureTransport": "true" if volume.get("transitEncryption")
                    == "ENABLED" else "false",
                    "elasticfilesystem:AccessedViaMountTarget": "true"}
-        if auth.get("accessPointId"):
-            point = self.clients.efs.describe_access_points(
-                AccessPointId=auth["accessPointId"])["AccessPoints"][0]
+        if point is not None:
             if point["FileSystemId"] != fs_id:
                 raise refused
             context["elasticfilesystem:AccessPointArn"] = point["AccessPointArn"]
@@ -546,17 +558,6 @@ class EcsAgent:
         if auth.get("iam") != "ENABLED" or not role or \
                 not self.mounts(role, fs_arn, policy, context):
             raise refused
-
-    def _access_point_root(self, access_point: str) -> str:
-        """An access point's root directory, as a path relative to the drive's folder;
-        "" (the drive's root) for a volume without an access point."""
-        if not access_point:
-            return ""
-        points = self.clients.efs.describe_access_points(AccessPointId=access_point)
-        path = PurePosixPath(points["AccessPoints"][0]["RootDirectory"]["Path"])
-        if ".." in path.parts:  # the steps never make one; a folder outside stays outside
-            raise ValueError(f"access point {access_point}: root {path} leaves the drive")
-        return str(path.relative_to("/"))
 
     def _sweep_folders(self) -> None:
         """A cluster's own folder goes with its file system (a named drive's stays)."""
