@@ -446,7 +446,7 @@ def _authenticate(iam: Iam, response: Any, model: Any, s3: bool = False) -> tupl
     if region != iam.region:
         raise _error(model, "InvalidSignatureException",
                      f"Credential should be scoped to a valid region, not '{region}'.")
-    _check_signature(response, found, authorization, s3)
+    _check_signature(response, found, scope, s3)
     return found, signing
 
 
@@ -512,8 +512,9 @@ def _params(response: Any) -> dict[str, Any]:
             return {}
 
 
-def _check_signature(response: Any, key: Key, authorization: str, s3: bool = False) -> None:
-    """The SigV4 signature recomputed with the key's secret, as AWS checks it."""
+def _check_signature(response: Any, key: Key, scope: list[str], s3: bool = False) -> None:
+    """The SigV4 signature recomputed with the key's secret, as AWS checks it. `scope`:
+    the credential scope (key id, date, region, service, ...) the request names."""
     from botocore.credentials import Credentials
     from moto.iam.access_control import IAMRequest, S3IAMRequest
 
@@ -529,10 +530,9 @@ def _check_signature(response: Any, key: Key, authorization: str, s3: bool = Fal
     request._body = response.raw_body or b""
     request._data = response.data if form and not request._body else {}
     request._headers = response.headers
-    scope = authorization.partition("Credential=")[2].partition(",")[0].split("/")
     request._region, request._service = scope[2], scope[3]
     request._access_key = _Credentials(Credentials(  # type: ignore[assignment]
-        authorization.partition("Credential=")[2].split("/")[0], key.secret, key.token))
+        scope[0], key.secret, key.token))
     request.check_signature()
 
 
