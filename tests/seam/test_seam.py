@@ -78,7 +78,7 @@ def test_a_watched_write_method_gone_is_named(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_only_declared_targets_are_reached_or_replaced() -> None:
-    undeclared = "moto.ecs.models.EC2ContainerServiceBackend.register_task_definition"
+    undeclared = "moto.ecs.models.EC2ContainerServiceBackend.list_clusters"
     with pytest.raises(seam.Undeclared):
         seam.get(undeclared)
     with pytest.raises(seam.Undeclared):
