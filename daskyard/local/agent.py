@@ -29,10 +29,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
-from daskyard.local.server import ROOT
 from daskyard.local.awslogs import AwsLogs, Stream, stream_of
 from daskyard.local.latency import NONE, Latency
 from daskyard.local.processes import Guard
+from daskyard.local.server import ROOT
 
 log = logging.getLogger("daskyard.local")
 ENTRYPOINT = ROOT / "images" / "entrypoint.py"

@@ -11,12 +11,14 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.session
 import requests
 from chalice.local import LambdaContext
 
@@ -297,10 +299,13 @@ def _list_services_once() -> None:
     seam.wrap_once("moto.backends.list_of_moto_modules", once, _list_services_once)
 
 
+_STATE_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
+
+
 def _one_lambda_client_per_endpoint() -> None:
-    """The ASL interpreter makes a new boto3 client for every Lambda task it runs (its
-    `boto_client_for`, 6 ms of CPU each): a fifteenth of the CPU of a create and its
-    destroy, measured. The client depends only on the region, the service and the
+    """The ASL interpreter makes a new boto3 client for every Lambda (and Step Functions)
+    task it runs (its `boto_client_for`, 6 ms of CPU each): a fifteenth of the CPU of a
+    create and its destroy, measured. The client depends only on the region, the service and the
     server's port, and boto3 clients may be shared between threads: one is kept per
     (region, service, port)."""
     moto_server_port = seam.get("moto.settings.moto_server_port")
@@ -328,8 +333,47 @@ def _one_lambda_client_per_endpoint() -> None:
 
         return client_for
 
-    seam.wrap_once("moto.stepfunctions.parser.asl.component.state.exec.state_task."
-                   "lambda_eval_utils.boto_client_for", kept, _one_lambda_client_per_endpoint)
+    for module in ("lambda_eval_utils", "service.state_task_service_sfn"):
+        seam.wrap_once(f"{_STATE_TASK}.{module}.boto_client_for", kept,
+                       _one_lambda_client_per_endpoint)
+
+
+def _nested_executions() -> None:
+    """A Task `arn:aws:states:::states:startExecution.sync` runs as on AWS: moto's
+    interpreter sends its parameters as the ASL writes them (StateMachineArn, where the
+    API takes stateMachineArn) and gives its answer back in the API's casing, so every
+    such task failed with States.Runtime. Its own converters (the service model's
+    shapes) are put to use, and an execution named by none gets a generated name, as
+    Step Functions gives it."""
+    sfn = f"{_STATE_TASK}.service.state_task_service_sfn.StateTaskServiceSfn"
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+
+    def operation(task: Any, action: str | None) -> Any:
+        name = action or task._get_boto_service_action()
+        return model.operation_model("".join(part.capitalize() for part in name.split("_")))
+
+    def parameters(original: Callable[..., Any]) -> Callable[..., Any]:
+        # moto's parameter names: it passes them by keyword.
+        def in_api_casing(task: Any, parameters: dict[str, Any],
+                          boto_service_name: str | None = None,
+                          service_action_name: str | None = None) -> None:
+            original(task, parameters, boto_service_name, service_action_name)
+            shape = operation(task, service_action_name).input_shape
+            task._to_boto_request(parameters, shape)
+            if "name" in shape.members and not parameters.get("name"):
+                parameters["name"] = str(uuid.uuid4())
+        return in_api_casing
+
+    def response(original: Callable[..., Any]) -> Callable[..., Any]:
+        def in_asl_casing(task: Any, response: Any, boto_service_name: str | None = None,
+                          service_action_name: str | None = None) -> None:
+            original(task, response, boto_service_name, service_action_name)
+            task._from_boto_response(response,
+                                     operation(task, service_action_name).output_shape)
+        return in_asl_casing
+
+    seam.wrap_once(f"{sfn}._normalise_parameters", parameters, _nested_executions)
+    seam.wrap_once(f"{sfn}._normalise_response", response, _nested_executions)
 
 
 def _parse_each_definition_once() -> None:
@@ -376,6 +420,7 @@ class Emulator:
         _list_services_once()
         _parse_each_definition_once()
         _one_lambda_client_per_endpoint()
+        _nested_executions()
         _atomic_conditional_writes()
         _mount_targets_take_time()
         _parameter_store_events()

@@ -340,9 +340,14 @@ class Iam:
         return result == "Allowed"
 
     def _states_role(self, requests: list[IamRequest]) -> Principal:
+        """The machines' role of the stage whose function or machine a call of Step
+        Functions' key names (a Lambda it invokes, an execution it starts or watches)."""
         for request in requests:
-            if request.action == "lambda:InvokeFunction":
-                stage = request.resource.rsplit(":", 1)[-1].split("-")[1]
+            if request.action.partition(":")[0] not in ("lambda", "states"):
+                continue
+            ours = [p for p in request.resource.split(":") if p.startswith("daskyard-")]
+            if ours:
+                stage = ours[0].split("-")[1]
                 region = request.resource.split(":")[3]  # IAM names carry it
                 name = f"daskyard-{stage}-{region}-states"  # naming.regional
                 return Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/"

@@ -94,6 +94,23 @@ INTERNALS: tuple[Internal, ...] = (
              "replaced: one boto3 client per endpoint instead of one per Lambda task (6 ms "
              "each), signed with the state machines' role under local IAM",
              ("region", "service", "state_credentials")),
+    Internal(f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_sfn."
+             "boto_client_for",
+             "replaced: (the same) for the Step Functions tasks (startExecution.sync)",
+             ("region", "service", "state_credentials")),
+    Internal(f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_sfn."
+             "StateTaskServiceSfn._normalise_parameters",
+             "wrapped: a Step Functions task's parameters in the API's casing and with a "
+             "generated execution name, as AWS sends them (moto passes them as written, "
+             "so every states:startExecution failed with States.Runtime)",
+             ("self", "parameters", "boto_service_name", "service_action_name")),
+    Internal(f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_sfn."
+             "StateTaskServiceSfn._normalise_response",
+             "wrapped: its answer in the ASL's casing (ExecutionArn, Output), as AWS gives it",
+             ("self", "response", "boto_service_name", "service_action_name")),
+    Internal(f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_sfn."
+             "StateTaskServiceSfn", "(the same): moto's own converters, which it leaves unused",
+             attributes=("_to_boto_request", "_from_boto_response", "_get_boto_service_action")),
     Internal("moto.settings.moto_server_port", "the port the interpreter's clients call", ()),
     Internal(f"{_SFN}.asl.parse.asl_parser.AmazonStateLanguageParser.parse",
              "replaced: a definition's parse tree is kept (the ANTLR parse was an eighth "
@@ -475,10 +492,26 @@ def wrap_once(target: str, around: Callable[[Any], Callable[..., Any]],
                 break
             layer = _function(layer.__wrapped__)
         replacement = around(_function(current))
+        _takes_the_same(target, replacement)
         replacement.__wrapped__ = current  # type: ignore[attr-defined]
         setattr(replacement, MARK, mark)
         setattr(owner, name, staticmethod(replacement)
                 if isinstance(current, staticmethod) else replacement)
+
+
+def _takes_the_same(target: str, replacement: Callable[..., Any]) -> None:
+    """A replacement takes the declared parameters by the same names (moto passes some by
+    keyword), its first one (the instance) excepted; or any, through *args."""
+    internal = BY_TARGET.get(target)
+    params = inspect.signature(replacement).parameters.values()
+    if internal is None or internal.params is None or any(
+            p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return
+    names, declared = [p.name for p in params], list(internal.params)
+    if declared[:1] == ["self"]:
+        names, declared = names[1:], declared[1:]
+    if names != declared:
+        raise TypeError(f"the replacement of {target} takes {names}, moto passes {declared}")
 
 
 def unwrap(target: str, mark: object) -> None:

@@ -128,3 +128,16 @@ def test_a_staticmethod_stays_one() -> None:
     finally:
         seam.unwrap(target, mark)
     assert AmazonStateLanguageParser.__dict__["parse"] is current
+
+
+def test_a_replacement_must_take_the_parameters_moto_passes() -> None:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.__dict__["stop_task"]
+
+    def stop_task(backend: Any, cluster: str, task: str, reason: str) -> Any:
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match=f"the replacement of {STOP_TASK} takes"):
+        seam.wrap_once(STOP_TASK, lambda moto: stop_task, object())
+    assert EC2ContainerServiceBackend.__dict__["stop_task"] is original
