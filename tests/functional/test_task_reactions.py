@@ -25,6 +25,7 @@ from daskyard.local.stack import LocalMode
 from tests.support.clusters import spec
 from tests.support.data import fixture_json
 from tests.support.records import make
+from tests.support.task_events import deliver
 
 TASKS = "arn:aws:ecs:us-east-1:111122223333:task/daskyard-local-demo"
 
@@ -34,13 +35,6 @@ def client(stack: LocalMode, rt: Runtime) -> Iterator[Client]:
     make(rt, spec("demo"))
     with Client(stack.app.app, stage_name=STAGE) as c:
         yield c
-
-
-def deliver(client: Client, detail: dict[str, Any]) -> str:
-    event = client.events.generate_cw_event(
-        source="aws.ecs", detail_type="ECS Task State Change", detail=detail,
-        resources=[detail["taskArn"]])
-    return str(client.lambda_.invoke("OnEcsTaskStateChange", event).payload)
 
 
 def task(service: str, task_id: str, status: str, exit_code: int | None = None,
