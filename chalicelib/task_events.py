@@ -29,6 +29,10 @@ def pattern(stage: str) -> dict[str, Any]:
 class NotOurs(ValueError):
     """Not a task state change of one of this stage's services: ignored."""
 
+    def __init__(self, why: str, group: str = "") -> None:
+        super().__init__(why)
+        self.group = group  # the task's group, when the event has one
+
 
 class MalformedEvent(ValueError):
     """One of this stage's task events that does not have the schema ECS documents:
@@ -137,9 +141,10 @@ def parse(event: Mapping[str, Any], stage: str) -> TaskEvent:
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise MalformedEvent([{"loc": ("detail",), "msg": "not an object"}])
-    ours = naming.cluster_from_group(stage, str(detail.get("group", "")))
+    group = str(detail.get("group", ""))
+    ours = naming.cluster_from_group(stage, group)
     if ours is None:
-        raise NotOurs("not ours")
+        raise NotOurs("not ours", group[:200])
     cluster, role = ours
     try:
         return TaskEvent.model_validate({**detail, "cluster": cluster, "role": role})

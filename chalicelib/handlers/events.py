@@ -47,8 +47,8 @@ def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
     rt = runtime()
     try:
         parsed = task_events.parse(event.to_dict(), rt.settings.stage)
-    except task_events.NotOurs as exc:  # the rule's pattern lets none through: logged
-        logger.info("not a task event of this stage", group=event.detail.get("group"))
+    except task_events.NotOurs as exc:  # the rule's prefix is wider than a service's name
+        logger.info("not a task event of this stage", group=exc.group)
         return f"ignored: {exc}"
     except task_events.MalformedEvent as exc:  # a retry would be as malformed
         logger.warning("malformed task event", errors=exc.errors)
