@@ -202,6 +202,23 @@ INTERNALS: tuple[Internal, ...] = (
              "added: moto has no GetAWSDefaultServiceQuota (when it has one, use it)",
              ("self",), added=True),
     Internal("moto.servicequotas.exceptions.NoSuchResource", "a quota with no default"),
+    Internal("moto.iam.models.AccountSummary.summary_map",
+             "wrapped (a property): IAM's account summary gives the roles quota in force"),
+    Internal("moto.iam.models.IAMBackend.create_role",
+             "wrapped: CreateRole past the roles quota is refused, as IAM does",
+             ("self", "role_name", "assume_role_policy_document", "path",
+              "permissions_boundary", "description", "tags", "max_session_duration",
+              "linked_service")),
+    Internal("moto.iam.models.IAMBackend", "(the same)", attributes=("roles",)),
+    Internal("moto.iam.exceptions.LimitExceededException", "(the same): its refusal"),
+    Internal("moto.efs.models.EFSBackend.create_file_system",
+             "wrapped: CreateFileSystem past the file systems quota is refused, as EFS does",
+             ("self", "creation_token", "performance_mode", "encrypted", "kms_key_id",
+              "throughput_mode", "provisioned_throughput_in_mibps", "availability_zone_name",
+              "backup", "tags")),
+    Internal("moto.efs.models.FileSystem", "(the same)", attributes=("creation_token",)),
+    Internal("moto.efs.exceptions.EFSError", "(the same): its refusal (its `code` set)",
+             ("error_type", "message", "_", "kwargs")),
     Internal("moto.servicequotas.resources.default_quotas.vpc.VPC_DEFAULT_QUOTAS",
              "the vpc service's defaults"),
     # --- local IAM (iam.py) --------------------------------------------------------------
@@ -248,7 +265,8 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("moto.efs.models.efs_backends", "a file system's tags and mount targets"),
     Internal("moto.efs.models.EFSBackend.list_tags_for_resource", "(the same)",
              ("self", "resource_id")),
-    Internal("moto.efs.models.EFSBackend", "(the same)", attributes=("mount_targets_by_id",)),
+    Internal("moto.efs.models.EFSBackend", "(the same); the file systems quota counts them",
+             attributes=("mount_targets_by_id", "file_systems_by_id", "region_name")),
     Internal("moto.ecs.models.ecs_backends", "an ECS resource's tags"),
     Internal(f"{_ECS}.list_tags_for_resource", "(the same)", ("self", "resource_arn")),
     Internal("moto.ec2.models.EC2Backend.describe_key_pairs", "a key pair's id, for its tags",
@@ -355,6 +373,9 @@ def _raw(owner: Any, name: str) -> Any:
 
 
 def _function(value: Any) -> Any:
+    """The function a class holds as a staticmethod, classmethod or property."""
+    if isinstance(value, property):
+        return value.fget
     return value.__func__ if isinstance(value, staticmethod | classmethod) else value
 
 
@@ -478,7 +499,8 @@ def wrap_once(target: str, around: Callable[[Any], Callable[..., Any]],
               mark: object) -> None:
     """Replace a declared target by `around(current)`, once per `mark`: a target that
     already has a replacement under `mark` (at any depth) is left as it is. The
-    replacement keeps what it replaced as `__wrapped__`; a staticmethod stays one."""
+    replacement keeps what it replaced as `__wrapped__`; a staticmethod or a property
+    stays one (`around` gets and gives its function)."""
     _declared(target)
     check(target)
     with _LOCK:
@@ -495,8 +517,12 @@ def wrap_once(target: str, around: Callable[[Any], Callable[..., Any]],
         _takes_the_same(target, replacement)
         replacement.__wrapped__ = current  # type: ignore[attr-defined]
         setattr(replacement, MARK, mark)
-        setattr(owner, name, staticmethod(replacement)
-                if isinstance(current, staticmethod) else replacement)
+        if isinstance(current, staticmethod):
+            setattr(owner, name, staticmethod(replacement))
+        elif isinstance(current, property):
+            setattr(owner, name, property(replacement))
+        else:
+            setattr(owner, name, replacement)
 
 
 def _takes_the_same(target: str, replacement: Callable[..., Any]) -> None:
