@@ -17,6 +17,7 @@ of what it changed, never obscurely in a test far away."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -426,12 +427,18 @@ def _has(cls: type, attribute: str) -> bool:
             return True
         if base.__module__.partition(".")[0] not in ("moto", "chalice"):
             continue
-        try:
-            if assigned.search(inspect.getsource(base)):
-                return True
-        except (OSError, TypeError):
-            continue
+        if assigned.search(_source(base)):
+            return True
     return False
+
+
+@functools.cache
+def _source(cls: type) -> str:
+    """A class's source (read once: finding it parses its whole module)."""
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        return ""
 
 
 def _problems(internal: Internal) -> list[str]:
