@@ -1,0 +1,402 @@
+"""Every kind of AWS resource a cluster has, once: its name (from naming), its ARN, which
+step makes it and which deletes it, the launch types that have it, the IAM actions the
+steps' policy must allow on it, and how it is found, by listing its service stage-wide.
+
+The listing is the one truth about what exists. The nightly sweep (chalicelib.teardown)
+reads it for every kind, the leftover check of the tests, local mode and the smoke run
+(`leftovers`) reads the same, and tests/functional/test_resource_kinds.py makes each
+kind with a real create, finds it here, destroys it and asks local IAM whether the
+steps' policy covers its actions. Listing, not the tagging API: that API misses some
+kinds (Auto Scaling groups, IAM roles; the emulator more) and lists deleted ECS
+resources for a while.
+
+A new kind: its create and delete in a step, and a row in KINDS. The images (ECR
+repositories and CodeBuild builds) are the account's, shared by every stage and
+cluster, never deleted with one: they are no cluster's kind."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.core import naming
+from chalicelib.core.aws import Clients
+from chalicelib.core.naming import Names
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One resource of a cluster, as its service lists it."""
+
+    cluster: str
+    id: str  # its name or id, as its delete takes it
+    # The sweep may act on it: it carries the stage's managed tags (and no named drive's),
+    # or its name is in a namespace only the stage's policies write (SSM, secrets, logs).
+    sweepable: bool
+
+
+@dataclass(frozen=True)
+class Found(Hit):
+    kind: str  # its Kind's label
+
+
+Finder = Callable[[Clients, str], Iterable[Hit]]
+# (names, region, account, id) -> its ARN; the id is what Found.id holds.
+ArnOf = Callable[[Names, str, str, str], str]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # one of its own
+    label: str  # as leftovers are reported: "<label> <id>"
+    arn: ArnOf
+    creates: tuple[str, ...]  # the states (chalicelib/steps/table.py) that make it
+    deletes: tuple[str, ...]  # the states of their delete twins
+    find: Finder
+    # The IAM actions its makers' policies allow on it (.chalice/policy-<group>.json, with
+    # the cluster's tags as made), by policy group: the steps' unless said.
+    actions: Mapping[str, tuple[str, ...]]
+    # Its name, derived (None: AWS gives it an id); another stage's is out of reach of
+    # this stage's policies by its ARN alone (tests/deploy/test_policy.py).
+    derived: Callable[[Names, str], str] | None = None  # (names, region) -> name
+    # Only clusters of these launch types have it (None: all).
+    launch_types: frozenset[str] | None = None
+    # Made by a task event or the API during the cluster's life rather than by a step.
+    by: str = ""
+
+
+# --- how each service lists a stage's resources -----------------------------------------
+
+def tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """EC2/EFS/Auto Scaling `Key`/`Value` and ECS `key`/`value` tags as a dict."""
+    return {t.get("Key", t.get("key", "")): t.get("Value", t.get("value", ""))
+            for t in tags or []}
+
+
+def _cluster_of_base(stage: str, name: str) -> str | None:
+    """'daskyard-<stage>-demo' -> 'demo'; None for another stage's, a named drive's
+    (a dot) or a name that is no cluster's."""
+    prefix = f"daskyard-{stage}-"
+    cluster = name[len(prefix):] if name.startswith(prefix) else ""
+    return cluster if naming.CLUSTER_NAME.match(cluster) else None
+
+
+def _found(stage: str, name: str, ident: str,
+           tags: list[dict[str, str]] | None) -> Hit | None:
+    """A resource named as a cluster's (`daskyard-<stage>-<cluster>`) or tagged for one
+    of `stage` (a stage tag missing by mistake still counts, so a leftover is found);
+    the sweep takes it only when it carries the stage's managed tags and no drive's."""
+    found = tag_map(tags)
+    cluster = found.get(naming.TAG_CLUSTER) if found.get(naming.TAG_STAGE, stage) == stage \
+        else None
+    cluster = cluster or _cluster_of_base(stage, name)
+    if not cluster:
+        return None
+    sweepable = found.get(naming.TAG_MANAGED) == "true" and \
+        found.get(naming.TAG_STAGE) == stage and naming.TAG_DRIVE not in found and \
+        found.get(naming.TAG_CLUSTER) == cluster
+    return Hit(cluster, ident, sweepable)
+
+
+def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    for page in client.get_paginator(operation).paginate(**params):
+        yield from page[key]
+
+
+def _key_pairs(clients: Clients, stage: str) -> Iterator[Hit]:
+    for pair in clients.ec2.describe_key_pairs()["KeyPairs"]:
+        if found := _found(stage, pair["KeyName"], pair["KeyName"], pair.get("Tags")):
+            yield found
+
+
+def _security_groups(clients: Clients, stage: str) -> Iterator[Hit]:
+    for group in _pages(clients.ec2, "describe_security_groups", "SecurityGroups"):
+        if found := _found(stage, group["GroupName"], group["GroupId"],
+                           group.get("Tags")):
+            yield found
+
+
+def _launch_templates(clients: Clients, stage: str) -> Iterator[Hit]:
+    for template in _pages(clients.ec2, "describe_launch_templates", "LaunchTemplates"):
+        if found := _found(stage, template["LaunchTemplateName"],
+                           template["LaunchTemplateId"], template.get("Tags")):
+            yield found
+
+
+def _auto_scaling_groups(clients: Clients, stage: str) -> Iterator[Hit]:
+    for group in _pages(clients.autoscaling, "describe_auto_scaling_groups",
+                        "AutoScalingGroups"):
+        name = group["AutoScalingGroupName"]
+        if found := _found(stage, name, name, group.get("Tags")):
+            yield found
+
+
+def _file_systems(clients: Clients, stage: str) -> Iterator[tuple[Hit, dict[str, Any]]]:
+    for fs in _pages(clients.efs, "describe_file_systems", "FileSystems"):
+        if found := _found(stage, fs["CreationToken"], fs["FileSystemId"],
+                           fs.get("Tags")):
+            yield found, fs
+
+
+def _own_file_systems(clients: Clients, stage: str) -> Iterator[Hit]:
+    for found, _ in _file_systems(clients, stage):
+        yield found
+
+
+def _mount_targets(clients: Clients, stage: str) -> Iterator[Hit]:
+    """Those of a cluster's own file system: a mount target has no tags; it goes with
+    its file system (a named drive's stay with the drive)."""
+    for found, fs in _file_systems(clients, stage):
+        for target in clients.efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])[
+                "MountTargets"]:
+            yield Hit(found.cluster, target["MountTargetId"], found.sweepable)
+
+
+def _access_points(clients: Clients, stage: str) -> Iterator[Hit]:
+    """A cluster's access point may be on a named drive: every file system's are listed."""
+    for fs in _pages(clients.efs, "describe_file_systems", "FileSystems"):
+        for point in clients.efs.describe_access_points(FileSystemId=fs["FileSystemId"])[
+                "AccessPoints"]:
+            tags = point.get("Tags")
+            if tag_map(tags).get(naming.TAG_CLUSTER) and (
+                    found := _found(stage, "", point["AccessPointId"], tags)):
+                yield found
+
+
+def _ecs_clusters(clients: Clients, stage: str) -> list[dict[str, Any]]:
+    """The stage's ECS clusters that are not deleted (ECS lists a deleted cluster as
+    INACTIVE for a while), with their tags."""
+    names = [arn.rsplit("/", 1)[-1] for arn in _pages(clients.ecs, "list_clusters",
+                                                       "clusterArns")]
+    ours = [name for name in names if _cluster_of_base(stage, name)]
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(ours), 100):  # DescribeClusters takes 100 at most
+        out += [c for c in clients.ecs.describe_clusters(
+            clusters=ours[start:start + 100], include=["TAGS"])["clusters"]
+            if c["status"] != "INACTIVE"]
+    return out
+
+
+def _ecs_cluster_finds(clients: Clients, stage: str) -> Iterator[Hit]:
+    for cluster in _ecs_clusters(clients, stage):
+        if found := _found(stage, cluster["clusterName"], cluster["clusterArn"],
+                           cluster.get("tags")):
+            yield found
+
+
+def _services(clients: Clients, stage: str) -> Iterator[Hit]:
+    """The services of the stage's ECS clusters, but those deleted (INACTIVE)."""
+    for cluster in _ecs_clusters(clients, stage):
+        arns = list(_pages(clients.ecs, "list_services", "serviceArns",
+                           cluster=cluster["clusterArn"]))
+        for start in range(0, len(arns), 10):  # DescribeServices takes 10 at most
+            for service in clients.ecs.describe_services(
+                    cluster=cluster["clusterArn"], services=arns[start:start + 10],
+                    include=["TAGS"])["services"]:
+                if service["status"] == "INACTIVE":
+                    continue
+                tags = service.get("tags") or cluster.get("tags")
+                if found := _found(stage, cluster["clusterName"],
+                                   service["serviceArn"], tags):
+                    yield found
+
+
+def _capacity_providers(clients: Clients, stage: str) -> Iterator[Hit]:
+    """Asked for by the names of the stage's Auto Scaling groups: a capacity provider is
+    made after its group and deleted before it (set_up_ecs_cluster), so one that exists
+    has its group, and the account's other providers (AWS's Fargate ones) are not read."""
+    names = [hit.id for hit in _auto_scaling_groups(clients, stage)]
+    for start in range(0, len(names), 100):  # DescribeCapacityProviders takes 100 at most
+        for provider in clients.ecs.describe_capacity_providers(
+                capacityProviders=names[start:start + 100], include=["TAGS"])[
+                "capacityProviders"]:
+            if provider.get("status") == "ACTIVE" and (found := _found(
+                    stage, provider["name"], provider["name"], provider.get("tags"))):
+                yield found
+
+
+def _task_definitions(clients: Clients, stage: str) -> Iterator[Hit]:
+    """Active ones of a family `daskyard-<stage>-<cluster>-<role>`: the stage's policy
+    registers no other name there, so they are the sweep's."""
+    family = re.compile(rf"daskyard-{re.escape(stage)}-(.+)-({'|'.join(naming.ROLES)})")
+    ecs = clients.ecs
+    for name in _pages(ecs, "list_task_definition_families", "families",
+                       familyPrefix=f"daskyard-{stage}-", status="ACTIVE"):
+        match = family.fullmatch(name)
+        if not (match and naming.CLUSTER_NAME.match(match.group(1))):
+            continue
+        for arn in _pages(ecs, "list_task_definitions", "taskDefinitionArns",
+                          familyPrefix=name, status="ACTIVE"):
+            # familyPrefix may match as a prefix: 'demo-scheduler' is not 'demo-scheduler2'.
+            if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == name:
+                yield Hit(match.group(1), arn, True)
+
+
+def _in_path(stage: str, name: str, prefix: str) -> str | None:
+    """The cluster of a name `<prefix><stage>/<cluster>...`."""
+    head = f"{prefix}{stage}/"
+    cluster = name[len(head):].split("/", 1)[0] if name.startswith(head) else ""
+    return cluster if naming.CLUSTER_NAME.match(cluster) else None
+
+
+def _parameters(clients: Clients, stage: str) -> Iterator[tuple[str, str]]:
+    """(cluster, name) of the stage's parameters under a cluster's path, by their
+    metadata (their values, a private key among them, are not read)."""
+    for parameter in _pages(clients.ssm, "describe_parameters", "Parameters",
+                            ParameterFilters=[{"Key": "Path", "Option": "Recursive",
+                                               "Values": [f"/daskyard/{stage}/"]}]):
+        cluster = _in_path(stage, parameter["Name"], "/daskyard/")
+        if cluster:
+            yield cluster, parameter["Name"]
+
+
+def _private_key_parameters(clients: Clients, stage: str) -> Iterator[Hit]:
+    for cluster, name in _parameters(clients, stage):
+        if name == Names(stage, cluster).private_key_parameter():
+            yield Hit(cluster, name, True)
+
+
+def _scheduler_parameters(clients: Clients, stage: str) -> Iterator[Hit]:
+    for cluster, name in _parameters(clients, stage):
+        if name != Names(stage, cluster).private_key_parameter():
+            yield Hit(cluster, name, True)
+
+
+def _secrets(clients: Clients, stage: str) -> Iterator[Hit]:
+    for secret in _pages(clients.secrets, "list_secrets", "SecretList",
+                         Filters=[{"Key": "name", "Values": [f"daskyard/{stage}/"]}]):
+        cluster = _in_path(stage, secret["Name"], "daskyard/")
+        if cluster and secret["Name"] == Names(stage, cluster).credentials_secret():
+            yield Hit(cluster, secret["Name"], True)
+
+
+def _roles(clients: Clients, stage: str) -> Iterator[Hit]:
+    """The roles under the stage's path, by their cluster tag (a long name is hashed)."""
+    iam = clients.iam
+    for role in _pages(iam, "list_roles", "Roles", PathPrefix=f"/daskyard/{stage}/"):
+        tags = iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
+        cluster = tag_map(tags).get(naming.TAG_CLUSTER, "")
+        if naming.CLUSTER_NAME.match(cluster) and \
+                role["RoleName"] == Names(stage, cluster).scheduler_role(clients.region):
+            yield Hit(cluster, role["RoleName"], True)
+
+
+def _log_groups(clients: Clients, stage: str) -> Iterator[Hit]:
+    for group in _pages(clients.logs, "describe_log_groups", "logGroups",
+                        logGroupNamePrefix=f"/daskyard/{stage}/"):
+        cluster = _in_path(stage, group["logGroupName"], "/daskyard/")
+        if cluster and group["logGroupName"] == Names(stage, cluster).log_group():
+            yield Hit(cluster, group["logGroupName"], True)
+
+
+# --- the table --------------------------------------------------------------------------
+
+def _arn(service: str, rest: str, region: bool = True) -> ArnOf:
+    """An ArnOf from a template: `{base}`, `{id}` and `{path}` (IAM's) filled in; an id
+    that is an ARN already (ECS lists ARNs) is its own."""
+    def arn(names: Names, where: str, account: str, ident: str) -> str:
+        if ident.startswith("arn:"):
+            return ident
+        text = rest.format(base=names.base(), id=ident, path=names.role_path())
+        return f"arn:aws:{service}:{where if region else ''}:{account}:{text}"
+    return arn
+
+
+EC2 = frozenset({"EC2"})
+
+
+def steps(*actions: str) -> Mapping[str, tuple[str, ...]]:
+    return {"steps": actions}
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("credentials secret", "secret", _arn("secretsmanager", "secret:{id}-AbCdEf"),
+         ("GenerateSecurityKey",), ("DeleteSecurityKey",), _secrets,
+         steps("secretsmanager:CreateSecret", "secretsmanager:GetSecretValue",
+               "secretsmanager:DeleteSecret"),
+         derived=lambda names, region: names.credentials_secret()),
+    Kind("key pair", "key pair", _arn("ec2", "key-pair/{id}"),
+         ("GenerateSecurityKey",), ("DeleteSecurityKey",), _key_pairs,
+         steps("ec2:CreateKeyPair", "ec2:DeleteKeyPair"),
+         derived=lambda names, region: names.base(), launch_types=EC2),
+    Kind("private key parameter", "parameter", _arn("ssm", "parameter{id}"),
+         ("GenerateSecurityKey",), ("DeleteSecurityKey",), _private_key_parameters,
+         steps("ssm:PutParameter", "ssm:DeleteParameter"),
+         derived=lambda names, region: names.private_key_parameter(), launch_types=EC2),
+    Kind("security group", "security group", _arn("ec2", "security-group/{id}"),
+         ("ArrangeNetwork",), ("DeleteNetwork",), _security_groups,
+         steps("ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
+               "ec2:DeleteSecurityGroup")),
+    Kind("file system", "file system", _arn("elasticfilesystem", "file-system/{id}"),
+         ("EstablishSharedDrive",), ("DeleteSharedDrive",), _own_file_systems,
+         steps("elasticfilesystem:CreateFileSystem", "elasticfilesystem:DeleteFileSystem")),
+    # Made and deleted by actions on its file system (whichever: `*`), it has no ARN.
+    Kind("mount targets", "mount target", _arn("elasticfilesystem", "file-system/*"),
+         ("EstablishSharedDrive",), ("DeleteSharedDrive",), _mount_targets,
+         steps("elasticfilesystem:CreateMountTarget", "elasticfilesystem:DeleteMountTarget")),
+    Kind("access point", "access point", _arn("elasticfilesystem", "access-point/{id}"),
+         ("EstablishSharedDrive",), ("DeleteSharedDrive",), _access_points,
+         steps("elasticfilesystem:DeleteAccessPoint")),
+    Kind("launch template", "launch template", _arn("ec2", "launch-template/{id}"),
+         ("SetUpEcsCluster",), ("DeleteEcsCluster",), _launch_templates,
+         steps("ec2:CreateLaunchTemplate", "ec2:DeleteLaunchTemplate"), launch_types=EC2),
+    # Its ARN has a UUID AWS picks; the policy scopes it by name.
+    Kind("auto scaling group", "auto scaling group",
+         _arn("autoscaling", "autoScalingGroup:1a2b3c4d-0000-1111-2222-333344445555:"
+                             "autoScalingGroupName/{id}"),
+         ("SetUpEcsCluster",), ("DeleteEcsCluster",), _auto_scaling_groups,
+         steps("autoscaling:CreateAutoScalingGroup", "autoscaling:DeleteAutoScalingGroup"),
+         derived=lambda names, region: names.base(), launch_types=EC2),
+    Kind("capacity provider", "capacity provider", _arn("ecs", "capacity-provider/{id}"),
+         ("SetUpEcsCluster",), ("DeleteEcsCluster",), _capacity_providers,
+         steps("ecs:CreateCapacityProvider", "ecs:DeleteCapacityProvider"),
+         derived=lambda names, region: names.base(), launch_types=EC2),
+    Kind("ECS cluster", "ECS cluster", _arn("ecs", "cluster/{id}"),
+         ("SetUpEcsCluster",), ("DeleteEcsCluster",), _ecs_cluster_finds,
+         steps("ecs:CreateCluster", "ecs:DeleteCluster"),
+         derived=lambda names, region: names.base()),
+    Kind("log group", "log group", _arn("logs", "log-group:{id}"),
+         ("RegisterTaskDefinitions",), ("DeleteTaskDefinitions",), _log_groups,
+         steps("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:DeleteLogGroup"),
+         derived=lambda names, region: names.log_group()),
+    Kind("task definitions", "task definition", _arn("ecs", "task-definition/{id}:1"),
+         ("RegisterTaskDefinitions",), ("DeleteTaskDefinitions",), _task_definitions,
+         steps("ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition",
+               "ecs:DeleteTaskDefinitions"),
+         derived=lambda names, region: names.task_family("worker")),
+    Kind("scheduler role", "role", _arn("iam", "role{path}{id}", region=False),
+         ("RegisterTaskDefinitions",), ("DeleteTaskDefinitions",), _roles,
+         steps("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+               "iam:DeleteRole"),
+         derived=lambda names, region: names.scheduler_role(region)),
+    Kind("services", "service", _arn("ecs", "service/{base}/{id}"),
+         ("StartScheduler", "StartWorkers"), ("DeleteScheduler", "DeleteWorkers"), _services,
+         steps("ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService"),
+         derived=lambda names, region: names.service("worker")),
+    # The scheduler's address, written on its task's RUNNING event; its adaptive bounds
+    # (the API) and the worker count it asks for (the scheduler) are beside it. All go
+    # with DeleteScheduler.
+    Kind("scheduler parameters", "parameter", _arn("ssm", "parameter{id}"),
+         (), ("DeleteScheduler",), _scheduler_parameters,
+         {"events": ("ssm:PutParameter", "ssm:DeleteParameter"),
+          "steps": ("ssm:DeleteParameter",)},
+         derived=lambda names, region: names.scheduler_parameter(),
+         by="the scheduler task's RUNNING event (chalicelib.scheduler)"),
+)
+
+
+BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
+
+
+def find(clients: Clients, stage: str, kinds: Iterable[Kind] = KINDS) -> list[Found]:
+    """Every resource of `kinds` (all by default) of every cluster of `stage`."""
+    return [Found(hit.cluster, hit.id, hit.sweepable, kind.label)
+            for kind in kinds for hit in kind.find(clients, stage)]
+
+
+def leftovers(clients: Clients, stage: str, cluster: str) -> list[str]:
+    """What exists of `cluster` of `stage`, as `<kind> <id>`: a same-named cluster of
+    another stage is not its leftover."""
+    return [f"{f.kind} {f.id}" for f in find(clients, stage) if f.cluster == cluster]
