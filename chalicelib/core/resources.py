@@ -100,7 +100,7 @@ def _found(stage: str, name: str, ident: str,
     return Hit(cluster, ident, sweepable)
 
 
-def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[Any]:
     for page in client.get_paginator(operation).paginate(**params):
         yield from page[key]
 

@@ -12,10 +12,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
+from chalicelib.core.launch_types import launch_type
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, scheduler_task
-from chalicelib.steps.launch_types import launch_type
 
 PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib import teardown
-from chalicelib.core import naming, resources
+from chalicelib.core import resources
 from chalicelib.core.aws import Clients
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime, runtime

@@ -1,4 +1,4 @@
-"""The launch-type seam (chalicelib/steps/launch_types.py): one class per launch type a
+"""The launch-type seam (chalicelib/core/launch_types.py): one class per launch type a
 request may name, each answering the same questions, so the steps never branch on the
 type's name. Pure: no emulator."""
 
@@ -9,10 +9,10 @@ from typing import Any, get_args
 
 import pytest
 
+from chalicelib.core.launch_types import LAUNCH_TYPES, launch_type
 from chalicelib.core.models import ClusterSpec, Network
 from chalicelib.core.naming import Names
 from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE
-from chalicelib.steps.launch_types import LAUNCH_TYPES, launch_type
 from tests.support.clusters import spec
 
 NAMES = tuple(get_args(ClusterSpec.model_fields["launch_type"].annotation))
