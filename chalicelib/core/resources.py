@@ -147,8 +147,11 @@ def _own_file_systems(clients: Clients, stage: str) -> Iterator[Hit]:
 
 def _mount_targets(clients: Clients, stage: str) -> Iterator[Hit]:
     """Those of a cluster's own file system: a mount target has no tags; it goes with
-    its file system (a named drive's stay with the drive)."""
+    its file system (a named drive's stay with the drive). Only file systems with the
+    stage's tags are asked for theirs: the teardown's policy allows no other."""
     for found, fs in _file_systems(clients, stage):
+        if not found.sweepable:
+            continue
         for target in clients.efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])[
                 "MountTargets"]:
             yield Hit(found.cluster, target["MountTargetId"], found.sweepable)
