@@ -64,7 +64,9 @@ INDIRECT: dict[str, dict[str, str]] = {
                "ecs:DescribeContainerInstances": "EC2 bridge-mode discovery"},
     "teardown": {**OWN_LOGS,
                  "states:StopExecution": "a nightly destroy of a cluster still CREATING",
-                 "secretsmanager:GetSecretValue": "the summary webhook (tests/functional)"},
+                 "secretsmanager:GetSecretValue": "the summary webhook (tests/functional)",
+                 "ecs:DescribeCapacityProviders": "an EC2 cluster's, swept "
+                                                  "(tests/functional/test_resource_kinds.py)"},
 }
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 SCOPED_BY_TYPE = ("/aws/service/ecs/*", ":image/*", ":subnet/*", ":vpc/*", ":volume/*",
