@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from chalicelib.core import naming
@@ -42,7 +43,7 @@ class Found(Hit):
     kind: str  # its Kind's label
 
 
-Finder = Callable[[Clients, str], Iterable[Hit]]
+Finder = Callable[["Listing"], Iterable[Hit]]
 # (names, region, account, id) -> its ARN; the id is what Found.id holds.
 ArnOf = Callable[[Names, str, str, str], str]
 
@@ -108,134 +109,158 @@ def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[Any
         yield from page[key]
 
 
-def _key_pairs(clients: Clients, stage: str) -> Iterator[Hit]:
-    for pair in clients.ec2.describe_key_pairs()["KeyPairs"]:
-        if found := _found(stage, pair["KeyName"], pair["KeyName"], pair.get("Tags")):
+class Listing:
+    """One look at a stage's resources: what several kinds read (file systems, ECS
+    clusters, Auto Scaling groups, parameters) is listed once."""
+
+    def __init__(self, clients: Clients, stage: str) -> None:
+        self.clients, self.stage = clients, stage
+
+    def hit(self, name: str, ident: str, tags: list[dict[str, str]] | None) -> Hit | None:
+        return _found(self.stage, name, ident, tags)
+
+    @cached_property
+    def file_systems(self) -> list[dict[str, Any]]:
+        """Every file system of the account: a cluster's access point may be on a named
+        drive, which is no cluster's."""
+        return list(_pages(self.clients.efs, "describe_file_systems", "FileSystems"))
+
+    @cached_property
+    def own_file_systems(self) -> list[tuple[Hit, str]]:
+        """(hit, file system id) of the clusters' own file systems."""
+        return [(hit, fs["FileSystemId"]) for fs in self.file_systems
+                if (hit := self.hit(fs["CreationToken"], fs["FileSystemId"], fs.get("Tags")))]
+
+    @cached_property
+    def ecs_clusters(self) -> list[dict[str, Any]]:
+        """The stage's ECS clusters that are not deleted (ECS lists a deleted cluster as
+        INACTIVE for a while), with their tags."""
+        ecs = self.clients.ecs
+        names = [arn.rsplit("/", 1)[-1] for arn in _pages(ecs, "list_clusters", "clusterArns")]
+        ours = [name for name in names if _cluster_of_base(self.stage, name)]
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ours), 100):  # DescribeClusters takes 100 at most
+            out += [c for c in ecs.describe_clusters(clusters=ours[start:start + 100],
+                                                     include=["TAGS"])["clusters"]
+                    if c["status"] != "INACTIVE"]
+        return out
+
+    @cached_property
+    def auto_scaling_groups(self) -> list[Hit]:
+        return [hit for group in _pages(self.clients.autoscaling,
+                                        "describe_auto_scaling_groups", "AutoScalingGroups")
+                if (hit := self.hit(group["AutoScalingGroupName"],
+                                    group["AutoScalingGroupName"], group.get("Tags")))]
+
+    @cached_property
+    def parameters(self) -> list[tuple[str, str]]:
+        """(cluster, name) of the parameters under a cluster's path: their names only
+        are kept (a private key's value, encrypted, is never read decrypted)."""
+        out = []
+        for parameter in _pages(self.clients.ssm, "get_parameters_by_path", "Parameters",
+                                Path=f"/daskyard/{self.stage}/", Recursive=True):
+            if cluster := _in_path(self.stage, parameter["Name"], "/daskyard/"):
+                out.append((cluster, parameter["Name"]))
+        return out
+
+
+def _key_pairs(ls: Listing) -> Iterator[Hit]:
+    for pair in ls.clients.ec2.describe_key_pairs()["KeyPairs"]:
+        if found := ls.hit(pair["KeyName"], pair["KeyName"], pair.get("Tags")):
             yield found
 
 
-def _security_groups(clients: Clients, stage: str) -> Iterator[Hit]:
-    for group in _pages(clients.ec2, "describe_security_groups", "SecurityGroups"):
-        if found := _found(stage, group["GroupName"], group["GroupId"],
-                           group.get("Tags")):
+def _security_groups(ls: Listing) -> Iterator[Hit]:
+    for group in _pages(ls.clients.ec2, "describe_security_groups", "SecurityGroups"):
+        if found := ls.hit(group["GroupName"], group["GroupId"], group.get("Tags")):
             yield found
 
 
-def _launch_templates(clients: Clients, stage: str) -> Iterator[Hit]:
-    for template in _pages(clients.ec2, "describe_launch_templates", "LaunchTemplates"):
-        if found := _found(stage, template["LaunchTemplateName"],
-                           template["LaunchTemplateId"], template.get("Tags")):
+def _launch_templates(ls: Listing) -> Iterator[Hit]:
+    for template in _pages(ls.clients.ec2, "describe_launch_templates", "LaunchTemplates"):
+        if found := ls.hit(template["LaunchTemplateName"], template["LaunchTemplateId"],
+                           template.get("Tags")):
             yield found
 
 
-def _auto_scaling_groups(clients: Clients, stage: str) -> Iterator[Hit]:
-    for group in _pages(clients.autoscaling, "describe_auto_scaling_groups",
-                        "AutoScalingGroups"):
-        name = group["AutoScalingGroupName"]
-        if found := _found(stage, name, name, group.get("Tags")):
-            yield found
+def _auto_scaling_groups(ls: Listing) -> Iterator[Hit]:
+    return iter(ls.auto_scaling_groups)
 
 
-def _file_systems(clients: Clients, stage: str) -> Iterator[tuple[Hit, dict[str, Any]]]:
-    for fs in _pages(clients.efs, "describe_file_systems", "FileSystems"):
-        if found := _found(stage, fs["CreationToken"], fs["FileSystemId"],
-                           fs.get("Tags")):
-            yield found, fs
+def _own_file_systems(ls: Listing) -> Iterator[Hit]:
+    return (hit for hit, _ in ls.own_file_systems)
 
 
-def _own_file_systems(clients: Clients, stage: str) -> Iterator[Hit]:
-    for found, _ in _file_systems(clients, stage):
-        yield found
-
-
-def _mount_targets(clients: Clients, stage: str) -> Iterator[Hit]:
+def _mount_targets(ls: Listing) -> Iterator[Hit]:
     """Those of a cluster's own file system: a mount target has no tags; it goes with
     its file system (a named drive's stay with the drive). Only file systems with the
     stage's tags are asked for theirs: the teardown's policy allows no other."""
-    for found, fs in _file_systems(clients, stage):
-        if not found.sweepable:
-            continue
-        for target in clients.efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])[
-                "MountTargets"]:
-            yield Hit(found.cluster, target["MountTargetId"], found.sweepable)
+    for hit, fs_id in ls.own_file_systems:
+        if hit.sweepable:
+            for target in ls.clients.efs.describe_mount_targets(FileSystemId=fs_id)[
+                    "MountTargets"]:
+                yield Hit(hit.cluster, target["MountTargetId"], True)
 
 
-def _access_points(clients: Clients, stage: str) -> Iterator[Hit]:
+def _access_points(ls: Listing) -> Iterator[Hit]:
     """A cluster's access point may be on a named drive: every file system's are listed."""
-    for fs in _pages(clients.efs, "describe_file_systems", "FileSystems"):
-        for point in clients.efs.describe_access_points(FileSystemId=fs["FileSystemId"])[
+    for fs in ls.file_systems:
+        for point in ls.clients.efs.describe_access_points(FileSystemId=fs["FileSystemId"])[
                 "AccessPoints"]:
             tags = point.get("Tags")
             if tag_map(tags).get(naming.TAG_CLUSTER) and (
-                    found := _found(stage, "", point["AccessPointId"], tags)):
+                    found := ls.hit("", point["AccessPointId"], tags)):
                 yield found
 
 
-def _ecs_clusters(clients: Clients, stage: str) -> list[dict[str, Any]]:
-    """The stage's ECS clusters that are not deleted (ECS lists a deleted cluster as
-    INACTIVE for a while), with their tags."""
-    names = [arn.rsplit("/", 1)[-1] for arn in _pages(clients.ecs, "list_clusters",
-                                                       "clusterArns")]
-    ours = [name for name in names if _cluster_of_base(stage, name)]
-    out: list[dict[str, Any]] = []
-    for start in range(0, len(ours), 100):  # DescribeClusters takes 100 at most
-        out += [c for c in clients.ecs.describe_clusters(
-            clusters=ours[start:start + 100], include=["TAGS"])["clusters"]
-            if c["status"] != "INACTIVE"]
-    return out
-
-
-def _ecs_cluster_finds(clients: Clients, stage: str) -> Iterator[Hit]:
-    for cluster in _ecs_clusters(clients, stage):
-        if found := _found(stage, cluster["clusterName"], cluster["clusterArn"],
-                           cluster.get("tags")):
+def _ecs_clusters(ls: Listing) -> Iterator[Hit]:
+    for cluster in ls.ecs_clusters:
+        if found := ls.hit(cluster["clusterName"], cluster["clusterArn"], cluster.get("tags")):
             yield found
 
 
-def _services(clients: Clients, stage: str) -> Iterator[Hit]:
+def _services(ls: Listing) -> Iterator[Hit]:
     """The services of the stage's ECS clusters, but those deleted (INACTIVE)."""
-    for cluster in _ecs_clusters(clients, stage):
-        arns = list(_pages(clients.ecs, "list_services", "serviceArns",
-                           cluster=cluster["clusterArn"]))
+    ecs = ls.clients.ecs
+    for cluster in ls.ecs_clusters:
+        arns = list(_pages(ecs, "list_services", "serviceArns", cluster=cluster["clusterArn"]))
         for start in range(0, len(arns), 10):  # DescribeServices takes 10 at most
-            for service in clients.ecs.describe_services(
-                    cluster=cluster["clusterArn"], services=arns[start:start + 10],
-                    include=["TAGS"])["services"]:
-                if service["status"] == "INACTIVE":
-                    continue
-                tags = service.get("tags") or cluster.get("tags")
-                if found := _found(stage, cluster["clusterName"],
-                                   service["serviceArn"], tags):
+            for service in ecs.describe_services(cluster=cluster["clusterArn"],
+                                                 services=arns[start:start + 10],
+                                                 include=["TAGS"])["services"]:
+                if service["status"] != "INACTIVE" and (found := ls.hit(
+                        cluster["clusterName"], service["serviceArn"],
+                        service.get("tags") or cluster.get("tags"))):
                     yield found
 
 
-def _capacity_providers(clients: Clients, stage: str) -> Iterator[Hit]:
+def _capacity_providers(ls: Listing) -> Iterator[Hit]:
     """Asked for by the names of the stage's Auto Scaling groups: a capacity provider is
     made after its group and deleted before it (set_up_ecs_cluster), so one that exists
     has its group, and the account's other providers (AWS's Fargate ones) are not read."""
-    names = [hit.id for hit in _auto_scaling_groups(clients, stage)]
+    names = [hit.id for hit in ls.auto_scaling_groups]
     for start in range(0, len(names), 100):  # DescribeCapacityProviders takes 100 at most
-        for provider in clients.ecs.describe_capacity_providers(
+        for provider in ls.clients.ecs.describe_capacity_providers(
                 capacityProviders=names[start:start + 100], include=["TAGS"])[
                 "capacityProviders"]:
-            if provider.get("status") == "ACTIVE" and (found := _found(
-                    stage, provider["name"], provider["name"], provider.get("tags"))):
+            if provider.get("status") == "ACTIVE" and (found := ls.hit(
+                    provider["name"], provider["name"], provider.get("tags"))):
                 yield found
 
 
-def _task_definitions(clients: Clients, stage: str) -> Iterator[Hit]:
+def _task_definitions(ls: Listing) -> Iterator[Hit]:
     """Active ones of a family `daskyard-<stage>-<cluster>-<role>`: the stage's policy
-    registers no other name there, so they are the sweep's."""
-    family = re.compile(rf"daskyard-{re.escape(stage)}-(.+)-({'|'.join(naming.ROLES)})")
-    ecs = clients.ecs
+    registers no other name there, so they are the sweep's. ListTaskDefinitions takes
+    a whole family's name."""
+    family = re.compile(rf"daskyard-{re.escape(ls.stage)}-(.+)-({'|'.join(naming.ROLES)})")
+    ecs = ls.clients.ecs
     for name in _pages(ecs, "list_task_definition_families", "families",
-                       familyPrefix=f"daskyard-{stage}-", status="ACTIVE"):
+                       familyPrefix=f"daskyard-{ls.stage}-", status="ACTIVE"):
         match = family.fullmatch(name)
         if not (match and naming.CLUSTER_NAME.match(match.group(1))):
             continue
         for arn in _pages(ecs, "list_task_definitions", "taskDefinitionArns",
                           familyPrefix=name, status="ACTIVE"):
-            # familyPrefix may match as a prefix: 'demo-scheduler' is not 'demo-scheduler2'.
             if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == name:
                 yield Hit(match.group(1), arn, True)
 
@@ -247,53 +272,42 @@ def _in_path(stage: str, name: str, prefix: str) -> str | None:
     return cluster if naming.CLUSTER_NAME.match(cluster) else None
 
 
-def _parameters(clients: Clients, stage: str) -> Iterator[tuple[str, str]]:
-    """(cluster, name) of the stage's parameters under a cluster's path, by their
-    metadata (their values, a private key among them, are not read)."""
-    for parameter in _pages(clients.ssm, "describe_parameters", "Parameters",
-                            ParameterFilters=[{"Key": "Path", "Option": "Recursive",
-                                               "Values": [f"/daskyard/{stage}/"]}]):
-        cluster = _in_path(stage, parameter["Name"], "/daskyard/")
-        if cluster:
-            yield cluster, parameter["Name"]
-
-
-def _private_key_parameters(clients: Clients, stage: str) -> Iterator[Hit]:
-    for cluster, name in _parameters(clients, stage):
-        if name == Names(stage, cluster).private_key_parameter():
+def _private_key_parameters(ls: Listing) -> Iterator[Hit]:
+    for cluster, name in ls.parameters:
+        if name == Names(ls.stage, cluster).private_key_parameter():
             yield Hit(cluster, name, True)
 
 
-def _scheduler_parameters(clients: Clients, stage: str) -> Iterator[Hit]:
-    for cluster, name in _parameters(clients, stage):
-        if name != Names(stage, cluster).private_key_parameter():
+def _scheduler_parameters(ls: Listing) -> Iterator[Hit]:
+    for cluster, name in ls.parameters:
+        if name != Names(ls.stage, cluster).private_key_parameter():
             yield Hit(cluster, name, True)
 
 
-def _secrets(clients: Clients, stage: str) -> Iterator[Hit]:
-    for secret in _pages(clients.secrets, "list_secrets", "SecretList",
-                         Filters=[{"Key": "name", "Values": [f"daskyard/{stage}/"]}]):
-        cluster = _in_path(stage, secret["Name"], "daskyard/")
-        if cluster and secret["Name"] == Names(stage, cluster).credentials_secret():
+def _secrets(ls: Listing) -> Iterator[Hit]:
+    for secret in _pages(ls.clients.secrets, "list_secrets", "SecretList",
+                         Filters=[{"Key": "name", "Values": [f"daskyard/{ls.stage}/"]}]):
+        cluster = _in_path(ls.stage, secret["Name"], "daskyard/")
+        if cluster and secret["Name"] == Names(ls.stage, cluster).credentials_secret():
             yield Hit(cluster, secret["Name"], True)
 
 
-def _roles(clients: Clients, stage: str) -> Iterator[Hit]:
+def _roles(ls: Listing) -> Iterator[Hit]:
     """The roles under the stage's path, by their cluster tag (a long name is hashed)."""
-    iam = clients.iam
-    for role in _pages(iam, "list_roles", "Roles", PathPrefix=f"/daskyard/{stage}/"):
+    iam = ls.clients.iam
+    for role in _pages(iam, "list_roles", "Roles", PathPrefix=f"/daskyard/{ls.stage}/"):
         tags = iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
         cluster = tag_map(tags).get(naming.TAG_CLUSTER, "")
         if naming.CLUSTER_NAME.match(cluster) and \
-                role["RoleName"] == Names(stage, cluster).scheduler_role(clients.region):
+                role["RoleName"] == Names(ls.stage, cluster).scheduler_role(ls.clients.region):
             yield Hit(cluster, role["RoleName"], True)
 
 
-def _log_groups(clients: Clients, stage: str) -> Iterator[Hit]:
-    for group in _pages(clients.logs, "describe_log_groups", "logGroups",
-                        logGroupNamePrefix=f"/daskyard/{stage}/"):
-        cluster = _in_path(stage, group["logGroupName"], "/daskyard/")
-        if cluster and group["logGroupName"] == Names(stage, cluster).log_group():
+def _log_groups(ls: Listing) -> Iterator[Hit]:
+    for group in _pages(ls.clients.logs, "describe_log_groups", "logGroups",
+                        logGroupNamePrefix=f"/daskyard/{ls.stage}/"):
+        cluster = _in_path(ls.stage, group["logGroupName"], "/daskyard/")
+        if cluster and group["logGroupName"] == Names(ls.stage, cluster).log_group():
             yield Hit(cluster, group["logGroupName"], True)
 
 
@@ -364,7 +378,7 @@ KINDS: tuple[Kind, ...] = (
          steps("ecs:CreateCapacityProvider", "ecs:DeleteCapacityProvider"),
          derived=lambda names, region: names.base(), launch_types=EC2, record="capacity_provider"),
     Kind("ECS cluster", "ECS cluster", _arn("ecs", "cluster/{id}"),
-         ("SetUpEcsCluster",), ("DeleteEcsCluster",), _ecs_cluster_finds,
+         ("SetUpEcsCluster",), ("DeleteEcsCluster",), _ecs_clusters,
          steps("ecs:CreateCluster", "ecs:DeleteCluster"),
          derived=lambda names, region: names.base(), record="ecs_cluster"),
     Kind("log group", "log group", _arn("logs", "log-group:{id}"),
@@ -402,8 +416,9 @@ BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 
 def find(clients: Clients, stage: str, kinds: Iterable[Kind] = KINDS) -> list[Found]:
     """Every resource of `kinds` (all by default) of every cluster of `stage`."""
+    listing = Listing(clients, stage)
     return [Found(hit.cluster, hit.id, hit.sweepable, kind.label)
-            for kind in kinds for hit in kind.find(clients, stage)]
+            for kind in kinds for hit in kind.find(listing)]
 
 
 def leftovers(clients: Clients, stage: str, cluster: str) -> list[str]:

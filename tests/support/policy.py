@@ -19,7 +19,7 @@ UNSCOPABLE = {
     "elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeAccessPoints",
     "elasticfilesystem:CreateFileSystem", "iam:ListRoles", "ecs:ListClusters",
     "ecs:ListServices", "ecs:ListTaskDefinitionFamilies", "secretsmanager:ListSecrets",
-    "ssm:DescribeParameters", "logs:DescribeLogGroups",
+    "logs:DescribeLogGroups",
     *(f"ec2:Describe{x}" for x in ("Vpcs", "Subnets", "SecurityGroups", "NetworkInterfaces",
                                    "LaunchTemplates", "Instances", "KeyPairs",
                                    "NetworkInterfaceAttribute", "RouteTables",
