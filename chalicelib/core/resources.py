@@ -10,9 +10,11 @@ steps' policy covers its actions. Listing, not the tagging API: that API misses 
 kinds (Auto Scaling groups, IAM roles; the emulator more) and lists deleted ECS
 resources for a while.
 
-A new kind: its create and delete in a step, and a row in KINDS. The images (ECR
-repositories and CodeBuild builds) are the account's, shared by every stage and
-cluster, never deleted with one: they are no cluster's kind."""
+A new kind: its create and delete in a step, and a row in KINDS. No cluster's kinds:
+the images (ECR repositories and CodeBuild builds), the account's, shared by every stage
+and cluster; named drives and the stage's spare drives, with their security groups and
+claim parameters, which outlive clusters by design (establish_shared_drive.py,
+spare_drives.py). A cluster's access point on a named drive is its own kind's."""
 
 from __future__ import annotations
 
