@@ -16,7 +16,7 @@ interface; bridge on EC2, tasks on their instance's. On EC2, awsvpc tasks can ne
 a public IP, so in subnets without NAT or VPC endpoints they could not reach SSM, ECR or
 CloudWatch Logs: bridge tasks reach out through the instance (which has a public IP
 where Fargate tasks would) and are reached on its address and their host ports
-(chalicelib/scheduler.py finds a bridge scheduler that way).
+(chalicelib/discovery.py finds a bridge scheduler that way).
 
 EC2 gets what the seed built by hand: a launch template whose user data joins the
 cluster and mounts the shared drive at /efs, an Auto Scaling group, and a capacity
