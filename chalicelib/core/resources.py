@@ -1,12 +1,13 @@
 """Every kind of AWS resource a cluster has, once: its name (from naming), its ARN, which
-step makes it and which deletes it, the launch types that have it, the IAM actions the
-steps' policy must allow on it, and how it is found, by listing its service stage-wide.
+step makes it and which deletes it, the launch types that have it, the IAM actions its
+makers' policies must allow on it, the record's field that keeps it, and how it is
+found, by listing its service stage-wide.
 
 The listing is the one truth about what exists. The nightly sweep (chalicelib.teardown)
 reads it for every kind, the leftover check of the tests, local mode and the smoke run
 (`leftovers`) reads the same, and tests/functional/test_resource_kinds.py makes each
-kind with a real create, finds it here, destroys it and asks local IAM whether the
-steps' policy covers its actions. Listing, not the tagging API: that API misses some
+kind with a real create, finds it here, destroys it and asks local IAM whether its
+policies cover its actions. Listing, not the tagging API: that API misses some
 kinds (Auto Scaling groups, IAM roles; the emulator more) and lists deleted ECS
 resources for a while.
 
