@@ -137,6 +137,27 @@ def test_a_notebook_cluster_is_ready_once_jupyter_answers_and_works_in_a_real_br
         status.bring_to_front()
         expect(status.locator(".bk-Canvas, canvas").first).to_be_attached(timeout=30_000)
         status.screenshot(path=str(shots / "dashboard.png"))
+        # The notebook's JupyterLab has the Dask pane on its cluster's dashboard, which
+        # its Jupyter server reaches with the cluster's CA and token (daskyard.jupyter):
+        # the kernel's dashboard link points there, and the pane's Workers plot (a bokeh
+        # table, live over the proxied websocket) lists both workers.
+        page.bring_to_front()
+        answer = page.evaluate(
+            "async () => (await fetch('/daskyard/dashboard/individual-plots.json')).status")
+        assert answer == 200
+        page.get_by_role("tab", name="Dask").click()
+        plots = page.locator(".dask-DashboardListing-item button", has_text="Workers")
+        expect(plots.first).to_be_visible(timeout=60_000)
+        page.locator(".dask-DashboardListing-item button").get_by_text(
+            "Workers", exact=True).click()
+        frame = page.locator(".dask-DaskDashboard-widget iframe").first
+        expect(frame).to_be_visible(timeout=30_000)
+        src = frame.get_attribute("src") or ""
+        assert "/daskyard/dashboard/" in src and token not in src
+        table = page.frame_locator(".dask-DaskDashboard-widget iframe").first
+        for task in tasks:
+            expect(table.locator("body")).to_contain_text(f"tls://{task.ip}:",
+                                                          timeout=60_000)
     finally:
         browser.close()
         playwright.stop()
