@@ -98,7 +98,7 @@ def _proxy_classes() -> tuple[type, type]:
     from jupyter_server_proxy.websocket import pingable_ws_connect
     from tornado import httpclient
 
-    class TlsProxy(ProxyHandler):  # type: ignore[misc]
+    class TlsProxy(ProxyHandler):
         """jupyter-server-proxy's handler, to a Dashboard when `self.dashboard` is set
         for the request (else as it was)."""
 
@@ -157,7 +157,7 @@ def _proxy_classes() -> tuple[type, type]:
                 request=request, on_message_callback=relay, on_ping_callback=self.ping,
                 subprotocols=self._requested_subprotocols)
 
-    class PaneDashboard(TlsProxy, DaskDashboardHandler):  # type: ignore[misc]
+    class PaneDashboard(TlsProxy, DaskDashboardHandler):
         """dask-labextension's `dask/dashboard/<cluster id>/...`: a Daskyard cluster's
         dashboard as its owner (the cluster this server made holds its CA and token);
         any other cluster's as dask-labextension proxies it."""
@@ -188,7 +188,7 @@ def _proxy_classes() -> tuple[type, type]:
 
 
 def _own_handler(tls_proxy: type, dashboard: Dashboard) -> type:
-    class OwnDashboard(tls_proxy):  # type: ignore[misc,valid-type]
+    class OwnDashboard(tls_proxy):
         """`daskyard/dashboard/...`: the notebook's own cluster's dashboard."""
 
         def initialize(self) -> None:

@@ -1,9 +1,10 @@
 """The images' build context, as `make package` zips it for CodeBuild: images/ with the
 repository's constraints.txt beside the Dockerfile, which installs every Python package
 under those constraints, and daskyard/jupyter.py as daskyard_jupyter.py (the notebook's
-Jupyter server extension: the Dask pane shows the cluster's dashboard). So the images run the very versions the tests, the CLI and
-DaskyardCluster run (one pyarrow, one dask and distributed: a client and a cluster of
-different versions warn or fail to talk), pinned to the last transitive dependency.
+Jupyter server extension: the Dask pane shows the cluster's dashboard). So the images run
+the very versions the tests, the CLI and DaskyardCluster run (one pyarrow, one dask and
+distributed: a client and a cluster of different versions warn or fail to talk), pinned
+to the last transitive dependency.
 
     python -m deploy.images OUT.zip
 """

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from distributed import Client
+from distributed.security import Security
 
 from daskyard.client import DaskyardApi
 from daskyard.local.stack import LocalMode
@@ -32,6 +34,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def slow_square(n: int) -> int:
+    time.sleep(0.05)
+    return n * n
 
 
 def jupyter_lab(live: LocalMode, folder: Path, port: int, token: str) -> subprocess.Popen[bytes]:
@@ -129,6 +136,14 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
         # bokeh's root (its document, served over the proxied websocket) and its canvas.
         expect(plot.locator(".bk-Figure, .bk-Canvas, canvas").first).to_be_visible(
             timeout=60_000)
+        # Work while the plot is open: the task stream draws it as it runs (for the
+        # screenshot: a canvas's drawing is not in the page's DOM to assert on).
+        found = api.credentials(made[0])
+        security = Security(require_encryption=True, tls_ca_file=found["ca"],
+                            tls_client_cert=found["cert"], tls_client_key=found["key"])
+        with Client(found["address"], security=security, timeout=30) as client:
+            assert sum(client.gather(client.map(slow_square, range(60)))) == 70210
+        page.wait_for_timeout(2_000)  # the plot's next refresh
         shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
         page.screenshot(path=str(shots / "dask_pane.png"))
         item.locator(".dask-ClusterListingItem-stop").click()
