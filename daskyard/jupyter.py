@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlparse
@@ -74,7 +75,7 @@ class Dashboard:
         return context
 
     @classmethod
-    def own(cls, environ: dict[str, str] | os._Environ[str]) -> Dashboard | None:
+    def own(cls, environ: Mapping[str, str]) -> Dashboard | None:
         """The notebook's own cluster's dashboard, from what images/entrypoint.py gives
         Jupyter: the scheduler's address, the cluster's CA (dask config in the
         environment) and the Jupyter token, which is the dashboard's token too

@@ -3,8 +3,10 @@ from the images' entrypoint, as the machine's user (root included), beside a rea
 scheduler and workers. The cluster is READY only once Jupyter answers; the token reaches
 its owner only; in a real browser (headless Chromium: Debian's package driven by
 Playwright, no browser download) the dashboard shows the workers and a notebook cell
-with `Client()` and no argument computes on the cluster from a file on the shared drive;
-a notebook that cannot start fails the create with its reason in the record.
+with `Client()` and no argument computes on the cluster from a file on the shared drive,
+and the notebook's Dask pane shows the cluster's dashboard plots (through its Jupyter
+server, daskyard.jupyter); a notebook that cannot start fails the create with its
+reason in the record.
 
 One test walks a working notebook cluster from READY to the browser: a notebook cluster
 takes a while to start, so it is made once (pytest-xdist's groups cannot be relied on to
