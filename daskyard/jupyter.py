@@ -39,7 +39,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 # Where the notebook's own cluster's dashboard is, on the notebook's Jupyter server.
 OWN_ROUTE = "daskyard/dashboard"
@@ -116,11 +116,13 @@ def _proxy_classes() -> tuple[type, type]:
             if self.dashboard is None:
                 return uri
             uri = uri.replace("http://", "https://", 1).replace("ws://", "wss://", 1)
+            if "token" not in self.request.query_arguments:
+                return uri
             # A `token` argument is Jupyter's (`?token=` opens Jupyter): not forwarded.
-            query = [(k, v) for k, values in self.request.query_arguments.items()
-                     if k != "token" for v in values]
+            query = [(k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True)
+                     if k != "token"]
             base = uri.split("?", 1)[0]
-            return f"{base}?{urlencode(query, doseq=True)}" if query else base
+            return f"{base}?{urlencode(query)}" if query else base
 
         def proxy_request_headers(self) -> Any:
             headers = super().proxy_request_headers()

@@ -61,6 +61,8 @@ def jupyter_lab(live: LocalMode, folder: Path, port: int, token: str) -> subproc
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
          "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={folder}",
+         # Every proxied request's URL in the log: the dashboard's token must be in none.
+         "--ServerApp.log_level=DEBUG",
          # A layout and settings of its own: none restored from an earlier run.
          f"--LabApp.workspaces_dir={folder / 'workspaces'}",
          f"--LabApp.user_settings_dir={folder / 'settings'}", *root],
@@ -144,6 +146,15 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
         with Client(found["address"], security=security, timeout=30) as client:
             assert sum(client.gather(client.map(slow_square, range(60)))) == 70210
         page.wait_for_timeout(2_000)  # the plot's next refresh
+        # Jupyter's own token in a proxied URL is not passed on to the dashboard; the
+        # dashboard's token is in no URL the Jupyter server logs (nor anywhere else).
+        plots = src.rsplit("/", 1)[0] + "/individual-plots.json"
+        assert page.evaluate("async url => (await fetch(url)).status",
+                             f"{plots}?token={token}") == 200
+        log = (tmp_path / "jupyter.log").read_text()
+        proxied = [line for line in log.splitlines() if "Proxying request to" in line]
+        assert proxied and not [line for line in proxied if token in line]
+        assert found["dashboard_token"] not in log
         shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
         page.screenshot(path=str(shots / "dask_pane.png"))
         item.locator(".dask-ClusterListingItem-stop").click()
