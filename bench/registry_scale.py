@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import threading
 import time
@@ -196,7 +197,7 @@ def unfiltered(params: dict[str, Any]) -> dict[str, Any]:
     again = {k: v for k, v in params.items()
              if k not in ("FilterExpression", "ProjectionExpression", "Select",
                           "ExpressionAttributeNames", "ExpressionAttributeValues")}
-    used = params.get("KeyConditionExpression", "")
+    used = set(re.findall(r"[#:]\w+", params.get("KeyConditionExpression", "")))
     for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
         kept = {k: v for k, v in params.get(field, {}).items() if k in used}
         if kept:
@@ -267,31 +268,43 @@ def nightly(local: LocalMode, meter: Meter) -> dict[str, Any]:
     starts, to its end: every due cluster's destroy started. Each invocation timed."""
     assert local.clients is not None
     seconds: dict[str, list[float]] = {}
+    destroys: list[str] = []
 
     def timed(name: str, event: Any, call: Any) -> Any:
         if name not in ("NightlyTeardown", "DestroyDue"):
             return {}  # a destroy machine's step: not what is measured
         started = time.perf_counter()
         try:
-            return call(event, None)
+            result = call(event, None)
         finally:
             seconds.setdefault(name, []).append(time.perf_counter() - started)
+        if name == "DestroyDue":
+            destroys.append(result["execution_arn"])
+        return result
 
     local.router.interceptor = timed
-    meter.measure("nightly_teardown", "destroy_due")
-    started = time.perf_counter()
-    payload, errored = local.router.invoke(f"daskyard-{STAGE}-NightlyTeardown", SCHEDULED)
-    handed = time.perf_counter() - started
-    if errored:
-        raise RuntimeError(f"the nightly run failed: {payload}")
-    report = json.loads(payload)
-    outcomes = [wait_execution(local.clients, arn, timeout=1200)["status"]
-                for arn in report["teardowns"]]
-    total = time.perf_counter() - started
-    local.router.interceptor = None
+    try:
+        meter.measure("nightly_teardown", "destroy_due")
+        started = time.perf_counter()
+        payload, errored = local.router.invoke(f"daskyard-{STAGE}-NightlyTeardown",
+                                               SCHEDULED)
+        handed = time.perf_counter() - started
+        if errored:
+            raise RuntimeError(f"the nightly run failed: {payload}")
+        report = json.loads(payload)
+        outcomes = [wait_execution(local.clients, arn, timeout=1200)["status"]
+                    for arn in report["teardowns"]]
+        total = time.perf_counter() - started
+        figures = meter.settle()
+        # The destroys it started, to their end before the next world (their steps are
+        # answered at once: they end in moments).
+        for arn in destroys:
+            wait_execution(local.clients, arn, timeout=600)
+    finally:
+        local.router.interceptor = None
     each = sorted(seconds.get("DestroyDue", []))
     cold = AWS.of("lambda_cold_start")
-    return {**meter.settle(), "due": len(report["destroyed"]),
+    return {**figures, "due": len(report["destroyed"]),
             "destroys_started": len(each), "teardown_executions": outcomes,
             "nightly_lambda_s": round(seconds["NightlyTeardown"][0], 2),
             "seconds": round(total, 2), "map_s": round(total - handed, 2),
