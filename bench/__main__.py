@@ -238,6 +238,47 @@ def _peer_modeled(model: dict[str, Any] | None) -> list[str]:
               f"{r['modeled_aws_s']} |" for r in model["rows"]), ""]
 
 
+def _peer_modeled_summary(model: dict[str, Any] | None) -> str:
+    if not model:
+        return ""
+    ready = {r["side"]: r["modeled_aws_s"] for r in model["rows"]}
+    return (" In modeled AWS seconds (the profile at 1/20 gives local seconds, where the "
+            "two came out even): " + "; ".join(f"{side} {s:.0f} s" for side, s in
+                                              ready.items()) + ".")
+
+
+def _registry_scale_summary(found: dict[str, Any] | None) -> list[str]:
+    """The scale section's reading: what is flat, what grows and with what."""
+    if not found:
+        return []
+    rows = found["rows"]
+    first, last = rows[0], rows[-1]
+
+    def items(row: dict[str, Any], op: str) -> int:
+        return int(row["ops"][op]["items_read"])
+
+    flat = [op for op in first["ops"] if items(first, op) == items(last, op)]
+    grows = [f"{op} ({items(first, op):,} to {items(last, op):,})" for op in first["ops"]
+             if items(first, op) != items(last, op)]
+    night = last["ops"]["nightly run"]
+    return [
+        f"- The registry at scale (section 8): from {first['ended']:,} to "
+        f"{last['ended']:,} ended records the items read stay the same for "
+        f"{', '.join(flat)}" + (f"; they grow for {', '.join(grows)}" if grows else "")
+        + ". A create reads the stage's live records (the account's Fargate vCPU check "
+        "sums their vCPUs, `lifecycle.within_account_quotas`), as the expiry run and an "
+        "admin's list of live clusters do: flat in ended records, in proportion to the "
+        "live ones. The nightly run's roll-up Queries every ended record still in the "
+        "table (its filter drops those already rolled up after DynamoDB has read them): "
+        "bounded by the records' TTL (`DASKYARD_ENDED_RECORD_DAYS`), not by the day's. "
+        f"With {night['due']} due, the nightly Lambda took {night['nightly_lambda_s']} s "
+        f"and the slowest DestroyDue {night['destroy_due_max_s']} s here, against a "
+        f"{night['lambda_timeout_s']} s timeout; the whole run {night['seconds']} s "
+        f"({night['modeled_aws_s']} s modeled on AWS). The seconds grow where the items "
+        "do not because moto walks a whole table for an index Query and copies every "
+        "table per transaction (its own Query time is in the section)."]
+
+
 def _grows(values: list[float]) -> str:
     first, last = values[0], values[-1]
     if first == last:
@@ -290,11 +331,13 @@ def _registry_scale_section(found: dict[str, Any] | None) -> list[str]:
           f"{cell(each(op, 'read_units'))} | {cell(each(op, 'write_units'))} | "
           f"{cell(each(op, 'dynamodb_calls'))} | {cell(each(op, 'seconds'))} | "
           f"{_grows(each(op, 'seconds'))} |" for op in ops), "",
-        "The emulator's own time for the owner's first Query (straight to the table, no "
-        "handler): " + " / ".join(f"{r['emulator_query_s']} s" for r in rows) + ". moto "
-        "reads a global secondary index by walking the whole table, and copies every "
-        "table for each transaction (a create's, a scale's), so the seconds here grow "
-        "with the table where DynamoDB's, reading only the items counted above, do not.",
+        "The emulator's own time, straight to the table with no handler, for the "
+        "owner's first Query: " + " / ".join(f"{r['emulator_query_s']} s" for r in rows)
+        + "; for a TransactWriteItems of two small items: " + " / ".join(
+            f"{r.get('emulator_transaction_s', '-')} s" for r in rows) + ". moto reads a "
+        "global secondary index by walking the whole table and copies every table for "
+        "each transaction (a create's, a scale's), so the seconds here grow with the "
+        "table where DynamoDB's, reading only the items counted above, do not.",
         "",
         "The nightly run with every live cluster due: the NightlyTeardown Lambda, invoked "
         "as its schedule does, starts the teardown machine, whose Map hands each due "
@@ -429,7 +472,9 @@ def report(results: dict[str, Any]) -> str:
         "- Side by side (section 7): FargateCluster leaves resources after `close()` "
         "(its finalizers run on a closed event loop) and after a fault; Daskyard leaves "
         "none. Its calls grow with the wait (DescribeTasks polled while PENDING); "
-        "Daskyard's Lambdas' do not, the client's status polls do.",
+        "Daskyard's Lambdas' do not, the client's status polls do."
+        f"{_peer_modeled_summary(results.get('peer_modeled'))}",
+        *_registry_scale_summary(results.get("registry_scale")),
         f"- API calls do not grow with the wait: {calls['rows'][0]['create_calls']} and "
         f"{calls['rows'][-1]['create_calls']} calls for a create whose scheduler events "
         "came at once or 10 s late (when they differ, by a call or two, it is the order "

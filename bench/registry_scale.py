@@ -16,14 +16,15 @@ measured, as in tests/functional/test_teardown.py).
 
 Each operation's DynamoDB calls are those its handlers made (deploy/calls.py tells them
 by handler). Items read: what DynamoDB evaluates (a Query's ScannedCount, an item a
-GetItem found). Capacity: moto answers ReturnConsumedCapacity with a constant (1 per
-Query or Scan, 0.5 per GetItem, nothing for UpdateItem and TransactWriteItems, whatever
-the size: `moto_reports` shows it, measured), so the units are computed from the items'
-sizes as DynamoDB bills them (`item_size`): a read 4 KB per unit, the items of one
-Query summed before rounding, halved when eventually consistent (every index Query is),
-at least one unit a call; a write 1 KB per unit per item, twice in a transaction, sized
-after the operation (DynamoDB takes the larger of before and after: records only grow
-here but for a REMOVE of a few bytes). Writes to the two indexes are not counted."""
+GetItem found). Capacity: moto answers ReturnConsumedCapacity with a constant per call
+whatever the size (1 for a Query, Scan, PutItem or DeleteItem, 0.5 for a GetItem or
+UpdateItem, nothing for TransactWriteItems; `moto_reports` measures it), so the units
+are computed from the items' sizes as DynamoDB bills them (`item_size`): a read 4 KB
+per unit, the items of one Query summed before rounding, halved when eventually
+consistent (every index Query is), at least one unit a call; a write 1 KB per unit per
+item, twice in a transaction, sized after the operation (DynamoDB takes the larger of
+before and after: records only grow here but for a REMOVE of a few bytes). Writes to
+the two indexes are not counted."""
 
 from __future__ import annotations
 
@@ -263,6 +264,23 @@ def emulator_query(local: LocalMode, table: str, owner: str) -> float:
     return round(statistics.median(times), 4)
 
 
+def emulator_transaction(local: LocalMode, table: str) -> float:
+    """Seconds the emulator alone takes for a TransactWriteItems of two small items (a
+    create writes its record and its owner's counter so): moto copies every table to
+    roll a transaction back, so its cost grows with the table, DynamoDB's does not."""
+    assert local.clients is not None
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        local.clients.dynamodb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": {"name": {"S": f"probe#{key}"}},
+                        "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}}
+            for key in ("a", "b")])
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times), 4)
+
+
 def nightly(local: LocalMode, meter: Meter) -> dict[str, Any]:
     """The nightly Lambda, as its schedule invokes it, and the teardown execution it
     starts, to its end: every due cluster's destroy started. Each invocation timed."""
@@ -343,7 +361,8 @@ def one_size(local: LocalMode, size: int) -> dict[str, Any]:
     meter = Meter(local.clients.dynamodb)
     out: dict[str, Any] = {"ended": size, "live": len(due), "owners": OWNERS,
                            "seed_s": round(seeded, 1), "moto_reports": moto_reports(local, table),
-                           "emulator_query_s": emulator_query(local, table, owner)}
+                           "emulator_query_s": emulator_query(local, table, owner),
+                           "emulator_transaction_s": emulator_transaction(local, table)}
     name = f"bench-{size}"
     spec = {"name": name, "workers": 1, "allowed_cidrs": ["10.1.0.0/16"]}
     with recording(meter.observe):
