@@ -264,7 +264,7 @@ def _registry_scale_summary(found: dict[str, Any] | None) -> list[str]:
     return [
         f"- The registry at scale (section 8): from {first['ended']:,} to "
         f"{last['ended']:,} ended records the items read stay the same for "
-        f"{', '.join(flat)}" + (f"; they grow for {', '.join(grows)}" if grows else "")
+        f"{'; '.join(flat)}" + (f"; they grow for {'; '.join(grows)}" if grows else "")
         + ". A create reads the stage's live records (the account's Fargate vCPU check "
         "sums their vCPUs, `lifecycle.within_account_quotas`), as the expiry run and an "
         "admin's list of live clusters do: flat in ended records, in proportion to the "
@@ -344,11 +344,12 @@ def _registry_scale_section(found: dict[str, Any] | None) -> list[str]:
         "cluster to DestroyDue (the destroy machines those start answer their steps at "
         "once here: each is the destroy measured in section 2). Modeled on AWS: the "
         "seconds here plus the profile's cold starts on the path (the nightly Lambda's, "
-        "then the Map's first DestroyDue environments', together), all of it run in one "
-        "process on two cores where AWS runs each invocation in its own.", "",
+        "then the Map's first DestroyDue environments', together): an upper bound, since "
+        "here the emulator and all 40 concurrent invocations share one process on two "
+        "loaded cores where AWS runs each invocation in its own.", "",
         "| ended records | due | destroys started | NightlyTeardown (s) | the Map (s) | "
         "DestroyDue median / slowest (s) | Lambda timeout (s) | whole run (s) | "
-        "modeled on AWS (s) |", "|---|---|---|---|---|---|---|---|---|",
+        "modeled on AWS, at most (s) |", "|---|---|---|---|---|---|---|---|---|",
         *(f"| {r['ended']:,} | {n['due']} | {n['destroys_started']} | "
           f"{n['nightly_lambda_s']} | {n['map_s']} | {n['destroy_due_median_s']} / "
           f"{n['destroy_due_max_s']} | {n['lambda_timeout_s']} | {n['seconds']} | "

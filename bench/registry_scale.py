@@ -54,6 +54,7 @@ ALL_PAGES = 10  # the owner's 21 records in 3 pages
 REPEATS = 3  # the reads, median latency
 READ_UNIT, WRITE_UNIT = 4096, 1024
 LAMBDA_TIMEOUT_S = 60  # .chalice/config.json, every function
+CLIENT_TIMEOUT_S = 120
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
              "region": "us-east-1", "resources": [], "detail": {}, "id": "bench",
              "account": "123456789012", "time": "2026-12-01T02:00:00Z"}
@@ -345,10 +346,12 @@ def one_size(local: LocalMode, size: int) -> dict[str, Any]:
     found = local.emulator.access_key(key_id)
     assert found is not None
     owner = found[2]
-    api = DaskyardApi(url, local=LocalCredentials(api_url=url, access_key_id=key_id,
-                                                  secret_access_key=secret, arn=arn,
-                                                  data_dir=str(local.root)))
-    admin = DaskyardApi(url, local=local.credentials)
+    # moto copies the table for each transaction: a create takes tens of seconds here at
+    # 10,000 records (DynamoDB: milliseconds); the client waits for it.
+    keys = LocalCredentials(api_url=url, access_key_id=key_id, secret_access_key=secret,
+                            arn=arn, data_dir=str(local.root))
+    api = DaskyardApi(url, timeout=CLIENT_TIMEOUT_S, local=keys)
+    admin = DaskyardApi(url, timeout=CLIENT_TIMEOUT_S, local=local.credentials)
     others = [f"AIDABENCHOWNER{i:03d}" for i in range(1, OWNERS)]
 
     started = time.perf_counter()
