@@ -274,7 +274,8 @@ def _registry_scale_summary(found: dict[str, Any] | None) -> list[str]:
         f"{last['ended']:,} ended records the items read stay the same for "
         f"{'; '.join(flat)}" + (f"; they grow for {'; '.join(grows)}" if grows else "")
         + ". A create reads the stage's live records (the account's Fargate vCPU check "
-        "sums their vCPUs, `lifecycle.within_account_quotas`), as the expiry run and an "
+        "sums their vCPUs: `quotas.held_vcpus`, from `lifecycle.within_account_quotas`), "
+        "as the expiry run and an "
         "admin's list of live clusters do: flat in ended records, in proportion to the "
         "live ones. The nightly run's roll-up Queries every ended record still in the "
         "table (its filter drops those already rolled up after DynamoDB has read them): "
@@ -284,7 +285,7 @@ def _registry_scale_summary(found: dict[str, Any] | None) -> list[str]:
         f"{night['lambda_timeout_s']} s timeout; the whole run {night['seconds']} s "
         f"({night['modeled_aws_s']} s modeled on AWS). The seconds grow where the items "
         "do not because moto walks a whole table for an index Query and copies every "
-        "table per transaction (its own Query time is in the section)."]
+        "table per transaction (its own times are in the section)."]
 
 
 def _grows(values: list[float]) -> str:
