@@ -288,6 +288,14 @@ def _registry_scale_summary(found: dict[str, Any] | None) -> list[str]:
         "table per transaction (its own times are in the section)."]
 
 
+def _later(results: dict[str, Any]) -> str:
+    """Which sections `--only` measured again on a later day, and when."""
+    days: dict[str, list[str]] = {}
+    for section, day in sorted((results.get("later") or {}).items()):
+        days.setdefault(day, []).append(section)
+    return "".join(f" ({', '.join(sections)}: {day})" for day, sections in sorted(days.items()))
+
+
 def _grows(values: list[float]) -> str:
     first, last = values[0], values[-1]
     if first == last:
@@ -408,7 +416,7 @@ def report(results: dict[str, Any]) -> str:
                                                   "throughput"))
     lines = [
         "# Benchmarks", "",
-        f"Measured {results['date']} on {results['machine']}, by `make bench` "
+        f"Measured {results['date']}{_later(results)} on {results['machine']}, by `make bench` "
         "(`python -m bench`). Every ratio compares against a baseline measured in the same "
         "run. Raw figures: `docs/benchmarks.json`.", "",
         "## 1. Time to ready, local mode vs `distributed.LocalCluster`", "",
@@ -539,7 +547,15 @@ def main(argv: list[str]) -> None:
     # --only=a,b: those sections again, the others' figures kept from the last run.
     results: dict[str, Any] = json.loads((DOCS / "benchmarks.json").read_text()) \
         if only else {}
-    results.update(date=f"{datetime.now(UTC):%Y-%m-%d}", machine=machine())
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    if only:  # the page says which sections were measured on a later day
+        later = results.setdefault("later", {})
+        later.update(dict.fromkeys(only, today))
+        for section in [s for s, day in later.items() if day == results.get("date")]:
+            del later[section]
+    else:
+        results.update(date=today, later={})
+    results.update(machine=machine())
     print(f"machine: {results['machine']}")
 
     def wanted(section: str) -> bool:
