@@ -40,7 +40,7 @@ def record(detail: dict[str, Any], clients: Clients, registry: Registry, stage: 
         at=str(detail.get("stoppedAt") or detail.get("updatedAt") or ""), task=task_id,
         exit_code=exit_code if isinstance(exit_code, int) else None,
         reason=str(detail.get("stoppedReason", "")), last_lines=lines)
-    if not registry.record_crash(cluster, role, crash):
+    if not registry.crashes.record(cluster, role, crash):
         return ""
     logger.warning("task ended on its own", cluster=cluster, role=role, task=task_id,
                    exit_code=crash.exit_code, count=crash.count)

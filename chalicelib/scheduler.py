@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from chalicelib.core.errors import InvalidRequest
-from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.models import ClusterRecord, Scheduler, Status
 from chalicelib.core.observability import logger
 from chalicelib.core.registry import Registry
 
@@ -127,11 +127,11 @@ def _order(detail: TaskDetail) -> str:
 
 def complete_wait(sfn: Any, record: ClusterRecord) -> bool:
     """Send the waiting execution its success; a token already used is fine."""
-    if not record.task_token:
+    if not record.tokens.scheduler:
         return False
     try:
-        sfn.send_task_success(taskToken=record.task_token, output=json.dumps(
-            {"scheduler_address": record.scheduler_address}))
+        sfn.send_task_success(taskToken=record.tokens.scheduler, output=json.dumps(
+            {"scheduler_address": record.scheduler.address}))
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("TaskDoesNotExist", "InvalidToken",
                                              "TaskTimedOut"):
@@ -145,8 +145,8 @@ def await_address(clients: Clients, registry: Registry, cluster: str, token: str
     address is already known. True when it was completed here."""
     if not token:
         raise InvalidRequest("WaitForScheduler needs the task token ($$.Task.Token)")
-    record = registry.await_scheduler(cluster, token)
-    if record is not None and record.scheduler_address and not record.scheduler_stale:
+    record = registry.waits.await_scheduler(cluster, token)
+    if record is not None and record.scheduler.address and not record.scheduler.stale:
         return complete_wait(clients.sfn, record)
     return False
 
@@ -195,10 +195,9 @@ def _scheduler_running(detail: TaskDetail, names: naming.Names, clients: Clients
     if found is None:
         logger.warning("scheduler task without an address", task=detail.taskArn)
         return "ignored: no address in event"
-    record = registry.publish_scheduler(
-        cluster, _order(detail), scheduler_address=found.address,
-        scheduler_task=detail.taskArn, public_ip=found.public_ip,
-        dashboard_url=found.dashboard_url)
+    record = registry.scheduler.publish(cluster, Scheduler(
+        address=found.address, task=detail.taskArn, order=_order(detail),
+        public_ip=found.public_ip, dashboard_url=found.dashboard_url))
     if record is None:
         logger.info("stale or duplicate scheduler event", task=detail.taskArn,
                     version=detail.version)
@@ -212,16 +211,16 @@ def _scheduler_running(detail: TaskDetail, names: naming.Names, clients: Clients
 def _scheduler_stopped(detail: TaskDetail, names: naming.Names, clients: Clients,
                        registry: Registry) -> str:
     cluster = names.cluster
-    record = registry.scheduler_stopped(cluster, detail.taskArn, _order(detail))
+    record = registry.scheduler.stopped(cluster, detail.taskArn, _order(detail))
     if record is None:
         return "ignored: not the current scheduler"
     delete_address(clients, names)
     # A replacement may have been published between our update and the delete; a
     # cluster being destroyed gets no address back.
     latest = registry.get(cluster)
-    if latest and latest.scheduler_address and not latest.scheduler_stale \
+    if latest and latest.scheduler.address and not latest.scheduler.stale \
             and latest.status in (Status.CREATING, Status.READY):
-        _put_address(clients, names, latest.scheduler_address)
+        _put_address(clients, names, latest.scheduler.address)
     return "marked stale"
 
 
@@ -259,7 +258,7 @@ def _notebook_event(task: TaskDetail, cluster: str, clients: Clients,
         exit_codes = [c.exitCode for c in task.containers if c.exitCode is not None]
         why = (task.stoppedReason or "stopped") + \
             (f" (exit code {exit_codes[0]})" if exit_codes else "")
-        registry.notebook_stopped(cluster, task.taskArn, why)
+        registry.notebook.stopped(cluster, task.taskArn, why)
         return f"notebook stopped: {why}"
     if task.lastStatus != "RUNNING":
         return f"ignored: notebook {task.lastStatus}"
@@ -268,6 +267,6 @@ def _notebook_event(task: TaskDetail, cluster: str, clients: Clients,
         return "ignored: no address in event"
     host = found.public_ip or found.private_ip
     serving = task.healthStatus == "HEALTHY"
-    registry.publish_notebook(cluster, task.taskArn, found.private_ip,
+    registry.notebook.publish(cluster, task.taskArn, found.private_ip,
                               f"http://{host}:{naming.NOTEBOOK_PORT}/lab", serving)
     return "notebook serving" if serving else "notebook published"

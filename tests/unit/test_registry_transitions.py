@@ -115,7 +115,7 @@ def test_a_failed_condition_is_no_transition() -> None:
     registry = Registry(DynamoDB(item(S.DELETING), fail=True), "clusters")
     assert registry.mark_ready("demo") is None
     with pytest.raises(ClusterBusy, match="is no longer being created"):
-        registry.begin_step("demo", "StartWorkers", 0)
+        registry.steps.begin("demo", "StartWorkers", 0)
     with pytest.raises(ClusterBusy, match="already being deleted"):
         registry.request_destroy("demo", None, "arn")
 
