@@ -358,7 +358,7 @@ class Registry:
             allowed, to = TRANSITIONS[intent]
             status = status or to
             if allowed != ANY:
-                cond &= Attr("status").is_in(sorted(allowed))
+                cond &= Attr("status").is_in([s.value for s in sorted(allowed)])
         if condition is not None:
             cond &= condition
         if status is not None:
