@@ -367,8 +367,8 @@ class Tokens(BaseModel):
     """Step Functions task tokens of the create's waits; they die with the create, so
     a late event cannot complete a wait of a destroyed cluster."""
 
-    scheduler: str = _flat("task_token", default="")  # WaitForScheduler
-    images: str = _flat("image_token", default="")  # PrepareImages' image build
+    scheduler: str = _flat("task_token", default="", repr=False)  # WaitForScheduler
+    images: str = _flat("image_token", default="", repr=False)  # PrepareImages' image build
 
 
 # The record's parts: each a model of its own, one map in the stored item.

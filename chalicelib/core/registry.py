@@ -264,15 +264,15 @@ class Registry:
         self.dynamodb = dynamodb
         self.table = table
         self.ended_days = ended_days
-        self.steps = Steps(self)
-        self.waits = Waits(self)
+        self.steps = StepIntents(self)
+        self.waits = WaitIntents(self)
         self.scheduler = SchedulerIntents(self)
         self.notebook = NotebookIntents(self)
         self.workers = WorkerIntents(self)
-        self.crashes = Crashes(self)
-        self.scaling = Scaling(self)
-        self.quota = Quota(self)
-        self.history = History(self)
+        self.crashes = CrashIntents(self)
+        self.scaling = ScalingIntents(self)
+        self.quota = QuotaCounters(self)
+        self.history = HistoryIntents(self)
 
     # --- reads ---------------------------------------------------------------------
 
@@ -574,7 +574,7 @@ class _Intents:
         self._write = registry._write
 
 
-class Steps(_Intents):
+class StepIntents(_Intents):
     """A create's building steps: each holds a lease while it runs (`lease.inflight`)
     and records what it made (`resources`)."""
 
@@ -597,7 +597,7 @@ class Steps(_Intents):
         self._write(name, None, _made(resources), returns=False)
 
 
-class Waits(_Intents):
+class WaitIntents(_Intents):
     """The create's waits on an event: their task tokens (`tokens`)."""
 
     def await_images(self, name: str, token: str) -> None:
@@ -693,7 +693,7 @@ class WorkerIntents(_Intents):
                            else was.eq(before.cost.since.isoformat()))
 
 
-class Crashes(_Intents):
+class CrashIntents(_Intents):
     """Each role's latest task that ended on its own (`crashes`)."""
 
     def record(self, name: str, role: str, crash: TaskCrash) -> bool:
@@ -703,7 +703,7 @@ class Crashes(_Intents):
                            {f"crashes.{role}": crash.model_dump(mode="json")}) is not None
 
 
-class Scaling(_Intents):
+class ScalingIntents(_Intents):
     """A READY cluster's size: fixed (`spec.workers`) or adaptive (`adapt`), changed
     under a claim (`lease.claim`) that counts its workers on its owner's quota
     (`lease.counted` and the owner's counter, in one transaction)."""
@@ -784,7 +784,7 @@ class Scaling(_Intents):
                              () if adapt else ("adapt",), holder, claimed, workers)
 
 
-class Quota(_Intents):
+class QuotaCounters(_Intents):
     """Each owner's counter of live clusters and workers (an item of its own, changed
     with the records it counts: see `Registry._transact`)."""
 
@@ -820,7 +820,7 @@ class Quota(_Intents):
                              f"clusters; this would make {workers + tally.workers}")
 
 
-class History(_Intents):
+class HistoryIntents(_Intents):
     """Ended records rolled into each owner's daily history (items keyed `history_key`)."""
 
     def unrolled(self) -> Iterator[ClusterRecord]:

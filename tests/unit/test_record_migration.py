@@ -6,7 +6,6 @@ value byte for byte, before it writes what it meant to."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -17,7 +16,7 @@ from pydantic import TypeAdapter
 
 from chalicelib.core.errors import ClusterBusy
 from chalicelib.core.models import FLAT, PARTS, RECORD_VERSION, Resources
-from chalicelib.core.registry import Query, Registry, schema
+from chalicelib.core.registry import Query, Registry, _plain, schema
 from tests.support.clusters import spec
 from tests.support.data import fixture_json
 
@@ -37,17 +36,6 @@ def registry() -> Iterator[Registry]:
         for item in ITEMS.values():
             db.put_item(TableName="clusters", Item=item)
         yield Registry(db, "clusters")
-
-
-def plain(value: Any) -> Any:
-    """A stored number as the record's fields take it (DynamoDB's are Decimal)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def raw(registry: Registry, name: str) -> dict[str, Any]:
@@ -89,7 +77,7 @@ def test_a_flat_record_reads_with_every_value_in_its_part(
             if flat in item:  # the stored value, read as its field's type reads it
                 kind = TypeAdapter(PARTS[part].model_fields[field].annotation)
                 assert getattr(getattr(record, part), field) == \
-                    kind.validate_python(plain(_de.deserialize(item[flat]))), flat
+                    kind.validate_python(_plain(_de.deserialize(item[flat]))), flat
     # The indexes' keys stayed at the top: owner/status and status/name find it.
     assert name in {r.name for r in registry.every(Query((OWNER,)))}
     assert name in {r.name for r in registry.every(Query(statuses=(record.status,)))}
