@@ -36,7 +36,7 @@ from chalicelib.core.observability import count
 from chalicelib.core.registry import Cursor, Query
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
-from chalicelib.scheduler import delete_adapt, put_parameter
+from chalicelib.parameters import delete_adapt, put_parameter
 from chalicelib.steps.services import scale
 
 # How long a scale's or adapt's claim on its owner's quota holds should its Lambda die

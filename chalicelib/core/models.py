@@ -92,7 +92,7 @@ class ClusterSpec(Strict):
         subnets without NAT or VPC endpoints they could not reach SSM, ECR or CloudWatch
         Logs: EC2 tasks use bridge mode instead, reaching out through the instance (which
         has a public IP where Fargate tasks would) and reached on its address and their
-        host ports (chalicelib/scheduler.py finds a bridge scheduler that way)."""
+        host ports (chalicelib/discovery.py finds a bridge scheduler that way)."""
         return "bridge" if self.launch_type == "EC2" else "awsvpc"
 
     @field_validator("environment")
@@ -308,7 +308,7 @@ def _flat(name: str, **field: Any) -> Any:
 
 
 class Scheduler(BaseModel):
-    """The current scheduler task as discovery found it (chalicelib/scheduler.py). A
+    """The current scheduler task as discovery found it (chalicelib/discovery.py). A
     task's event publishes it only if it is newer (`order`) than what is recorded."""
 
     address: str = _flat("scheduler_address", default="")
