@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from slack_sdk.webhook import WebhookClient
 
 from chalicelib import lifecycle
-from chalicelib.core import naming, signing
+from chalicelib.core import naming, quotas, signing
 from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import ClusterRecord, Status
 from chalicelib.core.observability import count, logger
@@ -48,6 +48,8 @@ class Report(BaseModel):
     history: dict[str, dict[str, float]] = Field(default_factory=dict)
     # Estimated USD the clusters that were live at this run have cost since created.
     cost: float = 0.0
+    # The account quotas the stage depends on: how much of each is in use.
+    headroom: list[quotas.Headroom] = Field(default_factory=list)
 
     def text(self) -> str:
         parts = [f"destroyed {len(self.destroyed)}: " + ", ".join(
@@ -62,6 +64,8 @@ class Report(BaseModel):
             cost = sum(h["cost"] for h in self.history.values())
             parts.append(f"ended since the last run {ended} ({hours:,.1f} hours, "
                          f"${cost:,.2f}) over {len(self.history)} owners")
+        if self.headroom:
+            parts.append("account quotas: " + "; ".join(h.text() for h in self.headroom))
         if self.drift:
             parts.append("quota counters off: " + ", ".join(
                 f"{o} counts {d['counter']}, its records {d['records']}"
@@ -97,6 +101,7 @@ def nightly(rt: Runtime, at: datetime | None = None) -> Report:
     report = _find_due(rt, at, nightly=True)
     roll_up(rt, report)
     recount(rt, report)
+    account_headroom(rt, report)
     sweep(rt, report)
     _fan_out(rt, report, at, nightly=True)
     logger.info("teardown", **report.model_dump())
@@ -144,6 +149,20 @@ def recount(rt: Runtime, report: Report) -> None:
     if report.drift:
         logger.warning("quota counters off", drift=report.drift)
     count("QuotaCounterDrift", len(report.drift))
+
+
+def account_headroom(rt: Runtime, report: Report) -> None:
+    """How much of each account quota the stage depends on is in use, with a warning
+    where less than a fifth is left (quotas.NEAR): creates past one are refused."""
+    try:
+        report.headroom = quotas.headroom(rt)
+    except ClientError as exc:  # the summary goes out without them, saying why
+        report.errors["account quotas"] = exc.response["Error"]["Code"]
+        return
+    low = [h.name for h in report.headroom if h.low]
+    if low:
+        logger.warning("account quotas near their limits", quotas=low)
+    count("AccountQuotasLow", len(low))
 
 
 def _find_due(rt: Runtime, at: datetime, nightly: bool) -> Report:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
 
+    from chalicelib.core.quotas import QuotaCache
+
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5,
                       read_timeout=30)
 
@@ -134,6 +136,14 @@ class Clients:
     @cached_property
     def quotas(self) -> ServiceQuotasClient:
         return self.client("service-quotas")
+
+    @cached_property
+    def quota_cache(self) -> QuotaCache:
+        """The Service Quotas values this container has read, each for a while
+        (chalicelib.core.quotas): kept as long as the clients are."""
+        from chalicelib.core.quotas import QuotaCache
+
+        return QuotaCache()
 
     @cached_property
     def tagging(self) -> ResourceGroupsTaggingAPIClient:

@@ -7,6 +7,7 @@ in the template) reach another stage's resources in the same account."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from fnmatch import fnmatchcase
 from typing import Any
@@ -80,6 +81,11 @@ def service_linked_role(arn: str) -> bool:
     return path.startswith(("aws-service-role/", "AWSServiceRoleFor")) and "*" not in path
 
 
+def one_quota(arn: str) -> bool:
+    """One account quota, by its service and code (Service Quotas reads)."""
+    return bool(re.fullmatch(r"arn:aws:servicequotas:\*:\*:[a-z-]+/L-[0-9A-F]{8}", arn))
+
+
 def allowed(group: str) -> set[str]:
     return {a for s in statements(group) for a in s["Action"]}
 
@@ -107,7 +113,7 @@ def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
             assert set(s["Action"]) <= UNSCOPABLE, (s["Sid"], set(s["Action"]) - UNSCOPABLE)
         for arn in s["Resource"]:
             assert arn == "*" or "daskyard" in arn or "Condition" in s or arn.endswith(
-                SCOPED_BY_TYPE) or service_linked_role(arn), (s["Sid"], arn)
+                SCOPED_BY_TYPE) or service_linked_role(arn) or one_quota(arn), (s["Sid"], arn)
 
 
 SCHEDULER_ROLES = ["arn:aws:iam::*:role/daskyard/dev/*"]
@@ -116,14 +122,16 @@ BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-*-scheduler-boundary"
 
 def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_tasks() -> None:
     """The steps make one role per cluster (its scheduler's), only under the stage's
-    path and only with the stage's permissions boundary; no other group touches IAM."""
+    path and only with the stage's permissions boundary; the other groups read the
+    account's role count only (the create's preflight, the nightly headroom)."""
     for group in INDIRECT:
         iam = {a for a in allowed(group) if a.startswith("iam:")}
         assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreateRole",
                         "iam:PutRolePolicy", "iam:TagRole", "iam:DeleteRole",
                         "iam:DeleteRolePolicy", "iam:ListRoles", "iam:GetRole",
                         "iam:GetAccountSummary"}
-                       if group == "steps" else set()), group
+                       if group == "steps" else {"iam:GetAccountSummary"}
+                       if group in ("api", "teardown") else set()), group
     # The doctor reads the service-linked roles, and no other role.
     [reads] = [s for s in statements("steps") if "iam:GetRole" in s["Action"]]
     assert reads["Action"] == ["iam:GetRole"]
