@@ -20,6 +20,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.exceptions import ClientError
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_codebuild import CodeBuildClient
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -156,3 +157,8 @@ class Clients:
     @cached_property
     def account_id(self) -> str:
         return self.sts.get_caller_identity()["Account"]
+
+
+def error_code(exc: ClientError) -> str:
+    """An AWS error's code ("" when it has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -21,13 +21,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 from cachetools import TTLCache
 
+from chalicelib.core.launch_types import FARGATE_ON_DEMAND, FARGATE_SPOT, LAUNCH_TYPES
 from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import Runtime
-from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 
-# Service Quotas codes (AWS's: the Service Quotas console lists them).
-FARGATE_ON_DEMAND = ("fargate", "L-3032A538")  # Fargate On-Demand vCPU resource count
-FARGATE_SPOT = ("fargate", "L-36FBB829")  # Fargate Spot vCPU resource count
+# Service Quotas codes (AWS's: the Service Quotas console lists them); the Fargate vCPU
+# ones are the launch types' (core/launch_types.py).
 EFS_FILE_SYSTEMS = ("elasticfilesystem", "L-848C634D")  # file systems per account, per Region
 IAM_ROLES = ("iam", "L-FE177D64")  # roles per account (IAM is global: every Region's)
 NAMES = {FARGATE_ON_DEMAND: "Fargate On-Demand vCPU", FARGATE_SPOT: "Fargate Spot vCPU",
@@ -78,15 +77,9 @@ def _read(rt: Runtime, service: str, code: str) -> tuple[float, bool]:
 
 
 def fargate_vcpus(spec: ClusterSpec) -> dict[tuple[str, str], float]:
-    """The Fargate vCPUs a cluster holds, by quota: the scheduler and the notebook on
-    on-demand capacity, the workers on on-demand or Spot (nothing on EC2: instances)."""
-    if spec.launch_type == "EC2":
-        return {}
-    fixed = (SCHEDULER_SIZE[0] + (NOTEBOOK_SIZE[0] if spec.notebook else 0)) / 1024
-    workers = spec.workers * spec.worker_cpu / 1024
-    if spec.launch_type == "FARGATE_SPOT":
-        return {FARGATE_ON_DEMAND: fixed, FARGATE_SPOT: workers}
-    return {FARGATE_ON_DEMAND: fixed + workers}
+    """The Fargate vCPUs a cluster holds, by quota, as its launch type places its tasks
+    (nothing on EC2: instances)."""
+    return LAUNCH_TYPES[spec.launch_type].vcpus(spec)
 
 
 def held_vcpus(rt: Runtime) -> dict[tuple[str, str], float]:
