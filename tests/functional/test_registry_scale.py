@@ -22,18 +22,18 @@ from botocore.exceptions import ClientError
 from chalicelib import image_builds, lifecycle, teardown
 from chalicelib.core.aws import Clients
 from chalicelib.core.errors import ClusterBusy, QuotaExceeded
-from chalicelib.core.models import ClusterRecord, Cost, Status
+from chalicelib.core.models import Status
 from chalicelib.core.registry import (
     INDEXES,
     TTL_ATTRIBUTE,
     Registry,
-    _to_item,
     now,
     quota_key,
     schema,
 )
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import DaskyardApi
+from daskyard.local import registry_seed
 from deploy import registry_indexes
 from deploy.calls import recording
 from tests.support.callers import ALICE
@@ -196,17 +196,10 @@ def _bench_runtime(rt: Runtime, table: str) -> tuple[Runtime, Counter[str]]:
 
 
 def _seed_ended(rt: Runtime, count: int, owners: int = 200) -> None:
-    """`count` ended records (DELETED, FAILED) over `owners` owners, 25 a batch."""
-    items = []
-    for i in range(count):
-        record = ClusterRecord(name=f"ended-{i}", spec=spec(f"ended-{i}"),
-                               status=Status.DELETED if i % 7 else Status.FAILED,
-                               owner=f"{ALICE.id}-{i % owners}", created_at=now(),
-                               updated_at=now(), cost=Cost(per_hour=0.5))
-        items.append({"PutRequest": {"Item": _to_item(record.model_dump(mode="json"))}})
-    for start in range(0, len(items), 25):
-        rt.clients.dynamodb.batch_write_item(RequestItems={rt.settings.table:
-                                                           items[start:start + 25]})
+    """`count` ended records (DELETED, FAILED) over `owners` owners, as the benchmark
+    seeds them (bench/registry_scale.py)."""
+    registry_seed.ended(rt.clients.dynamodb, rt.settings.table, count,
+                        [f"{ALICE.id}-{i}" for i in range(owners)])
 
 
 def _measure(rt: Runtime, read: Counter[str], label: str) -> dict[str, float]:
