@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from daskyard.local import seam
 from daskyard.local.latency import AWS, NONE
 from daskyard.local.stack import LocalMode
 from daskyard.local.standalone import Image, environment_bin
@@ -46,6 +47,7 @@ PEER_SIZE = {"worker_cpu": 256, "worker_mem": 512, "scheduler_cpu": 256,
              "scheduler_mem": 512}
 FAULT = "-worker"  # the task definition family ECS refuses, for the fault runs
 FAULT_MESSAGE = "injected fault: task definition refused"
+REGISTER_TASK_DEFINITION = "moto.ecs.models.EC2ContainerServiceBackend.register_task_definition"
 PROFILE_SCALE = 0.05  # the AWS profile's delays at 1/20: a Fargate task PENDING for 3 s
 
 
@@ -83,22 +85,21 @@ def peer_calls() -> Iterator[Counter[str]]:
 @contextlib.contextmanager
 def refused_task_definition(suffix: str = FAULT) -> Iterator[None]:
     """ECS answers RegisterTaskDefinition for a family ending `suffix` with ClientException."""
-    from moto.ecs.exceptions import EcsClientException
-    from moto.ecs.models import EC2ContainerServiceBackend
+    refused = seam.get("moto.ecs.exceptions.EcsClientException")
 
-    backend: Any = EC2ContainerServiceBackend
-    original = backend.__dict__["register_task_definition"]
+    def refusing(original: Any) -> Any:
+        def refuse(self: Any, family: str, *args: Any, **kwargs: Any) -> Any:
+            if family.endswith(suffix):
+                raise refused(FAULT_MESSAGE)
+            return original(self, family, *args, **kwargs)
+        return refuse
 
-    def refuse(self: Any, family: str, *args: Any, **kwargs: Any) -> Any:
-        if family.endswith(suffix):
-            raise EcsClientException(FAULT_MESSAGE)
-        return original(self, family, *args, **kwargs)
-
-    backend.register_task_definition = refuse
+    mark = object()
+    seam.wrap_once(REGISTER_TASK_DEFINITION, refusing, mark)
     try:
         yield
     finally:
-        backend.register_task_definition = original
+        seam.unwrap(REGISTER_TASK_DEFINITION, mark)
 
 
 def inventory(local: LocalMode) -> set[str]:
