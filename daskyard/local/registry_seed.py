@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from chalicelib.core.models import ClusterRecord, ClusterSpec, Status
+from chalicelib.core.models import ClusterRecord, ClusterSpec, Cost, Lease, Status
 from chalicelib.core.registry import QUOTA, ROLLED_UP, TTL_ATTRIBUTE, now, quota_key
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def ended(dynamodb: DynamoDBClient, table: str, count: int, owners: Sequence[str
         _record(ClusterRecord(name=f"{prefix}-{i}", spec=spec(f"{prefix}-{i}"),
                               status=Status.DELETED if i % 7 else Status.FAILED,
                               owner=owners[i % len(owners)], created_at=at, updated_at=at,
-                              cost_per_hour=0.5),
+                              cost=Cost(per_hour=0.5)),
                 **{TTL_ATTRIBUTE: expiry, ROLLED_UP: at.date().isoformat()})
         for i in range(count)))
 
@@ -92,8 +92,7 @@ def live(dynamodb: DynamoDBClient, table: str, owners: Sequence[str], per_owner:
             names.append(name)
             record = ClusterRecord(name=name, spec=spec(name, workers), status=Status.READY,
                                    owner=owner, created_at=at, updated_at=at, step="Ready",
-                                   cost_per_hour=0.5)
-            record.counted = workers
+                                   cost=Cost(per_hour=0.5), lease=Lease(counted=workers))
             items.append(_record(record))
         items.append(_item({"name": quota_key(owner), "status": QUOTA, "of": owner,
                             "clusters": per_owner, "workers": per_owner * workers}))

@@ -256,14 +256,14 @@ def test_the_nightly_run_rolls_ended_clusters_into_each_owners_day_once(rt: Runt
     for name, owner, hours in (("a1", ALICE.id, 2), ("a2", ALICE.id, 3), ("b1", "bob", 1)):
         seed(rt, owner, name, Status.DELETED)
         force(rt, name, created_at=(ended - timedelta(hours=hours)).isoformat(),
-              updated_at=ended.isoformat(), cost_per_hour=Decimal("0.5"))
+              updated_at=ended.isoformat(), **{"cost.per_hour": Decimal("0.5")})
     seed(rt, ALICE.id, "running")
     report = teardown.Report()
     teardown.roll_up(rt, report)
     assert report.history == {ALICE.id: {"clusters": 2, "hours": 5.0, "cost": 2.5},
                               "bob": {"clusters": 1, "hours": 1.0, "cost": 0.5}}
     assert "ended since the last run 3 (6.0 hours, $3.00) over 2 owners" in report.text()
-    assert rt.registry.history(day, ALICE.id) == {"clusters": 2, "hours": 5, "cost": 2.5}
+    assert rt.registry.history.day(day, ALICE.id) == {"clusters": 2, "hours": 5, "cost": 2.5}
     again = teardown.Report()
     teardown.roll_up(rt, again)
     assert again.history == {}
@@ -272,7 +272,7 @@ def test_the_nightly_run_rolls_ended_clusters_into_each_owners_day_once(rt: Runt
                                     UpdateExpression="REMOVE rolled_up")
     teardown.roll_up(rt, again)
     assert again.history == {}
-    assert rt.registry.history(day, ALICE.id)["clusters"] == 2
+    assert rt.registry.history.day(day, ALICE.id)["clusters"] == 2
     # History items are in no list.
     assert sorted(r.name for r in rt.registry.list()) == ["a1", "a2", "b1", "running"]
 
@@ -310,7 +310,7 @@ def test_fifty_concurrent_creates_under_a_quota_of_five_make_exactly_five(
         outcomes = Counter(pool.map(create, range(50)))
     made = [r for r in rt.registry.live(ALICE.id)]
     assert outcomes["made"] == len(made) == len(started) == 5, outcomes
-    assert rt.registry.counter(ALICE.id) == (5, 10)
+    assert rt.registry.quota.counter(ALICE.id) == (5, 10)
     report = teardown.Report()
     teardown.recount(rt, report)
     assert report.drift == {}
@@ -319,13 +319,13 @@ def test_fifty_concurrent_creates_under_a_quota_of_five_make_exactly_five(
     first = made[0].name
     rt.registry.settle(first, "MarkDeleting")
     rt.registry.finish(first, Status.DELETED, "MarkDone")
-    assert rt.registry.counter(ALICE.id) == (4, 8)
+    assert rt.registry.quota.counter(ALICE.id) == (4, 8)
     with pytest.raises(ClientError):
         lifecycle.create_cluster(rt, spec("broken-one", workers=3), caller=ALICE)
     assert rt.registry.require("broken-one").status == Status.FAILED
-    assert rt.registry.counter(ALICE.id) == (4, 8)
+    assert rt.registry.quota.counter(ALICE.id) == (4, 8)
     rt.registry.finish(first, Status.DELETED, "MarkDone")  # a repeated mark: nothing twice
-    assert rt.registry.counter(ALICE.id) == (4, 8)
+    assert rt.registry.quota.counter(ALICE.id) == (4, 8)
 
     # A hand edit shows in the nightly recount.
     rt.clients.dynamodb.update_item(
