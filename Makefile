@@ -106,8 +106,9 @@ deploy: package
 		--stack-name daskyard-$(STAGE) --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides ImageSourceLocation=$(BUCKET)/daskyard/$(STAGE)/images.zip \
 		ExistingClustersTable=$$existing ExistingDrivesTable=$$drives; \
-	if [ "$$existing" = true ]; then $(BIN)/python -m deploy.registry_indexes $(STAGE); fi
-# (An adopted clusters table gets the registry's indexes and TTL the stack gives a new one.)
+	$(BIN)/python -m deploy.registry_indexes $(STAGE)
+# (An adopted clusters table gets the registry's indexes and TTL the stack gives a new one;
+# ended records from before the roll-up index are marked due. Idempotent.)
 	aws cloudformation describe-stacks --stack-name daskyard-$(STAGE) --query 'Stacks[0].Outputs'
 
 # After `make deploy`: the stage's preflight (an admin's credentials), then a cluster made,

@@ -1,11 +1,12 @@
 """Give an adopted clusters table what the template gives a new one: the registry's
-global secondary indexes and its TTL.
+global secondary indexes and its TTL; and mark due for the nightly roll-up the ended
+records that ended before its index (any table, after every deploy).
 
 A stage whose stack was deleted keeps its clusters table (Retain) and the next
 `make deploy` adopts it (ExistingClustersTable=true): CloudFormation then no longer
 manages its settings, so a table made before the indexes has none, and every list, quota
-and teardown Query would fail. `make deploy` runs this after the stack when it adopted a
-table; it adds each missing index (DynamoDB builds one per UpdateTable, filling it from
+and teardown Query would fail. `make deploy` runs this after the stack, every time; it
+adds each missing index (DynamoDB builds one per UpdateTable, filling it from
 the items already there) and turns the TTL on. Idempotent.
 
     python -m deploy.registry_indexes STAGE
@@ -46,12 +47,41 @@ def ensure(dynamodb: Any, table: str, poll: float = 15.0) -> list[str]:
         while not _active(dynamodb, table, index["IndexName"]):
             time.sleep(poll)
         added.append(index["IndexName"])
+    added += backfill_roll_up(dynamodb, table)
     ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
             "AttributeName": registry.TTL_ATTRIBUTE, "Enabled": True})
         added.append("ttl")
     return added
+
+
+def backfill_roll_up(dynamodb: Any, table: str) -> list[str]:
+    """Marks due the ended records that ended before the roll-up index existed and are
+    not rolled up yet, so the nightly run still adds them to the history (once; a deploy
+    tool's reads of the ended partitions, never a request's)."""
+    marked = 0
+    for status in sorted(registry.ENDED):
+        for page in dynamodb.get_paginator("query").paginate(
+                TableName=table, IndexName=registry.STATUS_INDEX,
+                KeyConditionExpression="#s = :s",
+                FilterExpression="attribute_not_exists(#r) AND attribute_not_exists(#d)",
+                ExpressionAttributeNames={"#s": "status", "#r": registry.ROLLED_UP,
+                                          "#d": registry.TO_ROLL_UP},
+                ExpressionAttributeValues={":s": {"S": status.value}}):
+            for item in page["Items"]:
+                try:
+                    dynamodb.update_item(
+                        TableName=table, Key={"name": item["name"]},
+                        UpdateExpression="SET #d = :due",
+                        ConditionExpression="attribute_not_exists(#r)",
+                        ExpressionAttributeNames={"#d": registry.TO_ROLL_UP,
+                                                  "#r": registry.ROLLED_UP},
+                        ExpressionAttributeValues={":due": {"S": registry.DUE}})
+                    marked += 1
+                except dynamodb.exceptions.ConditionalCheckFailedException:
+                    pass  # rolled up meanwhile
+    return [f"{marked} ended records due for the roll-up"] if marked else []
 
 
 def main(argv: list[str]) -> None:

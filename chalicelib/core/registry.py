@@ -77,8 +77,12 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
 # live ones are three small partitions; ended records leave by TTL, see `ENDED`).
 OWNER_INDEX = "owner-status"
 STATUS_INDEX = "status-name"
+# And a sparse index of the ended records the nightly run has yet to roll into the
+# history (`TO_ROLL_UP`): it reads a day's ended records, not all the TTL still keeps.
+ROLL_UP_INDEX = "to-roll-up"
 INDEXES: dict[str, tuple[str, str]] = {OWNER_INDEX: ("owner", "status"),
-                                       STATUS_INDEX: ("status", "name")}
+                                       STATUS_INDEX: ("status", "name"),
+                                       ROLL_UP_INDEX: ("to_roll_up", "name")}
 # Records in these statuses carry `TTL_ATTRIBUTE` (epoch seconds): DynamoDB deletes them
 # some days later (Settings.ended_record_days), after the nightly history has them.
 ENDED = frozenset({S.DELETED, S.FAILED})
@@ -86,6 +90,11 @@ TTL_ATTRIBUTE = "expire_record_at"
 # Set on an ended record once the nightly run has added it to its owner's daily history:
 # items keyed `history_key` in the same table (no status, so in no index and no list).
 ROLLED_UP = "rolled_up"
+# DUE on a record from its end until the nightly run has rolled it up (then removed). A
+# record that ends again after its roll-up (a final mark corrected) gets its roll-up day
+# instead: out of the due partition, so it is never counted twice.
+TO_ROLL_UP = "to_roll_up"
+DUE = "due"
 # Each owner's quota counter: an item keyed `quota_key` holding the owner's counted live
 # clusters and workers, changed only in one transaction with the record it counts for
 # (create, a record's end, scale and adapt), under the quota's condition. A record that
@@ -207,6 +216,11 @@ class _Update:
 
     def remove(self, path: str) -> None:
         self.clauses["REMOVE"].append(self._path(path))
+
+    def set_if_absent(self, path: str, value: Any, unless: str) -> None:
+        """`path` = `unless`'s value when the item has one, else `value`."""
+        self.clauses["SET"].append(
+            f"{self._path(path)} = if_not_exists({self._path(unless)}, {self._value(value)})")
 
     def add(self, path: str, value: Any) -> None:
         self.clauses["ADD"].append(f"{self._path(path)} {self._value(value)}")
@@ -361,13 +375,15 @@ class Registry:
                 cond &= Attr("status").is_in([s.value for s in sorted(allowed)])
         if condition is not None:
             cond &= condition
+        ended = status is not None and status in ENDED
         if status is not None:
             sets["status"] = status.value
-            # An ended record leaves the table some days on; any other status keeps it.
-            if status in ENDED:
+            # An ended record leaves the table some days on (and waits for the nightly
+            # roll-up); any other status keeps it.
+            if ended:
                 sets[TTL_ATTRIBUTE] = self.record_expiry()
             else:
-                remove = (*remove, TTL_ATTRIBUTE)
+                remove = (*remove, TTL_ATTRIBUTE, TO_ROLL_UP)
             counts = self._counts(name) if status not in LIVE_STATUSES and tally is None \
                 else None
             if counts is not None:
@@ -383,6 +399,8 @@ class Registry:
             expression.remove(path)
         for path, number in add.items():
             expression.add(path, number)
+        if ended:
+            expression.set_if_absent(TO_ROLL_UP, DUE, unless=ROLLED_UP)
         built = ConditionExpressionBuilder().build_expression(cond)
         update = {"TableName": self.table, "Key": _to_item({"name": name}),
                   "UpdateExpression": expression.expression(),
@@ -824,17 +842,16 @@ class HistoryIntents(_Intents):
     """Ended records rolled into each owner's daily history (items keyed `history_key`)."""
 
     def unrolled(self) -> Iterator[ClusterRecord]:
-        """Ended records not yet in the daily history (read in the nightly run only: the
-        ended partitions hold the last `ended_days` days, their TTL bounds them)."""
+        """Ended records not yet in the daily history, from the sparse index of those
+        (read in the nightly run only): what ended since the last run, whatever the TTL
+        still keeps."""
         registry = self.registry
-        for status in sorted(ENDED):
-            pages = registry.dynamodb.get_paginator("query").paginate(
-                TableName=registry.table, IndexName=STATUS_INDEX,
-                KeyConditionExpression="#s = :s", FilterExpression="attribute_not_exists(#r)",
-                ExpressionAttributeNames={"#s": "status", "#r": ROLLED_UP},
-                ExpressionAttributeValues=_to_item({":s": status.value}))
-            for page in pages:
-                yield from (_record(i) for i in page["Items"])
+        pages = registry.dynamodb.get_paginator("query").paginate(
+            TableName=registry.table, IndexName=ROLL_UP_INDEX,
+            KeyConditionExpression="#d = :d", ExpressionAttributeNames={"#d": TO_ROLL_UP},
+            ExpressionAttributeValues=_to_item({":d": DUE}))
+        for page in pages:
+            yield from (_record(i) for i in page["Items"])
 
     def roll_up(self, record: ClusterRecord, day: str, hours: float, cost: float) -> bool:
         """Add an ended cluster to its owner's history of `day` (YYYY-MM-DD), once: the
@@ -863,8 +880,9 @@ class HistoryIntents(_Intents):
         try:
             db.update_item(
                 TableName=table, Key=_to_item({"name": record.name}),
-                UpdateExpression="SET #r = :day", ConditionExpression="attribute_exists(#n)",
-                ExpressionAttributeNames={"#r": ROLLED_UP, "#n": "name"},
+                UpdateExpression="SET #r = :day REMOVE #d",
+                ConditionExpression="attribute_exists(#n)",
+                ExpressionAttributeNames={"#r": ROLLED_UP, "#d": TO_ROLL_UP, "#n": "name"},
                 ExpressionAttributeValues=_to_item({":day": day}))
         except ClientError as exc:
             if not _conditional_failure(exc):

@@ -402,7 +402,8 @@ MAKE_ACTIONS = {
     "cloudformation:ExecuteChangeSet", "cloudformation:DescribeStacks",
     "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResource",
     "cloudformation:DeleteStack", "s3:PutObject", "s3:GetObject", "s3:ListBucket",
-    "dynamodb:DescribeTable", "secretsmanager:PutSecretValue",
+    "dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:UpdateItem",  # registry_indexes
+    "secretsmanager:PutSecretValue",
     "elasticfilesystem:DescribeFileSystems", "elasticfilesystem:DescribeMountTargets",
     "elasticfilesystem:TagResource", "elasticfilesystem:DeleteMountTarget",
     "elasticfilesystem:DeleteFileSystem", "ec2:DeleteNetworkInterface",

@@ -46,7 +46,10 @@ JSON = {"Content-Type": "application/json"}
 
 def seed(rt: Runtime, owner: str, name: str, status: Status = Status.READY) -> None:
     rt.registry.create(spec(name, workers=1), owner, [], "")
-    if status != Status.CREATING:
+    if status in (Status.DELETED, Status.FAILED):  # ended as a destroy ends it
+        rt.registry.settle(name, "Seed")
+        rt.registry.finish(name, status, "Seed")
+    elif status != Status.CREATING:
         force(rt, name, status=status.value)
 
 
@@ -210,7 +213,8 @@ def _measure(rt: Runtime, read: Counter[str], label: str) -> dict[str, float]:
             ("list", lambda: lifecycle.list_clusters(rt, owner, limit=50)),
             ("create", lambda: lifecycle.create_cluster(rt, spec(f"new-{label}", workers=1),
                                                         caller=owner)),
-            ("expire", lambda: teardown.expire(rt))):
+            ("expire", lambda: teardown.expire(rt)),
+            ("roll-up", lambda: teardown.roll_up(rt, teardown.Report()))):
         read.clear()
         started = time.perf_counter()
         run()
@@ -244,7 +248,9 @@ def test_what_a_list_and_a_create_read_stays_flat_with_18000_ended_records(
                   + f"   {ratio}")
         # What the Scan each of them made before read: every record.
         print(f"  {'scan items':<13}{100 + 4:>9}{max(results) + 4:>9}")
-    for op in ("list", "create", "expire"):  # items read do not grow with ended records
+    # Items read do not grow with ended records (the nightly roll-up reads only those
+    # not yet rolled up: none here, where all of them were rolled up on earlier nights).
+    for op in ("list", "create", "expire", "roll-up"):
         assert large[f"{op} items"] == small[f"{op} items"], (op, small, large)
 
 
@@ -269,7 +275,8 @@ def test_the_nightly_run_rolls_ended_clusters_into_each_owners_day_once(rt: Runt
     assert again.history == {}
     # A record whose mark was lost (the run died after counting it) is not counted twice.
     rt.clients.dynamodb.update_item(TableName=rt.settings.table, Key={"name": {"S": "a1"}},
-                                    UpdateExpression="REMOVE rolled_up")
+                                    UpdateExpression="SET to_roll_up = :due REMOVE rolled_up",
+                                    ExpressionAttributeValues={":due": {"S": "due"}})
     teardown.roll_up(rt, again)
     assert again.history == {}
     assert rt.registry.history.day(day, ALICE.id)["clusters"] == 2
@@ -347,11 +354,22 @@ def test_an_adopted_table_without_the_indexes_gets_them_and_its_ttl(clients: Cli
     try:
         db.put_item(TableName=table, Item={"name": {"S": "old"}, "owner": {"S": "o"},
                                            "status": {"S": "READY"}})
-        assert registry_indexes.ensure(db, table, poll=0.1) == [*INDEXES, "ttl"]
+        # Ended before the roll-up index: one not rolled up yet, one rolled up.
+        db.put_item(TableName=table, Item={"name": {"S": "gone"}, "owner": {"S": "o"},
+                                           "status": {"S": "DELETED"}})
+        db.put_item(TableName=table, Item={"name": {"S": "counted"}, "owner": {"S": "o"},
+                                           "status": {"S": "FAILED"},
+                                           "rolled_up": {"S": "2026-01-01"}})
+        assert registry_indexes.ensure(db, table, poll=0.1) == [
+            *INDEXES, "1 ended records due for the roll-up", "ttl"]
         assert registry_indexes.ensure(db, table, poll=0.1) == []
+        due = db.query(TableName=table, IndexName="to-roll-up", KeyConditionExpression="#d = :d",
+                       ExpressionAttributeNames={"#d": "to_roll_up"},
+                       ExpressionAttributeValues={":d": {"S": "due"}})["Items"]
+        assert [i["name"]["S"] for i in due] == ["gone"]
         found = db.query(TableName=table, IndexName="owner-status",
                          KeyConditionExpression="#o = :o", ExpressionAttributeNames={"#o": "owner"},
                          ExpressionAttributeValues={":o": {"S": "o"}})["Items"]
-        assert [i["name"]["S"] for i in found] == ["old"]
+        assert sorted(i["name"]["S"] for i in found) == ["counted", "gone", "old"]
     finally:
         db.delete_table(TableName=table)

@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from moto import mock_aws
 from pydantic import TypeAdapter
 
+from chalicelib.core.aws import Clients
 from chalicelib.core.errors import ClusterBusy
 from chalicelib.core.models import FLAT, PARTS, RECORD_VERSION, Resources
 from chalicelib.core.registry import Query, Registry, _plain, schema
@@ -23,23 +22,28 @@ from tests.support.data import fixture_json
 FIXTURE = fixture_json("flat_records.json")
 ITEMS = {item["name"]["S"]: item for item in FIXTURE["items"]}
 CLUSTERS = sorted(FIXTURE["public"])
+TABLE = "migration-clusters"
 OWNER = "AIDAEXAMPLEOWNER0001"
 _de = TypeDeserializer()
 
 
 @pytest.fixture
-def registry() -> Iterator[Registry]:
-    """A table holding the fixture's items as they were stored (counter and history too)."""
-    with mock_aws():
-        db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(TableName="clusters", BillingMode="PAY_PER_REQUEST", **schema())
+def registry(clients: Clients) -> Iterator[Registry]:
+    """A table holding the fixture's items as they were stored (counter and history too),
+    in local mode's emulator as every other test's (an in-process moto would meet local
+    IAM's checks once a local mode ran in the same worker)."""
+    db = clients.dynamodb
+    db.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **schema())
+    try:
         for item in ITEMS.values():
-            db.put_item(TableName="clusters", Item=item)
-        yield Registry(db, "clusters")
+            db.put_item(TableName=TABLE, Item=item)
+        yield Registry(db, TABLE)
+    finally:
+        db.delete_table(TableName=TABLE)
 
 
 def raw(registry: Registry, name: str) -> dict[str, Any]:
-    return dict(registry.dynamodb.get_item(TableName="clusters", Key={"name": {"S": name}},
+    return dict(registry.dynamodb.get_item(TableName=TABLE, Key={"name": {"S": name}},
                                            ConsistentRead=True)["Item"])
 
 
