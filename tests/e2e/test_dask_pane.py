@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import cloudpickle
 import pytest
 import requests
 from distributed import Client
@@ -37,14 +36,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def slow_square(n: int) -> int:
-    time.sleep(0.05)
-    return n * n
-
-
-# The workers cannot import this test module (the tests are not installed): its function
-# travels by value, as a notebook's would.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def jupyter_lab(live: LocalMode, folder: Path, port: int, token: str) -> subprocess.Popen[bytes]:
@@ -149,6 +140,11 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
         found = api.credentials(made[0])
         security = Security(require_encryption=True, tls_ca_file=found["ca"],
                             tls_client_cert=found["cert"], tls_client_key=found["key"])
+
+        def slow_square(n: int) -> int:  # local: travels by value, as a notebook's would
+            time.sleep(0.05)  # (the workers cannot import the tests)
+            return n * n
+
         with Client(found["address"], security=security, timeout=30) as client:
             assert sum(client.gather(client.map(slow_square, range(60)))) == 70210
         page.wait_for_timeout(2_000)  # the plot's next refresh
