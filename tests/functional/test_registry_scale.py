@@ -226,6 +226,7 @@ def _measure(rt: Runtime, read: Counter[str], label: str) -> dict[str, float]:
     return out
 
 
+@pytest.mark.long
 @pytest.mark.timeout(1200)  # seeding 18,000 records through local mode takes minutes
 def test_what_a_list_and_a_create_read_stays_flat_with_18000_ended_records(
         rt: Runtime, capsys: Any) -> None:
