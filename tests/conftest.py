@@ -226,7 +226,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    cache = session.config.cache
+    cache = getattr(session.config, "cache", None)  # None with -p no:cacheprovider
     if cache is None or hasattr(session.config, "workerinput") or not _seconds:
         return  # a worker's reports reach the controller, which keeps them
     known = dict(cache.get(DURATIONS, {}))
@@ -238,7 +238,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     units: dict[str, list[pytest.Item]] = {}  # what xdist hands out as one
     for item in items:
         units.setdefault(_group(item) or item.nodeid, []).append(item)
-    known = config.cache.get(DURATIONS, {}) if config.cache is not None else {}
+    cache = getattr(config, "cache", None)
+    known = cache.get(DURATIONS, {}) if cache is not None else {}
 
     def last(item: pytest.Item) -> float | None:  # under xdist its id has its @group
         return known.get(_grouped_id(item), known.get(item.nodeid))
