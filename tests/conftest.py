@@ -68,8 +68,10 @@ def _fingerprint(local: LocalMode) -> tuple[Any, ...]:
 @pytest.fixture
 def stack(request: pytest.FixtureRequest, local_mode: LocalMode) -> Iterator[LocalMode]:
     reads_only = request.node.get_closest_marker("reads_only") is not None
-    if not (reads_only and World.shared is not None
-            and _fingerprint(local_mode) == World.shared):
+    if "live" in request.fixturenames:
+        pass  # `live` makes this test's world, with its processes
+    elif not (reads_only and World.shared is not None
+              and _fingerprint(local_mode) == World.shared):
         fresh(local_mode)
     World.shared = None  # until this test is known to have changed nothing
     before = _fingerprint(local_mode) if reads_only else None
@@ -180,15 +182,15 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.fixture
 def live(request: pytest.FixtureRequest, local_mode: LocalMode) -> Iterator[LocalMode]:
     """The emulator with real entrypoint processes (real dask) and the HTTP API up;
-    back to control-plane-only tasks afterwards, unless the next test is a live one too
-    (its own reset ends these processes: one reset between two live tests, not two).
-    One local mode per process: moto's state is per process."""
+    back to control-plane-only tasks afterwards, unless the next test resets anyway
+    (a live one, or one on `stack`: its reset ends these processes, one reset between
+    the two tests, not two). One local mode per process: moto's state is per process."""
     fresh(local_mode, processes=True)
     if not local_mode.api_url:
         local_mode.serve_api()
     yield local_mode
-    following = request.node.stash.get(NEXT, None)
-    if following is None or "live" not in getattr(following, "fixturenames", ()):
+    following = getattr(request.node.stash.get(NEXT, None), "fixturenames", ())
+    if "live" not in following and "stack" not in following:
         fresh(local_mode)
 
 
