@@ -6,42 +6,37 @@ task that keeps crashing is plain to see in `GET /clusters/{name}`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib import logs
-from chalicelib.core import naming
-from chalicelib.core.aws import Clients
 from chalicelib.core.models import TaskCrash
 from chalicelib.core.observability import logger
-from chalicelib.core.registry import Registry
+from chalicelib.core.runtime import Runtime
+from chalicelib.task_events import TaskEvent
 
 LAST_LINES = 10
+# ECS's stopCode for a task whose essential container exited on its own.
+EXITED = "EssentialContainerExited"
 
 
-def record(detail: dict[str, Any], clients: Clients, registry: Registry, stage: str) -> str:
-    """Returns what was done ("" for anything but a crash of one of our tasks)."""
-    ours = naming.cluster_from_group(stage, str(detail.get("group", "")))
-    if (ours is None or detail.get("lastStatus") != "STOPPED"
-            or detail.get("stopCode") != "EssentialContainerExited"):
+def react(rt: Runtime, event: TaskEvent) -> str:
+    """Returns what was done ("" for anything but a crash of one of our tasks). A
+    scheduler's idle exit is no crash (idle.py destroys its cluster)."""
+    if event.status != "STOPPED" or event.stop_code != EXITED or event.idle_exit:
         return ""
-    cluster, service = ours
-    role = naming.ROLE_OF_SERVICE[service]
-    task_id = str(detail.get("taskArn", "")).rsplit("/", 1)[-1]
-    containers = detail.get("containers") or [{}]
-    exit_code = containers[0].get("exitCode")
-    names = naming.Names(stage, cluster)
-    previous = registry.get(cluster)
+    previous = rt.registry.get(event.cluster)
     if previous is None:
         return ""
-    lines = logs.last_lines(clients.logs, names.log_group(), names.log_stream(role, task_id),
-                            LAST_LINES)
+    latest = previous.crashes.get(event.role)
+    if latest is not None and latest.task == event.task_id:
+        return ""  # ECS delivered this stop again (or Lambda retried the event)
+    names = rt.names(event.cluster)
+    lines = logs.last_lines(rt.clients.logs, names.log_group(),
+                            names.log_stream(event.role, event.task_id), LAST_LINES)
     crash = TaskCrash(
-        count=(previous.crashes[role].count if role in previous.crashes else 0) + 1,
-        at=str(detail.get("stoppedAt") or detail.get("updatedAt") or ""), task=task_id,
-        exit_code=exit_code if isinstance(exit_code, int) else None,
-        reason=str(detail.get("stoppedReason", "")), last_lines=lines)
-    if not registry.record_crash(cluster, role, crash):
+        count=(latest.count if latest is not None else 0) + 1,
+        at=event.stopped_at or event.updated_at, task=event.task_id,
+        exit_code=event.exit_code, reason=event.stopped_reason, last_lines=lines)
+    if not rt.registry.record_crash(event.cluster, event.role, crash):
         return ""
-    logger.warning("task ended on its own", cluster=cluster, role=role, task=task_id,
-                   exit_code=crash.exit_code, count=crash.count)
-    return f"crash {crash.count} of {role} recorded"
+    logger.warning("task ended on its own", cluster=event.cluster, role=event.role,
+                   task=event.task_id, exit_code=crash.exit_code, count=crash.count)
+    return f"crash {crash.count} of {event.role} recorded"

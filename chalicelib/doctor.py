@@ -6,7 +6,8 @@ It runs in the Doctor Lambda, in the steps' function group, so that it sees the 
 with the permissions the steps will use (a check the steps' role may not make fails as
 the step would). A check that had to take AWS's documented default quota, because the
 account's applied value was not available, says so (`default`): it then warns rather
-than fails, as the account may have more."""
+than fails, as the account may have more. It reads each quota afresh, not from the
+cache creates use: it is what one runs after an increase."""
 
 from __future__ import annotations
 
@@ -19,17 +20,23 @@ from botocore.exceptions import ClientError
 from chalicelib.core import naming
 from chalicelib.core.errors import DaskyardError
 from chalicelib.core.models import ClusterSpec, DoctorCheck, DoctorReport
-from chalicelib.core.quotas import FARGATE_ON_DEMAND, FARGATE_SPOT, quota
+from chalicelib.core.quotas import (
+    EFS_FILE_SYSTEMS,
+    FARGATE_ON_DEMAND,
+    FARGATE_SPOT,
+    IAM_ROLES,
+    NEAR,
+    file_systems,
+    quota,
+    roles,
+)
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 
 Status = Literal["OK", "WARN", "FAIL"]
 
-# Service Quotas codes (AWS's: the Service Quotas console lists them).
-EFS_FILE_SYSTEMS = ("elasticfilesystem", "L-848C634D")  # file systems per account
+# Service Quotas code (AWS's: the Service Quotas console lists them).
 SECURITY_GROUPS = ("vpc", "L-E79EC296")  # VPC security groups per Region
-# Share of a quota in use from which the doctor warns: a few clusters more pass it.
-NEAR = 0.8
 SERVICE_LINKED_ROLES = {"ecs": ("ecs.amazonaws.com", "AWSServiceRoleForECS"),
                         "autoscaling": ("autoscaling.amazonaws.com",
                                         "AWSServiceRoleForAutoScaling")}
@@ -92,7 +99,7 @@ def _largest_cluster(rt: Runtime) -> tuple[int, float]:
 
 
 def _fargate(rt: Runtime, name: str, code: tuple[str, str], need: float, what: str) -> Check:
-    value, default = quota(rt, *code)
+    value, default = quota(rt, *code, fresh=True)
     figure = f"quota {value:g} vCPU{' (AWS default)' if default else ''}; {what} needs {need:g}"
     if value >= need:
         return Check(name, "OK", figure, default=default)
@@ -132,9 +139,8 @@ def _usage(name: str, used: int, limit: float, default: bool, what: str,
 
 
 def efs_file_systems(rt: Runtime) -> Check:
-    used = sum(len(page["FileSystems"]) for page in
-               rt.clients.efs.get_paginator("describe_file_systems").paginate())
-    limit, default = quota(rt, *EFS_FILE_SYSTEMS)
+    used = len(file_systems(rt))
+    limit, default = quota(rt, *EFS_FILE_SYSTEMS, fresh=True)
     return _usage("efs-file-systems", used, limit, default, "EFS file systems in the Region",
                   "each cluster without a named drive makes one: delete unused file systems "
                   "or request more (Service Quotas elasticfilesystem "
@@ -142,17 +148,17 @@ def efs_file_systems(rt: Runtime) -> Check:
 
 
 def iam_roles(rt: Runtime) -> Check:
-    summary = rt.clients.iam.get_account_summary()["SummaryMap"]
-    return _usage("iam-roles", summary["Roles"], summary["RolesQuota"], False,
+    used, limit = roles(rt)
+    return _usage("iam-roles", used, limit, False,
                   "IAM roles in the account",
                   "each cluster makes its scheduler's role: delete unused roles or request "
-                  "more (Service Quotas iam L-FE177D64, Roles per account)")
+                  f"more (Service Quotas {IAM_ROLES[0]} {IAM_ROLES[1]}, Roles per account)")
 
 
 def security_groups(rt: Runtime) -> Check:
     used = sum(len(page["SecurityGroups"]) for page in
                rt.clients.ec2.get_paginator("describe_security_groups").paginate())
-    limit, default = quota(rt, *SECURITY_GROUPS)
+    limit, default = quota(rt, *SECURITY_GROUPS, fresh=True)
     return _usage("security-groups", used, limit, default, "security groups in the Region",
                   "each cluster makes one: delete unused groups or request more (Service "
                   f"Quotas vpc {SECURITY_GROUPS[1]})")

@@ -1,39 +1,25 @@
 """Idle shutdown: a scheduler idle past its timeout (no task and no client; see
 images/daskyard_scheduler.py) exits with naming.EXIT_IDLE, and its task's STOPPED
-event, besides what discovery does with it, starts the destroy of its cluster, as the
-stage's own caller, with the reason recorded and told to whoever asked for the cluster.
+event starts the destroy of its cluster, as the stage's own caller, with the reason
+recorded and told to whoever asked for the cluster.
 
 Only a READY cluster's current scheduler counts: one that idles out while its cluster is
 still being created is started again by its service, with a fresh idle clock."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import ValidationError
-
-from chalicelib import lifecycle, scheduler
-from chalicelib.core import naming
+from chalicelib import lifecycle
 from chalicelib.core.errors import ClusterBusy, ClusterNotFound
 from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import Status
 from chalicelib.core.observability import count, logger
 from chalicelib.core.runtime import Runtime
+from chalicelib.task_events import TaskEvent
 
 
-def handle_task_event(rt: Runtime, detail: dict[str, Any]) -> str:
-    """Discovery first (scheduler.handle_task_event), then the idle destroy."""
-    done = scheduler.handle_task_event(detail, rt.clients, rt.registry, rt.settings.stage)
-    ours = naming.cluster_from_group(rt.settings.stage, str(detail.get("group", "")))
-    if ours is None or ours[1] != "scheduler" or detail.get("lastStatus") != "STOPPED":
-        return done
-    try:
-        task = scheduler.TaskDetail.model_validate(detail)
-    except ValidationError:
-        return done  # discovery has logged it
-    if not any(c.exitCode == naming.EXIT_IDLE for c in task.containers):
-        return done
-    return f"{done}; {destroy_idle(rt, ours[0], task.taskArn)}"
+def react(rt: Runtime, event: TaskEvent) -> str:
+    """Returns what was done ("" for anything but an idle scheduler's exit)."""
+    return destroy_idle(rt, event.cluster, event.task_arn) if event.idle_exit else ""
 
 
 def destroy_idle(rt: Runtime, cluster: str, task: str) -> str:

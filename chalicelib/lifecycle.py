@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import identity, pricing, quotas
+from chalicelib.core import identity, naming, pricing, quotas
 from chalicelib.core.errors import (
     ClusterBusy,
     ClusterNotFound,
@@ -36,7 +36,8 @@ from chalicelib.core.observability import count
 from chalicelib.core.registry import Cursor, Query
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
-from chalicelib.scheduler import delete_adapt, put_parameter
+from chalicelib.parameters import delete_adapt, put_parameter
+from chalicelib.steps import spare_drives
 from chalicelib.steps.services import scale
 
 # How long a scale's or adapt's claim on its owner's quota holds should its Lambda die
@@ -135,19 +136,18 @@ def quota(rt: Runtime, owner: Caller) -> tuple[int, int] | None:
 
 
 def within_account_quotas(rt: Runtime, spec: ClusterSpec) -> None:
-    """Refuse, before anything is made, a cluster whose Fargate vCPUs would pass the
-    account's applied Fargate quota with the stage's live clusters' (AWS would refuse its
-    tasks halfway through the create, as opaque errors). Only an applied quota refuses:
-    AWS raises an account's Fargate quota with its use, so a quota Service Quotas knows
-    only the documented default of may be higher (the doctor warns of those). Fargate
-    tasks of other stages or of anything else in the account are not seen here."""
+    """Refuse, before anything is made, a cluster that would pass one of the account's
+    quotas it uses, where AWS would refuse it halfway through the create as an opaque
+    error: its Fargate vCPUs with the stage's live clusters' against the applied Fargate
+    quotas; its scheduler's role against the IAM roles quota; its file system, if it
+    makes one, against the EFS file systems quota. Only an applied Fargate quota
+    refuses: AWS raises an account's Fargate quota with its use, so a quota Service
+    Quotas knows only the documented default of may be higher (the doctor warns of
+    those); the roles and file systems quotas are hard, default or not. Fargate tasks of
+    other stages or of anything else in the account are not seen here; roles and file
+    systems are the account's, whoever made them."""
     need = quotas.fargate_vcpus(spec)
-    if not need:
-        return
-    held: dict[tuple[str, str], float] = {}
-    for record in rt.registry.live():
-        for kind, vcpus in quotas.fargate_vcpus(record.spec).items():
-            held[kind] = held.get(kind, 0.0) + vcpus
+    held = quotas.held_vcpus(rt) if need else {}
     for kind, vcpus in need.items():
         value, default = quotas.quota(rt, *kind)
         if not default and held.get(kind, 0.0) + vcpus > value:
@@ -156,6 +156,38 @@ def within_account_quotas(rt: Runtime, spec: ClusterSpec) -> None:
                 f"clusters hold {held.get(kind, 0.0):g}, and the account's quota "
                 f"({kind[1]}) is {value:g} in {rt.clients.region}; fewer or smaller "
                 "workers, destroy a cluster, or ask AWS for more (Service Quotas)")
+    used, limit = quotas.roles(rt)
+    if used + 1 > limit:  # each cluster makes its scheduler's role
+        raise QuotaExceeded(
+            f"{quotas.NAMES[quotas.IAM_ROLES]} ({' '.join(quotas.IAM_ROLES)}): the account "
+            f"has {used} of its quota of {limit} and this cluster makes its scheduler's "
+            "role; destroy a cluster, delete unused roles, or ask AWS for more "
+            "(Service Quotas)")
+    systems = quotas.file_systems(rt)
+    if _makes_file_system(rt, spec, systems):
+        value, default = quotas.quota(rt, *quotas.EFS_FILE_SYSTEMS)
+        if len(systems) + 1 > value:
+            raise QuotaExceeded(
+                f"{quotas.NAMES[quotas.EFS_FILE_SYSTEMS]} "
+                f"({' '.join(quotas.EFS_FILE_SYSTEMS)}): the account has {len(systems)} "
+                f"in {rt.clients.region} of its quota of {value:g}"
+                f"{' (AWS default)' if default else ''} and this cluster makes one; name "
+                "an existing drive, destroy a cluster, delete unused file systems, or ask "
+                "AWS for more (Service Quotas)")
+
+
+def _makes_file_system(rt: Runtime, spec: ClusterSpec, systems: list[dict[str, Any]]) -> bool:
+    """Whether the create makes an EFS file system (EstablishSharedDrive): not for a named
+    drive that exists, nor where it takes one of the stage's spare drives (made before,
+    already counted; KeepSpareDrives' replacement may fail without failing the create)."""
+    if spec.drive:
+        token = rt.names(spec.name).drive(spec.drive)
+        return not any(fs["CreationToken"] == token for fs in systems)
+    if not rt.settings.spare_drives:
+        return True
+    prefix = naming.spare_token_prefix(rt.settings.stage)
+    return not any(fs["CreationToken"].startswith(prefix) and spare_drives.waiting(fs)
+                   for fs in systems)
 
 
 def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,

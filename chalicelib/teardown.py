@@ -3,12 +3,13 @@
 `nightly` destroys every live cluster whose teardown is "nightly" or whose TTL has
 passed, never one marked "never", then sweeps. `expire` (run more often) destroys only
 clusters past their TTL, so `ttl=3h` means about three hours, not "until 02:00".
-The sweep finds resources by the `daskyard:managed=true` and `daskyard:stage=<own stage>`
-tags; a tagged resource whose cluster has no live record is removed by running that
-cluster's destroy machine, the same idempotent delete path a normal destroy uses.
-Untagged resources and other stages' (in the same account, maybe with the same cluster
-names) are never looked at, and named drives (`daskyard:drive`) outlive clusters by
-design."""
+The sweep lists every resource kind (chalicelib.core.resources) and takes those with the
+`daskyard:managed=true` and `daskyard:stage=<own stage>` tags, or in the stage's own
+names (SSM, secrets, logs, task definitions, roles); one whose cluster has no live
+record is removed by running that cluster's destroy machine, the same idempotent delete
+path a normal destroy uses. Untagged resources and other stages' (in the same account,
+maybe with the same cluster names) are never taken, and named drives (`daskyard:drive`)
+outlive clusters by design."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pydantic import BaseModel, Field
 from slack_sdk.webhook import WebhookClient
 
 from chalicelib import lifecycle
-from chalicelib.core import naming, signing
+from chalicelib.core import quotas, resources, signing
 from chalicelib.core.identity import SYSTEM
 from chalicelib.core.models import ClusterRecord, Status
 from chalicelib.core.observability import count, logger
@@ -37,7 +38,7 @@ TEARDOWN_BATCH = 1000
 class Report(BaseModel):
     destroyed: dict[str, str] = Field(default_factory=dict)  # name -> why
     kept: list[str] = Field(default_factory=list)
-    swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> resource ARNs
+    swept: dict[str, list[str]] = Field(default_factory=dict)  # name -> `<kind> <id>`
     errors: dict[str, str] = Field(default_factory=dict)
     # The teardown executions this run started (each destroys up to TEARDOWN_BATCH).
     teardowns: list[str] = Field(default_factory=list)
@@ -48,6 +49,8 @@ class Report(BaseModel):
     history: dict[str, dict[str, float]] = Field(default_factory=dict)
     # Estimated USD the clusters that were live at this run have cost since created.
     cost: float = 0.0
+    # The account quotas the stage depends on: how much of each is in use.
+    headroom: list[quotas.Headroom] = Field(default_factory=list)
 
     def text(self) -> str:
         parts = [f"destroyed {len(self.destroyed)}: " + ", ".join(
@@ -62,6 +65,8 @@ class Report(BaseModel):
             cost = sum(h["cost"] for h in self.history.values())
             parts.append(f"ended since the last run {ended} ({hours:,.1f} hours, "
                          f"${cost:,.2f}) over {len(self.history)} owners")
+        if self.headroom:
+            parts.append("account quotas: " + "; ".join(h.text() for h in self.headroom))
         if self.drift:
             parts.append("quota counters off: " + ", ".join(
                 f"{o} counts {d['counter']}, its records {d['records']}"
@@ -97,6 +102,7 @@ def nightly(rt: Runtime, at: datetime | None = None) -> Report:
     report = _find_due(rt, at, nightly=True)
     roll_up(rt, report)
     recount(rt, report)
+    account_headroom(rt, report)
     sweep(rt, report)
     _fan_out(rt, report, at, nightly=True)
     logger.info("teardown", **report.model_dump())
@@ -146,6 +152,20 @@ def recount(rt: Runtime, report: Report) -> None:
     count("QuotaCounterDrift", len(report.drift))
 
 
+def account_headroom(rt: Runtime, report: Report) -> None:
+    """How much of each account quota the stage depends on is in use, with a warning
+    where less than a fifth is left (quotas.NEAR): creates past one are refused."""
+    try:
+        report.headroom = quotas.headroom(rt)
+    except ClientError as exc:  # the summary goes out without them, saying why
+        report.errors["account quotas"] = exc.response["Error"]["Code"]
+        return
+    low = [h.name for h in report.headroom if h.low]
+    if low:
+        logger.warning("account quotas near their limits", quotas=low)
+    count("AccountQuotasLow", len(low))
+
+
 def _find_due(rt: Runtime, at: datetime, nightly: bool) -> Report:
     """The live clusters, from the live index: due ones (to destroy, and why) and kept."""
     report = Report()
@@ -190,55 +210,16 @@ def destroy_one(rt: Runtime, name: str, why: str) -> dict[str, str]:
 
 
 def orphans(rt: Runtime) -> dict[str, list[str]]:
-    """Cluster name -> ARNs of resources tagged as this stage's whose cluster is not
-    live. The registry is this stage's, so another stage's live cluster would look dead
-    here: the stage tag keeps its resources out."""
+    """Cluster name -> `<kind> <id>` of each resource of this stage whose cluster is not
+    live, as every kind's listing finds them (chalicelib.core.resources) with the
+    stage's managed tags, or in the stage's own names. The registry is this stage's, so
+    another stage's live cluster would look dead here: the listing is the stage's only."""
     live = {r.name for r in rt.registry.live()}
-    stage = rt.settings.stage
     found: dict[str, list[str]] = defaultdict(list)
-    pages = rt.clients.tagging.get_paginator("get_resources").paginate(
-        TagFilters=tag_filters(stage))
-    for page in pages:
-        for resource in page["ResourceTagMappingList"]:
-            name = cluster_of({t["Key"]: t["Value"] for t in resource.get("Tags", [])}, stage)
-            if name and name not in live and naming.CLUSTER_NAME.match(name) and exists(
-                    rt, resource["ResourceARN"]):
-                found[name].append(resource["ResourceARN"])
+    for item in resources.find(rt.clients, rt.settings.stage):
+        if item.sweepable and item.cluster not in live:
+            found[item.cluster].append(f"{item.kind} {item.id}")
     return dict(found)
-
-
-def tag_filters(stage: str) -> list[dict[str, object]]:
-    return [{"Key": naming.TAG_MANAGED, "Values": ["true"]},
-            {"Key": naming.TAG_STAGE, "Values": [stage]}]
-
-
-def cluster_of(tags: dict[str, str], stage: str) -> str | None:
-    """The cluster a resource was made for, if `stage` made it and it goes with its
-    cluster (a named drive does not)."""
-    if tags.get(naming.TAG_MANAGED) != "true" or tags.get(naming.TAG_STAGE) != stage \
-            or naming.TAG_DRIVE in tags:
-        return None
-    return tags.get(naming.TAG_CLUSTER) or None
-
-
-def exists(rt: Runtime, arn: str) -> bool:
-    """ECS keeps deleted clusters, services and capacity providers (INACTIVE) and
-    deregistered task definitions listed with their tags; those are gone for us."""
-    if ":ecs:" not in arn:
-        return True
-    kind, _, path = arn.split(":", 5)[5].partition("/")
-    ecs = rt.clients.ecs
-    if kind == "cluster":
-        found = ecs.describe_clusters(clusters=[arn])["clusters"]
-    elif kind == "service":
-        found = ecs.describe_services(cluster=path.split("/")[0], services=[arn])["services"]
-    elif kind == "capacity-provider":
-        found = ecs.describe_capacity_providers(capacityProviders=[path])["capacityProviders"]
-    elif kind == "task-definition":
-        found = [ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]]
-    else:
-        return True
-    return any(item.get("status") in ("ACTIVE", "DRAINING") for item in found)
 
 
 def sweep(rt: Runtime, report: Report) -> None:

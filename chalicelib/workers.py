@@ -8,31 +8,26 @@ what runs and what it costs while adapt is on, not what the cluster was created 
 
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import ClientError
 
-from chalicelib.core import naming, pricing
+from chalicelib.core import pricing
 from chalicelib.core.observability import logger
 from chalicelib.core.runtime import Runtime
+from chalicelib.task_events import TaskEvent
 
 # A few tries when another worker event's write comes between the read and the write.
 WRITE_TRIES = 5
 
 
-def follow(rt: Runtime, detail: dict[str, Any]) -> str:
+def react(rt: Runtime, event: TaskEvent) -> str:
     """Returns what was done ("" for anything but one of our worker tasks' RUNNING or
     STOPPED)."""
-    stage = rt.settings.stage
-    ours = naming.cluster_from_group(stage, str(detail.get("group", "")))
-    state = detail.get("lastStatus")
-    if ours is None or ours[1] != "workers" or state not in ("RUNNING", "STOPPED"):
+    if event.role != "worker" or event.status not in ("RUNNING", "STOPPED"):
         return ""
-    cluster = ours[0]
-    task = str(detail.get("taskArn", "")).rsplit("/", 1)[-1]
+    cluster, task = event.cluster, event.task_id
     if not task:
         return ""
-    if rt.registry.worker_task(cluster, task, running=state == "RUNNING") is None:
+    if rt.registry.worker_task(cluster, task, running=event.status == "RUNNING") is None:
         return ""  # a duplicate or late event, or a cluster no longer live
     desired = _desired(rt, cluster)
     for _ in range(WRITE_TRIES):

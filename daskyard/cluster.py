@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from dask.utils import parse_bytes, parse_timedelta
 from distributed.core import Status, rpc
@@ -327,6 +328,19 @@ class DaskyardCluster(Cluster):
                 token = ""  # nosec B105  # no token: the link without one
             self._dashboard_token = token
         return f"{link}?token={token}" if token else link
+
+    def dashboard_access(self) -> tuple[str, str, str]:
+        """The dashboard as its owner reaches it from a server (daskyard.jupyter, which
+        shows its plots in JupyterLab's Dask pane): `https://host:port`, the cluster's
+        CA (PEM, the only one its certificate is checked against) and its token.
+        Secret: for a request's TLS options and header, never for a URL or a log."""
+        parsed = urlparse(str(self.record.get("dashboard_url") or ""))
+        ca = getattr(getattr(self, "security", None), "tls_ca_file", None)
+        token = getattr(self, "_dashboard_token", "")
+        if parsed.scheme != "https" or not (ca and token):
+            raise ClusterFailed(f"cluster {self.name!r} has no HTTPS dashboard with a "
+                                "token to reach (not READY yet?)")
+        return f"https://{parsed.netloc}", str(ca), token
 
     @property
     def drive(self) -> str:

@@ -124,8 +124,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/clusters"): Op(
         "createCluster", "Create a cluster",
         "Validates the request and the stage's limits, records the cluster (one per name) "
-        "with the caller as its owner, checks the owner's quota, and starts the create "
-        "machine. Nothing is created when the request is refused.",
+        "with the caller as its owner, checks the owner's quota and the account's AWS "
+        "quotas it would use (Fargate vCPUs, IAM roles, EFS file systems), and starts the "
+        "create machine. Nothing is created when the request is refused.",
         "clusters", (202, "Accepted: the record, CREATING", Cluster),
         (*BODY_ERRORS, E.Unauthorized, E.QuotaExceeded, E.ClusterExists, E.DriveForbidden),
         request=ClusterSpec),

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from chalicelib.core import naming
+from chalicelib.core import naming, resources
 from chalicelib.core.aws import Clients
 from daskyard.client import DaskyardApi
 
@@ -87,16 +87,14 @@ def _ecs_gone(clients: Clients, arn: str) -> bool:
 
 def leftovers(clients: Clients, stage: str, cluster: str) -> list[str]:
     """What is left of the cluster: what the tagging API finds by its tags (still there),
-    and what listing each service finds (daskyard.local.inventory, the same listing
-    the tests trust)."""
-    from daskyard.local.inventory import leftovers as listed
-
+    and what listing each service finds (the resource-kind table's listing, which the
+    sweep and the tests trust)."""
     pages = clients.tagging.get_paginator("get_resources").paginate(TagFilters=[
         {"Key": naming.TAG_CLUSTER, "Values": [cluster]},
         {"Key": naming.TAG_STAGE, "Values": [stage]}])
     tagged = [r["ResourceARN"] for page in pages for r in page["ResourceTagMappingList"]]
     found = [arn for arn in tagged if not (":ecs:" in arn and _ecs_gone(clients, arn))]
-    return found + listed(clients, cluster, stage)
+    return found + resources.leftovers(clients, stage, cluster)
 
 
 def run(api_url: str, stage: str, name: str, cidrs: list[str], timeout: float,

@@ -5,6 +5,7 @@
                             plugin (daskyard_scheduler.py: adaptive scaling, idle shutdown)
   entrypoint.py worker      waits for the scheduler's address in SSM, then dask worker
   entrypoint.py notebook    waits likewise, then Jupyter Lab on 8888 with Client() preset
+                            and the Dask pane on the cluster's dashboard
   entrypoint.py health ROLE the container health check: 0 when ROLE answers on its port
 
 The address is read from the SSM parameter named by DASKYARD_SCHEDULER_PARAMETER,
@@ -39,6 +40,10 @@ DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
 WORKER_PORT = 8790  # the worker's port in its container in bridge mode (EC2)
 TLS_VARIABLES = ("DASKYARD_TLS_CA", "DASKYARD_TLS_CERT", "DASKYARD_TLS_KEY")
+# The cluster's dashboard on the notebook's own Jupyter server (daskyard/jupyter.py's
+# OWN_ROUTE): the Jupyter server reaches the HTTPS dashboard with the cluster's CA and
+# token, which the browser has neither of.
+OWN_DASHBOARD = "/daskyard/dashboard/"
 
 
 def env(name: str, default: str = "") -> str:
@@ -161,6 +166,9 @@ def notebook_command(address: str, host: str, efs: str) -> list[str]:
     # Client() with no argument reads dask config: the address and (use_tls) the TLS
     # material, all in the environment that Jupyter's kernels and terminals inherit.
     os.environ["DASK_SCHEDULER_ADDRESS"] = address
+    # The kernels' `client.dashboard_link`, which JupyterLab's Dask pane finds: the
+    # dashboard through this Jupyter server (as JupyterHub's `{prefix}proxy/8787/status`).
+    os.environ["DASK_DISTRIBUTED__DASHBOARD__LINK"] = f"{OWN_DASHBOARD}status"
     jupyter_state()
     # Jupyter reads JUPYTER_TOKEN itself: the token is never on a command line.
     return ["jupyter", "lab", "--no-browser", "--port", str(NOTEBOOK_PORT),
@@ -179,7 +187,28 @@ def jupyter_state() -> Path:
     for name, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                          ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
         os.environ[name] = str(state / folder)
+    # Jupyter serves the cluster's dashboard, and the Dask pane opens on it.
+    settings = state / "lab-settings"
+    write_json(state / "config" / "jupyter_server_config.json", {
+        "ServerApp": {"jpserver_extensions": {jupyter_extension(): True}},
+        "LabApp": {"app_settings_dir": str(settings)}})
+    write_json(settings / "overrides.json",
+               {"dask-labextension:plugin": {"defaultURL": OWN_DASHBOARD}})
     return state
+
+
+def write_json(path: Path, value: object) -> None:
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(json.dumps(value))
+
+
+def jupyter_extension() -> str:
+    """The server extension that serves the dashboard (daskyard/jupyter.py): the image
+    carries it as `daskyard_jupyter` (deploy/images.py); local mode runs the package's."""
+    import importlib.util
+
+    return "daskyard_jupyter" if importlib.util.find_spec("daskyard_jupyter") \
+        else "daskyard.jupyter"
 
 
 def root_option() -> list[str]:

@@ -20,6 +20,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.exceptions import ClientError
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_codebuild import CodeBuildClient
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sfn import SFNClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
+
+    from chalicelib.core.quotas import QuotaCache
 
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5,
                       read_timeout=30)
@@ -136,6 +139,14 @@ class Clients:
         return self.client("service-quotas")
 
     @cached_property
+    def quota_cache(self) -> QuotaCache:
+        """The Service Quotas values this container has read, each for a while
+        (chalicelib.core.quotas): kept as long as the clients are."""
+        from chalicelib.core.quotas import QuotaCache
+
+        return QuotaCache()
+
+    @cached_property
     def tagging(self) -> ResourceGroupsTaggingAPIClient:
         return self.client("resourcegroupstaggingapi")
 
@@ -146,3 +157,8 @@ class Clients:
     @cached_property
     def account_id(self) -> str:
         return self.sts.get_caller_identity()["Account"]
+
+
+def error_code(exc: ClientError) -> str:
+    """An AWS error's code ("" when it has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -66,7 +66,8 @@ class Forbidden(DaskyardError):
 
 
 class QuotaExceeded(DaskyardError):
-    """The owner's live clusters or workers would pass the stage's quota."""
+    """The owner's live clusters or workers would pass the stage's quota, or the create
+    one of the account's AWS quotas (the message names it, its code and value)."""
 
     STATUS_CODE = 403
 

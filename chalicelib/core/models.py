@@ -18,9 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from chalicelib.core.launch_types import LAUNCH_TYPES
 from chalicelib.core.naming import CLUSTER_NAME
 from chalicelib.core.settings import (
-    EC2_SIZES,
     FARGATE_SIZES,
     MAX_GROUP_RULES,
     MAX_SERVICE_TASKS,
@@ -86,13 +86,8 @@ class ClusterSpec(Strict):
 
     @property
     def network_mode(self) -> str:
-        """The tasks' ECS network mode. awsvpc on Fargate: each task its own ENI, with a
-        public IP in public subnets. On EC2, awsvpc tasks can never have a public IP, so in
-        subnets without NAT or VPC endpoints they could not reach SSM, ECR or CloudWatch
-        Logs: EC2 tasks use bridge mode instead, reaching out through the instance (which
-        has a public IP where Fargate tasks would) and reached on its address and their
-        host ports (chalicelib/scheduler.py finds a bridge scheduler that way)."""
-        return "bridge" if self.launch_type == "EC2" else "awsvpc"
+        """The tasks' ECS network mode, their launch type's (core/launch_types.py)."""
+        return LAUNCH_TYPES[self.launch_type].network_mode
 
     @field_validator("environment")
     @classmethod
@@ -147,34 +142,23 @@ class ClusterSpec(Strict):
     @model_validator(mode="before")
     @classmethod
     def _default_memory(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("launch_type") == "EC2" \
-                and "worker_memory" not in data:
-            fits = EC2_SIZES.get(str(data.get("instance_type", "t3.medium")), (0, 4096))[1]
-            return {**data, "worker_memory": min(4096, fits)}
-        return data
+        launch = LAUNCH_TYPES.get(str(data.get("launch_type", "FARGATE"))) \
+            if isinstance(data, dict) and "worker_memory" not in data else None
+        if launch is None:  # given, or an unknown launch type (refused as such)
+            return data
+        return {**data, "worker_memory": launch.default_worker_memory(data)}
 
     @model_validator(mode="after")
     def _worker_size(self) -> ClusterSpec:
-        if self.launch_type != "EC2":
-            if self.worker_memory not in FARGATE_SIZES.get(self.worker_cpu, []):
-                raise ValueError(
-                    f"worker_cpu={self.worker_cpu} with worker_memory={self.worker_memory} is "
-                    f"not a Fargate size; valid CPU values are {sorted(FARGATE_SIZES)}")
-            return self
-        if self.instance_type not in EC2_SIZES:
-            raise ValueError(f"instance_type: one of {', '.join(EC2_SIZES)}")
-        cpu, memory = EC2_SIZES[self.instance_type]
-        if self.worker_cpu > cpu or self.worker_memory > memory:
-            raise ValueError(
-                f"a worker of worker_cpu={self.worker_cpu}, worker_memory={self.worker_memory} "
-                f"does not fit a {self.instance_type} (at most {cpu} CPU units, {memory} MiB)")
+        LAUNCH_TYPES[self.launch_type].check_size(self)
         return self
 
     @model_validator(mode="after")
     def _group_rules(self) -> ClusterSpec:
-        """Each CIDR opens Jupyter and the scheduler's ports (and SSH on EC2), one rule
-        each, beside the rule for traffic within the group: all must fit one group."""
-        ports = 3 if self.launch_type == "EC2" else 2
+        """Each CIDR opens Jupyter and the scheduler's ports (and SSH where the launch
+        type has a shell), one rule each, beside the rule for traffic within the group:
+        all must fit one group."""
+        ports = 3 if LAUNCH_TYPES[self.launch_type].ssh else 2
         most = (MAX_GROUP_RULES - 1) // ports
         if len(self.allowed_cidrs) > most:
             raise ValueError(f"allowed_cidrs: at most {most} for a {self.launch_type} cluster "
@@ -186,9 +170,7 @@ class ClusterSpec(Strict):
         problems = []
         if self.workers > settings.max_workers:
             problems.append(("workers", f"at most {settings.max_workers} workers are allowed"))
-        if self.launch_type == "EC2" and self.instance_type not in settings.allowed_instance_types:
-            allowed_types = ", ".join(settings.allowed_instance_types)
-            problems.append(("instance_type", f"allowed instance types: {allowed_types}"))
+        problems += LAUNCH_TYPES[self.launch_type].limits(self, settings)
         if self.image is not None and self.image not in settings.allowed_images:
             problems.append(("image", "not one of the stage's allowed images"
                              + (f": {', '.join(settings.allowed_images)}"

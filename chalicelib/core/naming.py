@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 # No hyphen, so `daskyard-dev-` can never be a prefix of another stage's names; at most 12
@@ -20,10 +21,13 @@ TAG_DRIVE = "daskyard:drive"
 # A stage's spare drive (chalicelib/steps/spare_drives.py): "ready", or "removing" once
 # the stage wants fewer. Taken by a cluster, it loses this tag for the cluster's.
 TAG_SPARE = "daskyard:spare"
-ROLES = ("scheduler", "worker", "notebook")
+# A task's role, one spelling everywhere (the container's name, the record's crashes);
+# only the workers' ECS service is named in the plural.
+Role = Literal["scheduler", "worker", "notebook"]
+ROLES: tuple[str, ...] = get_args(Role)
 # Role -> the end of its ECS service's name (the workers' is plural), and back.
 SERVICE_OF_ROLE = {role: "workers" if role == "worker" else role for role in ROLES}
-ROLE_OF_SERVICE = {service: role for role, service in SERVICE_OF_ROLE.items()}
+ROLE_OF_SERVICE: dict[str, Role] = {SERVICE_OF_ROLE[role]: role for role in get_args(Role)}
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 NOTEBOOK_PORT = 8888
@@ -155,14 +159,15 @@ def spare_claim(stage: str, file_system: str) -> str:
     return f"/daskyard/{stage}/_spares/{file_system}"
 
 
-def cluster_from_group(stage: str, group: str) -> tuple[str, str] | None:
-    """'service:daskyard-dev-demo-scheduler' -> ('demo', 'scheduler') for stage 'dev';
-    None if not ours, another stage's included."""
+def cluster_from_group(stage: str, group: str) -> tuple[str, Role] | None:
+    """'service:daskyard-dev-demo-scheduler' -> ('demo', 'scheduler') for stage 'dev',
+    '...-demo-workers' -> ('demo', 'worker'): the cluster and the role; None if not ours,
+    another stage's included."""
     match = re.fullmatch(rf"service:daskyard-{re.escape(stage)}-([a-z][a-z0-9-]{{1,30}})-"
                          f"({'|'.join(ROLE_OF_SERVICE)})", group or "")
     if not match:
         return None
-    return match.group(1), match.group(2)
+    return match.group(1), ROLE_OF_SERVICE[match.group(2)]
 
 
 def tags(stage: str, cluster: str | None = None, **extra: str) -> dict[str, str]:

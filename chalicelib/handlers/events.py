@@ -1,7 +1,7 @@
-"""EventBridge rules: ECS task state changes (the scheduler's address, an idle
-scheduler's exit, crashes, the workers that run), CodeBuild build state changes (the end
-of an image build PrepareImages waits on) and Parameter Store changes (a scheduler's
-worker request).
+"""EventBridge rules: ECS task state changes (parsed once, then each reaction of
+chalicelib.reactions: the scheduler's address, the notebook, an idle scheduler's exit,
+crashes, the workers that run), CodeBuild build state changes (the end of an image build
+PrepareImages waits on) and Parameter Store changes (a scheduler's worker request).
 
 Every Lambda of the app imports app.py, and so this module: each handler imports what
 it calls, so that the other Lambdas do not pay for it at their cold start."""
@@ -11,6 +11,8 @@ from __future__ import annotations
 from chalice import Blueprint
 from chalice.app import CloudWatchEvent
 
+from chalicelib import task_events
+from chalicelib.core.observability import logger
 from chalicelib.core.runtime import runtime
 from chalicelib.core.settings import settings
 
@@ -19,12 +21,8 @@ bp = Blueprint(__name__)
 # before it loads the app): its rules match its own services and builds only.
 STAGE = settings().stage
 
-# The pattern the discovery rule matches: this stage's services' task state changes only.
-ECS_TASK_EVENTS = {
-    "source": ["aws.ecs"],
-    "detail-type": ["ECS Task State Change"],
-    "detail": {"group": [{"prefix": f"service:daskyard-{STAGE}-"}]},
-}
+# This stage's services' task state changes only.
+ECS_TASK_EVENTS = task_events.pattern(STAGE)
 # The image builds PrepareImages may wait on: this stage's project's finished builds only.
 IMAGE_BUILD_EVENTS = {
     "source": ["aws.codebuild"],
@@ -43,14 +41,19 @@ WORKER_REQUESTS = {
 
 @bp.on_cw_event(ECS_TASK_EVENTS, name="OnEcsTaskStateChange")
 def on_ecs_task_state_change(event: CloudWatchEvent) -> str:
-    from chalicelib import crashes, idle, workers
+    """Parsed once, then every reaction of chalicelib.reactions runs on it."""
+    from chalicelib import reactions
 
     rt = runtime()
-    outcome = idle.handle_task_event(rt, event.detail)  # discovery, then an idle exit
-    # After an idle exit's destroy has begun, the exit is no crash: none is recorded.
-    crash = crashes.record(event.detail, rt.clients, rt.registry, rt.settings.stage)
-    counted = workers.follow(rt, event.detail)  # the record's workers and cost
-    return "; ".join(part for part in (outcome, crash, counted) if part)
+    try:
+        parsed = task_events.parse(event.to_dict(), rt.settings.stage)
+    except task_events.NotOurs as exc:  # the rule's prefix is wider than a service's name
+        logger.info("not a task event of this stage", group=exc.group)
+        return f"ignored: {exc}"
+    except task_events.MalformedEvent as exc:  # a retry would be as malformed
+        logger.warning("malformed task event", errors=exc.errors)
+        return "ignored: malformed"
+    return reactions.react(rt, parsed)
 
 
 @bp.on_cw_event(IMAGE_BUILD_EVENTS, name="OnImageBuildStateChange")

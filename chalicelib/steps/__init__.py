@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from chalicelib.core.aws import error_code
 from chalicelib.core.errors import NotReady, Throttled
 from chalicelib.core.models import ClusterRecord, ClusterSpec, Drive, Network, Resources, StepEvent
 from chalicelib.core.naming import Names
@@ -86,10 +87,6 @@ def _needed(value: T | None, kind: str) -> T:
     if value is None:  # the state machine runs the step that makes it first
         raise NotReady(f"no {kind} recorded yet")
     return value
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 @contextmanager

@@ -16,10 +16,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
+from chalicelib.core.launch_types import launch_type
 from chalicelib.core.models import Network
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
-from chalicelib.steps.launch_types import launch_type
 
 
 def stage_network(rt: Runtime) -> tuple[str, list[str]]:

@@ -13,10 +13,10 @@ from datetime import timedelta
 from botocore.exceptions import ClientError
 
 from chalicelib.core import naming, tls
+from chalicelib.core.launch_types import launch_type
 from chalicelib.core.models import ClusterSpec
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
-from chalicelib.steps.launch_types import launch_type
 
 # Certificates outlive the longest a cluster may live by this much (clock and slack).
 TLS_MARGIN = timedelta(days=30)

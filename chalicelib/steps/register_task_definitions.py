@@ -12,10 +12,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.errors import InvalidRequest, NotReady
+from chalicelib.core.launch_types import launch_type
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import NOTEBOOK_SIZE, SCHEDULER_SIZE
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok, scheduler_task
-from chalicelib.steps.launch_types import launch_type
 
 PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
          "worker": [],
@@ -27,6 +27,13 @@ PORTS = {"scheduler": [naming.SCHEDULER_PORT, naming.DASHBOARD_PORT],
 BRIDGE_PORTS = {"scheduler": [(p, p) for p in PORTS["scheduler"]],
                 "worker": [(naming.WORKER_PORT, 0)],
                 "notebook": [(p, p) for p in PORTS["notebook"]]}
+# Each network mode's mappings per role (ClusterSpec.network_mode, its launch type's):
+# awsvpc tasks have their own interface, on which the container's port is the task's.
+PORT_MAPPINGS = {
+    "awsvpc": {role: [{"containerPort": p, "protocol": "tcp"} for p in ports]
+               for role, ports in PORTS.items()},
+    "bridge": {role: [{"containerPort": c, "hostPort": h, "protocol": "tcp"} for c, h in ports]
+               for role, ports in BRIDGE_PORTS.items()}}
 
 # Jupyter answering on its port, checked by the images' entrypoint (no curl in the image).
 NOTEBOOK_HEALTH_CHECK = {
@@ -73,10 +80,7 @@ def container(rt: Runtime, call: StepCall, role: str) -> dict[str, Any]:
 
 
 def port_mappings(network_mode: str, role: str) -> list[dict[str, Any]]:
-    if network_mode == "bridge":
-        return [{"containerPort": c, "hostPort": h, "protocol": "tcp"}
-                for c, h in BRIDGE_PORTS[role]]
-    return [{"containerPort": p, "protocol": "tcp"} for p in PORTS[role]]
+    return [dict(mapping) for mapping in PORT_MAPPINGS[network_mode][role]]
 
 
 def _variables(call: StepCall, role: str) -> list[dict[str, str]]:

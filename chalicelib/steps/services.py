@@ -8,9 +8,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
+from chalicelib.core.launch_types import launch_type
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, error_code, gone_ok
-from chalicelib.steps.launch_types import launch_type
 
 
 def ensure_service(rt: Runtime, call: StepCall, role: str, count: int) -> str:

@@ -9,9 +9,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.errors import NotReady
+from chalicelib.core.launch_types import launch_type
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, StepResult, error_code, gone_ok
-from chalicelib.steps.launch_types import launch_type
 
 
 def create(rt: Runtime, call: StepCall) -> StepResult:

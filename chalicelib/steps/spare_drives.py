@@ -40,6 +40,12 @@ def spares(rt: Runtime) -> list[dict[str, Any]]:
     return sorted(found, key=lambda fs: fs["CreationTime"])
 
 
+def waiting(fs: dict[str, Any]) -> bool:
+    """A spare ready to be taken: no cluster's, and not being removed."""
+    tags = tags_of(fs)
+    return naming.TAG_CLUSTER not in tags and tags.get(naming.TAG_SPARE) == READY
+
+
 def untaken(rt: Runtime) -> list[dict[str, Any]]:
     """The spares no cluster has taken (being removed included), oldest first."""
     return [fs for fs in spares(rt) if naming.TAG_CLUSTER not in tags_of(fs)]
@@ -88,7 +94,7 @@ def take(rt: Runtime, call: StepCall) -> dict[str, Any] | None:
     for fs in spares(rt):
         tags = tags_of(fs)
         mine = tags.get(naming.TAG_CLUSTER) == call.cluster  # a retried step took it
-        if not mine and (naming.TAG_CLUSTER in tags or tags.get(naming.TAG_SPARE) != READY):
+        if not mine and not waiting(fs):
             continue
         fs_id = fs["FileSystemId"]
         targets = efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]
@@ -150,7 +156,7 @@ def keep(rt: Runtime) -> dict[str, Any]:
     while a new file system is still being made); remove those beyond it."""
     efs, stage, wanted = rt.clients.efs, rt.settings.stage, rt.settings.spare_drives
     found = untaken(rt)
-    ready = [fs for fs in found if tags_of(fs).get(naming.TAG_SPARE) == READY]
+    ready = [fs for fs in found if waiting(fs)]
     removing = [fs for fs in found if fs not in ready[:wanted]]
     removed = [fs["FileSystemId"] for fs in removing if _remove(rt, fs)]
     if not wanted:

@@ -1,9 +1,10 @@
-"""Seed step 6, first: the scheduler service. Its address arrives by event (scheduler.py)."""
+"""Seed step 6, first: the scheduler service. Its address arrives by event (discovery.py)."""
 
 from __future__ import annotations
 
 from chalicelib.core.runtime import Runtime
-from chalicelib.scheduler import delete_adapt, delete_address
+from chalicelib.discovery import delete_address
+from chalicelib.parameters import delete_adapt
 from chalicelib.steps import StepCall, StepResult
 from chalicelib.steps.services import delete_service, ensure_service
 

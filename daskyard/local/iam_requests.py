@@ -238,6 +238,8 @@ def _resource_arns(call: Call, state: State, prefix: str, kind: str) -> list[str
         return [_arn(call, prefix, f"rule/{n}") for n in names]
     if prefix == "events" and kind == "event-bus":
         return [_arn(call, prefix, "event-bus/default")]
+    if prefix == "servicequotas" and kind == "quota" and p.get("QuotaCode"):
+        return [_arn(call, prefix, f"{p.get('ServiceCode')}/{p['QuotaCode']}")]
     return []
 
 

@@ -88,9 +88,23 @@ def test_the_packaged_build_context_carries_the_constraints(tmp_path: Path) -> N
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == sorted(names)
         assert zf.read("images/constraints.txt") == (ROOT / "constraints.txt").read_bytes()
+        # The notebook's Jupyter extension (the Dask pane shows the cluster's dashboard).
+        assert zf.read("images/daskyard_jupyter.py") == \
+            (ROOT / "daskyard" / "jupyter.py").read_bytes()
         assert {"images/Dockerfile", "images/entrypoint.py",
                 "images/daskyard_scheduler.py"} <= set(zf.namelist())
         assert not [n for n in zf.namelist() if "__pycache__" in n]
+
+
+def test_the_notebook_imports_the_jupyter_extension_from_its_pythons_site_packages() -> None:
+    """The entrypoint enables `daskyard_jupyter` when Python finds it: the COPY puts it in
+    the site-packages of the base image's Python."""
+    (base,) = [line.split()[1] for line in instructions() if line.startswith("FROM public.")]
+    version = re.search(r"python:(3\.\d+)", base)
+    assert version is not None, base
+    site = f"/usr/local/lib/python{version.group(1)}/site-packages"
+    assert (f"COPY --chown=root:root --chmod=644 {images.EXTENSION_IN_CONTEXT} "
+            f"{site}/daskyard_jupyter.py") in instructions()
 
 
 def test_hadolint_passes() -> None:

@@ -7,12 +7,14 @@ in the template) reach another stage's resources in the same account."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
 
+from chalicelib.core import resources
 from chalicelib.core.naming import Names
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps.table import LAMBDAS
@@ -64,8 +66,8 @@ INDIRECT: dict[str, dict[str, str]] = {
     "teardown": {**OWN_LOGS,
                  "states:StopExecution": "a nightly destroy of a cluster still CREATING",
                  "secretsmanager:GetSecretValue": "the summary webhook (tests/functional)",
-                 "ecs:DescribeCapacityProviders": "a swept capacity provider",
-                 "ecs:DescribeTaskDefinition": "a swept task definition"},
+                 "ecs:DescribeCapacityProviders": "an EC2 cluster's, swept "
+                                                  "(tests/functional/test_resource_kinds.py)"},
 }
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 SCOPED_BY_TYPE = ("/aws/service/ecs/*", ":image/*", ":subnet/*", ":vpc/*", ":volume/*",
@@ -78,6 +80,11 @@ def service_linked_role(arn: str) -> bool:
     role is authorized against `role/<name>`: allowed, it answers NoSuchEntity)."""
     path = arn.partition(":role/")[2]
     return path.startswith(("aws-service-role/", "AWSServiceRoleFor")) and "*" not in path
+
+
+def one_quota(arn: str) -> bool:
+    """One account quota, by its service and code (Service Quotas reads)."""
+    return bool(re.fullmatch(r"arn:aws:servicequotas:\*:\*:[a-z-]+/L-[0-9A-F]{8}", arn))
 
 
 def allowed(group: str) -> set[str]:
@@ -107,7 +114,7 @@ def test_no_wildcard_actions_and_resources_scoped(group: str) -> None:
             assert set(s["Action"]) <= UNSCOPABLE, (s["Sid"], set(s["Action"]) - UNSCOPABLE)
         for arn in s["Resource"]:
             assert arn == "*" or "daskyard" in arn or "Condition" in s or arn.endswith(
-                SCOPED_BY_TYPE) or service_linked_role(arn), (s["Sid"], arn)
+                SCOPED_BY_TYPE) or service_linked_role(arn) or one_quota(arn), (s["Sid"], arn)
 
 
 SCHEDULER_ROLES = ["arn:aws:iam::*:role/daskyard/dev/*"]
@@ -116,14 +123,20 @@ BOUNDARY = "arn:aws:iam::*:policy/daskyard-dev-*-scheduler-boundary"
 
 def test_roles_made_only_for_schedulers_within_the_boundary_and_passed_only_to_tasks() -> None:
     """The steps make one role per cluster (its scheduler's), only under the stage's
-    path and only with the stage's permissions boundary; no other group touches IAM."""
+    path and only with the stage's permissions boundary; the other groups read the
+    account's role count only (the create's preflight, the nightly headroom), and the
+    sweep lists the stage's scheduler roles and their tags."""
+    reads = {"api": {"iam:GetAccountSummary"},
+             "teardown": {"iam:GetAccountSummary", "iam:ListRoles", "iam:ListRoleTags"}}
     for group in INDIRECT:
         iam = {a for a in allowed(group) if a.startswith("iam:")}
         assert iam == ({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreateRole",
                         "iam:PutRolePolicy", "iam:TagRole", "iam:DeleteRole",
                         "iam:DeleteRolePolicy", "iam:ListRoles", "iam:GetRole",
                         "iam:GetAccountSummary"}
-                       if group == "steps" else set()), group
+                       if group == "steps" else reads.get(group, set())), group
+    [tags] = [s for s in statements("teardown") if "iam:ListRoleTags" in s["Action"]]
+    assert tags["Resource"] == SCHEDULER_ROLES
     # The doctor reads the service-linked roles, and no other role.
     [reads] = [s for s in statements("steps") if "iam:GetRole" in s["Action"]]
     assert reads["Action"] == ["iam:GetRole"]
@@ -189,9 +202,13 @@ def other_stages(stage: str) -> list[str]:
 
 
 def stage_arns(stage: str) -> dict[str, str]:
-    """ARNs of what a stage has, for a cluster named as one of every other stage's."""
+    """ARNs of what a stage has, for a cluster named as one of every other stage's: the
+    stage's own, and those of each resource kind named for its cluster (a kind known by
+    an id AWS gives is told apart by its tags, not its ARN)."""
     n, where = Names(stage, "demo"), "us-east-1:123456789012"
-    return {
+    kinds = {kind.name: kind.arn(n, "us-east-1", "123456789012", kind.derived(n, "us-east-1"))
+             for kind in resources.KINDS if kind.derived}
+    return {**kinds,
         "Lambda log group": f"arn:aws:logs:{where}:log-group:/aws/lambda/daskyard-{stage}-"
                             "api_handler:log-stream:1",
         "table": f"arn:aws:dynamodb:{where}:table/daskyard-{stage}-clusters",

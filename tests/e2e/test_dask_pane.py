@@ -1,8 +1,9 @@
 """JupyterLab's Dask pane (dask-labextension 7.0.0) with Daskyard as its factory, in a
 real browser (Debian's headless Chromium driven by Playwright): "+NEW" makes a
 Daskyard cluster on local mode, the pane lists it with its dashboard link and workers,
-and its shutdown button destroys it. DASKYARD_UPDATE_SCREENSHOTS=1 writes
-docs/dask_pane.png (else the test's tmp_path)."""
+shows its dashboard's plots (HTTPS under the cluster's CA, behind its token: reached
+through the Jupyter server by daskyard.jupyter), and its shutdown button destroys it.
+DASKYARD_UPDATE_SCREENSHOTS=1 writes docs/dask_pane.png (else the test's tmp_path)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from distributed import Client
+from distributed.security import Security
 
 from daskyard.client import DaskyardApi
 from daskyard.local.stack import LocalMode
@@ -33,6 +36,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def slow_square(n: int) -> int:
+    time.sleep(0.05)
+    return n * n
+
+
 def jupyter_lab(live: LocalMode, folder: Path, port: int, token: str) -> subprocess.Popen[bytes]:
     """JupyterLab of this environment, its Dask pane's factory set by dask config in the
     environment, as a user's labextension.yaml would; this tree's daskyard first."""
@@ -42,17 +50,19 @@ def jupyter_lab(live: LocalMode, folder: Path, port: int, token: str) -> subproc
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
                "PYTHONPATH", "")]),
            "DASKYARD_CREDENTIALS": str(live.keys),
+           # Jupyter loads daskyard.jupyter as the installed package's etc/jupyter file
+           # tells it to: this tree's copy of that file.
+           "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter-config"),
            "DASK_LABEXTENSION__FACTORY__MODULE": "daskyard",
            "DASK_LABEXTENSION__FACTORY__CLASS": "DaskyardCluster",
            "DASK_LABEXTENSION__FACTORY__KWARGS": repr(kwargs)}
     root = ["--allow-root"] if os.geteuid() == 0 else []
-    # The pane shows the dashboard through jupyter-server-proxy, which proxies to the
-    # hosts it is told (localhost only, by default): local mode's schedulers are on
-    # loopback addresses of their own (127.x.y.z), as a deployed one's on its IP.
     return subprocess.Popen(  # nosec B603  # this interpreter, fixed arguments
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
          "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={folder}",
+         # Every proxied request's URL in the log: the dashboard's token must be in none.
+         "--ServerApp.log_level=DEBUG",
          # A layout and settings of its own: none restored from an earlier run.
          f"--LabApp.workspaces_dir={folder / 'workspaces'}",
          f"--LabApp.user_settings_dir={folder / 'settings'}", *root],
@@ -112,11 +122,40 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
         assert link is not None and "?token=" in link  # the cluster's dashboard_link
         # The card's numbers come from the scheduler: the worker asked for has joined.
         expect(item).to_contain_text("Number of Workers: 1", timeout=60_000)
-        # Its plots are not checked here: the pane's dashboard check fetches the
-        # dashboard from the Jupyter server, which must trust the cluster's own CA
-        # (README, "From Jupyter"); a server started before the cluster cannot.
+        # The pane shows the cluster's plots: selected, the pane lists what the
+        # dashboard offers (fetched through the Jupyter server, which reaches the HTTPS
+        # dashboard with the cluster's CA and token), and a plot renders bokeh.
+        item.click()
+        task_stream = page.locator(".dask-DashboardListing-item button",
+                                   has_text="Task Stream").first
+        expect(task_stream).to_be_visible(timeout=60_000)
+        task_stream.click()
+        frame = page.locator(".dask-DaskDashboard-widget iframe").first
+        expect(frame).to_be_visible(timeout=30_000)
+        src = frame.get_attribute("src") or ""
+        assert "/dask/dashboard/" in src and "token" not in src  # the token stays server-side
+        plot = page.frame_locator(".dask-DaskDashboard-widget iframe").first
+        # bokeh's root (its document, served over the proxied websocket) and its canvas.
+        expect(plot.locator(".bk-Figure, .bk-Canvas, canvas").first).to_be_visible(
+            timeout=60_000)
+        # Work while the plot is open: the task stream draws it as it runs (for the
+        # screenshot: a canvas's drawing is not in the page's DOM to assert on).
+        found = api.credentials(made[0])
+        security = Security(require_encryption=True, tls_ca_file=found["ca"],
+                            tls_client_cert=found["cert"], tls_client_key=found["key"])
+        with Client(found["address"], security=security, timeout=30) as client:
+            assert sum(client.gather(client.map(slow_square, range(60)))) == 70210
+        page.wait_for_timeout(2_000)  # the plot's next refresh
+        # Jupyter's own token in a proxied URL is not passed on to the dashboard; the
+        # dashboard's token is in no URL the Jupyter server logs (nor anywhere else).
+        plots = src.rsplit("/", 1)[0] + "/individual-plots.json"
+        assert page.evaluate("async url => (await fetch(url)).status",
+                             f"{plots}?token={token}") == 200
+        log = (tmp_path / "jupyter.log").read_text()
+        proxied = [line for line in log.splitlines() if "Proxying request to" in line]
+        assert proxied and not [line for line in proxied if token in line]
+        assert found["dashboard_token"] not in log
         shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
-        item.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "dask_pane.png"))
         item.locator(".dask-ClusterListingItem-stop").click()
         final = api.wait(made[0], {"DELETED", "FAILED"}, timeout=120)

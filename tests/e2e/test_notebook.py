@@ -3,8 +3,10 @@ from the images' entrypoint, as the machine's user (root included), beside a rea
 scheduler and workers. The cluster is READY only once Jupyter answers; the token reaches
 its owner only; in a real browser (headless Chromium: Debian's package driven by
 Playwright, no browser download) the dashboard shows the workers and a notebook cell
-with `Client()` and no argument computes on the cluster from a file on the shared drive;
-a notebook that cannot start fails the create with its reason in the record.
+with `Client()` and no argument computes on the cluster from a file on the shared drive,
+and the notebook's Dask pane shows the cluster's dashboard plots (through its Jupyter
+server, daskyard.jupyter); a notebook that cannot start fails the create with its
+reason in the record.
 
 One test walks a working notebook cluster from READY to the browser: a notebook cluster
 takes a while to start, so it is made once (pytest-xdist's groups cannot be relied on to
@@ -137,6 +139,27 @@ def test_a_notebook_cluster_is_ready_once_jupyter_answers_and_works_in_a_real_br
         status.bring_to_front()
         expect(status.locator(".bk-Canvas, canvas").first).to_be_attached(timeout=30_000)
         status.screenshot(path=str(shots / "dashboard.png"))
+        # The notebook's JupyterLab has the Dask pane on its cluster's dashboard, which
+        # its Jupyter server reaches with the cluster's CA and token (daskyard.jupyter):
+        # the kernel's dashboard link points there, and the pane's Workers plot (a bokeh
+        # table, live over the proxied websocket) lists both workers.
+        page.bring_to_front()
+        answer = page.evaluate(
+            "async () => (await fetch('/daskyard/dashboard/individual-plots.json')).status")
+        assert answer == 200
+        page.get_by_role("tab", name="Dask").click()
+        plots = page.locator(".dask-DashboardListing-item button", has_text="Workers")
+        expect(plots.first).to_be_visible(timeout=60_000)
+        page.locator(".dask-DashboardListing-item button").get_by_text(
+            "Workers", exact=True).click()
+        frame = page.locator(".dask-DaskDashboard-widget iframe").first
+        expect(frame).to_be_visible(timeout=30_000)
+        src = frame.get_attribute("src") or ""
+        assert "/daskyard/dashboard/" in src and token not in src
+        table = page.frame_locator(".dask-DaskDashboard-widget iframe").first
+        for task in tasks:
+            expect(table.locator("body")).to_contain_text(f"tls://{task.ip}:",
+                                                          timeout=60_000)
     finally:
         browser.close()
         playwright.stop()

@@ -18,6 +18,7 @@ from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
 from tests.support.clusters import scheduler_stopped, wait_status
 from tests.support.signed import SignedHttp
+from tests.support.task_events import deliver
 
 JSON = {"Content-Type": "application/json"}
 
@@ -97,12 +98,6 @@ def test_adapt_is_checked_recorded_and_turned_off_by_scale_or_delete(
 def lambdas(stack: LocalMode) -> Iterator[Client]:
     with Client(stack.app.app, stage_name=STAGE) as c:
         yield c
-
-
-def deliver(lambdas: Client, detail: dict[str, Any]) -> str:
-    event = lambdas.events.generate_cw_event(
-        source="aws.ecs", detail_type="ECS Task State Change", detail=detail, resources=[])
-    return str(lambdas.lambda_.invoke("OnEcsTaskStateChange", event).payload)
 
 
 def test_an_idle_exit_destroys_the_cluster_once_and_any_other_exit_does_not(

@@ -18,6 +18,7 @@ from daskyard.local.stack import LocalMode
 from tests.support.clusters import spec
 from tests.support.data import fixture_json
 from tests.support.records import make
+from tests.support.task_events import deliver
 
 PARAM = "/daskyard/local/demo/scheduler-address"
 
@@ -27,13 +28,6 @@ def client(stack: LocalMode, rt: Runtime) -> Iterator[Client]:
     make(rt, spec("demo"))
     with Client(stack.app.app, stage_name=STAGE) as c:
         yield c
-
-
-def deliver(client: Client, detail: dict[str, Any]) -> str:
-    event = client.events.generate_cw_event(
-        source="aws.ecs", detail_type="ECS Task State Change", detail=detail,
-        resources=[detail.get("taskArn", "")])
-    return str(client.lambda_.invoke("OnEcsTaskStateChange", event).payload)
 
 
 def task_event(task: str, created: str, version: int, status: str, ip: str) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
+from chalicelib.core.quotas import EFS_FILE_SYSTEMS, FARGATE_ON_DEMAND, FARGATE_SPOT, IAM_ROLES
 from chalicelib.core.runtime import Runtime
-from chalicelib.doctor import EFS_FILE_SYSTEMS, FARGATE_ON_DEMAND, FARGATE_SPOT, SECURITY_GROUPS
+from chalicelib.doctor import SECURITY_GROUPS
 from daskyard.cli import app
 from daskyard.local import quotas
 from daskyard.local.stack import LocalMode
@@ -72,14 +73,11 @@ def _fs(clients: Clients) -> None:
     quotas.apply(*EFS_FILE_SYSTEMS, 1)
 
 
-def _roles(clients: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
-    """IAM's own quota, in moto's account summary (IAM is kept between tests: undone)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.iam.models import iam_backends
-
+def _roles(clients: Clients) -> None:
+    """IAM's own quota, as an approved request would set it (IAM's account summary
+    answers it as RolesQuota)."""
     used = clients.iam.get_account_summary()["SummaryMap"]["Roles"]
-    monkeypatch.setattr(iam_backends[DEFAULT_ACCOUNT_ID]["global"].account_summary,
-                        "_roles_quota", used)
+    quotas.apply(*IAM_ROLES, used)
 
 
 def _groups(clients: Clients) -> None:
@@ -118,7 +116,7 @@ BROKEN: dict[str, tuple[Break, str, str]] = {
         "request at least 16 vCPU for Service Quotas fargate L-36FBB829"),
     "efs-file-systems": (lambda c, rt, mp: _fs(c), "FAIL",
                          "delete unused file systems or request more"),
-    "iam-roles": (lambda c, rt, mp: _roles(c, mp), "FAIL", "delete unused roles or request more"),
+    "iam-roles": (lambda c, rt, mp: _roles(c), "FAIL", "delete unused roles or request more"),
     "security-groups": (lambda c, rt, mp: _groups(c), "FAIL",
                         "delete unused groups or request more"),
     "network": (lambda c, rt, mp: _no_route(c), "FAIL",

@@ -15,6 +15,7 @@ never by trusting records or the tagging API."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib import lifecycle, teardown
@@ -55,7 +56,7 @@ def _state(rt: Runtime, name: str) -> tuple[Status, list[str], list[tuple[str, s
 
 
 def test_each_stages_teardown_and_sweep_leave_the_other_stages_clusters(
-        rt: Runtime, stack: LocalMode, reliability: Any, monkeypatch: Any) -> None:
+        rt: Runtime, stack: LocalMode, reliability: Any) -> None:
     assert stack.clients is not None
     prod = stack.add_stage("prod")
     assert (rt.settings.stage, prod.settings.stage) == ("local", "prod")
@@ -107,17 +108,14 @@ def test_each_stages_teardown_and_sweep_leave_the_other_stages_clusters(
         for name in clusters[own]:
             assert _state(stages[own], name) == before[own, name]
 
-    # Without the stage filter (the sweep as it was), prod's sweep would take local's
-    # live "etl" (no live record of that name in prod's registry): the checks above fail.
-    monkeypatch.setattr(teardown, "tag_filters", lambda stage: [
-        {"Key": naming.TAG_MANAGED, "Values": ["true"]}])
-    monkeypatch.setattr(teardown, "cluster_of", lambda tags, stage: (
-        None if tags.get(naming.TAG_MANAGED) != "true" or naming.TAG_DRIVE in tags
-        else tags.get(naming.TAG_CLUSTER)))
-    unfiltered = teardown.orphans(prod)
-    etl_cluster = stack.clients.ecs.describe_clusters(
-        clusters=[rt.names("etl").base()])["clusters"][0]["clusterArn"]
-    assert etl_cluster in unfiltered.get("etl", []), unfiltered
+    # The stage is what keeps them apart: prod's sweep listing local's names (as a sweep
+    # by the managed tag alone would) takes local's live "etl", which prod's registry
+    # does not hold; the checks above would fail.
+    unfiltered = teardown.orphans(replace(prod, settings=prod.settings.model_copy(
+        update={"stage": rt.settings.stage})))
+    assert "ECS cluster " + stack.clients.ecs.describe_clusters(
+        clusters=[rt.names("etl").base()])["clusters"][0]["clusterArn"] in unfiltered.get(
+        "etl", []), unfiltered
     reliability(exposed, kept, leaked)
 
 

@@ -17,15 +17,17 @@ UNSCOPABLE = {
     "ecs:DescribeTaskDefinition", "ecs:DescribeCapacityProviders",
     "autoscaling:DescribeAutoScalingGroups", "elasticfilesystem:DescribeFileSystems",
     "elasticfilesystem:DescribeMountTargets", "elasticfilesystem:DescribeAccessPoints",
-    "elasticfilesystem:CreateFileSystem", "iam:ListRoles",
+    "elasticfilesystem:CreateFileSystem", "iam:ListRoles", "ecs:ListClusters",
+    "ecs:ListServices", "ecs:ListTaskDefinitionFamilies", "secretsmanager:ListSecrets",
+    "logs:DescribeLogGroups",
     *(f"ec2:Describe{x}" for x in ("Vpcs", "Subnets", "SecurityGroups", "NetworkInterfaces",
                                    "LaunchTemplates", "Instances", "KeyPairs",
                                    "NetworkInterfaceAttribute", "RouteTables",
                                    "VpcEndpoints")),
-    # The doctor's account-wide reads (chalicelib/doctor.py). Service Quotas' reads are
-    # granted on `*`: the default quota read has no resource type to scope to.
-    "iam:GetAccountSummary", "servicequotas:GetServiceQuota",
-    "servicequotas:GetAWSDefaultServiceQuota",
+    # The account-wide reads of the doctor and the account quotas' preflight and
+    # headroom (chalicelib/core/quotas.py). A quota's own value (GetServiceQuota) is
+    # granted on that quota's ARN; its default has no resource type to scope to.
+    "iam:GetAccountSummary", "servicequotas:GetAWSDefaultServiceQuota",
 }
 
 

@@ -11,13 +11,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # What every Lambda uses: its blueprints, and the core its handlers build on (settings,
-# clients, the registry and its models, logs and metrics; steps' run_step and its table).
+# clients, the registry and its models, the launch types the models validate with, logs
+# and metrics; steps' run_step and its table; the task event's rule pattern, beside the
+# model it is parsed into).
 EVERY_LAMBDA = {"chalicelib", "chalicelib.handlers", "chalicelib.core", "chalicelib.steps",
-                "chalicelib.steps.table"} | {
+                "chalicelib.steps.table", "chalicelib.task_events"} | {
     f"chalicelib.handlers.{m}" for m in ("answers", "doctor", "events", "http", "schedules",
                                          "steps")} | {
-    f"chalicelib.core.{m}" for m in ("aws", "errors", "identity", "models", "naming",
-                                     "observability", "registry", "runtime", "settings")}
+    f"chalicelib.core.{m}" for m in ("aws", "errors", "identity", "launch_types", "models",
+                                     "naming", "observability", "registry", "runtime",
+                                     "settings")}
 # Libraries some handlers use: TLS material, Slack, secrets, idempotency, X-Ray.
 SOME_LAMBDAS = ("cryptography", "slack_sdk", "slack", "aws_xray_sdk",
                 "aws_lambda_powertools.utilities.parameters",

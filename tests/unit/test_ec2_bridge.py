@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 
 from chalicelib.core import naming
-from chalicelib.steps.launch_types import user_data
+from chalicelib.core.launch_types import user_data
 from chalicelib.steps.register_task_definitions import port_mappings
 from tests.support.clusters import spec
 from tests.support.modules import image_module

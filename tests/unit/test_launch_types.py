@@ -1,18 +1,20 @@
-"""The launch-type seam (chalicelib/steps/launch_types.py): one class per launch type a
+"""The launch-type seam (chalicelib/core/launch_types.py): one class per launch type a
 request may name, each answering the same questions, so the steps never branch on the
-type's name. Pure: no emulator."""
+type's name, nor do request validation, the cost estimate and the quotas. Pure: no
+emulator."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 import pytest
 
+from chalicelib.core import pricing, quotas
+from chalicelib.core.launch_types import FARGATE_SPOT, LAUNCH_TYPES, Fargate, Quota, launch_type
 from chalicelib.core.models import ClusterSpec, Network
 from chalicelib.core.naming import Names
-from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE
-from chalicelib.steps.launch_types import LAUNCH_TYPES, launch_type
+from chalicelib.core.settings import EC2_SIZES, NOTEBOOK_SIZE, Prices, Settings
 from tests.support.clusters import spec
 
 NAMES = tuple(get_args(ClusterSpec.model_fields["launch_type"].annotation))
@@ -68,3 +70,34 @@ def test_traits_and_fit() -> None:
     cpu, memory = launch_type(ec2).fit(ec2, *NOTEBOOK_SIZE)
     assert (cpu, memory) == (NOTEBOOK_SIZE[0],
                              min(NOTEBOOK_SIZE[1], EC2_SIZES[ec2.instance_type][1]))
+
+
+def test_validation_cost_and_quotas_ask_the_launch_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ClusterSpec, the cost estimate and the quotas read every launch-type answer from
+    its class: a class that answers otherwise changes what each of them says."""
+
+    class Other(Fargate):
+        network_mode: ClassVar[str] = "bridge"
+
+        def check_size(self, spec: ClusterSpec) -> None:
+            if spec.workers == 3:
+                raise ValueError("three workers do not fit")
+
+        def limits(self, spec: ClusterSpec, settings: Settings) -> list[tuple[str, str]]:
+            return [("workers", "not on this stage")]
+
+        def vcpus(self, spec: ClusterSpec) -> dict[Quota, float]:
+            return {FARGATE_SPOT: 7.0}
+
+        def hourly(self, spec: ClusterSpec, prices: Prices, public_ips: bool) -> float:
+            return 1.25
+
+    plain = spec()
+    assert (plain.network_mode, pricing.hourly(plain, Prices())) != ("bridge", 1.25)
+    monkeypatch.setitem(LAUNCH_TYPES, "FARGATE", Other())
+    assert plain.network_mode == "bridge"
+    assert pricing.hourly(plain, Prices()) == 1.25
+    assert quotas.fargate_vcpus(plain) == {FARGATE_SPOT: 7.0}
+    assert plain.check_limits(Settings()) == [("workers", "not on this stage")]
+    with pytest.raises(ValueError, match="three workers do not fit"):
+        spec(workers=3)

@@ -93,11 +93,11 @@ def test_cluster_names_that_are_refused(name: str) -> None:
     assert not naming.CLUSTER_NAME.match(name)
 
 
-def test_a_service_group_names_its_cluster_and_role() -> None:
+def test_a_service_group_names_its_cluster_and_role_in_one_spelling() -> None:
     assert naming.cluster_from_group("dev", "service:daskyard-dev-demo-scheduler") == (
         "demo", "scheduler")
     assert naming.cluster_from_group("dev", "service:daskyard-dev-my-etl-workers") == (
-        "my-etl", "workers")
+        "my-etl", "worker")  # the role, though its service is named "-workers"
     assert naming.cluster_from_group("dev", "service:daskyard-dev-demo-notebook") == (
         "demo", "notebook")
 
@@ -129,14 +129,13 @@ def test_a_group_is_read_in_its_own_stage_only() -> None:
         "prod-demo", "scheduler")
 
 
-@pytest.mark.parametrize(("role", "parsed"), [("scheduler", "scheduler"),
-                                              ("worker", "workers"), ("notebook", "notebook")])
-def test_the_group_ecs_gives_a_services_task_leads_back_to_the_cluster(role: str,
-                                                                       parsed: str) -> None:
+@pytest.mark.parametrize("role", naming.ROLES)
+def test_the_group_ecs_gives_a_services_task_leads_back_to_the_cluster_and_role(
+        role: naming.Role) -> None:
     # ECS sets a service's tasks' group to "service:" + the service name.
     names = naming.Names("dev", "my-etl")
     assert naming.cluster_from_group("dev", f"service:{names.service(role)}") == (
-        "my-etl", parsed)
+        "my-etl", role)
 
 
 def test_tags_mark_managed_resources_their_stage_and_their_cluster() -> None:
