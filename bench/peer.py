@@ -35,7 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from daskyard.local.latency import AWS
+from daskyard.local import seam
+from daskyard.local.latency import AWS, NONE
 from daskyard.local.stack import LocalMode
 from daskyard.local.standalone import Image, environment_bin
 
@@ -46,6 +47,7 @@ PEER_SIZE = {"worker_cpu": 256, "worker_mem": 512, "scheduler_cpu": 256,
              "scheduler_mem": 512}
 FAULT = "-worker"  # the task definition family ECS refuses, for the fault runs
 FAULT_MESSAGE = "injected fault: task definition refused"
+REGISTER_TASK_DEFINITION = "moto.ecs.models.EC2ContainerServiceBackend.register_task_definition"
 PROFILE_SCALE = 0.05  # the AWS profile's delays at 1/20: a Fargate task PENDING for 3 s
 
 
@@ -83,22 +85,21 @@ def peer_calls() -> Iterator[Counter[str]]:
 @contextlib.contextmanager
 def refused_task_definition(suffix: str = FAULT) -> Iterator[None]:
     """ECS answers RegisterTaskDefinition for a family ending `suffix` with ClientException."""
-    from moto.ecs.exceptions import EcsClientException
-    from moto.ecs.models import EC2ContainerServiceBackend
+    refused = seam.get("moto.ecs.exceptions.EcsClientException")
 
-    backend: Any = EC2ContainerServiceBackend
-    original = backend.__dict__["register_task_definition"]
+    def refusing(original: Any) -> Any:
+        def refuse(self: Any, family: str, *args: Any, **kwargs: Any) -> Any:
+            if family.endswith(suffix):
+                raise refused(FAULT_MESSAGE)
+            return original(self, family, *args, **kwargs)
+        return refuse
 
-    def refuse(self: Any, family: str, *args: Any, **kwargs: Any) -> Any:
-        if family.endswith(suffix):
-            raise EcsClientException(FAULT_MESSAGE)
-        return original(self, family, *args, **kwargs)
-
-    backend.register_task_definition = refuse
+    mark = object()
+    seam.wrap_once(REGISTER_TASK_DEFINITION, refusing, mark)
     try:
         yield
     finally:
-        backend.register_task_definition = original
+        seam.unwrap(REGISTER_TASK_DEFINITION, mark)
 
 
 def inventory(local: LocalMode) -> set[str]:
@@ -267,3 +268,48 @@ def run(local: LocalMode, scale: float = PROFILE_SCALE) -> dict[str, Any]:
     return {"rows": rows, "profiled": profiled, "profile_scale": scale,
             "fault": f"RegisterTaskDefinition refused for family *{FAULT}",
             "peer_image": PEER_IMAGE}
+
+
+MODEL_SCALE = 0.5  # as section 6 runs the profile: what it adds is divided by this
+
+
+def modeled(local: LocalMode, scale: float = MODEL_SCALE) -> dict[str, Any]:
+    """Each side's seconds to a connected worker in modeled AWS seconds, as section 6
+    models READY (bench/modeled.py): run with no delays and with the AWS profile at
+    `scale`, each in a world of its own with its Lambdas cold; the no-delay seconds
+    plus what the profile added, divided by `scale`. Daskyard without a spare drive (it
+    waits for its drive's mount targets) and with one (DASKYARD_SPARE_DRIVES: a create
+    made before left one, its mount targets available; its Lambdas warm from it)."""
+    from bench.modeled import NO_DELAY_TIME_SCALE, no_spares, spare_made_before
+
+    sides = [("dask-cloudprovider FargateCluster", run_peer, None),
+             ("Daskyard DaskyardCluster, no spare drive", run_daskyard, None),
+             ("Daskyard DaskyardCluster, a spare drive ready", run_daskyard,
+              spare_made_before({"name": "earlier", "workers": 0,
+                                 "allowed_cidrs": ["127.0.0.0/8"]}))]
+    local.reset(processes=True)
+    if not local.api_url:
+        local.serve_api()
+    before = (local.latency, local.time_scale)
+    seconds: dict[str, list[float]] = {}
+    try:
+        with peer_ready(local):
+            for latency, time_scale in ((NONE, NO_DELAY_TIME_SCALE), (AWS.scaled(scale), scale)):
+                for i, (side, run_side, prepare) in enumerate(sides):
+                    local.act_out(latency, time_scale)
+                    if prepare is not None:
+                        prepare(local)
+                    try:
+                        out = run_side(local, f"model-{latency.name}-{i}")
+                    finally:
+                        no_spares()
+                    if out["ready_s"] is None:
+                        raise RuntimeError(f"{side} ({latency.name}): {out['error']}")
+                    seconds.setdefault(side, []).append(out["ready_s"])
+    finally:
+        local.act_out(*before)
+        local.reset(processes=False)
+    rows = [{"side": side, "no_delay_s": base, "profiled_s": slow,
+             "modeled_aws_s": round(base + max(0.0, slow - base) / scale, 1)}
+            for side, (base, slow) in seconds.items()]
+    return {"scale": scale, "rows": rows}

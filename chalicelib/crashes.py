@@ -35,7 +35,7 @@ def react(rt: Runtime, event: TaskEvent) -> str:
         count=(latest.count if latest is not None else 0) + 1,
         at=event.stopped_at or event.updated_at, task=event.task_id,
         exit_code=event.exit_code, reason=event.stopped_reason, last_lines=lines)
-    if not rt.registry.record_crash(event.cluster, event.role, crash):
+    if not rt.registry.crashes.record(event.cluster, event.role, crash):
         return ""
     logger.warning("task ended on its own", cluster=event.cluster, role=event.role,
                    task=event.task_id, exit_code=crash.exit_code, count=crash.count)

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
 from chalicelib.core.errors import InvalidRequest
-from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.models import ClusterRecord, Scheduler, Status
 from chalicelib.core.observability import logger
 from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
@@ -76,11 +76,11 @@ def endpoint(event: TaskEvent, clients: Clients, port: int) -> Endpoint | None:
 
 def complete_wait(sfn: Any, record: ClusterRecord) -> bool:
     """Send the waiting execution its success; a token already used is fine."""
-    if not record.task_token:
+    if not record.tokens.scheduler:
         return False
     try:
-        sfn.send_task_success(taskToken=record.task_token, output=json.dumps(
-            {"scheduler_address": record.scheduler_address}))
+        sfn.send_task_success(taskToken=record.tokens.scheduler, output=json.dumps(
+            {"scheduler_address": record.scheduler.address}))
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("TaskDoesNotExist", "InvalidToken",
                                              "TaskTimedOut"):
@@ -94,8 +94,8 @@ def await_address(clients: Clients, registry: Registry, cluster: str, token: str
     address is already known. True when it was completed here."""
     if not token:
         raise InvalidRequest("WaitForScheduler needs the task token ($$.Task.Token)")
-    record = registry.await_scheduler(cluster, token)
-    if record is not None and record.scheduler_address and not record.scheduler_stale:
+    record = registry.waits.await_scheduler(cluster, token)
+    if record is not None and record.scheduler.address and not record.scheduler.stale:
         return complete_wait(clients.sfn, record)
     return False
 
@@ -127,10 +127,9 @@ def _running(event: TaskEvent, names: naming.Names, clients: Clients,
     if found is None:
         logger.warning("scheduler task without an address", task=event.task_arn)
         return "ignored: no address in event"
-    record = registry.publish_scheduler(
-        event.cluster, event.order(), scheduler_address=found.address,
-        scheduler_task=event.task_arn, public_ip=found.public_ip,
-        dashboard_url=found.dashboard_url)
+    record = registry.scheduler.publish(event.cluster, Scheduler(
+        address=found.address, task=event.task_arn, order=event.order(),
+        public_ip=found.public_ip, dashboard_url=found.dashboard_url))
     if record is None:
         logger.info("stale or duplicate scheduler event", task=event.task_arn,
                     version=event.version)
@@ -143,14 +142,14 @@ def _running(event: TaskEvent, names: naming.Names, clients: Clients,
 
 def _stopped(event: TaskEvent, names: naming.Names, clients: Clients,
              registry: Registry) -> str:
-    record = registry.scheduler_stopped(event.cluster, event.task_arn, event.order())
+    record = registry.scheduler.stopped(event.cluster, event.task_arn, event.order())
     if record is None:
         return "ignored: not the current scheduler"
     delete_address(clients, names)
     # A replacement may have been published between our update and the delete; a
     # cluster being destroyed gets no address back.
     latest = registry.get(event.cluster)
-    if latest and latest.scheduler_address and not latest.scheduler_stale \
+    if latest and latest.scheduler.address and not latest.scheduler.stale \
             and latest.status in (Status.CREATING, Status.READY):
-        _put_address(clients, names, latest.scheduler_address)
+        _put_address(clients, names, latest.scheduler.address)
     return "marked stale"

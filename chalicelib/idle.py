@@ -24,7 +24,7 @@ def react(rt: Runtime, event: TaskEvent) -> str:
 
 def destroy_idle(rt: Runtime, cluster: str, task: str) -> str:
     record = rt.registry.get(cluster)
-    if record is None or record.status != Status.READY or record.scheduler_task != task:
+    if record is None or record.status != Status.READY or record.scheduler.task != task:
         return "idle exit ignored: not the current scheduler of a READY cluster"
     minutes = record.spec.idle_timeout_minutes
     minutes = rt.settings.idle_timeout_minutes if minutes is None else minutes

@@ -45,8 +45,8 @@ def finish(clients: Clients, registry: Registry, record: ClusterRecord, status: 
     too, as not every Step Functions implementation keeps a task failure's cause."""
     cause = f"image build {build} ended {status}; see its CodeBuild logs"
     error = "" if status == DONE_OK else f"ImageBuildFailed: {cause}"
-    token = record.image_token
-    if not registry.finish_image_build(record.name, token, error):
+    token = record.tokens.images
+    if not registry.waits.images_built(record.name, token, error):
         return False
     try:
         if status == DONE_OK:
@@ -70,6 +70,6 @@ def handle_build_event(detail: dict[str, Any], clients: Clients, registry: Regis
         return f"ignored {status}"
     # Only a CREATING cluster waits on a build.
     ended = [r.name for r in registry.every(Query(statuses=(Status.CREATING,)))
-             if r.image_token and r.resources.image_build == build
+             if r.tokens.images and r.resources.image_build == build
              and finish(clients, registry, r, status, build)]
     return f"{status}: {', '.join(ended) or 'no cluster waiting'}"

@@ -123,7 +123,7 @@ def most_workers(record: ClusterRecord, *, claimed: bool = True) -> int:
     scale or adapt of it (`claimed`) holds a claim to more that has not lapsed."""
     adapt = record.adapt
     most = adapt.maximum if adapt and adapt.maximum is not None else record.spec.workers
-    claim = record.claim
+    claim = record.lease.claim
     if claimed and claim is not None and claim.lapses >= time.time():
         return max(most, claim.workers)
     return most
@@ -262,14 +262,14 @@ def _resize(rt: Runtime, record: ClusterRecord, workers: int,
     quota together (a refused one changes nothing; a failed one gives its claim back).
     A change that does not raise the cluster's count is never refused."""
     holder = uuid.uuid4().hex
-    claimed = rt.registry.claim(record, Claim(workers=workers, holder=holder,
+    claimed = rt.registry.scaling.claim(record, Claim(workers=workers, holder=holder,
                                               lapses=int(time.time()) + CLAIM_SECONDS),
                                 int(time.time()),
                                 quota(rt, identity.caller(record.owner, rt.settings)))
     try:
         return change(claimed, holder)
     except BaseException:
-        rt.registry.release(claimed, holder)
+        rt.registry.scaling.release(claimed, holder)
         raise
 
 
@@ -285,7 +285,7 @@ def scale_cluster(rt: Runtime, name: str, workers: int, *, caller: Caller) -> Cl
             delete_adapt(rt.clients, rt.names(name))
         scale(rt.clients.ecs, rt.names(name), "worker", workers)
         spec = record.spec.model_copy(update={"workers": workers})
-        return rt.registry.scale(name, spec, _cost(rt, spec), holder, claimed=record)
+        return rt.registry.scaling.scale(name, spec, _cost(rt, spec), holder, claimed=record)
 
     return _resize(rt, record, workers, change)
 
@@ -305,7 +305,7 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
     names = rt.names(name)
     if adapt is None:
         delete_adapt(rt.clients, names)
-        return rt.registry.adapt(name, None, claimed=record)
+        return rt.registry.scaling.adapt(name, None, claimed=record)
     if adapt.maximum is None:
         adapt = adapt.model_copy(update={"maximum": _most_allowed(rt, record, adapt.minimum)})
     assert adapt.maximum is not None
@@ -316,7 +316,7 @@ def adapt_cluster(rt: Runtime, name: str, adapt: Adapt | None, *,
         # The parameter first: should the record's write fail (a destroy began), the
         # destroy removes the parameter with the scheduler.
         put_parameter(rt.clients, names, names.adapt_parameter(), adapt.model_dump_json())
-        return rt.registry.adapt(name, adapt, holder, claimed=claimed)
+        return rt.registry.scaling.adapt(name, adapt, holder, claimed=claimed)
 
     return _resize(rt, record, adapt.maximum, change)
 
@@ -330,6 +330,6 @@ def _most_allowed(rt: Runtime, record: ClusterRecord, minimum: int) -> int:
     owner = identity.caller(record.owner, settings)
     if owner.admin:
         return settings.max_workers
-    _, counted = rt.registry.counter(record.owner)
-    others = counted - (record.counted or 0)
+    _, counted = rt.registry.quota.counter(record.owner)
+    others = counted - (record.lease.counted or 0)
     return max(minimum, min(settings.max_workers, settings.quota_workers - others))

@@ -19,7 +19,7 @@ def react(rt: Runtime, event: TaskEvent) -> str:
         code = event.exit_code
         why = (event.stopped_reason or "stopped") + \
             (f" (exit code {code})" if code is not None else "")
-        rt.registry.notebook_stopped(event.cluster, event.task_arn, why)
+        rt.registry.notebook.stopped(event.cluster, event.task_arn, why)
         return f"notebook stopped: {why}"
     if event.status != "RUNNING":
         return ""
@@ -28,6 +28,6 @@ def react(rt: Runtime, event: TaskEvent) -> str:
         return "ignored: no address in event"
     host = found.public_ip or found.private_ip
     serving = event.health == "HEALTHY"
-    rt.registry.publish_notebook(event.cluster, event.task_arn, found.private_ip,
+    rt.registry.notebook.publish(event.cluster, event.task_arn, found.private_ip,
                                  f"http://{host}:{naming.NOTEBOOK_PORT}/lab", serving)
     return "notebook serving" if serving else "notebook published"

@@ -24,7 +24,7 @@ def summary(record: ClusterRecord) -> str:
     name, status = record.name, record.status
     if status == Status.READY:
         return (f"Cluster *{name}* is READY with {record.spec.workers} workers: "
-                f"scheduler `{record.scheduler_address}`")
+                f"scheduler `{record.scheduler.address}`")
     if status == Status.FAILED:
         return f"Cluster *{name}* FAILED and was cleaned up: {record.error}"
     if status == Status.DELETE_FAILED:
@@ -39,7 +39,7 @@ def slack_blocks(record: ClusterRecord) -> list[Any]:
     from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
 
     blocks: list[Any] = [SectionBlock(text=summary(record))]
-    links = [("Dashboard", record.dashboard_url), ("Notebook", record.notebook_url)]
+    links = [("Dashboard", record.scheduler.dashboard_url), ("Notebook", record.notebook.url)]
     buttons = [ButtonElement(text=label, url=url, action_id=label.lower())
                for label, url in links if url and record.status == Status.READY]
     if buttons:

@@ -113,17 +113,17 @@ def nightly(rt: Runtime, at: datetime | None = None) -> Report:
 def cost_so_far(record: ClusterRecord, at: datetime) -> float:
     """The estimate per hour times the hours since the cluster was created."""
     hours = max(0.0, (at - record.created_at).total_seconds() / 3600)
-    return round(record.cost_per_hour * hours, 2)
+    return round(record.cost.per_hour * hours, 2)
 
 
 def roll_up(rt: Runtime, report: Report) -> None:
     """Add every ended record not yet counted to its owner's history of the day it
     ended (clusters, hours, estimated cost), before DynamoDB's TTL takes the record
     (Settings.ended_record_days): what the team reports on outlives the records."""
-    for record in rt.registry.unrolled():
+    for record in rt.registry.history.unrolled():
         hours = max(0.0, (record.updated_at - record.created_at).total_seconds() / 3600)
-        cost = record.cost_per_hour * hours
-        if rt.registry.roll_up(record, record.updated_at.date().isoformat(), hours, cost):
+        cost = record.cost.per_hour * hours
+        if rt.registry.history.roll_up(record, record.updated_at.date().isoformat(), hours, cost):
             totals = report.history.setdefault(record.owner,
                                                {"clusters": 0, "hours": 0.0, "cost": 0.0})
             totals["clusters"] += 1
@@ -138,11 +138,11 @@ def recount(rt: Runtime, report: Report) -> None:
     index read here lags writes by up to a second (a create in that second shows)."""
     counted: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for record in rt.registry.live():
-        if record.counted is not None:
+        if record.lease.counted is not None:
             counted[record.owner][0] += 1
-            counted[record.owner][1] += record.counted
+            counted[record.owner][1] += record.lease.counted
     counters = {owner: [clusters, workers]
-                for owner, clusters, workers in rt.registry.counters()}
+                for owner, clusters, workers in rt.registry.quota.counters()}
     for owner in sorted(counted.keys() | counters.keys()):
         have, want = counters.get(owner, [0, 0]), counted.get(owner, [0, 0])
         if have != want:

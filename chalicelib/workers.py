@@ -27,21 +27,21 @@ def react(rt: Runtime, event: TaskEvent) -> str:
     cluster, task = event.cluster, event.task_id
     if not task:
         return ""
-    if rt.registry.worker_task(cluster, task, running=event.status == "RUNNING") is None:
+    if rt.registry.workers.task(cluster, task, running=event.status == "RUNNING") is None:
         return ""  # a duplicate or late event, or a cluster no longer live
     desired = _desired(rt, cluster)
     for _ in range(WRITE_TRIES):
         before = rt.registry.get(cluster)
         if before is None:
             return ""
-        running = sum(state == "RUNNING" for state in before.worker_tasks.values())
+        running = sum(state == "RUNNING" for state in before.workers.tasks.values())
         spec = before.spec.model_copy(update={"workers": running})
         rate = pricing.hourly(spec, rt.settings.prices, public_ips=rt.settings.assign_public_ip)
-        known = before.workers_desired if desired is None else desired
-        after = rt.registry.workers_seen(
+        known = before.workers.desired if desired is None else desired
+        after = rt.registry.workers.seen(
             cluster, before.spec.workers if known is None else known, running, rate, before)
         if after is not None:
-            return f"workers {after.workers_running} running of {after.workers_desired}"
+            return f"workers {after.workers.running} running of {after.workers.desired}"
     logger.warning("worker counts not recorded: the record kept changing", cluster=cluster)
     return ""
 

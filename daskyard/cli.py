@@ -503,6 +503,14 @@ def logs(name: str,
         raise typer.Exit(0) from None
 
 
+def _local_mode() -> None:
+    """The server side local mode runs (app.py, chalicelib) on the import path, from the
+    wheel or this checkout: this command is local mode's entry point (daskyard.local.server)."""
+    from daskyard.local.server import importable
+
+    importable()
+
+
 @app.command()
 def serve(local: Annotated[bool, typer.Option(
               "--local/--no-local", help="the embedded local mode (the only one served here)")]
@@ -520,6 +528,7 @@ def serve(local: Annotated[bool, typer.Option(
     """Run the API and the emulator until Ctrl-C (or SIGTERM, SIGHUP)."""
     if not local:
         fail("only --local can be served from here; deploy with `make deploy` for AWS")
+    _local_mode()
     from daskyard.local.latency import UnknownProfile, profile
 
     try:
@@ -558,6 +567,7 @@ def serve(local: Annotated[bool, typer.Option(
 @app.command()
 def demo(workers: int = 2) -> None:
     """Local mode end to end: create, compute on the shared drive, destroy, check."""
+    _local_mode()
     from daskyard import demo as demo_module
 
     os.environ.setdefault("DASKYARD_DEATH_TIMEOUT", "15")

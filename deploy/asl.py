@@ -1,14 +1,16 @@
-"""Generates the state machines: stepfunctions/create_cluster.asl.json and
-destroy_cluster.asl.json from the step table (chalicelib/steps/table.py: each Task
-state's Lambda, action and retrier) and the ASL each Task adds here (TASKS), so each
-retrier, payload and teardown step is written once; and teardown.asl.json, the nightly
-run's and the expiry's fan-out over the due clusters. The JSON files stay checked in: CloudFormation
-and local mode read them (daskyard/local/asl.py), and a review sees the ASL itself.
+"""Generates the state machines: stepfunctions/create_cluster.asl.json,
+rollback_cluster.asl.json and destroy_cluster.asl.json from the step table
+(chalicelib/steps/table.py: each Task state's Lambda, action and retrier) and the ASL each
+Task adds here (TASKS), so each retrier, payload and teardown step is written once; and
+teardown.asl.json, the nightly run's and the expiry's fan-out over the due clusters. The
+JSON files stay checked in: CloudFormation and local mode read them
+(daskyard/local/asl.py), and a review sees the ASL itself.
 
-    python -m deploy.asl           # write both files
+    python -m deploy.asl           # write the files
     python -m deploy.asl --check   # exit 1, naming the file, if writing would change it
 
-Every Task invokes one of the app's Lambdas as `${<Name>Arn}`, a placeholder filled by
+Every Task invokes one of the app's Lambdas as `${<Name>Arn}` (the create's rollback
+starts the rollback machine, `${RollbackClusterStateMachineArn}`), a placeholder filled by
 CloudFormation (DefinitionSubstitutions) or by local mode (daskyard/local/asl.py, which
 reads the files where the wheel or this checkout has them). The deploy tooling reads
 them here (`raw`, `placeholders`): it runs from a checkout, and does not import local
@@ -85,6 +87,11 @@ SPARE_BEING_MADE: State = {
     "IntervalSeconds": 3, "MaxAttempts": 6, "BackoffRate": 1.5, "MaxDelaySeconds": 10,
     "JitterStrategy": "FULL",
 }
+EXECUTIONS_AT_QUOTA: State = {
+    "Comment": "The account's open executions are at their quota: it passes; back off.",
+    "ErrorEquals": ["StepFunctions.ExecutionLimitExceededException"],
+    "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2.0, "JitterStrategy": "FULL",
+}
 # The step table names a state's NotReady retrier (`waits`); THROTTLED follows it.
 RETRIERS = {"THROTTLED": THROTTLED, "AWS_NOT_READY": AWS_NOT_READY,
             "STEPS_IN_FLIGHT": STEPS_IN_FLIGHT, "NOTEBOOK_STARTING": NOTEBOOK_STARTING,
@@ -132,7 +139,7 @@ def catch_all(target: str, result_path: str) -> State:
     return {"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": target}
 
 
-# Every Task of both machines, once, with what the ASL adds to the step table's row.
+# Every Task of the machines, once, with what the ASL adds to the step table's row.
 # Which runs after which is in the layout below.
 TASKS: States = dict([
     # The create steps.
@@ -247,16 +254,45 @@ def machine(comment: str, timeout: int, states: States) -> State:
             "States": states}
 
 
-# The rollback is a saga inside the create machine: its compensation is the teardown's
-# Lambda tasks, in this graph. It does not start the destroy machine as a nested
-# `states:startExecution.sync` task because local mode's emulator cannot run that: moto's
-# interpreter (5.2) fails any states:startExecution task with States.Runtime.
+# The rollback runs in its own machine (rollback_cluster: the teardown states, as the
+# destroy machine has them), which the create machine starts as a nested
+# `states:startExecution.sync` task and waits for. Local mode's emulator runs that task
+# through its seam (daskyard/local/seam.py: moto's interpreter sent the task's parameters
+# in the ASL's casing, so it failed every one with States.Runtime).
+ROLLBACK_MACHINE = "${RollbackClusterStateMachineArn}"
+
+
+def roll_back() -> State:
+    """The rollback machine, started and waited for; its input is the cluster and the
+    create's reason. A rollback that failed has recorded why itself (States.TaskFailed);
+    one that could not start is recorded here."""
+    return {
+        "Type": "Task",
+        "Comment": "Removes what the create made: the rollback machine, waited for.",
+        "Resource": "arn:aws:states:::states:startExecution.sync",
+        "Parameters": {"StateMachineArn": ROLLBACK_MACHINE, "Input": {
+            "cluster.$": "$.cluster", "error.$": "$.error",
+            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}},
+        "ResultPath": None,
+        "Retry": [dict(EXECUTIONS_AT_QUOTA)],
+        "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.rollback_error",
+                   "Next": "RollbackEndedFailed"},
+                  catch_all("RollbackFailed", "$.rollback_error")],
+        "Next": "CreateFailed"}
+
+
+def rollback_failed_end() -> State:
+    return fail(
+        "ClusterRollbackFailed", "The create failed and removing what it made failed "
+        "too; the cluster record (DELETE_FAILED) holds the rollback's reason. A "
+        "destroy finishes the removal: it is idempotent.")
+
+
 def create_machine() -> State:
     failed = catch_all("RecordFailure", "$.error")
-    rollback_failed = catch_all("RollbackFailed", "$.rollback_error")
     return machine(
         "Daskyard create: the six setup steps of a Dask cluster on ECS. Any failure records "
-        "the reason, then this execution removes what was made (the teardown states) and "
+        "the reason, then the rollback machine removes what was made and this execution "
         "ends failed; or, when a destroy request stopped it, leaves that to the destroy "
         "machine. An hour for the create and an hour for its rollback.",
         7200,
@@ -292,9 +328,9 @@ def create_machine() -> State:
                 "Comment": "A destroy request that stopped the create runs the destroy "
                            "machine itself; two teardowns of one cluster would race.",
                 "Choices": [{"Variable": "$.rollback.rollback", "BooleanEquals": True,
-                             "Next": "MarkDeleting"}],
+                             "Next": "RollBack"}],
                 "Default": "CreateStopped"},
-            **teardown("MarkRolledBack", then="CreateFailed", catch=rollback_failed),
+            "RollBack": roll_back(),
             "CreateFailed": fail(
                 "ClusterCreateFailed", "The create failed; what it made has been removed. "
                 "The cluster record holds the reason."),
@@ -302,10 +338,22 @@ def create_machine() -> State:
                 "ClusterCreateStopped", "A destroy request stopped the create; the destroy "
                 "machine removes what was made."),
             **chain("RollbackFailed", then="RollbackEndedFailed"),
-            "RollbackEndedFailed": fail(
-                "ClusterRollbackFailed", "The create failed and removing what it made failed "
-                "too; the cluster record (DELETE_FAILED) holds the rollback's reason. A "
-                "destroy finishes the removal: it is idempotent."),
+            "RollbackEndedFailed": rollback_failed_end(),
+        })
+
+
+def rollback_machine() -> State:
+    return machine(
+        "Daskyard rollback: what a failed create made, removed by the teardown's delete "
+        "twins (the destroy machine's), started by the create machine, which waits for it. "
+        "Ends by marking the cluster FAILED (the create's reason kept), or DELETE_FAILED "
+        "with why the removal failed.",
+        3600,
+        {
+            **teardown("MarkRolledBack", then=None,
+                       catch=catch_all("RollbackFailed", "$.rollback_error")),
+            **chain("RollbackFailed", then="RollbackEndedFailed"),
+            "RollbackEndedFailed": rollback_failed_end(),
         })
 
 
@@ -358,8 +406,8 @@ def teardown_machine() -> State:
             "ResultPath": None, "End": True}})
 
 
-MACHINES = {"create_cluster": create_machine, "destroy_cluster": destroy_machine,
-            "teardown": teardown_machine}
+MACHINES = {"create_cluster": create_machine, "rollback_cluster": rollback_machine,
+            "destroy_cluster": destroy_machine, "teardown": teardown_machine}
 
 
 def render() -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,15 @@ class CallRecorder:
         return out
 
 
+# (handler, client, operation, params, response) of each call from chalicelib that
+# succeeded: what the scale benchmark sizes DynamoDB's reads and writes from.
+Observer = Callable[[str, Any, str, Any, Any], None]
+
+
 @contextmanager
-def recording() -> Iterator[CallRecorder]:
-    """Record every API call made from chalicelib code while the block runs."""
+def recording(observe: Observer | None = None) -> Iterator[CallRecorder]:
+    """Record every API call made from chalicelib code while the block runs (and show
+    each that succeeded, with its answer, to `observe`)."""
     recorder = CallRecorder()
     base: Any = botocore.client.BaseClient  # _make_api_call is private: not in the stubs
     original = base._make_api_call
@@ -85,7 +91,10 @@ def recording() -> Iterator[CallRecorder]:
                 for action in iam_actions(self, operation_name, api_params):
                     recorder.calls[action] += 1
                     recorder.by_handler.setdefault(handler, Counter())[action] += 1
-        return original(self, operation_name, api_params)
+        response = original(self, operation_name, api_params)
+        if ours and observe is not None:
+            observe(handler, self, operation_name, api_params, response)
+        return response
 
     base._make_api_call = make_api_call
     try:

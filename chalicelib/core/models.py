@@ -17,6 +17,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from chalicelib.core.launch_types import LAUNCH_TYPES
 from chalicelib.core.naming import CLUSTER_NAME
@@ -282,8 +283,92 @@ class TaskCrash(BaseModel):
     last_lines: list[str] = Field(default_factory=list)
 
 
+def _flat(name: str, **field: Any) -> Any:
+    """A field of a record's part, named `name` in the flat shape: the API's answer
+    (ClusterRecord.public) and records stored before the parts were nested."""
+    return Field(serialization_alias=name, **field)
+
+
+class Scheduler(BaseModel):
+    """The current scheduler task as discovery found it (chalicelib/discovery.py). A
+    task's event publishes it only if it is newer (`order`) than what is recorded."""
+
+    address: str = _flat("scheduler_address", default="")
+    task: str = _flat("scheduler_task", default="")
+    order: str = _flat("scheduler_order", default="")
+    stale: bool = _flat("scheduler_stale", default=False)  # it stopped; no replacement yet
+    public_ip: str = _flat("public_ip", default="")
+    dashboard_url: str = _flat("dashboard_url", default="")
+
+
+class Notebook(BaseModel):
+    """The notebook's task: `status` STARTING (RUNNING, health check not passed yet),
+    SERVING (Jupyter answers), STOPPED (its task exited: `error` says how)."""
+
+    ip: str = _flat("notebook_ip", default="")
+    url: str = _flat("notebook_url", default="")
+    status: str = _flat("notebook_status", default="")
+    error: str = _flat("notebook_error", default="")
+    stops: int = _flat("notebook_stops", default=0)
+    task: str = _flat("notebook_task", default="", repr=False)
+
+
+class Cost(BaseModel):
+    """Estimated USD (core/pricing.py): the rate while it runs, which follows the workers
+    that run, and the cost before `since` at the rates of the moments it ran; the cost
+    so far adds `per_hour` since then."""
+
+    per_hour: float = _flat("cost_per_hour", default=0.0)
+    accrued: float = _flat("cost_accrued", default=0.0)
+    since: datetime | None = _flat("cost_since", default=None)
+
+
+class Workers(BaseModel):
+    """The workers service as ECS's task events show it (chalicelib/workers.py): what it
+    asks for (adapt, scale, ECS) and the worker tasks RUNNING now; None before any."""
+
+    desired: int | None = _flat("workers_desired", default=None)
+    running: int | None = _flat("workers_running", default=None)
+    # worker task id -> RUNNING or STOPPED, from the events (a late RUNNING of a task
+    # already STOPPED changes nothing).
+    tasks: dict[str, str] = _flat("worker_tasks", default_factory=dict, repr=False)
+
+
+class Lease(BaseModel):
+    """What holds the cluster while something changes it, each lapsing should its
+    Lambda die: building steps (`inflight`: state -> the epoch second its Lambda must
+    have ended by), a scale or adapt's `claim`; and the workers `counted` for it on its
+    owner's quota counter (core/registry.py; None: none), which a claim raises."""
+
+    inflight: dict[str, int] = _flat("inflight", default_factory=dict)
+    claim: Claim | None = _flat("claim", default=None)
+    counted: int | None = _flat("counted", default=None)
+
+
+class Tokens(BaseModel):
+    """Step Functions task tokens of the create's waits; they die with the create, so
+    a late event cannot complete a wait of a destroyed cluster."""
+
+    scheduler: str = _flat("task_token", default="", repr=False)  # WaitForScheduler
+    images: str = _flat("image_token", default="", repr=False)  # PrepareImages' image build
+
+
+# The record's parts: each a model of its own, one map in the stored item.
+PARTS: dict[str, type[BaseModel]] = {"scheduler": Scheduler, "notebook": Notebook,
+                                     "cost": Cost, "workers": Workers, "lease": Lease,
+                                     "tokens": Tokens}
+# A part's field -> its name in the flat shape, per part.
+FLAT: dict[str, dict[str, str]] = {
+    part: {name: str(field.serialization_alias) for name, field in model.model_fields.items()}
+    for part, model in PARTS.items()}
+# The stored item's shape: items without `record_version` hold the parts' fields flat
+# (tests/fixtures/flat_records.json); ClusterRecord lifts them on read and the registry's
+# first write to such an item rewrites it in this shape (Registry._lift).
+RECORD_VERSION = 2
+
+
 class ClusterRecord(BaseModel):
-    """What the registry holds for a cluster. `task_token` never leaves chalicelib."""
+    """What the registry holds for a cluster. Its tokens never leave chalicelib."""
 
     name: str
     status: Status
@@ -295,50 +380,51 @@ class ClusterRecord(BaseModel):
     updated_at: datetime
     expires_at: datetime | None = None
     execution_arn: str = ""
-    scheduler_address: str = ""
-    scheduler_task: str = ""
-    scheduler_order: str = ""
-    scheduler_stale: bool = False
-    public_ip: str = ""
-    notebook_ip: str = ""
-    dashboard_url: str = ""
-    notebook_url: str = ""
-    # The notebook's task: STARTING (RUNNING, health check not passed yet), SERVING
-    # (Jupyter answers), STOPPED (its task exited: notebook_error says how).
-    notebook_status: str = ""
-    notebook_error: str = ""
-    notebook_stops: int = 0
-    notebook_task: str = Field(default="", repr=False)
+    scheduler: Scheduler = Field(default_factory=Scheduler)
+    notebook: Notebook = Field(default_factory=Notebook)
     owner: str = ""  # the caller who created it (see core/identity.py)
-    cost_per_hour: float = 0.0  # estimated USD while it runs (core/pricing.py)
-    # The cost before `cost_since`, at the rates of the moments it ran (the rate follows
-    # the workers that run); the cost so far adds cost_per_hour since then.
-    cost_accrued: float = 0.0
-    cost_since: datetime | None = None
-    # The workers service as ECS's task events show it (chalicelib/workers.py): what it
-    # asks for (adapt, scale, ECS) and the worker tasks RUNNING now; None before any.
-    workers_desired: int | None = None
-    workers_running: int | None = None
-    # worker task id -> RUNNING or STOPPED, from the events (a late RUNNING of a task
-    # already STOPPED changes nothing).
-    worker_tasks: dict[str, str] = Field(default_factory=dict, repr=False)
+    cost: Cost = Field(default_factory=Cost)
+    workers: Workers = Field(default_factory=Workers)
     crashes: dict[str, TaskCrash] = Field(default_factory=dict)  # role -> its latest
     adapt: Adapt | None = None  # adaptive scaling, carried out by the scheduler
-    claim: Claim | None = Field(default=None, repr=False)  # a scale or adapt under way
-    # Workers counted for it on its owner's quota counter (core/registry.py); None: none.
-    counted: int | None = Field(default=None, repr=False)
     destroy_reason: str = ""  # why the system destroyed it (e.g. idle), told to the owner
-    # Building steps running now -> the epoch second their Lambda must have ended by.
-    inflight: dict[str, int] = Field(default_factory=dict, repr=False)
-    task_token: str = Field(default="", repr=False)
-    image_token: str = Field(default="", repr=False)
+    lease: Lease = Field(default_factory=Lease, repr=False)
+    tokens: Tokens = Field(default_factory=Tokens, repr=False)
     notify: list[Notify] = Field(default_factory=list, repr=False)
+    record_version: int = Field(default=RECORD_VERSION, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_flat(cls, data: Any) -> Any:
+        """An item stored before the parts were nested holds their fields at the top:
+        each moves into its part, value for value. A part the item holds as a map wins
+        over flat fields beside it (only the nested shape writes the map)."""
+        if not isinstance(data, dict) or "record_version" in data:
+            return data
+        data = dict(data)
+        for part, names in FLAT.items():
+            lifted = {field: data.pop(flat) for field, flat in names.items() if flat in data}
+            data.setdefault(part, lifted)
+        return data
+
+    def flat(self) -> dict[str, Any]:
+        """Every field in the flat shape (the parts' fields by their flat names), JSON."""
+        whole = self.model_dump(mode="json", exclude={"record_version"})
+        out: dict[str, Any] = {}
+        for name, value in whole.items():
+            if name in PARTS:
+                out.update(getattr(self, name).model_dump(mode="json", by_alias=True))
+            else:
+                out[name] = value
+        return out
 
     def public(self) -> dict[str, Any]:
-        """The record as the API shows it: no token, no callback URLs, no bookkeeping."""
-        return self.model_dump(mode="json", exclude=PRIVATE_FIELDS)
+        """The record as the API shows it: flat, no token, no callback URLs, no
+        bookkeeping."""
+        return {k: v for k, v in self.flat().items() if k not in PRIVATE_FIELDS}
 
 
+# Flat names the API never shows.
 PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_order",
                   "scheduler_task", "notebook_task", "claim", "counted", "worker_tasks"}
 
@@ -350,12 +436,27 @@ PRIVATE_FIELDS = {"task_token", "image_token", "notify", "inflight", "scheduler_
 ANSWER = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True,
                     defer_build=True)
 
-# A cluster as the API shows it (ClusterRecord.public()): the record's fields but the
-# private ones, derived so that a field added to the record is in the contract too.
+
+
+def _answer_fields() -> dict[str, tuple[Any, FieldInfo]]:
+    """The record's fields in the flat shape (a part's under their flat names), in
+    order, but the private ones."""
+    fields: dict[str, tuple[Any, FieldInfo]] = {}
+    for name, field in ClusterRecord.model_fields.items():
+        inner = PARTS[name].model_fields if name in PARTS else {name: field}
+        for key, info in inner.items():
+            flat = FLAT[name][key] if name in PARTS else key
+            if flat not in PRIVATE_FIELDS and flat != "record_version":
+                fields[flat] = (info.annotation, FieldInfo.merge_field_infos(
+                    info, serialization_alias=None))
+    return fields
+
+
+# A cluster as the API shows it (ClusterRecord.public()): the record's fields, flat, but
+# the private ones, derived so that a field added to the record is in the contract too.
 Cluster: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "Cluster", __config__=ANSWER, __doc__="A cluster's record as the API shows it.",
-    **{name: (field.annotation, field) for name, field in ClusterRecord.model_fields.items()
-       if name not in PRIVATE_FIELDS})
+    **_answer_fields())
 
 
 class ClusterList(BaseModel):

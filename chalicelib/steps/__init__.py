@@ -127,8 +127,8 @@ def run_step(rt: Runtime, raw_event: dict[str, Any]) -> StepResult:
     logger.info("step", step=step.module, action=event.action, cluster=event.cluster)
     if not step.leased:
         return _throttling_named(action, rt, call)
-    call.loaded = rt.registry.begin_step(event.cluster, step.state, int(time.time()) + STEP_LEASE)
+    call.loaded = rt.registry.steps.begin(event.cluster, step.state, int(time.time()) + STEP_LEASE)
     try:
         return _throttling_named(action, rt, call)
     finally:
-        rt.registry.end_step(event.cluster, step.state, call.made)
+        rt.registry.steps.end(event.cluster, step.state, call.made)

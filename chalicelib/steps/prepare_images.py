@@ -88,8 +88,8 @@ def create(rt: Runtime, call: StepCall) -> StepResult:
         raise ImageMissing(f"{', '.join(missing)} not in ECR and no image build project "
                            "is configured; build images/ and push them")
     # The token is stored before the build starts, so its end event always finds it.
-    rt.registry.await_images(call.cluster, token)
+    rt.registry.waits.await_images(call.cluster, token)
     build = image_builds.start_or_join(rt.clients.codebuild, project, tag)
     call.remember(image_build=build)
-    rt.registry.record_resources(call.cluster, call.made)
+    rt.registry.steps.record_resources(call.cluster, call.made)
     return {"build": build, "missing": missing}

@@ -41,7 +41,7 @@ def mark(rt: Runtime, call: StepCall) -> StepResult:
         record = rt.registry.settle(call.cluster, state)
         if record is None:
             return {"status": "missing"}
-        running = sorted(s for s, until in record.inflight.items() if until > time.time())
+        running = sorted(s for s, until in record.lease.inflight.items() if until > time.time())
         if running:  # a create step passed its check before DELETING: let it finish
             raise NotReady(f"create steps still running: {', '.join(running)}")
         return {"status": record.status.value}

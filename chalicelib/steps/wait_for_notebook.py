@@ -21,18 +21,18 @@ def wait(rt: Runtime, call: StepCall) -> StepResult:
     record = call.record
     if not record.spec.notebook:
         return {"notebook": "none"}
-    if record.notebook_status == "SERVING":
+    if record.notebook.status == "SERVING":
         return {"notebook": "serving"}
-    if record.notebook_stops >= NOTEBOOK_STOPS:
+    if record.notebook.stops >= NOTEBOOK_STOPS:
         raise NotebookFailed(
-            f"the notebook did not start: its task stopped {record.notebook_stops} times, "
-            f"last: {record.notebook_error}; its output is in the log group "
+            f"the notebook did not start: its task stopped {record.notebook.stops} times, "
+            f"last: {record.notebook.error}; its output is in the log group "
             f"{record.resources.log_group or call.names.log_group()} (stream prefix notebook)")
-    if record.notebook_task and _healthy_on_ecs(rt, call, record.notebook_task):
-        rt.registry.notebook_serving(call.cluster, record.notebook_task)
+    if record.notebook.task and _healthy_on_ecs(rt, call, record.notebook.task):
+        rt.registry.notebook.serving(call.cluster, record.notebook.task)
         return {"notebook": "serving"}
-    state = "no task running yet" if not record.notebook_task else \
-        f"its task runs and its health check (Jupyter on {record.notebook_url}) has not passed"
+    state = "no task running yet" if not record.notebook.task else \
+        f"its task runs and its health check (Jupyter on {record.notebook.url}) has not passed"
     raise NotReady(f"the notebook is not serving yet: {state}")
 
 

@@ -54,7 +54,7 @@ def credentials(rt: Runtime, caller: Caller, name: str) -> dict[str, Any]:
         SecretId=record.resources.credentials_secret or rt.names(name).credentials_secret())[
         "SecretString"])
     return Credentials(
-        address=record.scheduler_address, ca=material.ca, cert=material.client_cert,
+        address=record.scheduler.address, ca=material.ca, cert=material.client_cert,
         key=material.client_key,
         jupyter_token=material.jupyter_token if record.spec.notebook else None,
         dashboard_token=material.jupyter_token).model_dump()

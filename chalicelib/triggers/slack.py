@@ -165,8 +165,8 @@ def line(record: ClusterRecord, detail: bool = False) -> str:
         text += f", step {record.step}"
     if detail:
         text += "".join(f"\n{label}: {value}" for label, value in (
-            ("Scheduler", record.scheduler_address), ("Dashboard", record.dashboard_url),
-            ("Notebook", record.notebook_url), ("Expires", record.expires_at),
+            ("Scheduler", record.scheduler.address), ("Dashboard", record.scheduler.dashboard_url),
+            ("Notebook", record.notebook.url), ("Expires", record.expires_at),
             ("Error", record.error)) if value)
     return text
 

@@ -29,13 +29,13 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
-from daskyard.local import SERVER_ROOT
 from daskyard.local.awslogs import AwsLogs, Stream, stream_of
 from daskyard.local.latency import NONE, Latency
 from daskyard.local.processes import Guard
+from daskyard.local.server import ROOT
 
 log = logging.getLogger("daskyard.local")
-ENTRYPOINT = SERVER_ROOT / "images" / "entrypoint.py"
+ENTRYPOINT = ROOT / "images" / "entrypoint.py"
 # What a task inherits from this process's environment besides its definition's.
 INHERITED = ("AWS_", "PATH", "HOME", "LANG", "PYTHON", "VIRTUAL_ENV")
 # Local mode's own keys (the account's root): a task gets its role's instead.
@@ -298,6 +298,12 @@ class EcsAgent:
             for service_arn in list(self.tasks):  # stop every task this agent started
                 self._scale_to(service_arn, self.tasks[service_arn], 0, None)
 
+    def next_address(self) -> str:
+        """A task's own loopback address: one generator for every task of this process's
+        local mode (the standalone tasks' too), as a VPC hands each ENI its own IP."""
+        with self._lock:
+            return next(self._ips)
+
     def running(self, group_suffix: str = "") -> list[LocalTask]:
         with self._lock:
             return [t for ts in self.tasks.values() for t in ts
@@ -345,7 +351,7 @@ class EcsAgent:
             if passed:
                 with self._lock:
                     task.health = "HEALTHY"
-                    self._emit(task, "RUNNING")
+                    self.emit(task, "RUNNING")
 
     def _exited(self) -> bool:
         """A task's process has ended (ECS would see its container stop)."""
@@ -390,7 +396,7 @@ class EcsAgent:
                     self._backoff.failed(service_arn, now)
             elif self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
                 code = self.runner.settle(task.handle)
-                self._emit(task, "STOPPED", "Essential container in task exited",
+                self.emit(task, "STOPPED", "Essential container in task exited",
                            stop_code="EssentialContainerExited", exit_code=code)
                 self._backoff.failed(service_arn, now)
             else:
@@ -403,7 +409,7 @@ class EcsAgent:
             if task.handle is not None:
                 self.runner.stop(task.handle)
                 code = self.runner.settle(task.handle)
-            self._emit(task, "STOPPED", "Scaling activity initiated by deployment",
+            self.emit(task, "STOPPED", "Scaling activity initiated by deployment",
                        stop_code="ServiceSchedulerInitiated", exit_code=code)
         while svc is not None and len(alive) < desired and self._backoff.may_start(
                 service_arn, now):
@@ -427,9 +433,9 @@ class EcsAgent:
         task = LocalTask(
             arn=f"{svc['clusterArn'].replace(':cluster/', ':task/')}/{uuid.uuid4().hex}",
             cluster_arn=svc["clusterArn"], group=f"service:{svc['serviceName']}",
-            task_definition=dict(td), ip=next(self._ips), eni=f"eni-{uuid.uuid4().hex[:17]}")
+            task_definition=dict(td), ip=self.next_address(), eni=f"eni-{uuid.uuid4().hex[:17]}")
         log.info("starting %s task on %s in %s", svc["serviceName"], task.ip, cluster_name)
-        self._emit(task, "PENDING")
+        self.emit(task, "PENDING")
         # From the event, not from the loop's `now`: the calls above take their time, and
         # the task may not run sooner after its PENDING event than the pull takes.
         task.starts_at = time.monotonic() + self.latency.of("fargate_task_start")
@@ -441,18 +447,18 @@ class EcsAgent:
         try:
             task.env = self._task_env(task)
         except ClientError as exc:
-            self._emit(task, "STOPPED", "ResourceInitializationError: unable to pull "
+            self.emit(task, "STOPPED", "ResourceInitializationError: unable to pull "
                        f"secrets: {exc.response['Error']['Code']}",
                        stop_code="TaskFailedToStart")
             return False
         except MountRefused as exc:
-            self._emit(task, "STOPPED", "ResourceInitializationError: failed to invoke EFS "
+            self.emit(task, "STOPPED", "ResourceInitializationError: failed to invoke EFS "
                        f"utils commands to set up EFS volumes: mount.nfs4: {exc}",
                        stop_code="TaskFailedToStart")
             return False
         task.handle = self.runner.start(task, task.env)
         task.started = time.monotonic()
-        self._emit(task, "RUNNING")
+        self.emit(task, "RUNNING")
         return True
 
     def container_environment(self, task_definition: dict[str, Any],
@@ -586,8 +592,10 @@ class EcsAgent:
             **{k: v for k, v in request.items() if v})["SecretString"]
         return str(json.loads(text)[json_key]) if json_key else text
 
-    def _emit(self, task: LocalTask, status: str, reason: str = "", stop_code: str = "",
-              exit_code: int | None = None) -> None:
+    def emit(self, task: LocalTask, status: str, reason: str = "", stop_code: str = "",
+             exit_code: int | None = None) -> None:
+        """The task's 'ECS Task State Change' event, as ECS sends it to EventBridge (the
+        standalone tasks' runner sends theirs through it too)."""
         task.version += 1
         detail: dict[str, Any] = {
             "attachments": [{"id": str(uuid.uuid4()), "type": "eni",

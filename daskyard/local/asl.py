@@ -8,10 +8,10 @@ import json
 import re
 from typing import Any
 
-from daskyard.local import SERVER_ROOT
+from daskyard.local.server import ROOT
 
 # Where the *.asl.json files are; read at each call, so it may be pointed elsewhere.
-ASL_DIR = SERVER_ROOT / "stepfunctions"
+ASL_DIR = ROOT / "stepfunctions"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 TIME_FIELDS = ("IntervalSeconds", "MaxDelaySeconds", "TimeoutSeconds", "Seconds")
 

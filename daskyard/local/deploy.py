@@ -1,5 +1,5 @@
 """Deploy the app into the emulator as the template deploys it into AWS: tables, roles,
-one Lambda per Chalice function, both state machines from stepfunctions/, the event
+one Lambda per Chalice function, the state machines from stepfunctions/, the event
 rules from app.py's `on_cw_event` patterns, secrets, and the images in ECR."""
 
 from __future__ import annotations
@@ -332,11 +332,14 @@ def deploy(clients: Clients, app_module: ModuleType, time_scale: float = 1.0,
 
     values = {f"{name}Arn": arn for name, arn in out.functions.items()}
     sfn = clients.sfn
-    for kind in ("destroy_cluster", "create_cluster", "teardown"):
+    # The rollback machine before the create machine, which starts it.
+    for kind in ("destroy_cluster", "rollback_cluster", "create_cluster", "teardown"):
         arn = sfn.create_state_machine(
             name=f"daskyard-{stage}-{kind.replace('_', '-')}", roleArn=states_role,
             definition=asl.definition(kind, values, time_scale))["stateMachineArn"]
-        env[f"DASKYARD_{kind.removesuffix('_cluster').upper()}_STATE_MACHINE_ARN"] = arn
+        values[f"{kind.title().replace('_', '')}StateMachineArn"] = arn
+        if kind != "rollback_cluster":  # no Lambda starts it
+            env[f"DASKYARD_{kind.removesuffix('_cluster').upper()}_STATE_MACHINE_ARN"] = arn
 
     for secret_id in (settings.slack_secret_id, settings.webhook_secret_id):
         with contextlib.suppress(clients.secrets.exceptions.ResourceExistsException):

@@ -28,6 +28,7 @@ import shutil
 import subprocess  # nosec B404  # the evaluator is a Node process of our own script
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from xml.sax.saxutils import escape  # nosec B406  # escapes our own error text;
 
 from werkzeug.exceptions import HTTPException
 
+from daskyard.local import seam
 from daskyard.local.iam_requests import IAM_DATA, PREFIX, Call, IamRequest, Unmodelled, requests_for
 
 log = logging.getLogger("daskyard.local")
@@ -135,19 +137,13 @@ class EmulatorState:
         self.account, self.region = account, region
 
     def _ec2(self) -> Any:
-        from moto.ec2.models import ec2_backends
-
-        return ec2_backends[self.account][self.region]
+        return seam.backend("ec2", self.account, self.region)
 
     def _efs(self) -> Any:
-        from moto.efs.models import efs_backends
-
-        return efs_backends[self.account][self.region]
+        return seam.backend("efs", self.account, self.region)
 
     def _iam(self) -> Any:
-        from moto.iam.models import iam_backends
-
-        return iam_backends[self.account]["global"]
+        return seam.backend("iam", self.account)
 
     def tags(self, arn: str) -> dict[str, str]:
         service, rest = arn.split(":")[2], arn.split(":", 5)[5]
@@ -162,10 +158,8 @@ class EmulatorState:
                 return {t["Key"]: t["Value"]
                         for t in self._efs().list_tags_for_resource(ident)}
             if service == "ecs":
-                from moto.ecs.models import ecs_backends
-
-                return {t["key"]: t["value"] for t in
-                        ecs_backends[self.account][self.region].list_tags_for_resource(arn)}
+                return {t["key"]: t["value"] for t in seam.backend(
+                    "ecs", self.account, self.region).list_tags_for_resource(arn)}
         except Exception:  # not there (yet, or any more): a resource without tags
             return {}
         return {}
@@ -183,9 +177,7 @@ class EmulatorState:
         return None
 
     def secret_arn(self, secret_id: str) -> str | None:
-        from moto.secretsmanager.models import secretsmanager_backends
-
-        backend = secretsmanager_backends[self.account][self.region]
+        backend = seam.backend("secretsmanager", self.account, self.region)
         try:
             return str(backend.describe_secret(secret_id).arn)
         except Exception:  # not there: the request names its own ARN form
@@ -296,10 +288,7 @@ class Iam:
             found = self._keys.get(key_id)
         if found is not None:
             return found
-        from moto.iam.models import iam_backends
-
-        iam = iam_backends[self.account]["global"]
-        user = iam.get_user_from_access_key_id(key_id)
+        user = seam.backend("iam", self.account).get_user_from_access_key_id(key_id)
         if user is None:
             return None
         for access_key in user.access_keys:
@@ -351,9 +340,14 @@ class Iam:
         return result == "Allowed"
 
     def _states_role(self, requests: list[IamRequest]) -> Principal:
+        """The machines' role of the stage whose function or machine a call of Step
+        Functions' key names (a Lambda it invokes, an execution it starts or watches)."""
         for request in requests:
-            if request.action == "lambda:InvokeFunction":
-                stage = request.resource.rsplit(":", 1)[-1].split("-")[1]
+            if request.action.partition(":")[0] not in ("lambda", "states"):
+                continue
+            ours = [p for p in request.resource.split(":") if p.startswith("daskyard-")]
+            if ours:
+                stage = ours[0].split("-")[1]
                 region = request.resource.split(":")[3]  # IAM names carry it
                 name = f"daskyard-{stage}-{region}-states"  # naming.regional
                 return Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/"
@@ -389,7 +383,6 @@ class Iam:
 
 # The emulator's authorizer; None lets every call through (moto's own behaviour).
 ACTIVE: Iam | None = None
-_STATE_LOCK = threading.Lock()
 
 
 class Refused(HTTPException):
@@ -451,7 +444,7 @@ def _authenticate(iam: Iam, response: Any, model: Any, s3: bool = False) -> tupl
 
 
 def check(response: Any, resource: str = "*") -> None:
-    """Replaces moto's `_authenticate_and_authorize_normal_action` (see MOTO_HOOKS):
+    """Replaces moto's `_authenticate_and_authorize_normal_action` (see daskyard.local.seam):
     authenticate the call's signature, then authorize it."""
     iam = ACTIVE
     if iam is None:
@@ -489,10 +482,8 @@ def check_s3(response: Any, bucket_name: str | None = None,
 
 
 def _service_model(response: Any) -> Any:
-    from moto.core.responses import get_service_model
-
     try:
-        return get_service_model(response.boto3_service_name)
+        return seam.get("moto.core.responses.get_service_model")(response.boto3_service_name)
     except Exception:
         return None
 
@@ -516,83 +507,34 @@ def _check_signature(response: Any, key: Key, scope: list[str], s3: bool = False
     """The SigV4 signature recomputed with the key's secret, as AWS checks it. `scope`:
     the credential scope (key id, date, region, service, ...) the request names."""
     from botocore.credentials import Credentials
-    from moto.iam.access_control import IAMRequest, S3IAMRequest
 
-    request = (S3IAMRequest if s3 else IAMRequest).__new__(S3IAMRequest if s3 else IAMRequest)
-    request._method = response.method
     path = response.raw_path
     if response.parsed_url.query:
         path += "?" + response.parsed_url.query
-    request._path = path
     # The signed payload is the body as sent; a form body (the query protocol) werkzeug
     # has parsed away is encoded again from its fields, as moto's own check does.
     form = "x-www-form-urlencoded" in str(response.headers.get("Content-Type", ""))
-    request._body = response.raw_body or b""
-    request._data = response.data if form and not request._body else {}
-    request._headers = response.headers
-    request._region, request._service = scope[2], scope[3]
-    request._access_key = _Credentials(Credentials(  # type: ignore[assignment]
-        scope[0], key.secret, key.token))
-    request.check_signature()
+    body = response.raw_body or b""
+    seam.check_sigv4(s3, response.method, path, body,
+                     response.data if form and not body else {}, response.headers,
+                     scope[2], scope[3], Credentials(scope[0], key.secret, key.token))
 
 
-@dataclass
-class _Credentials:
-    credentials: Any
-
-    def create_credentials(self) -> Any:
-        return self.credentials
+# moto's per-call authorization, replaced (declared in daskyard.local.seam).
+HOOKS: dict[str, Callable[..., None]] = {"_authenticate_and_authorize_normal_action": check,
+         "_authenticate_and_authorize_s3_action": check_s3}
 
 
-# The moto internals this module relies on: (module, class, attribute, its parameters).
-# `moto_hooks_changed` (and a unit test) say when a moto upgrade changed one.
-MOTO_HOOKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("moto.core.authorization", "ActionAuthenticatorMixin",
-     "_authenticate_and_authorize_normal_action", ("self", "resource")),
-    ("moto.core.authorization", "ActionAuthenticatorMixin",
-     "_authenticate_and_authorize_s3_action", ("self", "bucket_name", "key_name")),
-    ("moto.iam.access_control", "IAMRequestBase", "check_signature", ("self",)),
-    ("moto.iam.access_control", "IAMRequestBase", "_calculate_signature", ("self",)),
-    ("moto.core.responses", "BaseResponse", "parse_parameters", ("self", "request")),
-    ("moto.core.responses", "BaseResponse", "_get_action", ("self",)),
-)
-
-
-def moto_hooks_changed() -> list[str]:
-    """The MOTO_HOOKS moto no longer has as declared (empty: all as expected)."""
-    import importlib
-    import inspect
-
-    changed = []
-    for module, cls, attribute, params in MOTO_HOOKS:
-        found = importlib.import_module(module).__dict__.get(cls)
-        method = getattr(found, attribute, None)
-        method = getattr(method, "__wrapped__", method)
-        if method is None:
-            changed.append(f"{module}.{cls}.{attribute} is gone")
-        elif tuple(inspect.signature(method).parameters) != params:
-            changed.append(f"{module}.{cls}.{attribute} takes "
-                           f"{tuple(inspect.signature(method).parameters)}, not {params}")
-    return changed
+def _instead(hook: Callable[..., None]) -> Callable[[Any], Callable[..., None]]:
+    """A replacement that does not call moto's own check."""
+    return lambda _moto: hook
 
 
 def install() -> None:
     """Route moto's per-call authorization through `check` (once per process)."""
-    from moto.core.authorization import ActionAuthenticatorMixin
-
-    with _STATE_LOCK:
-        current = ActionAuthenticatorMixin.__dict__["_authenticate_and_authorize_normal_action"]
-        if getattr(current, "__daskyard_iam__", False):
-            return
-        changed = moto_hooks_changed()
-        if changed:
-            raise RuntimeError(f"local IAM relies on moto internals that changed: {changed}")
-        hooks: dict[str, Any] = {"_authenticate_and_authorize_normal_action": check,
-                                 "_authenticate_and_authorize_s3_action": check_s3}
-        for name, replacement in hooks.items():
-            replacement.__daskyard_iam__ = True
-            replacement.__wrapped__ = ActionAuthenticatorMixin.__dict__[name]
-            setattr(ActionAuthenticatorMixin, name, replacement)
+    for name, hook in HOOKS.items():
+        seam.wrap_once(f"moto.core.authorization.ActionAuthenticatorMixin.{name}",
+                       _instead(hook), install)
 
 
 def activate(iam: Iam | None) -> None:

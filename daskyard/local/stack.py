@@ -20,7 +20,7 @@ from chalicelib.core.registry import Registry
 from chalicelib.core.runtime import Runtime
 from chalicelib.core.settings import Settings
 from daskyard.credentials import FILE, LocalCredentials, data_dir, forget
-from daskyard.local import iam, inventory, quotas
+from daskyard.local import iam, inventory, quotas, seam
 from daskyard.local.agent import EcsAgent, NullRunner, ProcessRunner, Runner
 from daskyard.local.deploy import (
     STAGE,
@@ -33,16 +33,10 @@ from daskyard.local.deploy import (
     push_images,
     user_keys,
 )
-from daskyard.local.emulator import (
-    DEPLOYMENT_CHANGES,
-    ECR_CHANGES,
-    ECS_CHANGES,
-    EFS_CHANGES,
-    Emulator,
-    LambdaRouter,
-)
+from daskyard.local.emulator import Emulator, LambdaRouter
 from daskyard.local.latency import NONE, Latency
 from daskyard.local.processes import Guard, Reaped, reap
+from daskyard.local.seam import CHANGED, DEPLOYMENT, FILE_SYSTEMS, IMAGES, SERVICES
 from daskyard.local.standalone import Image, StandaloneTasks, attach
 
 log = logging.getLogger("daskyard.local")
@@ -58,12 +52,12 @@ LOCAL_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING",
              # Before the app is loaded: its event rules match its stage's resources.
              "DASKYARD_STAGE": STAGE}
 # Services only the deployment writes to (the app calls none of their write APIs): a
-# reset keeps them as deployed unless DEPLOYMENT_CHANGES saw them change. Executions
+# reset keeps them as deployed unless they changed (seam.CHANGES: DEPLOYMENT). Executions
 # are dropped on every reset, so the state machines stay too.
 DEPLOYMENT_ONLY = ("iam", "lambda", "events", "stepfunctions")
 # The images the deployment pushed are kept too, unless something changed them (a test
-# deleting a tag or a repository): ECR_CHANGES says when.
-IMAGES = "ecr"
+# deleting a tag or a repository): seam.CHANGES says when (IMAGES).
+IMAGES_SERVICE = "ecr"
 
 
 def load_app() -> ModuleType:
@@ -157,9 +151,8 @@ class LocalMode:
                 log.info("%s", reaped)
             self.guard.start()
             self._start_iam()
-            ECR_CHANGES.subscribe(self._image_change)
-            for changes in DEPLOYMENT_CHANGES:
-                changes.subscribe(self._deployment_change)
+            CHANGED.subscribe(IMAGES, self._image_change)
+            CHANGED.subscribe(DEPLOYMENT, self._deployment_change)
             quotas.install()  # AWS's default quotas where moto has none (the doctor reads them)
             self.emulator.start()
             self.deploy()
@@ -178,9 +171,7 @@ class LocalMode:
         if missing:
             log.warning("local mode runs without IAM: %s", missing)
             return
-        from moto.core import DEFAULT_ACCOUNT_ID
-
-        self.iam = iam.Iam(DEFAULT_ACCOUNT_ID, LOCAL_ENV["AWS_REGION"])
+        self.iam = iam.Iam(seam.get("moto.core.DEFAULT_ACCOUNT_ID"), LOCAL_ENV["AWS_REGION"])
         key_id, secret, _ = self.iam.root
         os.environ.update({"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret})
         os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -242,8 +233,8 @@ class LocalMode:
                               drives_root=self.root / "drives", latency=self.router.latency,
                               roles=self._task_credentials if self.iam else None,
                               mounts=self.iam.allows_mount if self.iam else None)
-        ECS_CHANGES.subscribe(self.agent.wake.set)  # services changed: act at once
-        EFS_CHANGES.subscribe(self._efs_change)
+        CHANGED.subscribe(SERVICES, self.agent.wake.set)  # services changed: act at once
+        CHANGED.subscribe(FILE_SYSTEMS, self._efs_change)
         self.agent.start()
         self.standalone = attach(self)
 
@@ -257,8 +248,8 @@ class LocalMode:
             self.standalone.stop()
             self.standalone = None
         if self.agent:
-            ECS_CHANGES.unsubscribe(self.agent.wake.set)
-            EFS_CHANGES.unsubscribe(self._efs_change)
+            CHANGED.unsubscribe(SERVICES, self.agent.wake.set)
+            CHANGED.unsubscribe(FILE_SYSTEMS, self._efs_change)
             self.agent.stop()
             self._drop_own_folders(self.agent)
             self.agent = None
@@ -310,7 +301,7 @@ class LocalMode:
         self._lambda_clients.clear()  # new Lambda containers: nothing cached (secrets)
         if not self._deployment_changed:
             images = self._images_changed
-            self.emulator.reset(keep=DEPLOYMENT_ONLY + (() if images else (IMAGES,)))
+            self.emulator.reset(keep=DEPLOYMENT_ONLY + (() if images else (IMAGES_SERVICE,)))
             self._restore_deployment(images)
             self._start_agent()
         else:
@@ -399,9 +390,8 @@ class LocalMode:
         self._stop_agent()
         self.runner.close()
         self.guard.close()
-        ECR_CHANGES.unsubscribe(self._image_change)
-        for changes in DEPLOYMENT_CHANGES:
-            changes.unsubscribe(self._deployment_change)
+        CHANGED.unsubscribe(IMAGES, self._image_change)
+        CHANGED.unsubscribe(DEPLOYMENT, self._deployment_change)
         self.emulator.stop()
         if self.iam is not None:
             iam.activate(None)

@@ -40,6 +40,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from daskyard.local import seam
 from daskyard.local.agent import (
     EcsAgent,
     LocalTask,
@@ -49,7 +50,6 @@ from daskyard.local.agent import (
     TaskProcess,
 )
 from daskyard.local.awslogs import stream_of
-from daskyard.local.emulator import _wrap_once
 from daskyard.local.latency import Latency
 from daskyard.local.processes import Guard
 
@@ -216,24 +216,21 @@ class StandaloneTasks:
     # --- from moto's request threads -------------------------------------------------
     def accepted(self, backend: Any, task: Any) -> None:
         """A task RunTask just made: PROVISIONING, on an address of its own."""
-        from moto.ec2.models import ec2_backends
-
         td = backend.describe_task_definition(task.task_definition_arn)
         containers = _with_overrides(td.container_definitions, task.overrides)
-        with self.agent._lock:  # one generator of addresses, the agent's
-            ip = next(self.agent._ips)
+        ip = self.agent.next_address()
         eni_id = ""
         for attachment in task.attachments:
             details = {d["name"]: d for d in attachment["details"]}
             eni_id = details["networkInterfaceId"]["value"]
             details["privateIPv4Address"]["value"] = ip
-            eni = ec2_backends[backend.account_id][backend.region_name].enis[eni_id]
+            eni = seam.backend("ec2", backend.account_id, backend.region_name).enis[eni_id]
             eni.private_ip_address = ip
             eni.private_ip_addresses = [{"Primary": True, "PrivateIpAddress": ip}]
             public = task.network_configuration["awsvpcConfiguration"].get("assignPublicIp")
             if public == "ENABLED":  # here the public address is the task's own too
                 eni.public_ip = ip
-        task._transitions = []  # moto walks its tasks to STOPPED as they are described
+        seam.hold_status(task)
         task.status = "PROVISIONING"
         for container in task.containers:
             container.last_status = "PENDING"
@@ -286,7 +283,7 @@ class StandaloneTasks:
                 return
             if moto.status == "PROVISIONING":
                 moto.status = "PENDING"
-                self.agent._emit(task.local, "PENDING")
+                self.agent.emit(task.local, "PENDING")
             if now < task.due:
                 return
             try:
@@ -303,7 +300,7 @@ class StandaloneTasks:
             moto.status = "RUNNING"
             for container in moto.containers:
                 container.last_status = "RUNNING"
-            self.agent._emit(task.local, "RUNNING")
+            self.agent.emit(task.local, "RUNNING")
         elif self.runner.exited(task.handle):
             self._finish(task, "Essential container in task exited", "EssentialContainerExited")
         elif gone or asked:
@@ -312,8 +309,6 @@ class StandaloneTasks:
 
     def _finish(self, task: Standalone, reason: str, stop_code: str) -> None:
         """STOPPED, with its reason and exit code; its ENI deleted, as ECS does."""
-        from moto.ec2.models import ec2_backends
-
         if task.stopped:
             return
         task.stopped = True
@@ -328,11 +323,11 @@ class StandaloneTasks:
             container.last_status = "STOPPED"
             if code is not None:
                 container.exitCode = code
-        ec2 = ec2_backends[task.backend.account_id][task.backend.region_name]
+        ec2 = seam.backend("ec2", task.backend.account_id, task.backend.region_name)
         with contextlib.suppress(Exception):  # gone with a reset
             ec2.delete_network_interface(task.local.eni)
         with contextlib.suppress(Exception):  # the event bus gone with a reset
-            self.agent._emit(task.local, "STOPPED", moto.stopped_reason)
+            self.agent.emit(task.local, "STOPPED", moto.stopped_reason)
         log.info("task %s stopped: %s (exit code %s, %s)", task.local.arn.rsplit("/", 1)[-1][:8],
                  moto.stopped_reason, code, stop_code)
         self.tasks.remove(task)
@@ -390,11 +385,10 @@ def effective_account_settings(original: Callable[..., Any]) -> Callable[..., An
 
     def list_account_settings(backend: Any, name: str | None = None,
                               value: str | None = None) -> Any:
-        from moto.ecs.models import AccountSetting
-
+        setting = seam.get("moto.ecs.models.AccountSetting")
         found = original(backend, name, value)
         put = {s.name for s in backend.account_settings.values()}
-        defaults = [AccountSetting(n, v) for n, v in ACCOUNT_DEFAULTS.items()
+        defaults = [setting(n, v) for n, v in ACCOUNT_DEFAULTS.items()
                     if n not in put and (not name or n == name) and (not value or v == value)]
         return [*found, *defaults]
 
@@ -403,12 +397,9 @@ def effective_account_settings(original: Callable[..., Any]) -> Callable[..., An
 
 def install() -> None:
     """Wrap moto's RunTask, StopTask and ListAccountSettings, once per process."""
-    from moto.ecs.models import EC2ContainerServiceBackend
-
-    _wrap_once(EC2ContainerServiceBackend, ("run_task",), install, _run_task)
-    _wrap_once(EC2ContainerServiceBackend, ("stop_task",), install, _stop_task)
-    _wrap_once(EC2ContainerServiceBackend, ("list_account_settings",), install,
-               effective_account_settings)
+    for method, around in (("run_task", _run_task), ("stop_task", _stop_task),
+                           ("list_account_settings", effective_account_settings)):
+        seam.wrap_once(f"moto.ecs.models.EC2ContainerServiceBackend.{method}", around, install)
 
 
 def attach(local: Any) -> StandaloneTasks:

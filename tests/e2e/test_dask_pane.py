@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import cloudpickle
 import pytest
 import requests
 from distributed import Client
@@ -39,6 +40,11 @@ def free_port() -> int:
 def slow_square(n: int) -> int:
     time.sleep(0.05)
     return n * n
+
+
+# The workers cannot import this test module (the tests are not installed): its function
+# travels by value, as a notebook's would.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def jupyter_lab(live: LocalMode, folder: Path, port: int, token: str) -> subprocess.Popen[bytes]:

@@ -132,7 +132,7 @@ def test_a_create_runs_the_allowed_image_with_the_owners_variables_and_tags(
     tags = {t["key"]: t["value"] for t in clients.ecs.list_tags_for_resource(
         resourceArn=worker["taskDefinitionArn"])["tags"]}
     assert tags["team"] == "data" and tags["daskyard:cluster"] == "demo"
-    assert record.cost_per_hour > 0
+    assert record.cost.per_hour > 0
 
 
 def test_an_image_the_stage_does_not_allow_is_refused_before_anything(

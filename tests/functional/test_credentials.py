@@ -45,7 +45,7 @@ def test_security_key_makes_a_ca_whose_certificates_chain_to_it_and_delete_remov
     rt.registry.create(spec("demo", ttl_hours=8), "test", [], "")
     made = step(rt)
     out = generate_security_key.create(rt, made)
-    rt.registry.end_step("demo", "GenerateSecurityKey", made.made)
+    rt.registry.steps.end("demo", "GenerateSecurityKey", made.made)
     names = Names(STAGE, "demo")
     described = clients.secrets.describe_secret(SecretId=names.credentials_secret())
     assert names.credentials_secret() == f"daskyard/{STAGE}/demo/credentials"
@@ -107,7 +107,7 @@ def test_credentials_route_hands_out_a_client_certificate_for_a_ready_cluster_on
     assert status == 200 and headers["Cache-Control"] == "no-store"
     tls, record = stored(clients), rt.registry.require("demo")
     assert len(tls.jupyter_token) >= 32
-    assert creds == {"address": record.scheduler_address, "ca": tls.ca,
+    assert creds == {"address": record.scheduler.address, "ca": tls.ca,
                      "cert": tls.client_cert, "key": tls.client_key,
                      "jupyter_token": tls.jupyter_token, "dashboard_token": tls.jupyter_token}
     assert creds["address"].startswith("tls://")

@@ -50,8 +50,8 @@ def test_fargate_event_publishes_the_address(client: Client, clients: Clients,
     assert deliver(client, fixture_json("fargate_task_running.json")).startswith("published")
     assert address(clients) == "tls://10.0.0.139:8786"
     record = rt.registry.require("demo")
-    assert record.scheduler_address == "tls://10.0.0.139:8786"
-    assert not record.scheduler_stale
+    assert record.scheduler.address == "tls://10.0.0.139:8786"
+    assert not record.scheduler.stale
 
 
 def test_ec2_bridge_mode_event_uses_instance_ip_and_host_port(client: Client, clients: Clients,
@@ -91,7 +91,7 @@ def test_reordered_events_from_two_schedulers_keep_the_newest(client: Client, cl
     assert deliver(client, old_stopped) == "ignored: not the current scheduler"
     assert deliver(client, old_running) == "ignored: stale"
     assert address(clients) == "tls://10.0.0.2:8786"
-    assert not rt.registry.require("demo").scheduler_stale
+    assert not rt.registry.require("demo").scheduler.stale
 
 
 def test_stopped_scheduler_marks_the_address_stale(client: Client, clients: Clients,
@@ -100,7 +100,7 @@ def test_stopped_scheduler_marks_the_address_stale(client: Client, clients: Clie
     stopped = task_event("a", "2026-11-26T10:00:00.000Z", 3, "STOPPED", "10.0.0.1")
     deliver(client, running)
     assert deliver(client, stopped) == "marked stale"
-    assert rt.registry.require("demo").scheduler_stale
+    assert rt.registry.require("demo").scheduler.stale
     assert address(clients) is None  # new workers wait rather than dial a dead scheduler
 
 
@@ -121,7 +121,7 @@ def test_another_stages_scheduler_is_ignored(client: Client, clients: Clients,
     assert address(clients) is None
     assert not clients.ssm.get_parameters_by_path(Path="/daskyard/", Recursive=True)[
         "Parameters"]
-    assert rt.registry.require("demo").scheduler_address == ""
+    assert rt.registry.require("demo").scheduler.address == ""
 
 
 @pytest.mark.parametrize("breakage", ["no_version", "bad_attachments", "no_address"])
@@ -149,17 +149,17 @@ def test_notebook_events_say_whether_jupyter_serves_and_count_its_stops(
         client: Client, rt: Runtime) -> None:
     assert deliver(client, notebook_event("n1", "RUNNING")) == "notebook published"
     record = rt.registry.require("demo")
-    assert (record.notebook_status, record.notebook_url) == \
+    assert (record.notebook.status, record.notebook.url) == \
         ("STARTING", "http://10.0.0.7:8888/lab")
     assert deliver(client, notebook_event("n1", "RUNNING", "HEALTHY")) == "notebook serving"
     # A late, duplicate RUNNING without the health verdict does not undo SERVING.
     assert deliver(client, notebook_event("n1", "RUNNING")) == "notebook published"
-    assert rt.registry.require("demo").notebook_status == "SERVING"
+    assert rt.registry.require("demo").notebook.status == "SERVING"
     stopped = notebook_event("n1", "STOPPED", stoppedReason="Essential container in task "
                              "exited")
     stopped["containers"][0]["exitCode"] = 1
     assert deliver(client, stopped).startswith("notebook stopped")
     record = rt.registry.require("demo")
-    assert (record.notebook_status, record.notebook_stops) == ("STOPPED", 1)
-    assert record.notebook_error == "Essential container in task exited (exit code 1)"
+    assert (record.notebook.status, record.notebook.stops) == ("STOPPED", 1)
+    assert record.notebook.error == "Essential container in task exited (exit code 1)"
     assert "notebook_task" not in record.public()

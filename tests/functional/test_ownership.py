@@ -197,7 +197,7 @@ def test_concurrent_scales_and_adapts_never_pass_the_quota(
             outcomes = list(pool.map(lambda c: change(*c), changes))
         records = [rt.registry.require(name) for name in names]
         assert sum(lifecycle.most_workers(r) for r in records) <= 6, (changes, outcomes)
-        assert outcomes.count("made") <= 1 and all(r.claim is None for r in records)
+        assert outcomes.count("made") <= 1 and all(r.lease.claim is None for r in records)
         for record in records:  # what is recorded is what was applied, and no more
             if record.adapt is None:
                 assert desired_workers(clients, rt, record.name) == record.spec.workers
@@ -217,18 +217,18 @@ def test_a_claim_holds_a_clusters_changes_and_counts_until_it_lapses(
         rt.registry.create(spec(name, workers=1), ALICE.id, [], "")
         force(rt, name, status="READY")
     dead = Claim(workers=5, holder="dead-lambda", lapses=int(time.time()) + 60)
-    rt.registry.claim(rt.registry.require("held"), dead, int(time.time()), (5, 6))
-    assert rt.registry.counter(ALICE.id) == (2, 6)
+    rt.registry.scaling.claim(rt.registry.require("held"), dead, int(time.time()), (5, 6))
+    assert rt.registry.quota.counter(ALICE.id) == (2, 6)
     with pytest.raises(ClusterBusy, match="being scaled"):
         lifecycle.adapt_cluster(rt, "held", Adapt(minimum=0, maximum=2), caller=ALICE)
     with pytest.raises(QuotaExceeded, match="this would make 7"):
         lifecycle.adapt_cluster(rt, "other", Adapt(minimum=0, maximum=2), caller=ALICE)
-    assert rt.registry.require("other").claim is None  # the refused one wrote nothing
-    force(rt, "held", claim={**dead.model_dump(), "lapses": int(time.time()) - 1})
+    assert rt.registry.require("other").lease.claim is None  # the refused one wrote nothing
+    force(rt, "held", **{"lease.claim": {**dead.model_dump(), "lapses": int(time.time()) - 1}})
     after = lifecycle.adapt_cluster(rt, "held", Adapt(minimum=0, maximum=4), caller=ALICE)
-    assert (after.adapt, after.claim) == (Adapt(minimum=0, maximum=4), None)
+    assert (after.adapt, after.lease.claim) == (Adapt(minimum=0, maximum=4), None)
     lifecycle.adapt_cluster(rt, "other", Adapt(minimum=0, maximum=2), caller=ALICE)
-    assert rt.registry.counter(ALICE.id) == (2, 6)
+    assert rt.registry.quota.counter(ALICE.id) == (2, 6)
 
 
 def test_a_webhook_key_acts_on_its_own_clusters_only(

@@ -22,18 +22,18 @@ from botocore.exceptions import ClientError
 from chalicelib import image_builds, lifecycle, teardown
 from chalicelib.core.aws import Clients
 from chalicelib.core.errors import ClusterBusy, QuotaExceeded
-from chalicelib.core.models import ClusterRecord, Status
+from chalicelib.core.models import Status
 from chalicelib.core.registry import (
     INDEXES,
     TTL_ATTRIBUTE,
     Registry,
-    _to_item,
     now,
     quota_key,
     schema,
 )
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.client import DaskyardApi
+from daskyard.local import registry_seed
 from deploy import registry_indexes
 from deploy.calls import recording
 from tests.support.callers import ALICE
@@ -196,17 +196,10 @@ def _bench_runtime(rt: Runtime, table: str) -> tuple[Runtime, Counter[str]]:
 
 
 def _seed_ended(rt: Runtime, count: int, owners: int = 200) -> None:
-    """`count` ended records (DELETED, FAILED) over `owners` owners, 25 a batch."""
-    items = []
-    for i in range(count):
-        record = ClusterRecord(name=f"ended-{i}", spec=spec(f"ended-{i}"),
-                               status=Status.DELETED if i % 7 else Status.FAILED,
-                               owner=f"{ALICE.id}-{i % owners}", created_at=now(),
-                               updated_at=now(), cost_per_hour=0.5)
-        items.append({"PutRequest": {"Item": _to_item(record.model_dump(mode="json"))}})
-    for start in range(0, len(items), 25):
-        rt.clients.dynamodb.batch_write_item(RequestItems={rt.settings.table:
-                                                           items[start:start + 25]})
+    """`count` ended records (DELETED, FAILED) over `owners` owners, as the benchmark
+    seeds them (bench/registry_scale.py)."""
+    registry_seed.ended(rt.clients.dynamodb, rt.settings.table, count,
+                        [f"{ALICE.id}-{i}" for i in range(owners)])
 
 
 def _measure(rt: Runtime, read: Counter[str], label: str) -> dict[str, float]:
@@ -266,14 +259,14 @@ def test_the_nightly_run_rolls_ended_clusters_into_each_owners_day_once(rt: Runt
     for name, owner, hours in (("a1", ALICE.id, 2), ("a2", ALICE.id, 3), ("b1", "bob", 1)):
         seed(rt, owner, name, Status.DELETED)
         force(rt, name, created_at=(ended - timedelta(hours=hours)).isoformat(),
-              updated_at=ended.isoformat(), cost_per_hour=Decimal("0.5"))
+              updated_at=ended.isoformat(), **{"cost.per_hour": Decimal("0.5")})
     seed(rt, ALICE.id, "running")
     report = teardown.Report()
     teardown.roll_up(rt, report)
     assert report.history == {ALICE.id: {"clusters": 2, "hours": 5.0, "cost": 2.5},
                               "bob": {"clusters": 1, "hours": 1.0, "cost": 0.5}}
     assert "ended since the last run 3 (6.0 hours, $3.00) over 2 owners" in report.text()
-    assert rt.registry.history(day, ALICE.id) == {"clusters": 2, "hours": 5, "cost": 2.5}
+    assert rt.registry.history.day(day, ALICE.id) == {"clusters": 2, "hours": 5, "cost": 2.5}
     again = teardown.Report()
     teardown.roll_up(rt, again)
     assert again.history == {}
@@ -282,7 +275,7 @@ def test_the_nightly_run_rolls_ended_clusters_into_each_owners_day_once(rt: Runt
                                     UpdateExpression="REMOVE rolled_up")
     teardown.roll_up(rt, again)
     assert again.history == {}
-    assert rt.registry.history(day, ALICE.id)["clusters"] == 2
+    assert rt.registry.history.day(day, ALICE.id)["clusters"] == 2
     # History items are in no list.
     assert sorted(r.name for r in rt.registry.list()) == ["a1", "a2", "b1", "running"]
 
@@ -320,7 +313,7 @@ def test_fifty_concurrent_creates_under_a_quota_of_five_make_exactly_five(
         outcomes = Counter(pool.map(create, range(50)))
     made = [r for r in rt.registry.live(ALICE.id)]
     assert outcomes["made"] == len(made) == len(started) == 5, outcomes
-    assert rt.registry.counter(ALICE.id) == (5, 10)
+    assert rt.registry.quota.counter(ALICE.id) == (5, 10)
     report = teardown.Report()
     teardown.recount(rt, report)
     assert report.drift == {}
@@ -329,13 +322,13 @@ def test_fifty_concurrent_creates_under_a_quota_of_five_make_exactly_five(
     first = made[0].name
     rt.registry.settle(first, "MarkDeleting")
     rt.registry.finish(first, Status.DELETED, "MarkDone")
-    assert rt.registry.counter(ALICE.id) == (4, 8)
+    assert rt.registry.quota.counter(ALICE.id) == (4, 8)
     with pytest.raises(ClientError):
         lifecycle.create_cluster(rt, spec("broken-one", workers=3), caller=ALICE)
     assert rt.registry.require("broken-one").status == Status.FAILED
-    assert rt.registry.counter(ALICE.id) == (4, 8)
+    assert rt.registry.quota.counter(ALICE.id) == (4, 8)
     rt.registry.finish(first, Status.DELETED, "MarkDone")  # a repeated mark: nothing twice
-    assert rt.registry.counter(ALICE.id) == (4, 8)
+    assert rt.registry.quota.counter(ALICE.id) == (4, 8)
 
     # A hand edit shows in the nightly recount.
     rt.clients.dynamodb.update_item(

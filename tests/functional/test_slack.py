@@ -79,7 +79,7 @@ def test_up_acknowledges_at_once_and_posts_ready_with_links(
     message = json.loads(raw)
     assert "is READY" in message["text"] and message["response_type"] == "ephemeral"
     buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert [b["url"] for b in buttons] == [record.dashboard_url]
+    assert [b["url"] for b in buttons] == [record.scheduler.dashboard_url]
 
 
 def test_retried_request_starts_one_execution(http: Any, rt: Runtime, clients: Clients,

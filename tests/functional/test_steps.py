@@ -104,7 +104,7 @@ def test_security_key_keeps_secrets_out_of_the_record(rt: Runtime, clients: Clie
     rt.registry.create(spec("demo", launch_type="EC2"), "test", [], "")
     step = call(rt)
     generate_security_key.create(rt, step)
-    rt.registry.end_step("demo", "GenerateSecurityKey", step.made)
+    rt.registry.steps.end("demo", "GenerateSecurityKey", step.made)
     stored = rt.registry.require("demo")
     assert stored.resources.key_pair == "daskyard-local-demo"
     assert "BEGIN" not in str(stored.model_dump()) and "KeyMaterial" not in str(stored.resources)

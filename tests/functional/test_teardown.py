@@ -53,8 +53,8 @@ def test_expiry_destroys_only_clusters_past_their_ttl(rt: Runtime) -> None:
 def test_the_summary_totals_the_estimated_cost_of_the_live_clusters(rt: Runtime) -> None:
     for name in ("cheap", "dear"):  # created now, with an estimate of $0.50 and $1.25 an hour
         make(rt, spec(name), status=Status.READY.value,
-             cost_per_hour=Decimal({"cheap": "0.5", "dear": "1.25"}[name]))
-    make(rt, spec("gone"), status=Status.DELETED.value, cost_per_hour=Decimal("9"))
+             **{"cost.per_hour": Decimal({"cheap": "0.5", "dear": "1.25"}[name])})
+    make(rt, spec("gone"), status=Status.DELETED.value, **{"cost.per_hour": Decimal("9")})
     report = teardown.expire(rt, now() + timedelta(hours=2))  # as nightly, less the sweep
     assert report.cost == 3.5  # two hours of both live ones; the deleted one not at all
     assert "estimated cost of these clusters so far $3.50" in report.text()

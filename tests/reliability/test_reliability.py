@@ -51,7 +51,7 @@ def test_a_fault_at_every_create_step_rolls_back_to_nothing(
         left = leftovers(stack.clients, "demo")
         leaked += len(left)
         # The rolled-back cluster no longer counts on its owner's quota counter.
-        counter = rt.registry.counter(ALICE.id)
+        counter = rt.registry.quota.counter(ALICE.id)
         ok = record.error == f"InjectedFault: injected at {state}" and not left \
             and counter == (0, 0)
         recovered += ok
@@ -69,18 +69,18 @@ def test_a_fault_at_every_destroy_step_is_recorded_and_a_second_destroy_finishes
     for state in DESTROY_STATES:
         stack.router.interceptor = None
         assert create(rt, stack)["status"] == "SUCCEEDED"
-        assert rt.registry.counter(ALICE.id) == (1, 2)
+        assert rt.registry.quota.counter(ALICE.id) == (1, 2)
         stack.router.interceptor = fail_after(state)
         assert destroy(rt, stack)["status"] == "FAILED"
         failed = rt.registry.require("demo")
-        counted_after_fault = rt.registry.counter(ALICE.id)  # DELETE_FAILED counts no more
+        counted_after_fault = rt.registry.quota.counter(ALICE.id)  # DELETE_FAILED counts no more
         stack.router.interceptor = None
         assert destroy(rt, stack)["status"] == "SUCCEEDED"
         left = leftovers(stack.clients, "demo")
         leaked += len(left)
         recovered += (failed.status == Status.DELETE_FAILED and "injected" in failed.error
                       and rt.registry.require("demo").status == Status.DELETED and not left
-                      and counted_after_fault == rt.registry.counter(ALICE.id) == (0, 0))
+                      and counted_after_fault == rt.registry.quota.counter(ALICE.id) == (0, 0))
     reliability(len(DESTROY_STATES), recovered, leaked)
 
 
@@ -210,7 +210,7 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
     record = lifecycle.create_cluster(rt, spec("phoenix", allowed_cidrs=["127.0.0.0/8"]),
                                       caller=ALICE)
     wait_execution(live.clients, record.execution_arn)
-    first = wait_status(rt, "phoenix", {Status.READY}).scheduler_address
+    first = wait_status(rt, "phoenix", {Status.READY}).scheduler.address
     security = cluster_security(live.clients, "phoenix")
     with Client(first, security=security, timeout=30) as client:
         client.wait_for_workers(2, timeout=60)
@@ -229,7 +229,7 @@ def test_a_killed_scheduler_is_replaced_and_workers_reconnect_unaided(
 def _wait_new_address(rt: Runtime, name: str, old: str, timeout: float = 90) -> str:
     def new_address() -> str:
         record = rt.registry.require(name)
-        fresh = record.scheduler_address != old and not record.scheduler_stale
-        return record.scheduler_address if fresh else ""
+        fresh = record.scheduler.address != old and not record.scheduler.stale
+        return record.scheduler.address if fresh else ""
 
     return eventually(new_address, timeout, interval=0.2, what="a new scheduler address")

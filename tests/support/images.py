@@ -22,7 +22,7 @@ def waiting_on_build(rt: Runtime, name: str, timeout: float = 60) -> ClusterReco
     """The record once its create waits on an image build (its token and build stored)."""
     def record() -> ClusterRecord | None:
         found = rt.registry.require(name)
-        return found if found.image_token and found.resources.image_build else None
+        return found if found.tokens.images and found.resources.image_build else None
 
     return eventually(record, timeout, interval=0.1,
                       what=f"{name} waiting on an image build")

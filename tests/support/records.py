@@ -21,10 +21,18 @@ def make(rt: Runtime, spec: ClusterSpec, **fields: Any) -> None:
 
 
 def force(rt: Runtime, name: str, **fields: Any) -> None:
-    """Set `fields` on the record, whatever its status."""
-    names = {f"#f{i}": k for i, k in enumerate(fields)}
+    """Set `fields` on the record, whatever its status; a part's field by its path
+    (`**{"cost.per_hour": Decimal("0.5")}`)."""
+    names: dict[str, str] = {}
+    sets = []
+    for i, path in enumerate(fields):
+        segments = []
+        for j, segment in enumerate(path.split(".")):
+            names[f"#f{i}_{j}"] = segment
+            segments.append(f"#f{i}_{j}")
+        sets.append(f"{'.'.join(segments)} = :v{i}")
     values = {f":v{i}": _ser.serialize(v) for i, v in enumerate(fields.values())}
     rt.clients.dynamodb.update_item(
         TableName=rt.settings.table, Key={"name": {"S": name}},
-        UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+        UpdateExpression="SET " + ", ".join(sets),
         ExpressionAttributeNames=names, ExpressionAttributeValues=values)

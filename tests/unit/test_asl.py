@@ -13,8 +13,9 @@ import pytest
 from chalicelib.steps.table import LAMBDAS
 from deploy import asl
 
-NAMES = ("create_cluster", "destroy_cluster")
-FINAL_MARKS = {"create_cluster": "MarkRolledBack", "destroy_cluster": "MarkDone"}
+NAMES = ("create_cluster", "rollback_cluster", "destroy_cluster")
+FINAL_MARKS = {"rollback_cluster": "MarkRolledBack", "destroy_cluster": "MarkDone"}
+LAMBDA = "arn:aws:states:::lambda:invoke"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def test_check_mode_reports_a_stale_file(tmp_path: Any, monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_retrier_is_a_named_one_with_a_comment_and_full_jitter(name: str) -> None:
-    named = list(asl.RETRIERS.values())
+    named = [*asl.RETRIERS.values(), asl.EXECUTIONS_AT_QUOTA]
     retries = [(state_name, state["Retry"]) for state_name, state in all_states(load(name))
                if "Retry" in state]
     assert retries
@@ -70,8 +71,10 @@ def test_every_retrier_is_a_named_one_with_a_comment_and_full_jitter(name: str) 
         for retrier in retry:
             assert retrier in named, (state_name, retrier)
             assert retrier["Comment"] and retrier["JitterStrategy"] == "FULL", state_name
-        # The specific NotReady retrier first; THROTTLED, the catch-all for pushback, last.
-        assert retry[-1] == asl.THROTTLED, state_name
+        # The specific NotReady retrier first; THROTTLED, the catch-all for a Lambda's
+        # pushback, last.
+        if state_name != "RollBack":
+            assert retry[-1] == asl.THROTTLED, state_name
         assert len(retry) == len({json.dumps(r) for r in retry}), state_name
 
 
@@ -104,15 +107,18 @@ def test_state_names_are_unique_in_a_machine(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_placeholder_is_an_app_lambda(name: str) -> None:
+def test_every_placeholder_is_an_app_lambda_or_the_rollback_machine(name: str) -> None:
     text = (asl.ASL_DIR / f"{name}.asl.json").read_text()
     found = re.findall(r"\$\{([^}]*)\}", text)
     assert found
-    assert {f.removesuffix("Arn") for f in found} <= set(LAMBDAS), found
+    lambdas = {f.removesuffix("Arn") for f in found} - {"RollbackClusterStateMachine"}
+    assert lambdas <= set(LAMBDAS), found
     assert all(f.endswith("Arn") for f in found), found
-    for _, state in all_states(load(name)):
-        if state["Type"] == "Task":
+    for state_name, state in all_states(load(name)):
+        if state["Type"] == "Task" and state["Resource"].startswith(LAMBDA):
             assert re.fullmatch(r"\$\{\w+Arn\}", state["Parameters"]["FunctionName"])
+        elif state["Type"] == "Task":
+            assert state_name == "RollBack", state_name
 
 
 def teardown_chain(name: str) -> dict[str, Any]:
@@ -127,12 +133,21 @@ def teardown_chain(name: str) -> dict[str, Any]:
     return chain
 
 
-def test_the_create_machine_rolls_back_with_the_destroy_machines_teardown() -> None:
-    create, destroy = load("create_cluster"), load("destroy_cluster")
-    destroy_names = {n for n, _ in all_states(destroy)} - {"MarkDone", "DestroyFailed",
-                                                          "DestroyEndedFailed"}
-    assert destroy_names <= {n for n, _ in all_states(create)}
-    assert teardown_chain("create_cluster") == teardown_chain("destroy_cluster")
-    choice = create["States"]["RollBackOrStop"]
-    assert choice["Choices"][0]["Next"] == "MarkDeleting"
-    assert create["States"][FINAL_MARKS["create_cluster"]]["Next"] == "CreateFailed"
+def test_the_rollback_machine_removes_with_the_destroy_machines_teardown() -> None:
+    rollback, destroy = load("rollback_cluster"), load("destroy_cluster")
+    assert teardown_chain("rollback_cluster") == teardown_chain("destroy_cluster")
+    assert rollback["States"][FINAL_MARKS["rollback_cluster"]]["End"] is True
+    create_names = {n for n, _ in all_states(load("create_cluster"))}
+    assert not create_names & {n for n, _ in all_states(destroy)} - {"RollbackFailed"}
+
+
+def test_the_create_machine_starts_the_rollback_machine_and_waits_for_it() -> None:
+    states = load("create_cluster")["States"]
+    assert states["RollBackOrStop"]["Choices"][0]["Next"] == "RollBack"
+    roll_back = states["RollBack"]
+    assert roll_back["Resource"] == "arn:aws:states:::states:startExecution.sync"
+    assert roll_back["Parameters"]["StateMachineArn"] == "${RollbackClusterStateMachineArn}"
+    assert roll_back["Next"] == "CreateFailed"
+    # A rollback that failed recorded why itself; one that could not start is recorded.
+    assert [(c["ErrorEquals"], c["Next"]) for c in roll_back["Catch"]] == [
+        (["States.TaskFailed"], "RollbackEndedFailed"), (["States.ALL"], "RollbackFailed")]

@@ -1,6 +1,6 @@
-"""The contract between local mode and moto: the two moto methods the MotoAdapter
-replaces, with the signatures it relies on, one layer however often it is installed,
-and moto's own methods back after uninstall. No moto server is started."""
+"""The MotoAdapter over moto's two methods it replaces (their signatures are the seam's
+guard's, tests/seam): what moto's Invoke expects back, one layer however often it is
+installed, and moto's own methods back after uninstall. No moto server is started."""
 
 from __future__ import annotations
 
@@ -30,19 +30,12 @@ def moto_methods() -> Iterator[tuple[Any, Any]]:
             ADAPTER.install()
 
 
-def params(function: Any) -> list[str]:
-    return list(inspect.signature(function, follow_wrapped=False).parameters)
-
-
-def test_moto_methods_have_the_signatures_the_adapter_relies_on(
-        moto_methods: tuple[Any, Any]) -> None:
+def test_moto_methods_answer_as_the_adapter_relies_on(moto_methods: tuple[Any, Any]) -> None:
     invoke_lambda, send_to_targets = moto_methods
-    assert params(invoke_lambda) == ["self", "event"]
     assert inspect.signature(invoke_lambda).parameters["event"].default is None
     # moto returns (payload, errored, logs) and Invoke unpacks those three.
     assert inspect.signature(invoke_lambda).return_annotation == "tuple[str, bool, str]"
     assert "self._invoke_lambda(event=body)" in inspect.getsource(LambdaFunction.invoke)
-    assert params(send_to_targets) == ["self", "original_event", "transform_input"]
     assert inspect.signature(send_to_targets).parameters["transform_input"].default is True
     assert not hasattr(invoke_lambda, "__wrapped__")
     assert not hasattr(send_to_targets, "__wrapped__")
@@ -57,10 +50,8 @@ def test_installing_twice_keeps_one_layer(moto_methods: tuple[Any, Any]) -> None
         for patched, original in ((LambdaFunction.__dict__["_invoke_lambda"], invoke_lambda),
                                   (Rule.__dict__["send_to_targets"], send_to_targets)):
             assert patched is not original
-            assert patched.__moto_adapter__ is adapter
+            assert patched.__daskyard_seam__ is adapter
             assert patched.__wrapped__ is original
-        assert adapter.originals == {"invoke_lambda": invoke_lambda,
-                                     "send_to_targets": send_to_targets}
     finally:
         adapter.uninstall()
 
@@ -116,22 +107,11 @@ def test_the_current_router_gets_the_call_and_can_be_swapped(
         adapter.detach(user)
 
 
-def test_moto_internals_the_reset_relies_on_are_there() -> None:
+def test_the_reset_finds_every_service_in_use() -> None:
     """Emulator.reset and end_executions work on moto's state in this process."""
-    from moto.core.base_backend import AccountSpecificBackend, BackendDict, backend_lock
-    from moto.stepfunctions.models import StateMachine
-    from moto.stepfunctions.parser.asl.eval.callback.callback import (
-        CallbackEndpoint,
-        CallbackPoolManager,
-    )
-    from moto.stepfunctions.parser.asl.eval.environment import Environment
-    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.core.base_backend import backend_lock
 
-    assert isinstance(BackendDict._instances, list)  # type: ignore[misc]
-    assert params(AccountSpecificBackend.reset) == ["self"]
+    from daskyard.local import seam
+
+    assert isinstance(seam.backend_dicts(), list)
     assert hasattr(backend_lock, "acquire")
-    assert params(StateMachine.stop_execution) == ["self", "execution_arn"]
-    assert "exec_worker" in Execution.__annotations__
-    assert "callback_pool_manager" in Environment.__annotations__
-    assert "_pool" in CallbackPoolManager.__annotations__
-    assert params(CallbackEndpoint.interrupt_all) == ["self"]

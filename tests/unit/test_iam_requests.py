@@ -158,9 +158,3 @@ def test_a_transaction_is_authorized_as_each_of_its_items_action_on_its_table() 
     assert [(r.action, r.resource) for r in requests] == [("dynamodb:PutItem", arn),
                                                           ("dynamodb:UpdateItem", arn)]
 
-
-def test_the_moto_internals_local_iam_relies_on_are_as_declared() -> None:
-    from daskyard.local.iam import MOTO_HOOKS, moto_hooks_changed
-
-    assert len(MOTO_HOOKS) >= 4
-    assert moto_hooks_changed() == []

@@ -18,8 +18,8 @@ def test_create_succeeds_and_registry_lists_every_resource(rt: Runtime, stack: L
     assert record.status == Status.READY
     made = record.resources
     assert {k for k, v in made.model_dump().items() if v} >= EXPECTED_RESOURCES
-    assert record.scheduler_address.startswith("tls://127.")
-    assert record.dashboard_url.endswith(":8787/status")
+    assert record.scheduler.address.startswith("tls://127.")
+    assert record.scheduler.dashboard_url.endswith(":8787/status")
     assert made.drive and made.network
     assert len(made.drive.mount_targets) == len(made.network.subnets)
     assert set(made.services) == {"scheduler", "worker"}

@@ -47,7 +47,7 @@ def test_missing_tag_starts_the_build_and_its_success_event_continues(
     # matches another project's build, so nothing was delivered and nothing changed.
     build_event(clients, "someone-elses-project", builds[0], "SUCCEEDED")
     assert stack.router.invocations.get("OnImageBuildStateChange", 0) == 0
-    assert rt.registry.require("built").image_token
+    assert rt.registry.require("built").tokens.images
     assert open_tasks(clients, record.execution_arn) == {
         "PrepareImages": "invoke.waitForTaskToken"}
 
