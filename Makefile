@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAGE ?= dev
 
-.PHONY: install test lint scan demo serve clean package deploy destroy-stack bench user-install \
+.PHONY: install test test-fast lint scan demo serve clean package deploy destroy-stack bench user-install \
 	doctor smoke
 
 $(BIN)/daskyard: pyproject.toml constraints.txt
@@ -30,6 +30,10 @@ install: $(BIN)/daskyard node_modules/.bin/asl-validator
 test: install /usr/bin/chromium
 	$(BIN)/python -m pytest -q -p no:logging -n 0 tests/seam
 	$(BIN)/python -m pytest -q -p no:logging --ignore=tests/seam
+
+# The inner loop: the unit and functional tests, less the long ones (marked `long`).
+test-fast: install
+	$(BIN)/python -m pytest -q -p no:logging -m "not long" tests/unit tests/functional
 
 lint: install scan
 	$(BIN)/python -m deploy.asl --check

@@ -34,11 +34,54 @@ def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
         local.stop()
 
 
+class World:
+    """What this worker's emulator holds, as far as its tests know. A reset (about 0.3 s
+    of CPU, a third of it in the IAM evaluator) makes a clean world; the tests marked
+    `reads_only` share it: each one after the first finds it as the first found it, and
+    `stack` checks that each left it so (its records, its Lambda invocations)."""
+
+    shared: tuple[Any, ...] | None = None  # what the last reads_only test left, if any
+
+
+def fresh(local: LocalMode, processes: bool = False) -> None:
+    """A clean world: with real entrypoint processes (a new runner each time), or
+    control-plane-only tasks (the runner switched back only when it ran processes)."""
+    World.shared = None
+    local.reset(processes=True if processes else (False if _processes(local) else None))
+
+
+def _processes(local: LocalMode) -> bool:
+    from daskyard.local.agent import NullRunner
+
+    return not isinstance(local.runner, NullRunner)
+
+
+def _fingerprint(local: LocalMode) -> tuple[Any, ...]:
+    """What a read leaves as it was and anything a create or a destroy touches first
+    changes: the registry's items and the Lambdas invoked."""
+    assert local.clients is not None
+    items = local.clients.dynamodb.scan(TableName=runtime().settings.table)["Items"]
+    return (sorted(repr(sorted(item.items())) for item in items),
+            dict(local.router.invocations))
+
+
 @pytest.fixture
-def stack(local_mode: LocalMode) -> Iterator[LocalMode]:
-    local_mode.reset()
+def stack(request: pytest.FixtureRequest, local_mode: LocalMode) -> Iterator[LocalMode]:
+    reads_only = request.node.get_closest_marker("reads_only") is not None
+    if "live" in request.fixturenames:
+        pass  # `live` makes this test's world, with its processes
+    elif not (reads_only and World.shared is not None
+              and _fingerprint(local_mode) == World.shared):
+        fresh(local_mode)
+    World.shared = None  # until this test is known to have changed nothing
+    before = _fingerprint(local_mode) if reads_only else None
     yield local_mode
     local_mode.router.interceptor = None
+    if reads_only:
+        after = _fingerprint(local_mode)
+        assert after == before, f"{request.node.nodeid} is marked reads_only but " \
+            f"changed the world: {before} -> {after}"
+        World.shared = after
 
 
 @pytest.fixture
@@ -126,42 +169,113 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
+# The test a worker runs next, known at teardown (None when it has none yet).
+NEXT = pytest.StashKey["pytest.Item | None"]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    item.stash[NEXT] = nextitem
+    return (yield)
+
+
 @pytest.fixture
-def live(local_mode: LocalMode) -> Iterator[LocalMode]:
+def live(request: pytest.FixtureRequest, local_mode: LocalMode) -> Iterator[LocalMode]:
     """The emulator with real entrypoint processes (real dask) and the HTTP API up;
-    back to control-plane-only tasks afterwards. One local mode per process: moto's
-    state is per process."""
-    local_mode.reset(processes=True)
+    back to control-plane-only tasks afterwards, unless the next test resets anyway
+    (a live one, or one on `stack`: its reset ends these processes, one reset between
+    the two tests, not two). One local mode per process: moto's state is per process."""
+    fresh(local_mode, processes=True)
     if not local_mode.api_url:
         local_mode.serve_api()
     yield local_mode
-    local_mode.reset(processes=False)
+    following = getattr(request.node.stash.get(NEXT, None), "fixturenames", ())
+    if "live" not in following and "stack" not in following:
+        fresh(local_mode)
 
 
-# The long tests first, and tests handed out a few at a time (`--dist loadgroup` in
-# pyproject): the two workers then finish together, instead of one running a long test
-# at the end while the other idles (longest-first list scheduling). The longest tests by
-# name, then their folders, in the order of their durations (--durations); the rest keep
-# their collection order after them.
-LONG_FIRST = ("tests/e2e/test_local_mode.py::test_make_demo",
+# The longest work first (`--dist loadgroup` in pyproject hands out one test, or one
+# `xdist_group`, at a time): the two workers then finish together, instead of one
+# running a long test at the end while the other idles (longest-first list scheduling;
+# the run takes at least its longest unit). How long each test took in the last run is in
+# pytest's cache (DURATIONS, written by the process that prints the summary); a run
+# without it (a fresh clone) puts LONG_FIRST first, the longest tests of a measured run by
+# name, then their folders, in the order of their durations. The rest keep their
+# collection order after them.
+DURATIONS = "daskyard/durations"
+LONG_FIRST = ("tests/functional/test_registry_scale.py::test_what_a_list_and_a_create_read",
+              "tests/functional/test_teardown.py::test_the_nightly_run_hands_200_due",
+              "tests/e2e/test_serves_side_by_side.py",
               "tests/e2e/test_notebook.py::test_a_notebook_cluster_is_ready",
-              "tests/reliability/test_reliability.py::test_a_fault_at_every_destroy_step",
               "tests/e2e/test_no_orphans.py::test_sigkill",
-              "tests/reliability/test_reliability.py::test_a_fault_at_every_create_step",
+              "tests/workflow/test_iam_mutations.py",
+              "tests/e2e/test_local_mode.py::test_make_demo",
+              "tests/reliability/test_reliability.py::test_a_fault_at_every_destroy_step",
               "tests/functional/test_openapi_fuzz.py::test_no_generated_request",
-              "tests/deploy/test_policy.py::test_each_policy_allows_exactly",
-              "tests/e2e/test_peer_fargate.py::test_fargate_cluster",
+              "tests/reliability/test_reliability.py::test_a_killed_scheduler",
+              "tests/reliability/test_reliability.py::test_a_fault_at_every_create_step",
+              "tests/e2e/test_smoke.py", "tests/e2e/test_tls.py", "tests/e2e/test_dask_pane.py",
+              "tests/deploy/test_template.py", "tests/deploy/test_policy.py",
               "tests/e2e/test_adapt_and_idle.py", "tests/reliability/", "tests/e2e/",
               "tests/workflow/", "tests/functional/test_local_drives.py",
               "tests/functional/test_teardown.py", "tests/functional/test_local_reset.py",
               "tests/functional/test_slack.py")
+_seconds: dict[str, float] = {}  # this run's, by node id (with its @group)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _seconds[report.nodeid] = _seconds.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    cache = getattr(session.config, "cache", None)  # None with -p no:cacheprovider
+    if cache is None or hasattr(session.config, "workerinput") or not _seconds:
+        return  # a worker's reports reach the controller, which keeps them
+    known = dict(cache.get(DURATIONS, {}))
+    known.update({nodeid: round(seconds, 2) for nodeid, seconds in _seconds.items()})
+    cache.set(DURATIONS, known)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: next((rank for rank, prefix in enumerate(LONG_FIRST)
-                                      if item.nodeid.startswith(prefix)), len(LONG_FIRST)))
+    units: dict[str, list[pytest.Item]] = {}  # what xdist hands out as one
+    for item in items:
+        units.setdefault(_group(item) or item.nodeid, []).append(item)
+    cache = getattr(config, "cache", None)
+    known = cache.get(DURATIONS, {}) if cache is not None else {}
+
+    def last(item: pytest.Item) -> float | None:  # under xdist its id has its @group
+        return known.get(_grouped_id(item), known.get(item.nodeid))
+
+    def seconds(unit: list[pytest.Item]) -> float:
+        return sum(last(item) or 0.0 for item in unit)
+
+    def rank(unit: list[pytest.Item]) -> int:
+        return min(next((rank for rank, prefix in enumerate(LONG_FIRST)
+                         if item.nodeid.startswith(prefix)), len(LONG_FIRST))
+                   for item in unit)
+
+    measured = sum(last(item) is not None for item in items) >= 0.9 * len(items)
+    order = sorted(units.values(), key=(lambda unit: -seconds(unit)) if measured else rank)
+    items[:] = [item for unit in order for item in unit]
     if getattr(config.option, "loadgroup", False):  # set on xdist's workers
         _xdist_groups(items)
+
+
+def _group(item: pytest.Item) -> str:
+    """The item's xdist group: its `xdist_group` marks, or for a `reads_only` test its
+    module's (so a module's reads_only tests run one after another on one worker and
+    share one clean world); "" for a test of its own."""
+    names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                    for mark in item.iter_markers("xdist_group")})
+    if not names and item.get_closest_marker("reads_only") is not None:
+        names = [f"reads_only-{item.nodeid.split('::')[0]}"]
+    return "_".join(names)
+
+
+def _grouped_id(item: pytest.Item) -> str:
+    group = _group(item)
+    suffix = f"@{group}" if group else ""
+    return item.nodeid if item.nodeid.endswith(suffix) else item.nodeid + suffix
 
 
 def _xdist_groups(items: list[pytest.Item]) -> None:
@@ -173,8 +287,5 @@ def _xdist_groups(items: list[pytest.Item]) -> None:
     from _pytest.nodeid import NodeId
 
     for item in items:
-        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-                        for mark in item.iter_markers("xdist_group")})
-        suffix = f"@{'_'.join(names)}"
-        if names and not item.nodeid.endswith(suffix):  # once (xdist may do it one day)
-            item._id = NodeId.parse(item.nodeid + suffix)
+        if _group(item):  # once (xdist may do it one day)
+            item._id = NodeId.parse(_grouped_id(item))

@@ -46,6 +46,7 @@ def test_existing_name_is_409(http: Any) -> None:
     assert "already exists" in json.loads(response.body)["error"]
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("body", "field", "status"), [
     ({**GOOD, "name": "Bad_Name"}, "name", 400),
     ({**GOOD, "workers": -1}, "workers", 400),
@@ -68,6 +69,7 @@ def test_bad_input_is_refused_and_nothing_is_created(http: Any, rt: Runtime, cli
     assert executions(clients, rt) == 0
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("raw", "status", "message"), [
     (b"{not json", 400, "not valid JSON"),
     (b"[1, 2]", 400, "JSON object"),
@@ -82,6 +84,7 @@ def test_malformed_or_oversized_body_is_refused(http: Any, rt: Runtime, raw: byt
     assert rt.registry.list() == []
 
 
+@pytest.mark.reads_only
 def test_missing_cluster_is_404_and_bad_name_in_path_is_400(http: Any) -> None:
     assert http.get("/clusters/nothere").status_code == 404
     assert http.delete("/clusters/nothere").status_code == 404

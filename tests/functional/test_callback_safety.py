@@ -36,6 +36,7 @@ TRANSITION = ["http://[::127.0.0.1]/hook", "http://[::ffff:127.0.0.1]/hook",
               "http://[2002:7f00:1::]/hook", "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook"]
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
                                  "http://127.0.0.1:9/hook", "http://10.0.0.5/hook",
                                  "http://[::1]:8080/hook", *TRANSITION])
@@ -49,6 +50,7 @@ def test_a_webhook_with_an_inward_callback_is_refused_and_makes_nothing(
     assert rt.registry.list() == []
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize("url", ["http://[64:ff9b::a9fe:a9fe]/latest/",
                                  "http://[::ffff:169.254.169.254]/latest/",
                                  "http://[2002:a9fe:a9fe::1]/latest/"])

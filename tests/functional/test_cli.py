@@ -95,6 +95,7 @@ def test_an_unreachable_api_says_so() -> None:
     one_line_error(["ls", "--api", f"http://127.0.0.1:{port}"], "cannot reach")
 
 
+@pytest.mark.reads_only
 def test_error_text_is_printed_literally(api: str) -> None:
     # The API's message quotes the name pattern; rich markup would swallow "[a-z]".
     one_line_error(["status", "Not_A_Name", "--api", api], "[a-z]")

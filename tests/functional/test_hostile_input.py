@@ -32,6 +32,7 @@ def many_cidrs(count: int) -> list[str]:
     return [f"10.{i}.0.0/16" for i in range(count)]
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("body", "status", "words"), [
     ("[" * 1000 + "]" * 1000, 400, "nested too deeply"),
     ('{"a":' * 1000 + "1" + "}" * 1000, 400, "nested too deeply"),
@@ -56,6 +57,7 @@ def test_hostile_bodies_are_refused_and_nothing_is_created(
     assert nothing_made(clients, rt)
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize("headers", [{}, {"Content-Type": "text/plain"},
                                      {"Content-Type": "application/x-www-form-urlencoded"}])
 def test_a_body_that_is_not_declared_json_is_refused(
@@ -73,6 +75,7 @@ def test_the_most_cidrs_a_group_holds_are_accepted(http: Any, rt: Runtime) -> No
     assert [r.name for r in rt.registry.list()] == ["demo"]
 
 
+@pytest.mark.reads_only
 def test_a_method_no_route_has_is_answered_as_api_gateway_does(stack: LocalMode) -> None:
     """JSON, 403 "Missing Authentication Token", not http.server's HTML 501 page."""
     url = urllib.parse.urlsplit(stack.api_url or stack.serve_api())

@@ -119,6 +119,7 @@ def fuzz(strategy: Any, url: str, session: requests.Session, statuses: Counter[i
     return count
 
 
+@pytest.mark.long
 def test_no_generated_request_gets_a_5xx_or_an_answer_the_contract_does_not_describe(
         stack: LocalMode, stage_config: Any, request: pytest.FixtureRequest) -> None:
     url = stack.api_url or stack.serve_api()

@@ -72,6 +72,7 @@ def test_another_users_cluster_is_invisible_and_untouchable_but_an_admin_acts_on
     assert wait_status(rt, "mine", {Status.DELETED}).status == Status.DELETED
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize("tamper", ["unsigned", "wrong secret", "unknown key", "body changed",
                                     "path changed", "expired", "unsigned payload swapped",
                                     "other region"])
@@ -256,6 +257,7 @@ def test_a_webhook_key_acts_on_its_own_clusters_only(
     assert hook("ci", {"action": "destroy", "name": "nightly-etl"}).status_code == 202
 
 
+@pytest.mark.reads_only
 def test_the_local_api_writes_the_admins_keys_0600_and_refuses_unsigned_requests(
         stack: Any) -> None:
     url = stack.api_url or stack.serve_api()

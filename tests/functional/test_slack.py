@@ -96,6 +96,7 @@ def test_retried_request_starts_one_execution(http: Any, rt: Runtime, clients: C
     assert executions(clients, rt) == 1
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("case", "status"), [
     ("tampered", 401), ("stale", 401), ("future", 401), ("wrong secret", 401),
     ("no signature", 401), ("bad response_url", 400), ("oversized", 413),
@@ -127,6 +128,7 @@ def test_bad_requests_are_refused_and_nothing_is_created(
     assert executions(clients, rt) == 0
 
 
+@pytest.mark.reads_only
 def test_replayed_request_is_refused_after_the_window(http: Any, rt: Runtime, clients: Clients,
                                                       secret: str, receiver: Receiver) -> None:
     body = form("ls", receiver.url)
@@ -139,6 +141,7 @@ def test_replayed_request_is_refused_after_the_window(http: Any, rt: Runtime, cl
     assert "window" in json.loads(response.body)["error"]
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("text", "expected"), [
     ("up", "give a cluster name"),
     ("up Bad_Name", "name: String should match"),
@@ -198,6 +201,7 @@ def test_failed_create_posts_the_reason(http: Any, rt: Runtime, secret: str,
     assert "no capacity" in record.error
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("extra", "config"), [
     ({"team_id": "T999"}, {}),  # a workspace the app is installed in, not on the list
     ({"channel_id": "C999"}, {"slack_channels": ["C123"]}),

@@ -11,6 +11,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from chalicelib import lifecycle, teardown
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
@@ -138,6 +140,7 @@ def test_the_scheduled_handlers_run_the_teardown(rt: Runtime, stack: Any) -> Non
     wait_status(rt, "plain", {Status.DELETED})
 
 
+@pytest.mark.long
 def test_the_nightly_run_hands_200_due_clusters_to_the_map_and_every_lambda_stays_short(
         rt: Runtime, stack: Any, capsys: Any) -> None:
     """The nightly Lambda reads the live index and starts one teardown execution; its

@@ -134,6 +134,7 @@ def _tampered(key: str, raw: bytes) -> dict[str, str]:
     return headers
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("headers", "status", "message"), [
     (lambda key, raw: {"Content-Type": "application/json"}, 401, "headers are required"),
     (lambda key, raw: signing.signed_headers("wrong-key", raw), 401, "does not match"),
@@ -152,6 +153,7 @@ def test_bad_signatures_are_refused(http: Any, rt: Runtime, clients: Clients, ke
     assert executions(clients, rt.settings.create_state_machine_arn) == 0
 
 
+@pytest.mark.reads_only
 @pytest.mark.parametrize(("body", "status", "message"), [
     (b"{nope", 400, "not valid JSON"),
     ({"action": "explode", "name": "demo"}, 400, "action"),

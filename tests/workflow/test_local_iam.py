@@ -16,6 +16,7 @@ from daskyard.local.stack import LocalMode
 from tests.support.clusters import create
 
 
+@pytest.mark.reads_only
 def test_unsigned_and_unknown_key_calls_are_refused(stack: LocalMode) -> None:
     assert stack.iam is not None, "local mode runs without IAM (npm install)"
     unsigned = requests.post(stack.emulator.url, timeout=10, headers={
