@@ -277,9 +277,9 @@ def _registry_scale_summary(found: dict[str, Any] | None) -> list[str]:
         "sums their vCPUs: `quotas.held_vcpus`, from `lifecycle.within_account_quotas`), "
         "as the expiry run and an "
         "admin's list of live clusters do: flat in ended records, in proportion to the "
-        "live ones. The nightly run's roll-up Queries every ended record still in the "
-        "table (its filter drops those already rolled up after DynamoDB has read them): "
-        "bounded by the records' TTL (`DASKYARD_ENDED_RECORD_DAYS`), not by the day's. "
+        "live ones. The nightly run's roll-up Queries a sparse index of the ended "
+        "records it has not yet added to the history (those that ended since it last "
+        "ran), not every ended record the TTL (`DASKYARD_ENDED_RECORD_DAYS`) keeps. "
         f"With {night['due']} due, the nightly Lambda took {night['nightly_lambda_s']} s "
         f"and the slowest DestroyDue {night['destroy_due_max_s']} s here, against a "
         f"{night['lambda_timeout_s']} s timeout; the whole run {night['seconds']} s "
@@ -338,9 +338,9 @@ def _registry_scale_section(found: dict[str, Any] | None) -> list[str]:
         f"{probe['get_item']['moto']} (strongly consistent: "
         f"{probe['get_item']['computed']:g}), for an UpdateItem "
         f"{probe['update_item']['moto']} ({probe['update_item']['computed']:g}). "
-        "The machine was shared with other engineers' runs and loaded while this ran: the "
-        "seconds are slow and noisy, the items and units are exact, and the ratios "
-        "between sizes are what to read. Target: flat from the smallest to the largest.",
+        "The items and units are exact; the seconds are the emulator's (see below), and "
+        "the ratios between sizes are what to read. Target: flat from the smallest to "
+        "the largest.",
         "",
         f"| operation | items read ({sizes}) | growth | read units | write units | "
         "DynamoDB calls | seconds | growth |", "|---|---|---|---|---|---|---|---|",
@@ -495,8 +495,10 @@ def report(results: dict[str, Any]) -> str:
         *_registry_scale_summary(results.get("registry_scale")),
         f"- API calls do not grow with the wait: {calls['rows'][0]['create_calls']} and "
         f"{calls['rows'][-1]['create_calls']} calls for a create whose scheduler events "
-        "came at once or 10 s late (when they differ, by a call or two, it is the order "
-        "in which the task events and the steps meet, not a loop).",
+        "came at once or 10 s late (when they differ, it is the account quotas' cache: "
+        "the first create a Lambda container serves reads its quotas from Service "
+        "Quotas, the next ones for 10 minutes do not; and by a call or three, the order "
+        "in which the task events and the steps meet; not a loop).",
         f"- Cold start: importing app.py costs {cold['app_ms']} ms where boto3 alone "
         f"costs {cold['boto3_ms']} ms. Every Lambda of the app imports app.py, so each "
         "handler imports what it calls itself (its step, the API's triggers, the event "
