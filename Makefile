@@ -40,7 +40,8 @@ lint: install scan
 	$(BIN)/python -m deploy.diagrams --check
 	$(BIN)/python -m deploy.openapi --check
 	npx asl-validator --json-path stepfunctions/create_cluster.asl.json \
-		--json-path stepfunctions/rollback_cluster.asl.json --json-path stepfunctions/destroy_cluster.asl.json
+		--json-path stepfunctions/rollback_cluster.asl.json --json-path stepfunctions/destroy_cluster.asl.json \
+		--json-path stepfunctions/teardown.asl.json
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
