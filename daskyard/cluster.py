@@ -56,19 +56,19 @@ def _destroy_at_exit() -> None:
                 cluster.api.delete(cluster.name)
 
 
-def list_clusters(api: str | None = None,
-                  credentials: LocalCredentials | None = None) -> list[dict[str, Any]]:
-    """The records of the clusters you may see (yours; an admin's: all)."""
-    return DaskyardApi(config.api_url(api), local=credentials).list()
+def list_clusters(api: str | None = None, credentials: LocalCredentials | None = None,
+                  status: str | None = None) -> list[dict[str, Any]]:
+    """The records of the clusters you may see (yours; an admin's: all), in `status`
+    (comma-separated) when given."""
+    return DaskyardApi(config.api_url(api), local=credentials).list(status)
 
 
 async def discover(api: str | None = None) -> Any:
     """dask-ctl's `dask_cluster_discovery` entry point: (name, class) of each of the
     caller's live clusters, which `DaskyardCluster.from_name(name)` attaches to."""
-    records = await asyncio.to_thread(list_clusters, api)
+    records = await asyncio.to_thread(list_clusters, api, None, ",".join(sorted(LIVE)))
     for record in records:
-        if record["status"] in LIVE:
-            yield record["name"], DaskyardCluster
+        yield record["name"], DaskyardCluster
 
 
 def _seconds(value: Any) -> float | None:

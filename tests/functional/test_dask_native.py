@@ -207,11 +207,19 @@ def test_dask_ctl_discovery_entry_point_lists_live_clusters(
 
     records = [{"name": "alive", "status": "READY"}, {"name": "coming", "status": "CREATING"},
                {"name": "gone", "status": "DELETED"}]
-    monkeypatch.setattr(module, "list_clusters", lambda api=None: records)
+    asked: list[str | None] = []
+
+    def list_clusters(api: str | None = None, credentials: Any = None,
+                      status: str | None = None) -> list[dict[str, str]]:
+        asked.append(status)  # the API filters by status, as here
+        return [r for r in records if status is None or r["status"] in status.split(",")]
+
+    monkeypatch.setattr(module, "list_clusters", list_clusters)
 
     async def names() -> list[tuple[str, Any]]:
         return [found async for found in discover()]
 
     found = asyncio.run(names())
     assert found == [("alive", module.DaskyardCluster), ("coming", module.DaskyardCluster)]
+    assert asked == ["CREATING,READY"]  # only the live ones are asked for
     assert callable(found[0][1].from_name)
