@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import identity, naming, pricing, quotas
+from chalicelib.core import identity, pricing, quotas
 from chalicelib.core.errors import (
     ClusterBusy,
     ClusterNotFound,
@@ -185,9 +185,8 @@ def _makes_file_system(rt: Runtime, spec: ClusterSpec, systems: list[dict[str, A
         return not any(fs["CreationToken"] == token for fs in systems)
     if not rt.settings.spare_drives:
         return True
-    prefix = naming.spare_token_prefix(rt.settings.stage)
-    return not any(fs["CreationToken"].startswith(prefix) and spare_drives.waiting(fs)
-                   for fs in systems)
+    return not any(spare_drives.waiting(fs)
+                   for fs in spare_drives.among(rt.settings.stage, systems))
 
 
 def create_cluster(rt: Runtime, spec: ClusterSpec, *, caller: Caller,

@@ -14,11 +14,12 @@ to the stage's `spare_drives` and removes those beyond it."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import naming
+from chalicelib.core import naming, quotas
 from chalicelib.core.errors import NotReady
 from chalicelib.core.runtime import Runtime
 from chalicelib.steps import StepCall, error_code, gone_ok
@@ -32,12 +33,17 @@ def tags_of(fs: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in fs.get("Tags", [])}
 
 
+def among(stage: str, systems: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stage's spare file systems in an EFS listing, taken ones included, oldest
+    first."""
+    prefix = naming.spare_token_prefix(stage)
+    return sorted((fs for fs in systems if fs["CreationToken"].startswith(prefix)),
+                  key=lambda fs: fs["CreationTime"])
+
+
 def spares(rt: Runtime) -> list[dict[str, Any]]:
     """The stage's spare file systems, taken ones included, oldest first."""
-    prefix = naming.spare_token_prefix(rt.settings.stage)
-    found = [dict(fs) for page in rt.clients.efs.get_paginator("describe_file_systems")
-             .paginate() for fs in page["FileSystems"] if fs["CreationToken"].startswith(prefix)]
-    return sorted(found, key=lambda fs: fs["CreationTime"])
+    return among(rt.settings.stage, quotas.file_systems(rt))
 
 
 def waiting(fs: dict[str, Any]) -> bool:
