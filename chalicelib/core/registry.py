@@ -154,6 +154,11 @@ def _to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(_numbers(v)) for k, v in values.items() if v is not None}
 
 
+def record_item(record: ClusterRecord) -> dict[str, Any]:
+    """A record as the registry stores it (DynamoDB JSON)."""
+    return _to_item(record.model_dump(mode="json"))
+
+
 def _numbers(value: Any) -> Any:
     """DynamoDB takes numbers as Decimal, not float (the cost estimate is one). A None in
     a map is left out: absent, `attribute_not_exists` finds it (`lease.claim`)."""
@@ -528,7 +533,7 @@ class Registry:
             else None, owner=owner, notify=notify, execution_arn=execution_arn,
             cost=Cost(per_hour=cost_per_hour), lease=Lease(counted=spec.workers))
         reusable = {f":r{i}": s.value for i, s in enumerate(sorted(REUSABLE))}
-        put = {"TableName": self.table, "Item": _to_item(record.model_dump(mode="json")),
+        put = {"TableName": self.table, "Item": record_item(record),
                "ConditionExpression": f"attribute_not_exists(#n) OR #s IN ({', '.join(reusable)})",
                "ExpressionAttributeNames": {"#n": "name", "#s": "status"},
                "ExpressionAttributeValues": _to_item(reusable)}

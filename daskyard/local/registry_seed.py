@@ -7,16 +7,21 @@ functional test (tests/functional/test_registry_scale.py) both seed with it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeSerializer
 
 from chalicelib.core.models import ClusterRecord, ClusterSpec, Cost, Lease, Status
-from chalicelib.core.registry import QUOTA, ROLLED_UP, TTL_ATTRIBUTE, now, quota_key
+from chalicelib.core.registry import (
+    QUOTA,
+    ROLLED_UP,
+    TTL_ATTRIBUTE,
+    now,
+    quota_key,
+    record_item,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,9 +35,8 @@ def _item(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record(record: ClusterRecord, **extra: Any) -> dict[str, Any]:
-    """A record's item as the registry writes it (numbers as Decimal, no empty field)."""
-    values = json.loads(record.model_dump_json(), parse_float=Decimal)
-    return _item({k: v for k, v in {**values, **extra}.items() if v is not None})
+    """A record's item as the registry writes it, with `extra` attributes."""
+    return {**record_item(record), **_item(extra)}
 
 
 def spec(name: str, workers: int = 2) -> ClusterSpec:
