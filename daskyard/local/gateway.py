@@ -31,6 +31,8 @@ from chalice.local import (
     LocalGatewayAuthorizer,
 )
 
+from daskyard.local import seam
+
 # access key id -> (the IAM user's ARN, secret key, user id), or None for a key IAM
 # does not hold.
 KeyLookup = Callable[[str], tuple[str, str, str] | None]
@@ -159,7 +161,7 @@ class IamAuthorizer(LocalGatewayAuthorizer):
 class IamGateway(LocalGateway):
     def __init__(self, app: Chalice, config: Config, lookup: KeyLookup) -> None:
         super().__init__(app, config)
-        self._authorizer = IamAuthorizer(app, lookup)
+        seam.use_authorizer(self, IamAuthorizer(app, lookup))
 
 
 def handler_class(lookup: KeyLookup) -> type[ChaliceRequestHandler]:
