@@ -209,13 +209,15 @@ RESET_AFTER = 60.0
 
 
 class Backoff:
-    def __init__(self) -> None:
+    def __init__(self, first_delay: float = FIRST_DELAY) -> None:
+        self.first_delay = first_delay  # a test may shorten it: the doubling stays
         self._failures: dict[str, int] = {}
         self._not_before: dict[str, float] = {}
 
     def failed(self, service: str, now: float) -> None:
         failures = self._failures[service] = self._failures.get(service, 0) + 1
-        self._not_before[service] = now + min(FIRST_DELAY * 2 ** (failures - 1), MAX_DELAY)
+        delay = min(self.first_delay * 2 ** (failures - 1), MAX_DELAY)
+        self._not_before[service] = now + delay
 
     def ran(self, service: str) -> None:
         self._failures.pop(service, None)
@@ -278,7 +280,7 @@ class EcsAgent:
         self.tasks: dict[str, list[LocalTask]] = {}  # service ARN -> its tasks
         self.events: list[dict[str, Any]] = []
         self._ips = free_loopback_ips()
-        self._backoff = Backoff()
+        self.backoff = Backoff()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -324,7 +326,7 @@ class EcsAgent:
                 return
             now = time.monotonic()
             if not (woken or now - synced >= self.resync or self._exited()
-                    or self._backoff.due(now, synced) or self._pending_due(now)):
+                    or self.backoff.due(now, synced) or self._pending_due(now)):
                 self._check_health()
                 continue
             try:
@@ -393,15 +395,15 @@ class EcsAgent:
                 if now < task.starts_at or self._start(task):
                     alive.append(task)
                 else:
-                    self._backoff.failed(service_arn, now)
+                    self.backoff.failed(service_arn, now)
             elif self.runner.exited(task.handle):  # ended on its own: a crash, to ECS
                 code = self.runner.settle(task.handle)
                 self.emit(task, "STOPPED", "Essential container in task exited",
                            stop_code="EssentialContainerExited", exit_code=code)
-                self._backoff.failed(service_arn, now)
+                self.backoff.failed(service_arn, now)
             else:
                 if now - task.started >= RESET_AFTER:
-                    self._backoff.ran(service_arn)
+                    self.backoff.ran(service_arn)
                 alive.append(task)
         while len(alive) > desired:
             task = alive.pop()
@@ -411,11 +413,11 @@ class EcsAgent:
                 code = self.runner.settle(task.handle)
             self.emit(task, "STOPPED", "Scaling activity initiated by deployment",
                        stop_code="ServiceSchedulerInitiated", exit_code=code)
-        while svc is not None and len(alive) < desired and self._backoff.may_start(
+        while svc is not None and len(alive) < desired and self.backoff.may_start(
                 service_arn, now):
             task = self._launch(svc)
             if task.starts_at <= time.monotonic() and not self._start(task):
-                self._backoff.failed(service_arn, now)
+                self.backoff.failed(service_arn, now)
                 break
             alive.append(task)
         if alive:
@@ -423,7 +425,7 @@ class EcsAgent:
         else:
             self.tasks.pop(service_arn, None)
         if svc is None:
-            self._backoff.forget(service_arn)
+            self.backoff.forget(service_arn)
 
     def _launch(self, svc: dict[str, Any]) -> LocalTask:
         """A new task of the service, PENDING from its event for the image pull's delay."""

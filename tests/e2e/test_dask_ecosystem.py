@@ -89,8 +89,24 @@ def test_the_jupyterlab_dask_pane_manager_starts_scales_adapts_lists_and_closes(
         assert live.leftovers(name, settle=30) == []
 
 
+@pytest.fixture
+def fast_scheduler(live: LocalMode, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The schedulers' adapt interval times 0.05 for this test's clusters (a decision
+    every 0.5 s), as tests/e2e/test_adapt_and_idle.py does."""
+    from chalicelib.core.runtime import from_env
+
+    monkeypatch.setenv("DASKYARD_SCHEDULER_TIME_SCALE", "0.05")
+    from_env.cache_clear()
+    yield
+    monkeypatch.undo()
+    from_env.cache_clear()
+
+
 @pytest.mark.e2e
-def test_adapt_takes_distributeds_options_and_the_scheduler_gets_them(live: LocalMode) -> None:
+def test_adapt_takes_distributeds_options_and_the_scheduler_gets_them(
+        live: LocalMode, fast_scheduler: None) -> None:
+    # fast_scheduler: the scheduler's first decision, which reads the options below and
+    # takes up their interval, comes 0.5 s after its start, not the stage's 10 s.
     url = str(live.api_url)
     api = DaskyardApi(url)
     with DaskyardCluster("adapty", workers=0, api=url, allowed_cidrs=["127.0.0.0/8"],
@@ -118,19 +134,6 @@ def test_adapt_takes_distributeds_options_and_the_scheduler_gets_them(live: Loca
         adaptive.stop()
         assert api.get("adapty").get("adapt") is None and cluster.adaptive is None
     assert api.get("adapty")["status"] == "DELETED"
-
-
-@pytest.fixture
-def fast_scheduler(live: LocalMode, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The schedulers' adapt interval times 0.05 for this test's clusters (a decision
-    every 0.5 s), as tests/e2e/test_adapt_and_idle.py does."""
-    from chalicelib.core.runtime import from_env
-
-    monkeypatch.setenv("DASKYARD_SCHEDULER_TIME_SCALE", "0.05")
-    from_env.cache_clear()
-    yield
-    monkeypatch.undo()
-    from_env.cache_clear()
 
 
 @pytest.mark.e2e

@@ -70,6 +70,7 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
         live: LocalMode, tmp_path: Path) -> None:
     if not CHROMIUM.exists():  # CI installs it (.ci/run); never a silent skip
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 
     api = DaskyardApi(str(live.api_url))
@@ -89,7 +90,7 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
                 pass
             assert lab.poll() is None and time.monotonic() < deadline, \
                 (tmp_path / "jupyter.log").read_text()[-2000:]
-            time.sleep(0.5)
+            time.sleep(0.1)
         page = browser.new_page(viewport=VIEWPORT)
         page.goto(f"http://127.0.0.1:{port}/lab?token={token}")
         page.add_style_tag(content=".Toastify { display: none !important; }")
@@ -99,7 +100,10 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
                 break
             if page.get_by_role("tab", name="Dask", selected=False).count():
                 page.get_by_role("tab", name="Dask").click()
-            page.wait_for_timeout(5_000)
+            try:
+                new.wait_for(state="visible", timeout=5_000)
+            except PlaywrightTimeout:
+                pass  # look again: open the pane if the app closed it meanwhile
         expect(new).to_be_visible()
         new.click()
         item = page.locator(".dask-ClusterListingItem").first
@@ -147,7 +151,6 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
 
         with Client(found["address"], security=security, timeout=30) as client:
             assert sum(client.gather(client.map(slow_square, range(60)))) == 70210
-        page.wait_for_timeout(2_000)  # the plot's next refresh
         # Jupyter's own token in a proxied URL is not passed on to the dashboard; the
         # dashboard's token is in no URL the Jupyter server logs (nor anywhere else).
         plots = src.rsplit("/", 1)[0] + "/individual-plots.json"
@@ -158,6 +161,8 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
         assert proxied and not [line for line in proxied if token in line]
         assert found["dashboard_token"] not in log
         shots = DOCS if os.environ.get("DASKYARD_UPDATE_SCREENSHOTS") == "1" else tmp_path
+        if shots == DOCS:
+            page.wait_for_timeout(2_000)  # the plot's next refresh, drawn for the docs
         page.screenshot(path=str(shots / "dask_pane.png"))
         item.locator(".dask-ClusterListingItem-stop").click()
         final = api.wait(made[0], {"DELETED", "FAILED"}, timeout=120)

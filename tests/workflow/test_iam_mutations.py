@@ -5,6 +5,7 @@ action) and rolls back to nothing; statements no create needs are reported."""
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
@@ -19,9 +20,21 @@ from tests.support.clusters import create, destroy
 STEPS_ROLE = f"daskyard-{STAGE}-steps"
 
 
+def names(statement: dict[str, Any], action: str) -> bool:
+    """Whether an Allow statement's Action names `action` (IAM matches actions without
+    regard to case, `*` and `?` as wildcards); True for any other statement, which the
+    evaluator is asked about for every request."""
+    if statement["Effect"] != "Allow" or "Action" not in statement:
+        return True
+    patterns = statement["Action"]
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
+
+
 def needed_statements(stack: LocalMode, rt: Runtime) -> dict[str, str]:
     """Sid -> an action the create path was allowed only through it (asked of the real
-    evaluator with the statement removed, for every request the create made)."""
+    evaluator with the statement removed, for every request the create made that the
+    statement names: it alone could have allowed it)."""
     iam = stack.iam
     assert iam is not None, "local mode runs without IAM (npm install)"
     iam.allowed.clear()
@@ -39,6 +52,8 @@ def needed_statements(stack: LocalMode, rt: Runtime) -> dict[str, str]:
         without = {"Version": "2012-10-17",
                    "Statement": [s for s in statements if s is not statement]}
         for principal, request in asked:
+            if not names(statement, request.action):
+                continue  # it allowed this request nothing: its removal changes no answer
             if iam.decide(principal, request, [without]) != "Allowed":
                 needed[statement["Sid"]] = request.action
                 break
