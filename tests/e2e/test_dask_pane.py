@@ -7,6 +7,7 @@ DASKYARD_UPDATE_SCREENSHOTS=1 writes docs/dask_pane.png (else the test's tmp_pat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -100,10 +101,8 @@ def test_new_in_the_dask_pane_makes_a_daskyard_cluster_and_shutdown_destroys_it(
                 break
             if page.get_by_role("tab", name="Dask", selected=False).count():
                 page.get_by_role("tab", name="Dask").click()
-            try:
+            with contextlib.suppress(PlaywrightTimeout):  # then look again, as above
                 new.wait_for(state="visible", timeout=5_000)
-            except PlaywrightTimeout:
-                pass  # look again: open the pane if the app closed it meanwhile
         expect(new).to_be_visible()
         new.click()
         item = page.locator(".dask-ClusterListingItem").first
