@@ -21,7 +21,7 @@ def test_a_crashing_task_is_restarted_with_backoff_and_shows_on_the_record(
         live: LocalMode, rt: Runtime) -> None:
     assert live.clients is not None and live.agent is not None
     ecs, names = live.clients.ecs, rt.names("crashy")
-    # ECS's first delay is 1 s; a fifth of it shows the doubling as well, sooner.
+    # The agent's first delay is 1 s (FIRST_DELAY); a fifth of it shows the doubling too.
     first = live.agent.backoff.first_delay = 0.2
     make(rt, spec("crashy"))
     live.clients.logs.create_log_group(logGroupName=names.log_group())
