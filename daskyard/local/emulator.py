@@ -4,7 +4,9 @@ routed to the Chalice handler in-process by the MotoAdapter."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import functools
 import importlib
 import json
 import logging
@@ -402,6 +404,69 @@ def _parse_each_definition_once() -> None:
                    "AmazonStateLanguageParser.parse", kept, _parse_each_definition_once)
 
 
+# DynamoDB's item operations: their answers hold only items, counts, keys and capacity.
+ITEM_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query",
+                             "Scan", "BatchGetItem", "BatchWriteItem", "TransactGetItems",
+                             "TransactWriteItems"})
+
+
+def _plain_json(value: Any) -> Any:
+    """A DynamoDB answer as its JSON protocol writes it: no null members, binary values
+    in base64 (moto keeps them as bytes for its serializer)."""
+    if isinstance(value, dict):
+        return {key: _plain_json(member) for key, member in value.items() if member is not None}
+    if isinstance(value, list):
+        return [_plain_json(member) for member in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def _items_written_directly() -> None:
+    """moto serializes every answer by walking its output shape member by member; for a
+    DynamoDB item that is every one of AttributeValue's ten members for each attribute:
+    the largest single cost of a create, measured. An item operation's answer is already
+    in its wire shape (moto's `dynamo_to_dict`), so it is written as JSON directly
+    (tests/seam/test_seam.py compares both ways on every attribute type)."""
+
+    def direct(original: Callable[..., Any]) -> Callable[..., Any]:
+        def execute_result(result: Any, context: Any) -> Any:
+            if context.operation_model.name not in ITEM_OPERATIONS \
+                    or not isinstance(result.result, dict):
+                return original(result, context)
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(
+                _plain_json(result.result))
+        return execute_result
+
+    seam.wrap_once("moto.dynamodb.responses.DynamoResult.execute_result", direct,
+                   _items_written_directly)
+
+
+def _service_models_once() -> None:
+    """moto builds a new botocore ServiceModel for every request it answers (and so
+    resolves its shapes again), and lists a response class's methods with
+    `inspect.getmembers` for every request: both are kept (a model is read-only; a
+    class's methods are listed again should local mode add one, seam.add)."""
+
+    def kept_models(original: Callable[[str], Any]) -> Callable[[str], Any]:
+        return functools.cache(original)
+
+    def kept_names(original: Callable[[object], list[str]]) -> Callable[[object], list[str]]:
+        @functools.cache
+        def listed(clazz: object, members: int) -> tuple[str, ...]:
+            return tuple(original(clazz))
+
+        def method_names_from_class(clazz: object) -> list[str]:
+            return list(listed(clazz, len(vars(clazz))))
+        return method_names_from_class
+
+    for module in ("utils", "responses", "routing"):
+        seam.wrap_once(f"moto.core.{module}.get_service_model", kept_models,
+                       _service_models_once)
+    seam.wrap_once("moto.core.responses.method_names_from_class", kept_names,
+                   _service_models_once)
+
+
 class Emulator:
     """A moto server in this process. `url` is what AWS_ENDPOINT_URL points at."""
 
@@ -421,6 +486,8 @@ class Emulator:
         _parse_each_definition_once()
         _one_lambda_client_per_endpoint()
         _nested_executions()
+        _items_written_directly()
+        _service_models_once()
         _atomic_conditional_writes()
         _mount_targets_take_time()
         _parameter_store_events()
