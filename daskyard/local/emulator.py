@@ -379,29 +379,66 @@ def _nested_executions() -> None:
 
 
 def _parse_each_definition_once() -> None:
-    """The ASL interpreter parses a machine's definition with ANTLR at the start of every
-    execution: an eighth of the CPU of a create, measured. The parse tree is only read
-    afterwards, so it is kept per definition; the evaluation components are still built
-    afresh from it for each execution (they hold that execution's state)."""
+    """The ASL interpreter parses a machine's definition with ANTLR and builds its
+    evaluation components at the start of every execution: an eighth of the CPU of a
+    create for the parse, as much again for the components, measured. Both are kept per
+    definition. The components hold no execution's state (it is in each execution's
+    Environment: moto runs a Map's concurrent iterations on the same components), except
+    a key each makes itself the first time it is asked (its retry counters' place in the
+    Environment), so every key is made at once here, before two executions could race."""
     preprocessor = seam.get("moto.stepfunctions.parser.asl.parse.preprocessor.Preprocessor")
+    component = seam.get("moto.stepfunctions.parser.asl.component.eval_component."
+                         "EvalComponent")
+
+    def keyed(program: Any) -> Any:
+        seen, found = set(), [program]
+        while found:
+            part = found.pop()
+            if id(part) in seen:
+                continue
+            seen.add(id(part))
+            if isinstance(part, component):
+                part.heap_key  # noqa: B018  # made now, once
+            if isinstance(part, dict):
+                found += part.values()
+            elif isinstance(part, (list, tuple, set, frozenset)):
+                found += part
+            elif type(part).__module__.startswith("moto.stepfunctions"):
+                found += vars(part).values() if hasattr(part, "__dict__") else ()
+        return program
 
     def kept(original: Callable[[str], Any]) -> Callable[[str], tuple[Any, Any]]:
-        trees: dict[str, Any] = {}
+        programs: dict[str, tuple[Any, Any]] = {}
         lock = threading.Lock()
 
         def parse(definition: str) -> tuple[Any, Any]:
             with lock:
-                tree = trees.get(definition)
-            if tree is None:
+                made = programs.get(definition)
+            if made is None:
                 _, tree = original(definition)  # raises on a bad definition
+                made = keyed(preprocessor().visit(tree)), tree
                 with lock:
-                    trees[definition] = tree
-            return preprocessor().visit(tree), tree
+                    made = programs.setdefault(definition, made)
+            return made
 
         return parse
 
     seam.wrap_once("moto.stepfunctions.parser.asl.parse.asl_parser."
                    "AmazonStateLanguageParser.parse", kept, _parse_each_definition_once)
+
+
+def _json_paths_parsed_once() -> None:
+    """The ASL interpreter parses each JSONPath (`$.cluster`, a ResultPath) with a
+    parser it builds afresh from its grammar tables on every use: a thirtieth of a
+    create's CPU. A path's parsed expression is only read (`find`, `update_or_create`
+    change the data, not the expression), so each is kept by its text."""
+
+    def kept(original: Callable[[str], Any]) -> Callable[[str], Any]:
+        return functools.lru_cache(maxsize=1024)(original)
+
+    for module in ("utils.json_path", "component.common.path.result_path"):
+        seam.wrap_once(f"moto.stepfunctions.parser.asl.{module}.parse", kept,
+                       _json_paths_parsed_once)
 
 
 # DynamoDB's item operations: their answers hold only items, counts, keys and capacity.
@@ -484,6 +521,7 @@ class Emulator:
     def start(self) -> Emulator:
         _list_services_once()
         _parse_each_definition_once()
+        _json_paths_parsed_once()
         _one_lambda_client_per_endpoint()
         _nested_executions()
         _items_written_directly()

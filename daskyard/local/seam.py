@@ -117,8 +117,16 @@ INTERNALS: tuple[Internal, ...] = (
              "replaced: a definition's parse tree is kept (the ANTLR parse was an eighth "
              "of a create's CPU)", ("definition",)),
     Internal(f"{_SFN}.asl.parse.preprocessor.Preprocessor",
-             "each execution's components are built afresh from the kept tree", (),
+             "a definition's components are built once from its kept tree", (),
              ("visit",)),
+    Internal(f"{_SFN}.asl.utils.json_path.parse",
+             "replaced: a JSONPath parsed once by its text (moto's parser rebuilds itself "
+             "from its grammar tables for every path it reads)", ("path", "debug")),
+    Internal(f"{_SFN}.asl.component.common.path.result_path.parse", "(the same): ResultPath",
+             ("string",)),
+    Internal(f"{_SFN}.asl.component.eval_component.EvalComponent",
+             "(the same): each component's key in an execution's heap made at once",
+             attributes=("heap_key",)),
     Internal("moto.dynamodb.responses.DynamoResult.execute_result",
              "replaced for item operations: their answer, already in its wire shape, is "
              "written as JSON (moto's serializer walks AttributeValue's ten members for "
