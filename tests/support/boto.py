@@ -2,7 +2,7 @@
 once per boto3 Session and client: every test's local mode makes new Lambda containers
 (so new Sessions and clients), and each would otherwise parse the same JSON models again
 (about 0.4 s a test) and generate the same client class again (a method and docstring per
-operation: EC2's has about 700, 15 ms)."""
+operation: EC2's has about 700, 15 ms) and its exception classes at its first error."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import botocore.client
+import botocore.errorfactory
 import botocore.session
 
 
@@ -21,11 +22,15 @@ def shared_botocore() -> Iterator[None]:
     """Within the block, Sessions with the same data path share one botocore Loader (its
     parsed models are read-only), and clients of one service and API version share one
     generated class (its methods only name the operation: each client keeps its own
-    model, endpoint, credentials and event handlers); botocore's own are put back after."""
+    model, endpoint, credentials and event handlers) and one set of exception classes,
+    as the clients of one Session do; botocore's own are put back after."""
     loader = botocore.session.create_loader
     creator = botocore.client.ClientCreator
     generate = creator._create_client_class
+    errors = botocore.errorfactory.ClientExceptionsFactory
+    exceptions = errors.create_client_exceptions
     classes: dict[tuple[str, str], type] = {}
+    made: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
 
     def client_class(self: Any, service_name: str, service_model: Any) -> type:
@@ -35,10 +40,19 @@ def shared_botocore() -> Iterator[None]:
                 classes[key] = generate(self, service_name, service_model)
             return classes[key]
 
+    def client_exceptions(self: Any, service_model: Any) -> Any:
+        key = (service_model.service_name, service_model.api_version)
+        with lock:
+            if key not in made:
+                made[key] = exceptions(self, service_model)
+            return made[key]
+
     botocore.session.create_loader = functools.lru_cache(maxsize=None)(loader)
     creator._create_client_class = client_class  # type: ignore[method-assign]
+    errors.create_client_exceptions = client_exceptions  # type: ignore[method-assign]
     try:
         yield
     finally:
         botocore.session.create_loader = loader
         creator._create_client_class = generate  # type: ignore[method-assign]
+        errors.create_client_exceptions = exceptions  # type: ignore[method-assign]
