@@ -139,6 +139,10 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("moto.core.responses.method_names_from_class",
              "replaced: a response class's methods listed once, not on every request",
              ("clazz",)),
+    Internal("moto.ec2.models.amis.load_resource",
+             "replaced: of the ECS-optimized AMIs, EC2 gets those Parameter Store recommends "
+             "(moto made all 1,227, with a volume and a snapshot each, at every reset)",
+             ("resource",)),
     # --- AWS behaviour moto lacks -------------------------------------------------------
     Internal("moto.dynamodb.models.DynamoDBBackend.put_item",
              "wrapped: DynamoDB checks a write's condition and writes in one step; moto's "

@@ -2,11 +2,13 @@
 once per boto3 Session and client: every test's local mode makes new Lambda containers
 (so new Sessions and clients), and each would otherwise parse the same JSON models again
 (about 0.4 s a test) and generate the same client class again (a method and docstring per
-operation: EC2's has about 700, 15 ms) and its exception classes at its first error."""
+operation: EC2's has about 700, 15 ms) and its exception classes at its first error; and a
+new Session checks each of its ~150 built-in handlers' signature again."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from typing import Any
 
 import botocore.client
 import botocore.errorfactory
+import botocore.hooks
 import botocore.session
 
 
@@ -23,7 +26,9 @@ def shared_botocore() -> Iterator[None]:
     parsed models are read-only), and clients of one service and API version share one
     generated class (its methods only name the operation: each client keeps its own
     model, endpoint, credentials and event handlers) and one set of exception classes,
-    as the clients of one Session do; botocore's own are put back after."""
+    as the clients of one Session do; whether a function takes **kwargs (botocore asks it
+    of every handler registered) is known once per function; botocore's own are put back
+    after."""
     loader = botocore.session.create_loader
     creator = botocore.client.ClientCreator
     generate = creator._create_client_class
@@ -32,6 +37,15 @@ def shared_botocore() -> Iterator[None]:
     classes: dict[tuple[str, str], type] = {}
     made: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
+    takes_kwargs = botocore.hooks.accepts_kwargs
+    known: dict[Any, bool] = {}
+
+    def accepts_kwargs(func: Any) -> bool:
+        if not inspect.isfunction(func):  # a bound method lives as long as its call
+            return bool(takes_kwargs(func))
+        if func not in known:
+            known[func] = bool(takes_kwargs(func))
+        return known[func]
 
     def client_class(self: Any, service_name: str, service_model: Any) -> type:
         key = (service_name, service_model.api_version)
@@ -50,9 +64,11 @@ def shared_botocore() -> Iterator[None]:
     botocore.session.create_loader = functools.lru_cache(maxsize=None)(loader)
     creator._create_client_class = client_class  # type: ignore[method-assign]
     errors.create_client_exceptions = client_exceptions  # type: ignore[method-assign]
+    botocore.hooks.accepts_kwargs = accepts_kwargs
     try:
         yield
     finally:
         botocore.session.create_loader = loader
         creator._create_client_class = generate  # type: ignore[method-assign]
         errors.create_client_exceptions = exceptions  # type: ignore[method-assign]
+        botocore.hooks.accepts_kwargs = takes_kwargs
