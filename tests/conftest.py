@@ -14,7 +14,7 @@ from chalicelib.core.runtime import Runtime, from_env, runtime
 from daskyard.credentials import FILE
 from daskyard.local.deploy import STAGE
 from daskyard.local.stack import LocalMode
-from tests.support.boto import shared_model_loader
+from tests.support.boto import shared_botocore
 from tests.support.receiver import Receiver
 from tests.support.signed import SignedHttp
 
@@ -25,7 +25,7 @@ TIME_SCALE = 0.1
 @pytest.fixture(scope="session")
 def local_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMode]:
     root = tmp_path_factory.mktemp("daskyard")
-    with shared_model_loader(), pytest.MonkeyPatch.context() as env:
+    with shared_botocore(), pytest.MonkeyPatch.context() as env:
         # The CLI and DaskyardCluster find the local admin's keys here.
         env.setenv("DASKYARD_CREDENTIALS", str(root / FILE))
         local = LocalMode(processes=False, time_scale=TIME_SCALE, root=root)
@@ -204,7 +204,7 @@ def live(request: pytest.FixtureRequest, local_mode: LocalMode) -> Iterator[Loca
 # collection order after them.
 DURATIONS = "daskyard/durations"
 LONG_FIRST = ("tests/functional/test_registry_scale.py::test_what_a_list_and_a_create_read",
-              "tests/functional/test_teardown.py::test_the_nightly_run_hands_200_due",
+              "tests/functional/test_teardown.py::test_the_nightly_run_hands_every_due",
               "tests/e2e/test_serves_side_by_side.py",
               "tests/e2e/test_notebook.py::test_a_notebook_cluster_is_ready",
               "tests/e2e/test_no_orphans.py::test_sigkill",

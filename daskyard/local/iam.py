@@ -20,6 +20,7 @@ Lambda package. Without it local mode runs without IAM and says so."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -28,7 +29,7 @@ import shutil
 import subprocess  # nosec B404  # the evaluator is a Node process of our own script
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,7 @@ class Simulator:
         self._ids = itertools.count()
         self._waiting: dict[int, Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._cache: dict[str, str] = {}
+        self._cache: dict[Hashable, str] = {}
         self.asked = 0
         threading.Thread(target=self._read, name="iam-simulate", daemon=True).start()
 
@@ -84,9 +85,10 @@ class Simulator:
                 future.set_exception(RuntimeError("the IAM evaluator stopped"))
             self._waiting.clear()
 
-    def decide(self, simulation: dict[str, Any]) -> str:
-        """"Allowed", "ImplicitlyDenied" or "ExplicitlyDenied"."""
-        key = json.dumps(simulation, sort_keys=True)
+    def decide(self, simulation: dict[str, Any], key: Hashable | None = None) -> str:
+        """"Allowed", "ImplicitlyDenied" or "ExplicitlyDenied". `key` names the question
+        as well as the simulation does, more cheaply (by default its whole JSON)."""
+        key = key if key is not None else json.dumps(simulation, sort_keys=True)
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
@@ -206,8 +208,10 @@ class EmulatorState:
             return None
         return str(found.roles[0].arn) if found.roles else None
 
-    def policies(self, principal: Principal) -> tuple[list[Policy], Policy | None]:
-        """(identity policies, permissions boundary) the emulator's IAM holds."""
+    def policies(self, principal: Principal) -> tuple[tuple[str, ...], str | None]:
+        """(identity policies, permissions boundary) the emulator's IAM holds, as their
+        JSON texts (the same text objects until a policy changes: `document` parses each
+        once, and a decision is known by them)."""
         iam = self._iam()
         documents: list[Any] = []
         boundary = None
@@ -216,7 +220,7 @@ class EmulatorState:
             documents += list(role.policies.values())
             documents += [_default(p) for p in role.managed_policies.values()]
             if role.permissions_boundary_arn:
-                boundary = json.loads(_default(iam.get_policy(role.permissions_boundary_arn)))
+                boundary = _default(iam.get_policy(role.permissions_boundary_arn))
         elif principal.kind == "user":
             user = iam.get_user(principal.name)
             documents += list(user.policies.values())
@@ -224,11 +228,17 @@ class EmulatorState:
             for group in iam.get_groups_for_user(principal.name):
                 documents += list(group.policies.values())
                 documents += [_default(p) for p in group.managed_policies.values()]
-        return [json.loads(d) if isinstance(d, str) else d for d in documents], boundary
+        return tuple(d if isinstance(d, str) else json.dumps(d) for d in documents), boundary
 
 
 def _default(policy: Any) -> str:
     return str(next(v.document for v in policy.versions if v.is_default))
+
+
+@functools.lru_cache(maxsize=1024)
+def document(text: str) -> Policy:
+    """A policy's JSON text, parsed once (the result is only read)."""
+    return dict(json.loads(text))
 
 
 class AccessDenied(Exception):
@@ -305,10 +315,15 @@ class Iam:
         requests = requests_for(call, self.state)
         if principal.kind == "states":
             principal = self._states_role(requests)
-        identity, boundary = self.state.policies(principal)
+        texts, boundary_text = self.state.policies(principal)
+        identity = [document(text) for text in texts]
+        boundary = document(boundary_text) if boundary_text is not None else None
         for request in requests:
+            # The question by the texts it was asked with: a changed policy is a new one.
+            key = (principal.arn, request.action, request.resource,
+                   json.dumps(request.context, sort_keys=True), texts, boundary_text)
             result = self.simulator.decide(self._simulation(principal, request, identity,
-                                                            boundary))
+                                                            boundary), key)
             self.decisions[result] += 1
             if result == "Allowed" and self.recording:
                 self.allowed.append((principal, request))
@@ -329,10 +344,11 @@ class Iam:
         principal = Principal(f"arn:aws:sts::{self.account}:assumed-role/{name}/ecs-task",
                               "role", name)
         tags = {f"aws:ResourceTag/{k}": v for k, v in self.state.tags(file_system_arn).items()}
-        identity, boundary = self.state.policies(principal)
+        texts, boundary_text = self.state.policies(principal)
         simulation = self._simulation(principal, IamRequest(
             "elasticfilesystem:ClientMount", file_system_arn, {**tags, **context}),
-            identity, boundary)
+            [document(text) for text in texts],
+            document(boundary_text) if boundary_text is not None else None)
         if file_system_policy is not None:
             simulation["resourcePolicy"] = file_system_policy
         result = self.simulator.decide(simulation)

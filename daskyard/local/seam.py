@@ -117,8 +117,32 @@ INTERNALS: tuple[Internal, ...] = (
              "replaced: a definition's parse tree is kept (the ANTLR parse was an eighth "
              "of a create's CPU)", ("definition",)),
     Internal(f"{_SFN}.asl.parse.preprocessor.Preprocessor",
-             "each execution's components are built afresh from the kept tree", (),
+             "a definition's components are built once from its kept tree", (),
              ("visit",)),
+    Internal(f"{_SFN}.asl.utils.json_path.parse",
+             "replaced: a JSONPath parsed once by its text (moto's parser rebuilds itself "
+             "from its grammar tables for every path it reads)", ("path", "debug")),
+    Internal(f"{_SFN}.asl.component.common.path.result_path.parse", "(the same): ResultPath",
+             ("string",)),
+    Internal(f"{_SFN}.asl.component.eval_component.EvalComponent",
+             "(the same): each component's key in an execution's heap made at once",
+             attributes=("heap_key",)),
+    Internal("moto.dynamodb.responses.DynamoResult.execute_result",
+             "replaced for item operations: their answer, already in its wire shape, is "
+             "written as JSON (moto's serializer walks AttributeValue's ten members for "
+             "every attribute: the largest cost of a create)", ("self", "context")),
+    Internal("moto.dynamodb.responses.DynamoResult", "(the same)", attributes=("result",)),
+    Internal("moto.core.utils.get_service_model",
+             "replaced: one botocore ServiceModel per service, not one per request",
+             ("service_name",)),
+    Internal("moto.core.routing.get_service_model", "(the same)", ("service_name",)),
+    Internal("moto.core.responses.method_names_from_class",
+             "replaced: a response class's methods listed once, not on every request",
+             ("clazz",)),
+    Internal("moto.ec2.models.amis.load_resource",
+             "replaced: of the ECS-optimized AMIs, EC2 gets those Parameter Store recommends "
+             "(moto made all 1,227, with a volume and a snapshot each, at every reset)",
+             ("resource",)),
     # --- AWS behaviour moto lacks -------------------------------------------------------
     Internal("moto.dynamodb.models.DynamoDBBackend.put_item",
              "wrapped: DynamoDB checks a write's condition and writes in one step; moto's "
@@ -249,8 +273,8 @@ INTERNALS: tuple[Internal, ...] = (
              "what IAM reads of a call", attributes=(
                  "headers", "method", "raw_path", "parsed_url", "body", "data",
                  "boto3_service_name", "normalized_request", "params")),
-    Internal("moto.core.responses.get_service_model", "a call's protocol, for its refusal",
-             ("service_name",)),
+    Internal("moto.core.responses.get_service_model", "a call's protocol, for its refusal; "
+             "replaced as moto.core.utils.get_service_model is", ("service_name",)),
     Internal("moto.iam.models.iam_backends", "the IAM users, roles and policies"),
     Internal("moto.iam.models.IAMBackend.get_user_from_access_key_id",
              "an IAM user's key: API Gateway's and IAM's signature checks",

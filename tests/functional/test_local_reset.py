@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from chalicelib import lifecycle
 from chalicelib.core import naming
 from chalicelib.core.aws import Clients
+from chalicelib.core.launch_types import ECS_AMI_PARAMETER
 from chalicelib.core.models import Status
 from chalicelib.core.runtime import Runtime, runtime
 from daskyard.local.stack import LocalMode, wait_execution
@@ -91,3 +94,21 @@ def test_a_change_to_what_only_the_deployment_makes_redeploys_everything(
     rt = runtime()
     made = lifecycle.create_cluster(rt, spec("after"), caller=ALICE)
     assert wait_execution(clients, made.execution_arn)["status"] == "SUCCEEDED"
+
+
+@pytest.mark.reads_only
+def test_ec2_describes_the_ecs_optimized_amis_parameter_store_recommends(
+        clients: Clients) -> None:
+    """The EC2 launch type starts instances of the AMI Parameter Store recommends for
+    ECS: EC2 has it (and each other recommended one), as Amazon's, after a reset; of
+    the older ECS AMIs it keeps none (emulator._recommended_ecs_amis_only)."""
+    recommended = {clients.ssm.get_parameter(Name=name)["Parameter"]["Value"] for name in (
+        ECS_AMI_PARAMETER, "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id",
+        "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id")}
+    image = clients.ssm.get_parameter(Name=ECS_AMI_PARAMETER)["Parameter"]["Value"]
+    ecs = clients.ec2.describe_images(Owners=["amazon"], Filters=[
+        {"Name": "name", "Values": ["*ecs*"]}])["Images"]
+    found = {i["ImageId"]: i for i in ecs}
+    assert recommended <= set(found)
+    assert found[image]["State"] == "available" and "ecs" in found[image]["Name"]
+    assert len(found) < 100  # not every ECS AMI ever published (1,227 in moto)
