@@ -457,13 +457,16 @@ def _recommended_ecs_amis_only() -> None:
             else set()
 
     def kept(original: Callable[[str], Any]) -> Callable[[str], Any]:
+        @functools.cache
+        def ecs_amis(resource: str) -> tuple[dict[str, Any], ...]:
+            named = recommended(original(resource.replace("ec2/", "ssm/", 1)))
+            return tuple(ami for ami in original(resource) if ami["ami_id"] in named)
+
         def load_resource(resource: str) -> Any:
-            found = original(resource)
-            prefix = "ec2/resources/ecs/optimized_amis/"
-            if resource.startswith(prefix):
-                named = recommended(original(resource.replace("ec2/", "ssm/", 1)))
-                found = [ami for ami in found if ami["ami_id"] in named]
-            return found
+            if resource.startswith("ec2/resources/ecs/optimized_amis/"):
+                # Read once; a copy each time, as moto changes what it loads.
+                return copy.deepcopy(list(ecs_amis(resource)))
+            return original(resource)
         return load_resource
 
     seam.wrap_once("moto.ec2.models.amis.load_resource", kept, _recommended_ecs_amis_only)
