@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -45,6 +47,33 @@ RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_t
                       read_timeout=30)
 
 
+_PATHS = threading.Lock()  # the shared loader's search paths, which boto3 appends to
+
+
+@cache
+def _models(data_path: str | None) -> botocore.loaders.Loader:
+    """One loader of botocore's service models for every Clients in this process: each
+    Session would otherwise parse the same JSON models again (EC2's alone is about
+    0.1 s of CPU), and local mode makes a Clients per Lambda role and per task's
+    execution role. Parsed models are only read."""
+    return botocore.loaders.create_loader(data_path)
+
+
+def _session(region: str, keys: Mapping[str, str]) -> boto3.session.Session:
+    core = botocore.session.get_session()
+    models = _models(core.get_config_variable("data_path"))  # as botocore makes its own
+    core.register_component("data_loader", models)
+    with _PATHS:
+        session = boto3.session.Session(
+            botocore_session=core, region_name=region,
+            aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=keys.get("AWS_SESSION_TOKEN"))
+        # boto3 adds its data folder to the loader it is given, each time: once will do.
+        models.search_paths[:] = dict.fromkeys(models.search_paths)
+    return session
+
+
 class Clients:
     """Lazily made, shared boto3 clients. Pass this object to domain code."""
 
@@ -55,11 +84,7 @@ class Clients:
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         # `credentials` (AWS_ACCESS_KEY_ID... as the environment spells them) sign as one
         # role's session, as a Lambda's role does; by default boto3's own chain.
-        keys = dict(credentials or {})
-        self._session = boto3.session.Session(
-            region_name=self.region, aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
-            aws_session_token=keys.get("AWS_SESSION_TOKEN"))
+        self._session = _session(self.region, dict(credentials or {}))
         # Session.client is not thread safe; the local runtime calls from threads.
         self._lock = threading.Lock()
 

@@ -143,6 +143,9 @@ INTERNALS: tuple[Internal, ...] = (
              "replaced: of the ECS-optimized AMIs, EC2 gets those Parameter Store recommends "
              "(moto made all 1,227, with a volume and a snapshot each, at every reset)",
              ("resource",)),
+    Internal("moto.iam.models.IAMBackend._init_aws_policies",
+             "replaced: AWS's managed policies made for the `aws` partition's IAM only, "
+             "where local mode runs (moto made them for all six partitions)", ("self",)),
     # --- AWS behaviour moto lacks -------------------------------------------------------
     Internal("moto.dynamodb.models.DynamoDBBackend.put_item",
              "wrapped: DynamoDB checks a write's condition and writes in one step; moto's "
@@ -234,7 +237,7 @@ INTERNALS: tuple[Internal, ...] = (
              ("self", "role_name", "assume_role_policy_document", "path",
               "permissions_boundary", "description", "tags", "max_session_duration",
               "linked_service")),
-    Internal("moto.iam.models.IAMBackend", "(the same)", attributes=("roles",)),
+    Internal("moto.iam.models.IAMBackend", "(the same)", attributes=("roles", "region_name")),
     Internal("moto.iam.exceptions.LimitExceededException", "(the same): its refusal"),
     Internal("moto.efs.models.EFSBackend.create_file_system",
              "wrapped: CreateFileSystem past the file systems quota is refused, as EFS does",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -10,6 +11,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -85,6 +87,24 @@ def _drop_cluster_roles(clients: Clients) -> None:
         iam.delete_role(RoleName=role["RoleName"])
 
 
+@contextlib.contextmanager
+def _long_lived() -> Iterator[None]:
+    """A start makes most of what its process will hold, for as long as it runs (moto's
+    and botocore's models, moto's backends, the deployment): no collection while it is
+    made (the full ones it set off walked it again and again), one after (what earlier
+    local modes in this process left goes too), then the collector leaves it alone
+    (gc.freeze), at exit too. About 1.7 s of CPU less in a demo's own process (7.7 s)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+    gc.collect()
+    gc.freeze()
+
+
 class AlreadyRunning(RuntimeError):
     """moto keeps its state per process: two local modes in one process would share
     one emulator's state and fight over its ECS services."""
@@ -143,22 +163,23 @@ class LocalMode:
         if LocalMode._running is not None:
             raise AlreadyRunning("a local mode is already running in this process")
         LocalMode._running = self
-        try:
-            # Whatever an earlier local mode on this data directory left (it was killed),
-            # then this one's guard: from here on no task outlives this process.
-            self.reaped = reap(self.root)
-            for reaped in self.reaped:
-                log.info("%s", reaped)
-            self.guard.start()
-            self._start_iam()
-            CHANGED.subscribe(IMAGES, self._image_change)
-            CHANGED.subscribe(DEPLOYMENT, self._deployment_change)
-            quotas.install()  # AWS's default quotas where moto has none (the doctor reads them)
-            self.emulator.start()
-            self.deploy()
-        except BaseException:
-            self.stop()
-            raise
+        with _long_lived():
+            try:
+                # Whatever an earlier local mode on this data directory left (it was
+                # killed), then this one's guard: from here on no task outlives this process.
+                self.reaped = reap(self.root)
+                for reaped in self.reaped:
+                    log.info("%s", reaped)
+                self.guard.start()
+                self._start_iam()
+                CHANGED.subscribe(IMAGES, self._image_change)
+                CHANGED.subscribe(DEPLOYMENT, self._deployment_change)
+                quotas.install()  # AWS's default quotas where moto has none (the doctor reads them)
+                self.emulator.start()
+                self.deploy()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def _start_iam(self) -> None:

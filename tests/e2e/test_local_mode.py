@@ -8,7 +8,6 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-import psutil
 import pytest
 from chalice.test import Client
 
@@ -96,22 +95,3 @@ def test_no_role_starts_without_its_tls_material(tmp_path: Path, stack: LocalMod
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 2, (role, out)
         assert b"DASKYARD_TLS_KEY not set" in out and b"not starting without TLS" in out
-
-
-@pytest.mark.e2e
-def test_make_demo_computes_and_leaves_nothing(tmp_path: Path) -> None:
-    """The main job as a user runs it: `daskyard demo` in its own process."""
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "COLUMNS": "200"}
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "DASKYARD_CREDENTIALS"):
-        env.pop(name, None)
-    out = subprocess.run([str(Path(sys.executable).parent / "daskyard"), "demo"], env=env,
-                         capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, out.stdout + out.stderr
-    rows = [line.split() for line in out.stdout.splitlines()
-            if len(line.split()) == 3 and line.split()[0] in "ABCDEFGH"]
-    assert [r[0] for r in rows] == list("ABCDEFGH")
-    assert sum(int(r[1]) for r in rows) == 200_000
-    assert all(19.5 < float(r[2]) < 20.5 for r in rows)
-    assert "nothing left in the emulator; no task running" in out.stdout
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if str(ENTRYPOINT) in " ".join(p.info["cmdline"] or [])]

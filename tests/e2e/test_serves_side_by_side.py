@@ -1,7 +1,9 @@
-"""Two `daskyard serve --local` on two ports and a `daskyard demo` beside them, each in
-its own process as a user runs them: every API keeps its own keys, the CLI with no
---api talks to the serve started last while it answers (then to the other), and the
-demo, in its own data directory, changes neither serve's keys."""
+"""Two `daskyard serve --local` on two ports and `make demo` (`daskyard demo`) beside
+them, each in its own process as a user runs them: every API keeps its own keys, the
+CLI with no --api talks to the serve started last while it answers (then to the other),
+and the demo computes on real dask processes, leaves nothing behind and, in its own data
+directory, changes neither serve's keys. (One demo proves both: it is the costliest
+process the suite starts.)"""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -70,8 +73,32 @@ def ls(*args: str) -> list[dict[str, object]]:
     return list(json.loads(result.stdout))
 
 
-def test_two_serves_and_a_demo_keep_their_own_keys(user_env: dict[str, str],
-                                                    tmp_path: Path) -> None:
+def assert_the_demo_computed_and_left_nothing(out: subprocess.CompletedProcess[str],
+                                             home: Path) -> None:
+    """`make demo`'s output: the groupby of its 200,000 rows on the workers, and nothing
+    left in the emulator or running: no task process of a local mode under `home` (its
+    data home: a task's TMPDIR is in its local mode's data directory; an entrypoint
+    becomes the scheduler, the worker or Jupyter), whatever the suite's other workers
+    run meanwhile."""
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()
+            if len(line.split()) == 3 and line.split()[0] in "ABCDEFGH"]
+    assert [r[0] for r in rows] == list("ABCDEFGH")
+    assert sum(int(r[1]) for r in rows) == 200_000
+    assert all(19.5 < float(r[2]) < 20.5 for r in rows)
+    assert "nothing left in the emulator; no task running" in out.stdout
+    assert not [p for p in psutil.process_iter() if _under(p, home)]
+
+
+def _under(process: psutil.Process, home: Path) -> bool:
+    try:
+        return process.environ().get("TMPDIR", "").startswith(str(home))
+    except psutil.Error:  # gone meanwhile
+        return False
+
+
+def test_make_demo_computes_and_leaves_nothing_beside_two_serves_that_keep_their_keys(
+        user_env: dict[str, str], tmp_path: Path) -> None:
     ports = free_port(), free_port()
     first_url, second_url = (f"http://127.0.0.1:{p}" for p in ports)
     first = serve(user_env, ports[0], tmp_path / "first.log")
@@ -87,11 +114,11 @@ def test_two_serves_and_a_demo_keep_their_own_keys(user_env: dict[str, str],
         ls()
         ls("--api", first_url)
         keys = {url: credentials.load(url) for url in (first_url, second_url)}
-        # The demo beside them: it computes, and both serves keep their keys.
-        demo = subprocess.run([sys.executable, "-m", "daskyard.cli", "demo"], env=user_env,
-                              capture_output=True, text=True, timeout=300)
-        assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "nothing left in the emulator" in demo.stdout
+        # `make demo` beside them (its command, as the Makefile runs it): it computes and
+        # leaves nothing, and both serves keep their keys.
+        demo = subprocess.run([str(Path(sys.executable).parent / "daskyard"), "demo"],
+                              env=user_env, capture_output=True, text=True, timeout=300)
+        assert_the_demo_computed_and_left_nothing(demo, tmp_path)
         assert {url: credentials.load(url) for url in keys} == keys
         assert config.api_url() == second_url
         ls()

@@ -2,8 +2,9 @@
 once per boto3 Session and client: every test's local mode makes new Lambda containers
 (so new Sessions and clients), and each would otherwise parse the same JSON models again
 (about 0.4 s a test) and generate the same client class again (a method and docstring per
-operation: EC2's has about 700, 15 ms) and its exception classes at its first error; and a
-new Session checks each of its ~150 built-in handlers' signature again."""
+operation: EC2's has about 700, 15 ms) and its exception classes at its first error; a new
+Session checks each of its ~150 built-in handlers' signature again, and each new client
+works out the aliases of the same event names again."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def shared_botocore() -> Iterator[None]:
     generated class (its methods only name the operation: each client keeps its own
     model, endpoint, credentials and event handlers) and one set of exception classes,
     as the clients of one Session do; whether a function takes **kwargs (botocore asks it
-    of every handler registered) is known once per function; botocore's own are put back
-    after."""
+    of every handler registered) is known once per function, and an event name's alias
+    under botocore's own aliases once; botocore's own are put back after."""
     loader = botocore.session.create_loader
     creator = botocore.client.ClientCreator
     generate = creator._create_client_class
@@ -38,6 +39,16 @@ def shared_botocore() -> Iterator[None]:
     made: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
     takes_kwargs = botocore.hooks.accepts_kwargs
+    aliaser = botocore.hooks.EventAliaser
+    alias = aliaser._alias_event_name
+    aliased: dict[str, str] = {}
+
+    def alias_event_name(self: Any, event_name: str) -> str:
+        if self._event_aliases != botocore.hooks.EVENT_ALIASES:  # a client's own aliases
+            return str(alias(self, event_name))
+        if event_name not in aliased:
+            aliased[event_name] = alias(self, event_name)
+        return aliased[event_name]
     known: dict[Any, bool] = {}
 
     def accepts_kwargs(func: Any) -> bool:
@@ -65,6 +76,7 @@ def shared_botocore() -> Iterator[None]:
     creator._create_client_class = client_class  # type: ignore[method-assign]
     errors.create_client_exceptions = client_exceptions  # type: ignore[method-assign]
     botocore.hooks.accepts_kwargs = accepts_kwargs
+    aliaser._alias_event_name = alias_event_name  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -72,3 +84,4 @@ def shared_botocore() -> Iterator[None]:
         creator._create_client_class = generate  # type: ignore[method-assign]
         errors.create_client_exceptions = exceptions  # type: ignore[method-assign]
         botocore.hooks.accepts_kwargs = takes_kwargs
+        aliaser._alias_event_name = alias  # type: ignore[method-assign]
