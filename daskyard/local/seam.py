@@ -87,7 +87,7 @@ INTERNALS: tuple[Internal, ...] = (
              attributes=("_pool",)),
     Internal(f"{_SFN}.asl.eval.callback.callback.CallbackEndpoint.interrupt_all",
              "(the same)", ("self",)),
-    # --- speed: what the emulator does on every call, done once -------------------------
+    # --- speed: what moto does on every call, done once (speedups.py) -------------------
     Internal("moto.backends.list_of_moto_modules",
              "replaced: moto lists its own package directory on every request (a fifth "
              "of each call's CPU); the list is kept", ()),

@@ -101,7 +101,7 @@ def test_ec2_describes_the_ecs_optimized_amis_parameter_store_recommends(
         clients: Clients) -> None:
     """The EC2 launch type starts instances of the AMI Parameter Store recommends for
     ECS: EC2 has it (and each other recommended one), as Amazon's, after a reset; of
-    the older ECS AMIs it keeps none (emulator._recommended_ecs_amis_only)."""
+    the older ECS AMIs it keeps none (speedups._recommended_ecs_amis_only)."""
     recommended = {clients.ssm.get_parameter(Name=name)["Parameter"]["Value"] for name in (
         ECS_AMI_PARAMETER, "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id",
         "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id")}

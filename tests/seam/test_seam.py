@@ -145,7 +145,7 @@ def test_a_replacement_must_take_the_parameters_moto_passes() -> None:
 
 @pytest.mark.parametrize("operation", ["Query", "GetItem", "UpdateItem", "TransactGetItems"])
 def test_item_answers_written_directly_are_what_motos_serializer_writes(operation: str) -> None:
-    """emulator._items_written_directly writes an item operation's answer as JSON: the
+    """speedups._items_written_directly writes an item operation's answer as JSON: the
     same document moto's serializer makes from the output shape, for every attribute
     type (binary ones in base64), with null members left out."""
     import json
@@ -155,7 +155,7 @@ def test_item_answers_written_directly_are_what_motos_serializer_writes(operatio
     from moto.core.utils import get_service_model
     from moto.dynamodb.responses import DynamoResult
 
-    from daskyard.local import emulator
+    from daskyard.local import speedups
 
     item = {"s": {"S": "text"}, "n": {"N": "12.5"}, "b": {"B": b"\x00\xffbytes"},
             "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01", b"\x02"]},
@@ -173,7 +173,7 @@ def test_item_answers_written_directly_are_what_motos_serializer_writes(operatio
                             get_serializer_class("dynamodb", "json"), None)
     result = DynamoResult(answers[operation])
     status, headers, body = ActionResult.execute_result(result, context)  # moto's
-    emulator._items_written_directly()
+    speedups._items_written_directly()
     fast = DynamoResult.execute_result(result, context)
     assert fast[:2] == (status, {"Content-Type": headers["Content-Type"]})
     assert json.loads(fast[2]) == json.loads(body)
