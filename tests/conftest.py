@@ -202,8 +202,8 @@ def live(request: pytest.FixtureRequest, local_mode: LocalMode) -> Iterator[Loca
 
 
 # The longest work first (`--dist loadgroup` in pyproject hands out one test, or one
-# `xdist_group`, at a time): the two workers then finish together, instead of one
-# running a long test at the end while the other idles (longest-first list scheduling;
+# `xdist_group`, at a time): the workers then finish together, instead of one
+# running a long test at the end while the others idle (longest-first list scheduling;
 # the run takes at least its longest unit). How long each test took in the last run is in
 # pytest's cache (DURATIONS, written by the process that prints the summary); a run
 # without it (a fresh clone) puts LONG_FIRST first, the longest tests of a measured run by
