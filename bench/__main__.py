@@ -138,7 +138,7 @@ def _suite_section(suite: dict[str, Any] | None) -> list[str]:
     if not suite:
         return []
     return ["## 5. Test suite", "",
-            "`python -m pytest -q -p no:logging` as `make test` runs it (two worker "
+            "`python -m pytest -q -p no:logging` as `make test` runs it (three worker "
             "processes, pyproject's addopts), timed as a whole process (wall clock) on this "
             "machine. Target: at most 180 s.", "",
             "| tests passed | wall (s) | all passed |", "|---|---|---|",

@@ -1,4 +1,4 @@
-"""5. The whole test suite's wall time, as `make test` runs it (pyproject's addopts: two
+"""5. The whole test suite's wall time, as `make test` runs it (pyproject's addopts: three
 worker processes), with its test count. Target: at most 180 s."""
 
 from __future__ import annotations

@@ -31,6 +31,10 @@ from tests.support.policy import UNSCOPABLE
 
 CLUSTER, FARGATE = "kinds", "plain"
 OTHER_STAGE = "prod"
+# One worker runs these, one after another: `made` (two creates, one of them EC2, 3 s) is
+# then made once, where each worker handed one, between other modules' tests, made it
+# again (nine times in a run of `make test-fast`).
+pytestmark = pytest.mark.xdist_group("resource_kinds")
 
 
 @dataclass
