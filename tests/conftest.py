@@ -210,22 +210,23 @@ def live(request: pytest.FixtureRequest, local_mode: LocalMode) -> Iterator[Loca
 # name, then their folders, in the order of their durations. The rest keep their
 # collection order after them.
 DURATIONS = "daskyard/durations"
-LONG_FIRST = ("tests/functional/test_registry_scale.py::test_what_a_list_and_a_create_read",
-              "tests/functional/test_teardown.py::test_the_nightly_run_hands_every_due",
-              "tests/e2e/test_serves_side_by_side.py",
-              "tests/e2e/test_notebook.py::test_a_notebook_cluster_is_ready",
-              "tests/e2e/test_no_orphans.py::test_sigkill",
-              "tests/workflow/test_iam_mutations.py",
-              "tests/reliability/test_reliability.py::test_a_fault_at_every_destroy_step",
+LONG_FIRST = ("tests/e2e/test_serves_side_by_side.py", "tests/workflow/test_iam_mutations.py",
+              "tests/e2e/test_dask_pane.py",
+              "tests/e2e/test_adapt_and_idle.py::test_idle_timeout",
               "tests/functional/test_openapi_fuzz.py::test_no_generated_request",
-              "tests/reliability/test_reliability.py::test_a_killed_scheduler",
+              "tests/e2e/test_dask_ecosystem.py::test_the_record_follows_the_workers",
+              "tests/e2e/test_notebook.py::test_a_notebook_cluster_is_ready",
+              "tests/e2e/test_adapt_and_idle.py", "tests/e2e/test_no_orphans.py::test_sigkill",
+              "tests/reliability/test_reliability.py::test_a_crash_between",
+              "tests/e2e/test_dask_ecosystem.py::test_the_jupyterlab_dask_pane_manager",
               "tests/reliability/test_reliability.py::test_a_fault_at_every_create_step",
-              "tests/e2e/test_smoke.py", "tests/e2e/test_tls.py", "tests/e2e/test_dask_pane.py",
-              "tests/deploy/test_template.py", "tests/deploy/test_policy.py",
-              "tests/e2e/test_adapt_and_idle.py", "tests/reliability/", "tests/e2e/",
-              "tests/workflow/", "tests/functional/test_local_drives.py",
-              "tests/functional/test_teardown.py", "tests/functional/test_local_reset.py",
-              "tests/functional/test_slack.py")
+              "tests/reliability/test_reliability.py::test_a_killed_scheduler",
+              "tests/reliability/test_reliability.py::test_a_fault_at_every_destroy_step",
+              "tests/deploy/test_policy.py", "tests/deploy/test_template.py",
+              "tests/e2e/", "tests/reliability/", "tests/workflow/",
+              "tests/functional/test_resource_kinds.py", "tests/functional/test_registry_scale.py",
+              "tests/functional/test_teardown.py", "tests/functional/test_local_drives.py",
+              "tests/functional/test_local_reset.py", "tests/functional/test_slack.py")
 _seconds: dict[str, float] = {}  # this run's, by node id (with its @group)
 
 
