@@ -123,6 +123,19 @@ def http(stack: LocalMode) -> Iterator[SignedHttp]:
 
 
 @pytest.fixture
+def client(stack: LocalMode, rt: Runtime) -> Iterator[Any]:
+    """chalice.test.Client on the real app, unsigned (for its Lambdas: events, steps),
+    with a record for `demo`, the cluster the task events of tests/fixtures are of."""
+    from chalice.test import Client
+
+    from tests.support.clusters import spec
+    from tests.support.records import make
+
+    make(rt, spec("demo"))
+    with Client(stack.app.app, stage_name=STAGE) as c:
+        yield c
+
+@pytest.fixture
 def stage_config(stack: LocalMode, monkeypatch: pytest.MonkeyPatch) -> Any:
     """`stage_config(quota_clusters=1, ...)`: the stage's settings for this test, as a
     deployed stage's environment would set them (the handlers read them afresh)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,21 +12,10 @@ from chalice.test import Client
 
 from chalicelib.core.aws import Clients
 from chalicelib.core.runtime import Runtime
-from daskyard.local.deploy import STAGE
-from daskyard.local.stack import LocalMode
-from tests.support.clusters import spec
 from tests.support.data import fixture_json
-from tests.support.records import make
 from tests.support.task_events import deliver
 
 PARAM = "/daskyard/local/demo/scheduler-address"
-
-
-@pytest.fixture
-def client(stack: LocalMode, rt: Runtime) -> Iterator[Client]:
-    make(rt, spec("demo"))
-    with Client(stack.app.app, stage_name=STAGE) as c:
-        yield c
 
 
 def task_event(task: str, created: str, version: int, status: str, ip: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,21 +19,10 @@ from chalicelib.core.observability import logger
 from chalicelib.core.runtime import Runtime
 from chalicelib.reactions import Reaction, ReactionsFailed
 from chalicelib.task_events import TaskEvent
-from daskyard.local.deploy import STAGE
-from daskyard.local.stack import LocalMode
-from tests.support.clusters import spec
 from tests.support.data import fixture_json
-from tests.support.records import make
 from tests.support.task_events import deliver
 
 TASKS = "arn:aws:ecs:us-east-1:111122223333:task/daskyard-local-demo"
-
-
-@pytest.fixture
-def client(stack: LocalMode, rt: Runtime) -> Iterator[Client]:
-    make(rt, spec("demo"))
-    with Client(stack.app.app, stage_name=STAGE) as c:
-        yield c
 
 
 def task(service: str, task_id: str, status: str, exit_code: int | None = None,
