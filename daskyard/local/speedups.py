@@ -238,8 +238,11 @@ def _service_models_once() -> None:
     `inspect.getmembers` for every request: both are kept (a model is read-only; a
     class's methods are listed again should local mode add one, seam.add)."""
 
+    kept: dict[Any, Callable[[str], Any]] = {}
+
     def kept_models(original: Callable[[str], Any]) -> Callable[[str], Any]:
-        return functools.cache(original)
+        # The three modules import the same function: one cache serves them all.
+        return kept.setdefault(original, functools.cache(original))
 
     def kept_names(original: Callable[[object], list[str]]) -> Callable[[object], list[str]]:
         @functools.cache

@@ -1,10 +1,12 @@
 """botocore's service models and client classes, made once per test session rather than
 once per boto3 Session and client: every test's local mode makes new Lambda containers
-(so new Sessions and clients), and each would otherwise parse the same JSON models again
-(about 0.4 s a test) and generate the same client class again (a method and docstring per
-operation: EC2's has about 700, 15 ms) and its exception classes at its first error; a new
-Session checks each of its ~150 built-in handlers' signature again, and each new client
-works out the aliases of the same event names again."""
+(so new Sessions and clients), and each would otherwise generate the same client class
+again (a method and docstring per operation: EC2's has about 700, 15 ms) and its
+exception classes at its first error; a new Session checks each of its ~150 built-in
+handlers' signature again, and each new client works out the aliases of the same event
+names again. The JSON models a Clients reads once per process itself
+(chalicelib.core.aws); the other Sessions (the interpreter's, a test's own) share one
+loader here."""
 
 from __future__ import annotations
 
